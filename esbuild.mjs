@@ -1,0 +1,41 @@
+// Bundles the extension (CommonJS, loaded by VS Code), the engine process and the CLIs (ES modules, run by Node).
+// node-llama-cpp stays external: it ships native binaries and resolves them relative to its own files.
+import * as esbuild from "esbuild";
+
+const production = process.argv.includes("--production");
+const watch = process.argv.includes("--watch");
+
+const common = {
+    bundle: true,
+    platform: "node",
+    target: "node20",
+    sourcemap: !production,
+    minify: production,
+    logLevel: "info",
+    external: ["vscode", "node-llama-cpp"]
+};
+
+// ES module bundles may pull in CommonJS code that calls require(); give them one.
+const esmBanner = {js: "import {createRequire as __createRequire} from 'node:module'; const require = __createRequire(import.meta.url);"};
+
+const builds = [
+    {...common, entryPoints: {extension: "src/vscode/extension.ts"}, format: "cjs", outExtension: {".js": ".cjs"}, outdir: "dist"},
+    {
+        ...common,
+        entryPoints: {
+            engineHost: "src/engine/engineHost.ts",
+            completeCli: "src/cli/completeCli.ts"
+        },
+        format: "esm",
+        outExtension: {".js": ".mjs"},
+        outdir: "dist",
+        banner: esmBanner
+    }
+];
+
+if (watch) {
+    const contexts = await Promise.all(builds.map((options) => esbuild.context(options)));
+    await Promise.all(contexts.map((context) => context.watch()));
+} else {
+    await Promise.all(builds.map((options) => esbuild.build(options)));
+}

@@ -1,0 +1,35 @@
+/** Splits `--flag value`, `--flag=value` and `--switch` from positional arguments. */
+export function parseArgs(argv: readonly string[], switches: readonly string[]): {positional: string[], flags: Map<string, string | true>} {
+    const positional: string[] = [];
+    const flags = new Map<string, string | true>();
+    for (let i = 0; i < argv.length; i++) {
+        const arg = argv[i]!;
+        if (!arg.startsWith("--")) {
+            positional.push(arg);
+            continue;
+        }
+        const [name, inline] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
+        if (inline != null)
+            flags.set(name, inline);
+        else if (switches.includes(name) || i + 1 >= argv.length)
+            flags.set(name, true);
+        else
+            flags.set(name, argv[++i]!);
+    }
+    return {positional, flags};
+}
+
+/** Offset of a 1-based line and column in `text`; throws when the position is outside the text. */
+export function offsetOfLineColumn(text: string, line: number, column: number): number {
+    let offset = 0;
+    for (let current = 1; current < line; current++) {
+        const newline = text.indexOf("\n", offset);
+        if (newline < 0)
+            throw new Error(`line ${line} is past the end of the file (${current} lines)`);
+        offset = newline + 1;
+    }
+    const lineEnd = text.indexOf("\n", offset) < 0 ? text.length : text.indexOf("\n", offset);
+    if (column < 1 || offset + column - 1 > lineEnd)
+        throw new Error(`column ${column} is outside line ${line} (${lineEnd - offset} characters)`);
+    return offset + column - 1;
+}

@@ -1,0 +1,126 @@
+import {delay, linkedAbortController} from "./abortable.js";
+import {CompletionCache} from "./CompletionCache.js";
+import {cursorContextOf, wantsMultiline} from "./completionShape.js";
+import type {CompletionPrompt, CompletionStats, EngineCompletion, GenerationOptions, StopReason} from "./engineProtocol.js";
+import {isAbortError} from "./errors.js";
+import {postprocessCompletion} from "./postprocessCompletion.js";
+import {PromptWindow, type DocumentSnapshot} from "./PromptWindow.js";
+import type {CompletionSettings} from "./settings.js";
+
+/** What the pipeline needs from an engine; EngineClient is the real one. */
+export interface CompletionBackend {
+    complete(prompt: CompletionPrompt, options: GenerationOptions,
+        control: {signal?: AbortSignal, onChunk?: (text: string) => void}): Promise<EngineCompletion>;
+}
+
+export interface CompletionResult {
+    readonly text: string;
+    readonly source: "cache" | "model";
+    readonly multiline: boolean;
+    /** From the engine; absent for cache hits. */
+    readonly stats?: CompletionStats;
+    readonly stopReason?: StopReason;
+    /** From the request to the result, debounce included. */
+    readonly latencyMs: number;
+}
+
+export interface RequestRecord {
+    readonly documentKey: string;
+    readonly offset: number;
+    readonly outcome: "completed" | "cached" | "cancelled" | "empty" | "failed";
+    readonly result?: CompletionResult;
+    readonly error?: unknown;
+}
+
+/** Single-line completions need far fewer tokens than the block budget. */
+const SINGLE_LINE_MAX_TOKENS = 64;
+
+/**
+ * The completion pipeline, in stages: cache (exact and typed-ahead) -> debounce -> prompt window -> engine
+ * (newest request wins, the previous one is aborted) -> post-processing -> cache. IDE-free: the VS Code adapter
+ * and the headless CLI both drive it.
+ */
+export class CompletionPipeline {
+    private readonly cache = new CompletionCache();
+    private window: PromptWindow;
+    private windowTokens: number;
+    private inFlight?: AbortController;
+
+    public constructor(
+        private readonly backend: CompletionBackend,
+        private readonly settings: () => CompletionSettings,
+        private readonly onRequest: (record: RequestRecord) => void = () => undefined
+    ) {
+        this.windowTokens = settings().contextTokens;
+        this.window = new PromptWindow({contextTokens: this.windowTokens});
+    }
+
+    /** Drops cached completions (after a model switch they belong to another model). */
+    public clearCache(): void {
+        this.cache.clear();
+    }
+
+    /** Aborts the request in flight, if any. */
+    public cancel(): void {
+        this.inFlight?.abort();
+    }
+
+    private promptWindow(): PromptWindow {
+        const tokens = this.settings().contextTokens;
+        if (tokens !== this.windowTokens) {
+            this.windowTokens = tokens;
+            this.window = new PromptWindow({contextTokens: tokens});
+        }
+        return this.window;
+    }
+
+    /**
+     * The completion to show at the document's cursor, or undefined when there is none (disabled, cancelled,
+     * superseded by a newer request, or nothing useful generated). Never throws; failures go to `onRequest`.
+     */
+    public async complete(document: DocumentSnapshot, signal?: AbortSignal, {skipDebounce = false} = {}): Promise<CompletionResult | undefined> {
+        const settings = this.settings();
+        if (!settings.enabled || signal?.aborted)
+            return undefined;
+        const started = performance.now();
+        const prompt = this.promptWindow().build(document);
+        const context = cursorContextOf(prompt.prefix, prompt.suffix);
+        const multiline = wantsMultiline(context);
+        const lookup = {documentKey: document.key, prefix: document.text.slice(0, document.offset), suffix: prompt.suffix};
+
+        const cached = this.cache.get(lookup);
+        if (cached != null) {
+            const result: CompletionResult = {text: cached.completion, source: "cache", multiline, latencyMs: performance.now() - started};
+            this.onRequest({documentKey: document.key, offset: document.offset, outcome: "cached", result});
+            return result;
+        }
+
+        this.inFlight?.abort();
+        const controller = linkedAbortController(signal);
+        this.inFlight = controller;
+        try {
+            if (!skipDebounce && settings.debounceMs > 0)
+                await delay(settings.debounceMs, controller.signal);
+            const completion = await this.backend.complete(prompt, {
+                maxTokens: multiline ? settings.maxTokens : Math.min(settings.maxTokens, SINGLE_LINE_MAX_TOKENS),
+                stop: [],
+                singleLine: !multiline,
+                temperature: 0
+            }, {signal: controller.signal});
+            const text = postprocessCompletion(completion.text, context, multiline);
+            const result: CompletionResult = {
+                text, source: "model", multiline, stats: completion.stats, stopReason: completion.stopReason,
+                latencyMs: performance.now() - started
+            };
+            this.cache.set(lookup, text);
+            this.onRequest({documentKey: document.key, offset: document.offset, outcome: text.length > 0 ? "completed" : "empty", result});
+            return text.length > 0 ? result : undefined;
+        } catch (error) {
+            this.onRequest({documentKey: document.key, offset: document.offset, outcome: isAbortError(error) ? "cancelled" : "failed", error});
+            return undefined;
+        } finally {
+            if (this.inFlight === controller)
+                this.inFlight = undefined;
+        }
+    }
+}

@@ -1,0 +1,78 @@
+import type {ComputeDevice} from "./settings.js";
+import type {EngineErrorCode} from "./errors.js";
+
+/** Bumped whenever a message changes shape; the client refuses an engine that speaks another version. */
+export const ENGINE_PROTOCOL_VERSION = 1;
+
+/** The text around the cursor. The engine turns it into tokens (fill-in-the-middle when the model supports it). */
+export interface CompletionPrompt {
+    readonly prefix: string;
+    readonly suffix: string;
+    /** Groups requests that share a prompt start (usually the file), so they land on the same cached sequence. */
+    readonly cacheKey: string;
+}
+
+export interface GenerationOptions {
+    readonly maxTokens: number;
+    /** Generation stops before any of these strings; it is not part of the result. */
+    readonly stop: readonly string[];
+    /** Stop at the end of the first line the completion produces (after it has produced some text). */
+    readonly singleLine: boolean;
+    /** 0 is greedy. */
+    readonly temperature: number;
+}
+
+export interface LoadModelOptions {
+    readonly modelPath: string;
+    readonly device: ComputeDevice;
+    readonly contextSize: number;
+    readonly sequences: number;
+}
+
+export interface LoadedModelInfo {
+    readonly modelPath: string;
+    readonly name: string;
+    readonly sizeBytes: number;
+    /** "cuda", "vulkan", "metal", or "cpu". */
+    readonly backend: string;
+    /** A GPU was asked for (or auto found none) and the model runs on the CPU instead; says why. */
+    readonly fallbackReason?: string;
+    readonly supportsFim: boolean;
+    readonly contextSize: number;
+    readonly trainContextSize: number;
+    readonly weightTypes: readonly string[];
+}
+
+export type StopReason = "eos" | "max-tokens" | "stop-string" | "single-line" | "aborted" | "context-full";
+
+export interface CompletionStats {
+    readonly promptTokens: number;
+    /** Prompt tokens actually run through the model (the rest came from the KV cache). */
+    readonly evaluatedPromptTokens: number;
+    readonly generatedTokens: number;
+    readonly timeToFirstTokenMs: number;
+    readonly totalMs: number;
+}
+
+export interface EngineCompletion {
+    readonly text: string;
+    readonly stopReason: StopReason;
+    readonly stats: CompletionStats;
+}
+
+export type ClientMessage =
+    | {readonly type: "load", readonly id: number, readonly options: LoadModelOptions}
+    | {readonly type: "unload", readonly id: number}
+    | {readonly type: "complete", readonly id: number, readonly prompt: CompletionPrompt, readonly options: GenerationOptions}
+    | {readonly type: "abort", readonly id: number}
+    | {readonly type: "shutdown"};
+
+export type EngineMessage =
+    | {readonly type: "hello", readonly protocolVersion: number, readonly pid: number}
+    | {readonly type: "progress", readonly id: number, readonly fraction: number}
+    | {readonly type: "loaded", readonly id: number, readonly info: LoadedModelInfo}
+    | {readonly type: "unloaded", readonly id: number}
+    | {readonly type: "chunk", readonly id: number, readonly text: string}
+    | {readonly type: "completed", readonly id: number, readonly completion: EngineCompletion}
+    | {readonly type: "failed", readonly id: number, readonly code: EngineErrorCode, readonly message: string}
+    | {readonly type: "log", readonly level: "info" | "warn" | "error", readonly message: string};

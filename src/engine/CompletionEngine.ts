@@ -1,0 +1,230 @@
+import type {LlamaContext, LlamaContextSequence, LlamaModel, Token} from "node-llama-cpp";
+import type {CompletionPrompt, EngineCompletion, GenerationOptions, LoadedModelInfo, LoadModelOptions, StopReason} from "../core/engineProtocol.js";
+import {EngineError, RequestAbortedError} from "../core/errors.js";
+import {inspectModelFile} from "../core/inspectModelFile.js";
+import {StopRuleMatcher} from "../core/StopRuleMatcher.js";
+import {loadLlamaRuntime, type LlamaRuntime} from "./loadLlamaRuntime.js";
+import {SequencePool} from "./SequencePool.js";
+import {buildPromptTokens, type PromptTokenizer} from "./buildPromptTokens.js";
+
+type Logger = (level: "info" | "warn" | "error", message: string) => void;
+
+interface LoadedModel {
+    readonly runtime: LlamaRuntime;
+    readonly model: LlamaModel;
+    readonly context: LlamaContext;
+    readonly pool: SequencePool<LlamaContextSequence>;
+    readonly tokenizer: PromptTokenizer;
+    readonly stopTokens: ReadonlySet<Token>;
+    readonly info: LoadedModelInfo;
+}
+
+const MIN_CONTEXT_SIZE = 512;
+
+/** node-llama-cpp behind a small API: one model, one context, a pool of cached sequences, one generation at a time. */
+export class CompletionEngine {
+    private loaded?: LoadedModel;
+    /** Serialises generations and loads: llama.cpp contexts are not re-entrant. */
+    private queue: Promise<unknown> = Promise.resolve();
+
+    public constructor(private readonly log: Logger) {}
+
+    public get info(): LoadedModelInfo | undefined {
+        return this.loaded?.info;
+    }
+
+    private exclusive<T>(task: () => Promise<T>): Promise<T> {
+        const result = this.queue.then(task, task);
+        this.queue = result.catch(() => undefined);
+        return result;
+    }
+
+    public load(options: LoadModelOptions, onProgress: (fraction: number) => void): Promise<LoadedModelInfo> {
+        return this.exclusive(async () => {
+            await this.unloadNow();
+            const summary = await inspectModelFile(options.modelPath);
+            let runtime = await loadLlamaRuntime(options.device, this.log);
+            let model: LlamaModel;
+            try {
+                model = await this.loadModelOn(runtime, options, onProgress);
+            } catch (error) {
+                if (options.device !== "auto" || runtime.llama.gpu === false)
+                    throw error;
+                this.log("warn", `loading on the GPU failed (${(error as Error).message}); retrying on the CPU`);
+                await runtime.llama.dispose();
+                runtime = await loadLlamaRuntime("cpu", this.log);
+                runtime = {...runtime, fallbackReason: `loading on the GPU failed: ${(error as Error).message}`};
+                model = await this.loadModelOn(runtime, options, onProgress);
+            }
+            const context = await this.createContext(model, options);
+            const sequences = Array.from({length: context.totalSequences}, () => context.getSequence());
+            const fim = model.tokens.infill;
+            const tokenizer: PromptTokenizer = {
+                tokenize: (text) => model.tokenize(text, false) as number[],
+                bos: model.tokens.shouldPrependBosToken ? model.tokens.bos : null,
+                fim: fim.prefix != null && fim.suffix != null && fim.middle != null
+                    ? {prefix: fim.prefix, suffix: fim.suffix, middle: fim.middle}
+                    : undefined
+            };
+            const stopTokens = new Set<Token>([fim.prefix, fim.suffix, fim.middle, model.tokens.eos, model.tokens.eot]
+                .filter((token): token is Token => token != null));
+            const info: LoadedModelInfo = {
+                modelPath: options.modelPath,
+                name: summary.name,
+                sizeBytes: summary.sizeBytes,
+                backend: runtime.llama.gpu === false ? "cpu" : runtime.llama.gpu,
+                fallbackReason: runtime.fallbackReason,
+                supportsFim: tokenizer.fim != null,
+                contextSize: context.contextSize,
+                trainContextSize: model.trainContextSize,
+                weightTypes: summary.weightTypes
+            };
+            this.loaded = {runtime, model, context, pool: new SequencePool(sequences), tokenizer, stopTokens, info};
+            return info;
+        });
+    }
+
+    private async loadModelOn(runtime: LlamaRuntime, options: LoadModelOptions, onProgress: (fraction: number) => void): Promise<LlamaModel> {
+        try {
+            return await runtime.llama.loadModel({
+                modelPath: options.modelPath,
+                gpuLayers: runtime.llama.gpu === false ? 0 : "max",
+                onLoadProgress: onProgress
+            });
+        } catch (error) {
+            throw new EngineError("model-load-failed", `llama.cpp could not load ${options.modelPath}: ${(error as Error).message}`);
+        }
+    }
+
+    /** Halves the context until it fits: a small context that works beats an error. */
+    private async createContext(model: LlamaModel, options: LoadModelOptions): Promise<LlamaContext> {
+        let contextSize = Math.min(options.contextSize, model.trainContextSize || options.contextSize);
+        for (;;) {
+            try {
+                return await model.createContext({
+                    contextSize,
+                    sequences: options.sequences,
+                    batchSize: Math.min(contextSize, 1024),
+                    threads: computeThreads(model.llama.cpuMathCores)
+                });
+            } catch (error) {
+                if (contextSize / 2 < MIN_CONTEXT_SIZE)
+                    throw new EngineError("out-of-memory", `not enough memory for a ${contextSize}-token context: ${(error as Error).message}`);
+                this.log("warn", `a ${contextSize}-token context did not fit (${(error as Error).message}); trying ${contextSize / 2}`);
+                contextSize /= 2;
+            }
+        }
+    }
+
+    public unload(): Promise<void> {
+        return this.exclusive(() => this.unloadNow());
+    }
+
+    private async unloadNow(): Promise<void> {
+        const loaded = this.loaded;
+        this.loaded = undefined;
+        if (loaded == null)
+            return;
+        await loaded.context.dispose();
+        await loaded.model.dispose();
+        await loaded.runtime.llama.dispose();
+    }
+
+    public complete(prompt: CompletionPrompt, options: GenerationOptions, signal: AbortSignal, onChunk: (text: string) => void): Promise<EngineCompletion> {
+        return this.exclusive(async () => {
+            if (signal.aborted)
+                throw new RequestAbortedError();
+            const loaded = this.loaded;
+            if (loaded == null)
+                throw new EngineError("not-loaded", "no model is loaded");
+            return this.generate(loaded, prompt, options, signal, onChunk);
+        });
+    }
+
+    private async generate(loaded: LoadedModel, prompt: CompletionPrompt, options: GenerationOptions, signal: AbortSignal,
+        onChunk: (text: string) => void): Promise<EngineCompletion> {
+        const started = performance.now();
+        const maxTokens = Math.max(1, Math.min(options.maxTokens, loaded.context.contextSize - 16));
+        const tokens = buildPromptTokens(loaded.tokenizer, prompt, loaded.context.contextSize - maxTokens);
+        const {sequence, reusableTokens} = loaded.pool.acquire(tokens);
+        // At least the last prompt token is evaluated again: its logits are what the first new token is sampled from.
+        const keep = Math.min(reusableTokens, tokens.length - 1);
+        if (sequence.nextTokenIndex > keep)
+            await sequence.eraseContextTokenRanges([{start: keep, end: sequence.nextTokenIndex}]);
+
+        const matcher = new StopRuleMatcher(options.stop, options.singleLine);
+        const generated: Token[] = [];
+        let released = "";
+        let stopReason: StopReason = "max-tokens";
+        let firstTokenAt: number | undefined;
+        const iterator = sequence.evaluate(tokens.slice(keep) as Token[], {temperature: options.temperature, seed: 1});
+        try {
+            for await (const token of iterator) {
+                firstTokenAt ??= performance.now();
+                if (loaded.stopTokens.has(token) || loaded.model.isEogToken(token)) {
+                    stopReason = "eos";
+                    break;
+                }
+                generated.push(token);
+                const verdict = matcher.check(withoutSplitCharacter(loaded.model.detokenize(generated)));
+                if (verdict.releasable.length > released.length && verdict.releasable.startsWith(released)) {
+                    onChunk(verdict.releasable.slice(released.length));
+                    released = verdict.releasable;
+                }
+                if (verdict.stop != null) {
+                    released = verdict.releasable;
+                    stopReason = verdict.stop;
+                    break;
+                }
+                if (signal.aborted) {
+                    stopReason = "aborted";
+                    break;
+                }
+                if (generated.length >= maxTokens)
+                    break;
+                if (sequence.nextTokenIndex >= sequence.contextSize - 1) {
+                    stopReason = "context-full";
+                    break;
+                }
+            }
+        } finally {
+            await iterator.return();
+        }
+        if (stopReason !== "stop-string" && stopReason !== "single-line") {
+            // Nothing more will come, so a tail held back as a possible stop string is final text.
+            const text = withoutSplitCharacter(loaded.model.detokenize(generated));
+            if (text.length > released.length && text.startsWith(released))
+                onChunk(text.slice(released.length));
+            released = text;
+        }
+        const finished = performance.now();
+        return {
+            text: released,
+            stopReason,
+            stats: {
+                promptTokens: tokens.length,
+                evaluatedPromptTokens: tokens.length - keep,
+                generatedTokens: generated.length,
+                timeToFirstTokenMs: (firstTokenAt ?? finished) - started,
+                totalMs: finished - started
+            }
+        };
+    }
+
+    public async dispose(): Promise<void> {
+        await this.unload();
+    }
+}
+
+/** Holds back a multi-byte character split across tokens until its last byte arrives. */
+function withoutSplitCharacter(text: string): string {
+    return text.endsWith("\uFFFD") ? text.slice(0, -1) : text;
+}
+
+/**
+ * Threads for CPU math: one core is left to the editor, since ggml's threads spin-wait on each other and a thread
+ * descheduled by a busy editor stalls every token (measured: 2 threads on a loaded 2-core machine ran 200x slower than 1).
+ */
+function computeThreads(cpuMathCores: number): number {
+    return Math.max(1, Math.min(cpuMathCores - 1, 16));
+}
