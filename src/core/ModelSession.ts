@@ -1,0 +1,85 @@
+import {Emitter} from "./Emitter.js";
+import type {EngineClient} from "./EngineClient.js";
+import type {LoadedModelInfo} from "./engineProtocol.js";
+import {describeError, EngineError} from "./errors.js";
+import {chooseModel, type ModelChoice} from "./modelCatalog.js";
+import type {CompletionSettings} from "./settings.js";
+
+export type ModelStatus =
+    | {readonly kind: "idle"}
+    | {readonly kind: "loading", readonly choice: ModelChoice, readonly fraction: number}
+    | {readonly kind: "ready", readonly choice: ModelChoice, readonly info: LoadedModelInfo}
+    | {readonly kind: "error", readonly choice?: ModelChoice, readonly error: EngineError};
+
+/** Sequences kept per context: roughly one per recently edited file. */
+const SEQUENCES = 4;
+
+/** Context tokens for a prompt budget: room for the prompt, the longest completion, and the FIM markers. */
+export function contextSizeFor(settings: Pick<CompletionSettings, "contextTokens" | "maxTokens">): number {
+    return Math.ceil((settings.contextTokens + settings.maxTokens + 64) / 256) * 256;
+}
+
+/**
+ * Keeps the engine's loaded model in line with the settings: loads on start, swaps live when the variant, path or
+ * device changes, and reports one status the UI can show. A newer apply() supersedes an older one still loading.
+ */
+export class ModelSession {
+    private _status: ModelStatus = {kind: "idle"};
+    private loadedKey?: string;
+    private generation = 0;
+    private readonly statusEmitter = new Emitter<ModelStatus>();
+    public readonly onStatus = this.statusEmitter.event;
+
+    public constructor(private readonly engine: EngineClient, private readonly root: string) {
+        engine.onReloaded((info) => {
+            if (this._status.kind === "ready")
+                this.setStatus({...this._status, info});
+        });
+        engine.onStateChange((state) => {
+            if (state === "crashed" && this._status.kind === "ready")
+                this.setStatus({kind: "loading", choice: this._status.choice, fraction: 0});
+        });
+    }
+
+    public get status(): ModelStatus {
+        return this._status;
+    }
+
+    private setStatus(status: ModelStatus): void {
+        this._status = status;
+        this.statusEmitter.fire(status);
+    }
+
+    /** Loads the model the settings select unless it is already loaded. Resolves with the status it ended in. */
+    public async apply(settings: CompletionSettings, {force = false}: {force?: boolean} = {}): Promise<ModelStatus> {
+        const generation = ++this.generation;
+        let choice: ModelChoice | undefined;
+        try {
+            choice = await chooseModel(this.root, settings);
+            const contextSize = contextSizeFor(settings);
+            const key = JSON.stringify([choice.path, settings.device, contextSize]);
+            if (!force && key === this.loadedKey && this._status.kind === "ready")
+                return this._status;
+            this.loadedKey = undefined;
+            this.setStatus({kind: "loading", choice, fraction: 0});
+            const info = await this.engine.load({modelPath: choice.path, device: settings.device, contextSize, sequences: SEQUENCES}, (fraction) => {
+                if (generation === this.generation && choice != null)
+                    this.setStatus({kind: "loading", choice, fraction});
+            });
+            if (generation !== this.generation)
+                return this._status;
+            this.loadedKey = key;
+            this.setStatus({kind: "ready", choice, info});
+        } catch (error) {
+            if (generation !== this.generation)
+                return this._status;
+            const engineError = error instanceof EngineError ? error : new EngineError("internal", describeError(error));
+            this.setStatus({kind: "error", choice, error: engineError});
+        }
+        return this._status;
+    }
+
+    public dispose(): void {
+        this.statusEmitter.dispose();
+    }
+}

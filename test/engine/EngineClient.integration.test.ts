@@ -1,0 +1,107 @@
+import * as assert from "node:assert/strict";
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+import {EngineClient} from "../../src/core/EngineClient.js";
+import type {CompletionPrompt, GenerationOptions} from "../../src/core/engineProtocol.js";
+import {EngineError, RequestAbortedError} from "../../src/core/errors.js";
+import {generatedDir, requireBuiltEngine, tinyModelPath} from "../support/fixtures.js";
+
+// Real code around the cursor: the prompt a user editing a TypeScript file would send.
+const prompt: CompletionPrompt = {
+    prefix: "export function binarySearch(items: readonly number[], target: number): number {\n    let low = 0;\n    let high = items.length - 1;\n    while (low <= high) {\n        const mid = ",
+    suffix: "\n    }\n    return -1;\n}\n",
+    cacheKey: "binarySearch.ts"
+};
+const greedy: GenerationOptions = {maxTokens: 24, stop: [], singleLine: false, temperature: 0};
+
+describe("engine process (real node-llama-cpp on the CPU, tiny model)", function () {
+    this.timeout(120_000);
+    let modelPath: string;
+    let client: EngineClient;
+    const logs: string[] = [];
+
+    before(async () => {
+        modelPath = await tinyModelPath();
+        client = new EngineClient({enginePath: requireBuiltEngine(), log: (level, message) => logs.push(`${level}: ${message}`), restartDelaysMs: [100]});
+    });
+    after(async () => { await client.dispose(); });
+
+    const load = () => client.load({modelPath, device: "cpu", contextSize: 2048, sequences: 2});
+
+    it("loads a GGUF in the child process and reports what it loaded", async () => {
+        const progress: number[] = [];
+        const info = await client.load({modelPath, device: "cpu", contextSize: 2048, sequences: 2}, (fraction) => progress.push(fraction));
+        assert.equal(info.backend, "cpu");
+        assert.equal(info.supportsFim, true);
+        assert.equal(info.contextSize, 2048);
+        assert.deepEqual(info.weightTypes, ["F16"]);
+        assert.equal(client.state, "ready");
+        assert.notEqual(client.pid, process.pid);
+        assert.ok(progress.length > 0 && progress.at(-1) === 1);
+    });
+
+    it("generates with fill-in-the-middle, streams the same text it returns, and honours max tokens", async () => {
+        const chunks: string[] = [];
+        const completion = await client.complete(prompt, greedy, {onChunk: (text) => chunks.push(text)});
+        assert.equal(chunks.join(""), completion.text);
+        assert.ok(completion.stats.generatedTokens <= 24);
+        assert.ok(["max-tokens", "eos"].includes(completion.stopReason));
+        assert.ok(completion.stats.promptTokens > 40);
+        // Greedy decoding of the same prompt is deterministic.
+        const again = await client.complete(prompt, greedy);
+        assert.equal(again.text, completion.text);
+    });
+
+    it("evaluates only the new tokens when the prompt grows by a keystroke", async () => {
+        await client.complete(prompt, greedy);
+        const typed = await client.complete({...prompt, prefix: prompt.prefix + "("}, greedy);
+        assert.ok(typed.stats.evaluatedPromptTokens <= typed.stats.promptTokens - prompt.prefix.length / 8,
+            `evaluated ${typed.stats.evaluatedPromptTokens} of ${typed.stats.promptTokens}`);
+    });
+
+    it("keeps one cached sequence per file", async () => {
+        const other: CompletionPrompt = {prefix: "def median(values):\n    ordered = sorted(values)\n    middle = len(ordered) // 2\n    return ", suffix: "\n", cacheKey: "median.py"};
+        await client.complete(prompt, greedy);
+        await client.complete(other, greedy);
+        const back = await client.complete(prompt, greedy);
+        assert.ok(back.stats.evaluatedPromptTokens <= 2, `switching back evaluated ${back.stats.evaluatedPromptTokens} tokens`);
+    });
+
+    it("stops between tokens when aborted, and serves the next request", async () => {
+        const controller = new AbortController();
+        const long = {...greedy, maxTokens: 2000};
+        const started = performance.now();
+        const pending = client.complete(prompt, long, {signal: controller.signal, onChunk: () => controller.abort()});
+        await assert.rejects(pending, RequestAbortedError);
+        assert.ok(performance.now() - started < 10_000);
+        const next = await client.complete(prompt, greedy);
+        assert.ok(next.stats.generatedTokens > 0);
+    });
+
+    it("refuses a missing or corrupt model with a clear error and stays usable", async () => {
+        await assert.rejects(client.load({modelPath: path.join(generatedDir, "missing.gguf"), device: "cpu", contextSize: 1024, sequences: 1}),
+            (error: unknown) => error instanceof EngineError && error.code === "model-not-found");
+        const corrupt = path.join(generatedDir, "truncated.gguf");
+        const bytes = await fs.readFile(modelPath);
+        await fs.writeFile(corrupt, bytes.subarray(0, bytes.length >> 1));
+        await assert.rejects(client.load({modelPath: corrupt, device: "cpu", contextSize: 1024, sequences: 1}),
+            (error: unknown) => error instanceof EngineError && error.code === "model-invalid" && /truncated|past the end/.test(error.message));
+        await load();
+        assert.ok((await client.complete(prompt, greedy)).text.length >= 0);
+    });
+
+    it("restarts a killed engine process, reloads the model, and completes again", async () => {
+        await load();
+        const pid = client.pid!;
+        const reloaded = new Promise<void>((resolve) => client.onReloaded(() => resolve()));
+        const pending = client.complete(prompt, {...greedy, maxTokens: 2000});
+        process.kill(pid, "SIGKILL");
+        await assert.rejects(pending, (error: unknown) => error instanceof EngineError && error.code === "engine-crashed");
+        await reloaded;
+        assert.notEqual(client.pid, pid);
+        assert.equal(client.state, "ready");
+        const after = await client.complete(prompt, greedy);
+        assert.ok(after.stats.generatedTokens > 0);
+        assert.ok(logs.some((line) => line.includes("restarting the engine")));
+    });
+});
