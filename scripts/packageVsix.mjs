@@ -15,6 +15,9 @@ const output = path.join(root, "sparse-complete.vsix");
 const skipped = [
     /^node_modules\/node-llama-cpp\/llama\/(llama\.cpp|gitRelease\.bundle|xpack|toolchains)(\/|$)/,
     /^node_modules\/node-llama-cpp\/templates(\/|$)/,
+    // Of a local build, node-llama-cpp loads Release/ and checks buildDone.status; the rest is CMake's work tree.
+    /^node_modules\/node-llama-cpp\/llama\/localBuilds\/[^/]+\/(?!Release(\/|$)|buildDone\.status$)/,
+    /^node_modules\/node-llama-cpp\/llama\/localBuilds\/[^/]+\.lock$/,
     /^node_modules\/@node-llama-cpp\/(?!linux-x64(\/|$))[^/]+(\/|$)/,
     // An optional peer of node-llama-cpp, used only by its CLI.
     /^node_modules\/typescript(\/|$)/,

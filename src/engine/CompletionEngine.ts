@@ -6,6 +6,7 @@ import {StopRuleMatcher} from "../core/StopRuleMatcher.js";
 import {loadLlamaRuntime, type LlamaRuntime} from "./loadLlamaRuntime.js";
 import {SequencePool} from "./SequencePool.js";
 import {buildPromptTokens, type PromptTokenizer} from "./buildPromptTokens.js";
+import {GgmlType, ggmlTypeName} from "../gguf/ggmlTypes.js";
 
 type Logger = (level: "info" | "warn" | "error", message: string) => void;
 
@@ -46,7 +47,7 @@ export class CompletionEngine {
             let runtime = await loadLlamaRuntime(options.device, this.log);
             let model: LlamaModel;
             try {
-                model = await this.loadModelOn(runtime, options, onProgress);
+                model = await this.loadModelOn(runtime, options, summary.weightTypes, onProgress);
             } catch (error) {
                 if (options.device !== "auto" || runtime.llama.gpu === false)
                     throw error;
@@ -54,7 +55,7 @@ export class CompletionEngine {
                 await runtime.llama.dispose();
                 runtime = await loadLlamaRuntime("cpu", this.log);
                 runtime = {...runtime, fallbackReason: `loading on the GPU failed: ${(error as Error).message}`};
-                model = await this.loadModelOn(runtime, options, onProgress);
+                model = await this.loadModelOn(runtime, options, summary.weightTypes, onProgress);
             }
             const context = await this.createContext(model, options);
             const sequences = Array.from({length: context.totalSequences}, () => context.getSequence());
@@ -84,11 +85,18 @@ export class CompletionEngine {
         });
     }
 
-    private async loadModelOn(runtime: LlamaRuntime, options: LoadModelOptions, onProgress: (fraction: number) => void): Promise<LlamaModel> {
+    private async loadModelOn(runtime: LlamaRuntime, options: LoadModelOptions, weightTypes: readonly string[],
+        onProgress: (fraction: number) => void): Promise<LlamaModel> {
+        const sparse = weightTypes.includes(ggmlTypeName(GgmlType.Q4_S24));
+        if (sparse && !runtime.hasSparseType)
+            throw new EngineError("model-load-failed", `${options.modelPath} has 2:4 sparse (Q4_S24) weights, but the llama.cpp build ` +
+                "with the sparse kernels is missing; build it with `npm run build:native`, or switch to the dense model");
         try {
             return await runtime.llama.loadModel({
                 modelPath: options.modelPath,
                 gpuLayers: runtime.llama.gpu === false ? 0 : "max",
+                // Sparse blocks are validated on load (NaN scales, bad positions), so a corrupt file is refused, not run.
+                checkTensors: sparse,
                 onLoadProgress: onProgress
             });
         } catch (error) {

@@ -19,7 +19,9 @@ export enum GgmlType {
     I32 = 26,
     I64 = 27,
     F64 = 28,
-    BF16 = 30
+    BF16 = 30,
+    /** Ours: 2:4 sparse 4-bit weights (native-kernels/FORMAT.md); far from upstream's next ids. */
+    Q4_S24 = 100
 }
 
 export interface GgmlTypeGeometry {
@@ -50,7 +52,8 @@ const geometries = new Map<number, GgmlTypeGeometry>([
     [GgmlType.I32, {name: "I32", blockSize: 1, typeSize: 4}],
     [GgmlType.I64, {name: "I64", blockSize: 1, typeSize: 8}],
     [GgmlType.F64, {name: "F64", blockSize: 1, typeSize: 8}],
-    [GgmlType.BF16, {name: "BF16", blockSize: 1, typeSize: 2}]
+    [GgmlType.BF16, {name: "BF16", blockSize: 1, typeSize: 2}],
+    [GgmlType.Q4_S24, {name: "Q4_S24", blockSize: 256, typeSize: 100}]
 ]);
 
 /** Lets a module that defines a new type (the 2:4 sparse type) make it known to readers and writers. */

@@ -1,0 +1,157 @@
+import {spawn, spawnSync, type ChildProcess} from "node:child_process";
+import * as fs from "node:fs/promises";
+import * as net from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
+import {chromium, type Browser, type Page} from "playwright-core";
+import {repoRoot} from "../support/fixtures.js";
+
+const codeServerEntry = path.join(repoRoot, ".cache", "code-server", "node_modules", "code-server", "out", "node", "entry.js");
+const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+
+async function freePort(): Promise<number> {
+    return new Promise((resolve, reject) => {
+        const server = net.createServer();
+        server.listen(0, "127.0.0.1", () => {
+            const {port} = server.address() as net.AddressInfo;
+            server.close(() => resolve(port));
+        });
+        server.on("error", reject);
+    });
+}
+
+/**
+ * A real VS Code (code-server) on 127.0.0.1 with a fresh profile, the packaged .vsix installed, and a Chromium page
+ * driven by Playwright.
+ */
+export class CodeServerSession {
+    public page!: Page;
+    private browser?: Browser;
+    private server?: ChildProcess;
+    public readonly serverLog: string[] = [];
+
+    private constructor(public readonly home: string, public readonly workspace: string, public readonly userSettingsPath: string) {}
+
+    public static async start(vsixPath: string, files: Record<string, string>, settings: Record<string, unknown>): Promise<CodeServerSession> {
+        const home = await fs.mkdtemp(path.join(os.tmpdir(), "sparse-complete-e2e-"));
+        const workspace = path.join(home, "workspace");
+        const userData = path.join(home, "user-data");
+        const extensions = path.join(home, "extensions");
+        await fs.mkdir(path.join(userData, "User"), {recursive: true});
+        await fs.mkdir(workspace, {recursive: true});
+        for (const [name, text] of Object.entries(files))
+            await fs.writeFile(path.join(workspace, name), text);
+        const session = new CodeServerSession(home, workspace, path.join(userData, "User", "settings.json"));
+        await session.writeUserSettings({
+            "workbench.startupEditor": "none",
+            "security.workspace.trust.enabled": false,
+            "telemetry.telemetryLevel": "off",
+            "extensions.autoCheckUpdates": false,
+            "update.mode": "none",
+            "workbench.tips.enabled": false,
+            ...settings
+        });
+        const common = ["--user-data-dir", userData, "--extensions-dir", extensions];
+        const install = spawnSync(process.execPath, [codeServerEntry, ...common, "--install-extension", vsixPath], {encoding: "utf8"});
+        if (install.status !== 0 || !/successfully installed/.test(install.stdout))
+            throw new Error(`installing ${vsixPath} into code-server failed:\n${install.stdout}\n${install.stderr}`);
+
+        const port = await freePort();
+        session.server = spawn(process.execPath, [codeServerEntry, ...common, "--bind-addr", `127.0.0.1:${port}`, "--auth", "none",
+            "--disable-telemetry", "--disable-update-check", "--disable-workspace-trust", workspace], {stdio: ["ignore", "pipe", "pipe"]});
+        session.server.stdout!.on("data", (data) => session.serverLog.push(String(data)));
+        session.server.stderr!.on("data", (data) => session.serverLog.push(String(data)));
+        await session.waitForServer(port);
+
+        session.browser = await chromium.launch({
+            executablePath: chromiumPath,
+            args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync"]
+        });
+        session.page = await session.browser.newPage({viewport: {width: 1280, height: 800}});
+        await session.page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`);
+        await session.page.waitForSelector(".monaco-workbench", {timeout: 90_000});
+        return session;
+    }
+
+    private async waitForServer(port: number): Promise<void> {
+        const deadline = Date.now() + 60_000;
+        while (Date.now() < deadline) {
+            if (this.serverLog.join("").includes("HTTP server listening"))
+                return;
+            if (this.server?.exitCode != null)
+                break;
+            await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+        throw new Error(`code-server did not start on port ${port}:\n${this.serverLog.join("")}`);
+    }
+
+    /** Replaces the user settings; VS Code picks the change up as if the user had edited settings.json. */
+    public async writeUserSettings(settings: Record<string, unknown>): Promise<void> {
+        await fs.writeFile(this.userSettingsPath, JSON.stringify(settings, null, 2));
+    }
+
+    /** Edits settings.json in VS Code's own settings editor, as a user would (the server does not watch the file). */
+    public async editUserSettings(settings: Record<string, unknown>): Promise<void> {
+        await this.runCommand("Preferences: Open User Settings (JSON)");
+        await this.page.waitForSelector(".monaco-editor .view-lines", {timeout: 30_000});
+        await this.page.waitForTimeout(1000);
+        await this.page.keyboard.press("Control+A");
+        // One line, inserted without key events: no auto-indent or auto-closed brackets to fight.
+        await this.page.keyboard.insertText(JSON.stringify(settings));
+        await this.page.keyboard.press("Control+S");
+        await this.page.waitForTimeout(500);
+        await this.page.keyboard.press("Control+W");
+    }
+
+    public async readUserSettings(): Promise<Record<string, unknown>> {
+        return JSON.parse(await fs.readFile(this.userSettingsPath, "utf8")) as Record<string, unknown>;
+    }
+
+    public async openFile(name: string): Promise<void> {
+        await this.page.click(`.explorer-viewlet >> text=${name}`);
+        await this.page.waitForSelector(".monaco-editor .view-lines", {timeout: 30_000});
+        await this.page.click(".monaco-editor .view-lines");
+    }
+
+    /** Texts of the status bar items. */
+    public async statusBar(): Promise<string[]> {
+        return this.page.$$eval(".statusbar-item", (items) => items.map((item) => item.textContent?.trim() ?? "").filter((text) => text.length > 0));
+    }
+
+    public async waitForStatus(pattern: RegExp, timeoutMs = 60_000): Promise<string> {
+        const deadline = Date.now() + timeoutMs;
+        for (;;) {
+            const found = (await this.statusBar()).find((text) => pattern.test(text));
+            if (found != null)
+                return found;
+            if (Date.now() > deadline)
+                throw new Error(`no status bar item matched ${pattern}; items: ${JSON.stringify(await this.statusBar())}`);
+            await this.page.waitForTimeout(250);
+        }
+    }
+
+    /** The ghost text the inline completion shows, as rendered. */
+    public async ghostText(timeoutMs = 30_000): Promise<string> {
+        await this.page.waitForSelector(".ghost-text-decoration, .ghost-text", {timeout: timeoutMs});
+        return this.page.$$eval(".ghost-text-decoration, .ghost-text", (parts) => parts.map((part) => part.textContent ?? "").join(""));
+    }
+
+    public async runCommand(title: string): Promise<void> {
+        await this.page.keyboard.press("Control+Shift+P");
+        await this.page.waitForSelector(".quick-input-widget input", {timeout: 10_000});
+        await this.page.keyboard.type(title);
+        await this.page.waitForTimeout(400);
+        await this.page.keyboard.press("Enter");
+    }
+
+    public async screenshot(file: string): Promise<void> {
+        await this.page.screenshot({path: file});
+    }
+
+    public async dispose(): Promise<void> {
+        await this.browser?.close().catch(() => undefined);
+        this.server?.kill();
+        await fs.rm(this.home, {recursive: true, force: true}).catch(() => undefined);
+    }
+}

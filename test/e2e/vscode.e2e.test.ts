@@ -1,0 +1,91 @@
+import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import {readBundledModels} from "../../src/core/modelCatalog.js";
+import {generatedDir, paths, repoRoot, tinyModelPath} from "../support/fixtures.js";
+import {writeTinyLlamaGguf} from "../support/writeTinyLlamaGguf.js";
+import {CodeServerSession} from "./CodeServerSession.js";
+
+const vsixPath = path.join(repoRoot, "sparse-complete.vsix");
+const mediaDir = path.join(repoRoot, "media");
+
+const mathTs = "export function add(a: number, b: number): number {\n    return a + b;\n}\n\n";
+
+interface E2eModels {
+    /** Settings selecting the first model, and the second one, with the status bar label each shows. */
+    readonly first: {settings: Record<string, unknown>, label: RegExp};
+    readonly second: {settings: Record<string, unknown>, label: RegExp};
+}
+
+/** The bundled sparse and dense models when they are there (what users get), else two test models as custom files. */
+async function e2eModels(): Promise<E2eModels> {
+    const bundled = await readBundledModels(repoRoot);
+    const has = (variant: string) => bundled.some((m) => m.variant === variant && fs.existsSync(path.join(paths.modelsDir, m.file)));
+    if (has("sparse") && has("dense"))
+        return {
+            first: {settings: {"sparseComplete.modelVariant": "sparse"}, label: /\bsparse\b/},
+            second: {settings: {"sparseComplete.modelVariant": "dense"}, label: /\bdense\b/}
+        };
+    const second = path.join(generatedDir, "tiny-llama-fim-b.gguf");
+    if (!fs.existsSync(second))
+        await writeTinyLlamaGguf(second, paths.codeVocabulary, undefined, {name: "tiny-random-llama B (test fixture)"});
+    const custom = (file: string) => ({"sparseComplete.modelVariant": "custom", "sparseComplete.customModelPath": file});
+    return {
+        first: {settings: custom(await tinyModelPath()), label: /tiny-llama-fim\.gguf/},
+        second: {settings: custom(second), label: /tiny-llama-fim-b\.gguf/}
+    };
+}
+
+describe("the extension in a real VS Code (code-server, Chromium, Playwright)", function () {
+    this.timeout(300_000);
+    let session: CodeServerSession;
+    let models: E2eModels;
+
+    before(async function () {
+        if (!fs.existsSync(vsixPath))
+            throw new Error(`${vsixPath} is missing: \`npm run test:e2e\` packages it first`);
+        models = await e2eModels();
+        session = await CodeServerSession.start(vsixPath, {"math.ts": mathTs}, {"sparseComplete.device": "cpu", ...models.first.settings});
+    });
+    afterEach(async function () {
+        if (this.currentTest?.state === "failed" && session != null) {
+            fs.mkdirSync(generatedDir, {recursive: true});
+            await session.screenshot(path.join(generatedDir, `e2e-failure-${this.currentTest.title.replace(/\W+/g, "-")}.png`));
+        }
+    });
+    after(async () => { await session?.dispose(); });
+
+    it("loads the model and shows it in the status bar", async () => {
+        await session.waitForStatus(models.first.label, 120_000);
+    });
+
+    it("shows ghost text while typing, and Tab accepts it into the document", async () => {
+        await session.openFile("math.ts");
+        await session.page.keyboard.press("Control+End");
+        await session.page.keyboard.type("export function multiply(a: number, b: number): number {\n", {delay: 40});
+        const ghost = await session.ghostText(60_000);
+        assert.ok(ghost.trim().length > 0, "ghost text is shown");
+        await session.screenshot(path.join(mediaDir, "screenshot-ghost-text.png"));
+
+        await session.page.keyboard.press("Control+S");
+        await session.page.waitForTimeout(500);
+        const before = fs.readFileSync(path.join(session.workspace, "math.ts"), "utf8");
+        await session.page.keyboard.press("Tab");
+        await session.page.keyboard.press("Control+S");
+        await session.page.waitForTimeout(800);
+        const after = fs.readFileSync(path.join(session.workspace, "math.ts"), "utf8");
+        assert.ok(before.startsWith(mathTs + "export function multiply(a: number, b: number): number {"), "the typed text is in the document");
+        assert.ok(after.length > before.length, "Tab inserted the completion");
+        const firstWord = ghost.trim().split(/\s+/)[0]!;
+        assert.ok(after.includes(firstWord), `the accepted text contains the ghost text's start (${JSON.stringify(firstWord)})`);
+        assert.match(await session.waitForStatus(models.first.label), /\d+ ms/, "the status bar shows the last latency");
+    });
+
+    it("swaps the model live when the settings change, and the status bar follows", async () => {
+        const current = await session.readUserSettings();
+        await session.editUserSettings({...current, ...models.second.settings});
+        const label = await session.waitForStatus(models.second.label, 120_000);
+        assert.doesNotMatch(label, /loading|error/i);
+        await session.screenshot(path.join(mediaDir, "screenshot-model-switch.png"));
+    });
+});

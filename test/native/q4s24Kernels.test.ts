@@ -1,0 +1,27 @@
+import {strict as assert} from "node:assert";
+import {findCCompiler} from "../../native-kernels/compileCProgram.mjs";
+import {runGgmlCheck, runStandaloneChecks} from "../../native-kernels/test/runNativeChecks.mjs";
+import {getSparseBuildPaths} from "../../native-kernels/sparseBuildPaths.mjs";
+
+// Fresh random data each run; the seed is printed in the output of a failure so it can be replayed with
+// `node native-kernels/test/runNativeChecks.mjs all SEED`.
+describe("Q4_S24 CPU kernels (C checks)", function () {
+    this.timeout(300_000);
+
+    it("standalone: fp16, round trip, validation and dot product vs float64 (SIMD and portable builds)", function () {
+        if (findCCompiler() == null)
+            this.skip();
+        for (const result of runStandaloneChecks())
+            assert.equal(result.status, 0, `standalone check (${result.variant}) failed:\n${result.output}`);
+    });
+
+    it("through ggml: MUL_MAT vs dequantized F32 and float64, GET_ROWS, CPY, supports_op, validation", function () {
+        if (findCCompiler() == null || getSparseBuildPaths() == null) {
+            console.warn("      (no Q4_S24 build: run `node native-kernels/build.mjs` to enable this test)");
+            this.skip();
+        }
+        const result = runGgmlCheck();
+        assert.ok(result != null);
+        assert.equal(result.status, 0, `ggml check failed:\n${result.output}`);
+    });
+});
