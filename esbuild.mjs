@@ -24,7 +24,8 @@ const builds = [
         ...common,
         entryPoints: {
             engineHost: "src/engine/engineHost.ts",
-            completeCli: "src/cli/completeCli.ts"
+            completeCli: "src/cli/completeCli.ts",
+            benchCli: "src/cli/benchCli.ts"
         },
         format: "esm",
         outExtension: {".js": ".mjs"},

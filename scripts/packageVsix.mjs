@@ -49,7 +49,7 @@ fs.writeFileSync(path.join(staging, "package.json"), JSON.stringify(manifest, nu
 for (const file of ["README.md", "LICENSE"])
     if (fs.existsSync(path.join(root, file)))
         fs.copyFileSync(path.join(root, file), path.join(staging, file));
-for (const dir of ["media", "models"])
+for (const dir of ["media", "models", "samples"])
     if (fs.existsSync(path.join(root, dir)))
         copyTree(path.join(root, dir), path.join(staging, dir), dir);
 fs.mkdirSync(path.join(staging, "dist"));

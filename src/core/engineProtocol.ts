@@ -20,6 +20,8 @@ export interface GenerationOptions {
     readonly singleLine: boolean;
     /** 0 is greedy. */
     readonly temperature: number;
+    /** Benchmarks only: keep generating past end-of-text, so every run produces exactly maxTokens tokens. */
+    readonly ignoreEndOfText?: boolean;
 }
 
 export interface LoadModelOptions {

@@ -169,7 +169,7 @@ export class CompletionEngine {
         try {
             for await (const token of iterator) {
                 firstTokenAt ??= performance.now();
-                if (loaded.stopTokens.has(token) || loaded.model.isEogToken(token)) {
+                if (!options.ignoreEndOfText && (loaded.stopTokens.has(token) || loaded.model.isEogToken(token))) {
                     stopReason = "eos";
                     break;
                 }

@@ -7,8 +7,10 @@ import type {ModelSession} from "../core/ModelSession.js";
 import type {CompletionSettings, ModelVariant} from "../core/settings.js";
 import {SETTINGS_SECTION} from "./readSettings.js";
 import * as path from "node:path";
+import {runBenchmarkCommand} from "./BenchmarkPanel.js";
 
 export interface CommandServices {
+    readonly context: vscode.ExtensionContext;
     readonly root: string;
     readonly log: vscode.LogOutputChannel;
     readonly session: ModelSession;
@@ -65,8 +67,7 @@ async function showMenu(services: CommandServices): Promise<void> {
     const items: (vscode.QuickPickItem & {command: string})[] = [
         {label: enabled ? "$(circle-slash) Disable Completions" : "$(check) Enable Completions", command: "sparseComplete.toggleEnabled"},
         {label: "$(arrow-swap) Switch Model...", command: "sparseComplete.switchModel"},
-        ...((await vscode.commands.getCommands(true)).includes("sparseComplete.runBenchmark")
-            ? [{label: "$(dashboard) Run Benchmark", command: "sparseComplete.runBenchmark"}] : []),
+        {label: "$(dashboard) Run Benchmark (sparse vs dense)", command: "sparseComplete.runBenchmark"},
         {label: "$(output) Show Log", command: "sparseComplete.showLog"},
         {label: "$(debug-restart) Restart Engine", command: "sparseComplete.restartEngine"}
     ];
@@ -80,6 +81,7 @@ export function registerCommands(context: vscode.ExtensionContext, services: Com
     register("sparseComplete.showMenu", () => showMenu(services));
     register("sparseComplete.switchModel", () => switchModel(services));
     register("sparseComplete.showLog", () => services.log.show());
+    register("sparseComplete.runBenchmark", () => runBenchmarkCommand(services.context, services.settings(), services.log));
     register("sparseComplete.restartEngine", () => services.restartEngine());
     register("sparseComplete.toggleEnabled", async () => {
         const config = vscode.workspace.getConfiguration(SETTINGS_SECTION);

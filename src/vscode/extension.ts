@@ -111,7 +111,7 @@ export function activate(context: vscode.ExtensionContext): void {
     }));
 
     registerCommands(context, {
-        root, log, session, pipeline,
+        context, root, log, session, pipeline,
         settings: () => settings,
         restartEngine: async () => {
             pipeline.cancel();
