@@ -131,6 +131,8 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
         models.push({variant: choice.variant === "custom" ? choice.label : choice.variant, name: info.name, path: choice.path,
             sizeBytes: info.sizeBytes, weightTypes: info.weightTypes, backend: info.backend});
         const variant = models.at(-1)!.variant;
+        // Every timed prompt starts at a different line, so none is served from another's cached prefix.
+        let promptsUsed = 0;
         progress(`${variant}: loaded`);
         for (const scenario of scenarios) {
             if (scenario.kind === "typing") {
@@ -138,7 +140,7 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
             } else {
                 const runs: EngineCompletion[] = [];
                 for (let run = 0; run < warmup + repetitions; run++) {
-                    const completion = await engine.complete(promptFor(options.sourceText, starts, scenario, run),
+                    const completion = await engine.complete(promptFor(options.sourceText, starts, scenario, promptsUsed++),
                         {maxTokens: scenario.maxTokens, stop: [], singleLine: false, temperature: 0, ignoreEndOfText: true}, {signal});
                     if (run >= warmup)
                         runs.push(completion);
