@@ -25,7 +25,8 @@ const builds = [
         entryPoints: {
             engineHost: "src/engine/engineHost.ts",
             completeCli: "src/cli/completeCli.ts",
-            benchCli: "src/cli/benchCli.ts"
+            benchCli: "src/cli/benchCli.ts",
+            modelTools: "src/cli/modelTools.ts"
         },
         format: "esm",
         outExtension: {".js": ".mjs"},

@@ -7,6 +7,7 @@
  * --dense T         also write the dense counterpart (linear weights as T, from the same input weights) to
  *                   --dense-out, default OUT with "-dense-T" before ".gguf". Without --sparse24, OUT itself is T.
  * --reference PATH  with --sparse24: also write the dequantized sparse weights as F32 (the exact dense equivalent).
+ * --embeddings q8_0 store the token embedding (and output matrix) as Q8_0 instead of copying them (default: keep).
  */
 import {pathToFileURL} from "node:url";
 import {convertModel, type ConversionReport, type WeightFormat} from "./convertModel.js";
@@ -21,6 +22,7 @@ export interface ConvertCliArgs {
     readonly dense?: DenseFormat;
     readonly denseOutput?: string;
     readonly reference?: string;
+    readonly embeddings?: "keep" | "q8_0";
 }
 
 export function parseConvertArgs(argv: readonly string[]): ConvertCliArgs {
@@ -29,6 +31,7 @@ export function parseConvertArgs(argv: readonly string[]): ConvertCliArgs {
     let dense: DenseFormat | undefined;
     let denseOutput: string | undefined;
     let reference: string | undefined;
+    let embeddings: "keep" | "q8_0" | undefined;
     for (let i = 0; i < argv.length; i++) {
         const arg = argv[i]!;
         const value = () => {
@@ -48,19 +51,26 @@ export function parseConvertArgs(argv: readonly string[]): ConvertCliArgs {
             denseOutput = value();
         else if (arg === "--reference")
             reference = value();
+        else if (arg === "--embeddings") {
+            const format = value();
+            if (format !== "keep" && format !== "q8_0")
+                throw new Error("--embeddings must be keep or q8_0");
+            embeddings = format;
+        }
         else if (arg.startsWith("--"))
             throw new Error(`unknown option ${arg}`);
         else
             positional.push(arg);
     }
     if (positional.length !== 2)
-        throw new Error("usage: convert IN.gguf OUT.gguf --sparse24 [--dense q4_0|q8_0] [--dense-out PATH] [--reference PATH]");
+        throw new Error("usage: convert IN.gguf OUT.gguf --sparse24 [--dense q4_0|q8_0] [--dense-out PATH] [--reference PATH] [--embeddings keep|q8_0]");
     if (!sparse24 && dense == null)
         throw new Error("nothing to do: pass --sparse24 and/or --dense FORMAT");
     if (reference != null && !sparse24)
         throw new Error("--reference needs --sparse24");
     return {input: positional[0]!, output: positional[1]!, sparse24,
-        ...(dense != null ? {dense} : {}), ...(denseOutput != null ? {denseOutput} : {}), ...(reference != null ? {reference} : {})};
+        ...(dense != null ? {dense} : {}), ...(denseOutput != null ? {denseOutput} : {}), ...(reference != null ? {reference} : {}),
+        ...(embeddings != null ? {embeddings} : {})};
 }
 
 function defaultDenseOutput(output: string, format: DenseFormat): string {
@@ -71,7 +81,7 @@ export async function runConvertCli(argv: readonly string[], log: (message: stri
     const args = parseConvertArgs(argv);
     const reports: ConversionReport[] = [];
     if (args.sparse24) {
-        reports.push(...await convertModel({input: args.input, output: args.output, format: "q4_s24",
+        reports.push(...await convertModel({input: args.input, output: args.output, format: "q4_s24", embeddings: args.embeddings,
             ...(args.reference != null ? {dequantizedReference: args.reference} : {}), log}));
         const sparse = reports[0]!.tensors;
         const already = sparse.filter((t) => (t.alreadySparse24 ?? 0) === 1).length;
@@ -79,7 +89,7 @@ export async function runConvertCli(argv: readonly string[], log: (message: stri
     }
     if (args.dense != null) {
         const output = args.sparse24 ? args.denseOutput ?? defaultDenseOutput(args.output, args.dense) : args.output;
-        reports.push(...await convertModel({input: args.input, output, format: args.dense as WeightFormat, log}));
+        reports.push(...await convertModel({input: args.input, output, format: args.dense as WeightFormat, embeddings: args.embeddings, log}));
     }
     return reports;
 }

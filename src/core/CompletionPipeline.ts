@@ -101,13 +101,17 @@ export class CompletionPipeline {
         try {
             if (!skipDebounce && settings.debounceMs > 0)
                 await delay(settings.debounceMs, controller.signal);
-            const completion = await this.backend.complete(prompt, {
+            // BPE vocabularies put whitespace at the start of tokens (" x", "\n    "), so a prompt ending in a newline or
+            // spaces ends mid-token and small models go astray. The model gets the prefix without the whitespace of the
+            // cursor's line (and the newline before it, when the line is blank) and regenerates it.
+            const typedWhitespace = /\n?[ \t]*$/.exec(prompt.prefix)![0];
+            const completion = await this.backend.complete({...prompt, prefix: prompt.prefix.slice(0, prompt.prefix.length - typedWhitespace.length)}, {
                 maxTokens: multiline ? settings.maxTokens : Math.min(settings.maxTokens, SINGLE_LINE_MAX_TOKENS),
                 stop: [],
                 singleLine: !multiline,
                 temperature: 0
             }, {signal: controller.signal});
-            const text = postprocessCompletion(completion.text, context, multiline);
+            const text = postprocessCompletion(withoutRetypedWhitespace(completion.text, typedWhitespace), context, multiline);
             const result: CompletionResult = {
                 text, source: "model", multiline, stats: completion.stats, stopReason: completion.stopReason,
                 latencyMs: performance.now() - started
@@ -123,4 +127,17 @@ export class CompletionPipeline {
                 this.inFlight = undefined;
         }
     }
+}
+
+/**
+ * Drops from a completion the part of its leading whitespace the user had already typed. A completion that goes on
+ * with the previous line although the user started a new one does not fit the cursor and is dropped.
+ */
+export function withoutRetypedWhitespace(completion: string, typedWhitespace: string): string {
+    if (typedWhitespace.startsWith("\n") && !completion.startsWith("\n"))
+        return "";
+    let shared = 0;
+    while (shared < typedWhitespace.length && shared < completion.length && completion[shared] === typedWhitespace[shared])
+        shared++;
+    return completion.slice(shared);
 }

@@ -1,3 +1,5 @@
+import {createHash} from "node:crypto";
+import {createReadStream} from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import {EngineError} from "./errors.js";
@@ -58,5 +60,31 @@ export async function chooseModel(root: string, settings: Pick<CompletionSetting
     const bundled = (await readBundledModels(root)).find((model) => model.variant === settings.modelVariant);
     if (bundled == null)
         throw new EngineError("model-not-found", `no bundled ${settings.modelVariant} model is listed in ${projectPaths(root).manifest}`);
-    return {variant: settings.modelVariant, path: path.join(projectPaths(root).modelsDir, bundled.file), label: settings.modelVariant};
+    const file = path.join(projectPaths(root).modelsDir, bundled.file);
+    await verifyBundledModel(file, bundled);
+    return {variant: settings.modelVariant, path: file, label: settings.modelVariant};
+}
+
+/** Files already checked against the manifest, keyed by path, size and modification time. */
+const verified = new Set<string>();
+
+/** Checks a bundled model against its manifest's sha256 before its first use, so a damaged install is reported, not run. */
+async function verifyBundledModel(file: string, model: BundledModel): Promise<void> {
+    let stat;
+    try {
+        stat = await fs.stat(file);
+    } catch {
+        throw new EngineError("model-not-found", `the bundled ${model.variant} model ${file} is missing; reinstall the extension`);
+    }
+    const key = `${file}:${stat.size}:${stat.mtimeMs}`;
+    if (verified.has(key))
+        return;
+    const hash = createHash("sha256");
+    for await (const chunk of createReadStream(file))
+        hash.update(chunk as Buffer);
+    const digest = hash.digest("hex");
+    if (digest !== model.sha256)
+        throw new EngineError("model-invalid", `the bundled ${model.variant} model ${file} does not match its manifest (sha256 ${digest.slice(0, 12)}..., ` +
+            `expected ${model.sha256.slice(0, 12)}...); reinstall the extension`);
+    verified.add(key);
 }

@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+// Writes models/manifest.json from the bundled GGUF files: variant, bytes, sha256 (checked before first use),
+// context length and FIM tokens read from each file, and the training data summary.
+// Usage: node scripts/writeModelManifest.mjs SPARSE.gguf DENSE.gguf   (files inside models/)
+import {createHash} from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import {fileURLToPath} from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const [sparse, dense] = process.argv.slice(2);
+if (sparse == null || dense == null) {
+    console.error("usage: node scripts/writeModelManifest.mjs SPARSE.gguf DENSE.gguf");
+    process.exit(2);
+}
+const {readGgufHeader} = await import(path.join(root, "dist", "modelTools.mjs"));
+
+async function entry(file, variant, description) {
+    const full = path.join(root, "models", path.basename(file));
+    const bytes = fs.readFileSync(full);
+    const header = await readGgufHeader(full);
+    const value = (key) => header.metadata.get(key)?.value;
+    return {
+        file: path.basename(file), variant, description,
+        name: value("general.name"),
+        bytes: bytes.length,
+        sha256: createHash("sha256").update(bytes).digest("hex"),
+        contextLength: value("llama.context_length"),
+        fimTokens: {prefix: value("tokenizer.ggml.fim_pre_token_id"), suffix: value("tokenizer.ggml.fim_suf_token_id"), middle: value("tokenizer.ggml.fim_mid_token_id")}
+    };
+}
+
+const manifest = {
+    description: "Bundled code models: our own 34M-parameter Llama-architecture model trained from scratch on permissively licensed registry code (not a fine-tune of any published model). See docs/model.md.",
+    data: "91.9M tokens of TypeScript/JavaScript (npm) and Python (Debian) from 444 packages, deduplicated and filtered; packages in eval-reserved.txt held out. Manifest: model-pipeline/corpus/manifest.json.",
+    models: [
+        await entry(sparse, "sparse", "2:4 sparse (SparseGPT + distillation recovery), Q4_S24 4-bit linear weights, Q8_0 embeddings"),
+        await entry(dense, "dense", "The dense twin: Q4_0 linear weights, Q8_0 embeddings")
+    ]
+};
+fs.writeFileSync(path.join(root, "models", "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
+console.log(JSON.stringify(manifest.models.map((m) => [m.file, m.bytes, m.sha256.slice(0, 12)])));
