@@ -35,6 +35,11 @@ const builds = [
     }
 ];
 
+// The extension-host test suite (npm run test:vscode): CommonJS like the extension, mocha resolved at run time.
+if (process.argv.includes("--vscode-tests"))
+    builds.push({...common, external: [...common.external, "mocha"], entryPoints: {index: "test/vscode/suite/index.ts"},
+        format: "cjs", outExtension: {".js": ".cjs"}, outdir: "dist/test/vscode"});
+
 if (watch) {
     const contexts = await Promise.all(builds.map((options) => esbuild.context(options)));
     await Promise.all(contexts.map((context) => context.watch()));

@@ -46,9 +46,11 @@ delete manifest.devDependencies;
 delete manifest.allowScripts;
 manifest.scripts = {};
 fs.writeFileSync(path.join(staging, "package.json"), JSON.stringify(manifest, null, 2));
-for (const file of ["README.md", "LICENSE"])
-    if (fs.existsSync(path.join(root, file)))
-        fs.copyFileSync(path.join(root, file), path.join(staging, file));
+// The repository's README shows screenshots by relative path, which an installed extension cannot resolve; the
+// packaged README leaves them out (its relative links stay as written: --no-rewrite-relative-links).
+fs.writeFileSync(path.join(staging, "README.md"), fs.readFileSync(path.join(root, "README.md"), "utf8").replace(/^!\[[^\]]*\]\([^)]*\)\n\n?/gm, ""));
+if (fs.existsSync(path.join(root, "LICENSE")))
+    fs.copyFileSync(path.join(root, "LICENSE"), path.join(staging, "LICENSE"));
 for (const dir of ["media", "models", "samples"])
     if (fs.existsSync(path.join(root, dir)))
         copyTree(path.join(root, dir), path.join(staging, dir), dir);
@@ -68,7 +70,7 @@ for (const dir of dependencyDirs) {
 fs.writeFileSync(path.join(staging, ".vscodeignore"), "**/*.map\n**/*.ts\n!**/*.d.ts\n");
 
 const vsce = path.join(root, "node_modules", "@vscode", "vsce", "vsce");
-const result = spawnSync(process.execPath, [vsce, "package", "--allow-missing-repository", "--skip-license", "-o", output], {cwd: staging, stdio: "inherit"});
+const result = spawnSync(process.execPath, [vsce, "package", "--allow-missing-repository", "--no-rewrite-relative-links", "-o", output], {cwd: staging, stdio: "inherit"});
 if (result.status !== 0)
     process.exit(result.status ?? 1);
 console.log(`packaged ${path.relative(process.cwd(), output)} (${(fs.statSync(output).size / 1e6).toFixed(1)} MB)`);

@@ -5,7 +5,7 @@
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import {fileURLToPath} from "node:url";
-import {CompletionPipeline} from "../core/CompletionPipeline.js";
+import {CompletionPipeline, type RequestRecord} from "../core/CompletionPipeline.js";
 import {EngineClient} from "../core/EngineClient.js";
 import {describeError} from "../core/errors.js";
 import {chooseModel, projectPaths} from "../core/modelCatalog.js";
@@ -50,14 +50,13 @@ async function main(): Promise<number> {
         const loadStarted = performance.now();
         const info = await engine.load({modelPath: choice.path, device: effective.device, contextSize: 4096, sequences: 1});
         const loadMs = performance.now() - loadStarted;
-        let failure: unknown;
-        const pipeline = new CompletionPipeline(engine, () => effective, (record) => {
-            if (record.outcome === "failed")
-                failure = record.error;
-        });
-        const result = await pipeline.complete({key: path.resolve(file), text, offset}, undefined, {skipDebounce: true});
-        if (failure != null)
-            throw failure;
+        let record: RequestRecord | undefined;
+        const pipeline = new CompletionPipeline(engine, () => effective, (r) => { record = r; });
+        await pipeline.complete({key: path.resolve(file), text, offset}, undefined, {skipDebounce: true});
+        if (record?.outcome === "failed")
+            throw record.error;
+        // Also an empty completion (nothing useful after post-processing) has its stats.
+        const result = record?.result;
         const report = {
             file, line: Number(line), column: Number(column),
             model: {variant: choice.variant, path: choice.path, name: info.name, backend: info.backend, weightTypes: info.weightTypes, fallbackReason: info.fallbackReason},

@@ -6,6 +6,8 @@ export interface CursorContext {
     readonly lineSuffix: string;
     /** The lines after the cursor's line (at most a few dozen are looked at). */
     readonly followingLines: readonly string[];
+    /** The last non-blank line before the cursor's line. */
+    readonly previousLine: string;
 }
 
 const BLOCK_OPENER = /(?:[{([:]|=>|\bdo|\bthen|\belse)\s*$/;
@@ -14,10 +16,12 @@ export function cursorContextOf(prefix: string, suffix: string, maxFollowingLine
     const lineStart = prefix.lastIndexOf("\n") + 1;
     const lineEnd = suffix.indexOf("\n");
     const followingLines = lineEnd < 0 ? [] : suffix.slice(lineEnd + 1).split("\n", maxFollowingLines);
+    const before = prefix.slice(0, lineStart).trimEnd();
     return {
         linePrefix: prefix.slice(lineStart),
         lineSuffix: lineEnd < 0 ? suffix : suffix.slice(0, lineEnd),
-        followingLines
+        followingLines,
+        previousLine: before.slice(before.lastIndexOf("\n") + 1)
     };
 }
 

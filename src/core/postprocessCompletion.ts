@@ -7,7 +7,7 @@ function indentationOf(line: string): number {
 /**
  * Cleans up a raw completion before it is shown:
  * - stops where the text after the cursor begins (no duplicated closing brackets or lines),
- * - drops lines that repeat the lines that follow the cursor,
+ * - drops lines that repeat the lines that follow the cursor, and leading lines that repeat the line above it,
  * - ends a multi-line completion where its block ends (a line indented less than where it started),
  * - removes trailing whitespace; returns "" when nothing useful is left.
  */
@@ -29,6 +29,15 @@ export function postprocessCompletion(raw: string, context: CursorContext, multi
     }
 
     let lines = text.split("\n");
+    // Small models often start by restating the line above (a signature, a loop header) before the real body.
+    const previous = context.previousLine.trim();
+    if (context.linePrefix.trim().length === 0 && previous.length > 0 && lines.length > 1 && lines[0]!.trim() === previous) {
+        while (lines.length > 1 && lines[0]!.trim() === previous)
+            lines = lines.slice(1);
+        // The new first line goes at the cursor, after the indentation already typed there.
+        const typedIndent = context.linePrefix;
+        lines[0] = lines[0]!.startsWith(typedIndent) ? lines[0]!.slice(typedIndent.length) : lines[0]!.trimStart();
+    }
     const nextLine = context.followingLines.find((line) => line.trim().length > 0)?.trim();
     const baseIndent = context.linePrefix.trim().length === 0 ? context.linePrefix.length : indentationOf(context.linePrefix);
     const kept: string[] = [lines[0]!];

@@ -27,7 +27,12 @@ function describeRequest(record: RequestRecord): string {
         `${stats.generatedTokens} generated, first token ${stats.timeToFirstTokenMs.toFixed(1)} ms, total ${result.latencyMs.toFixed(1)} ms, stop ${result.stopReason}`;
 }
 
-export function activate(context: vscode.ExtensionContext): void {
+/** What activate() returns to other extensions and to the extension-host tests. */
+export interface SparseCompleteApi {
+    modelStatus(): ModelStatus;
+}
+
+export function activate(context: vscode.ExtensionContext): SparseCompleteApi {
     const log = vscode.window.createOutputChannel("Sparse Complete", {log: true});
     context.subscriptions.push(log);
     const root = context.extensionPath;
@@ -120,6 +125,7 @@ export function activate(context: vscode.ExtensionContext): void {
         modelExists: (file) => fs.existsSync(file)
     });
     context.subscriptions.push({dispose: () => pipeline.cancel()});
+    return {modelStatus: () => session.status};
 }
 
 export async function deactivate(): Promise<void> {

@@ -83,4 +83,25 @@ describe("the extension in a real VS Code (code-server, Chromium, Playwright)", 
         assert.doesNotMatch(label, /loading|error/i);
         await session.screenshot(path.join(mediaDir, "screenshot-model-switch.png"));
     });
+
+    it("runs the benchmark command and shows sparse and dense side by side in a panel", async () => {
+        await session.runCommand("Sparse Complete: Run Benchmark");
+        const deadline = Date.now() + 280_000;
+        let table = "";
+        while (Date.now() < deadline && table.length === 0) {
+            await session.page.waitForTimeout(2000);
+            for (const frame of session.page.frames()) {
+                // A string, evaluated in the webview's page (this file is compiled without DOM types).
+                const text = await frame.evaluate<string>("document.getElementById('benchmark-title') ? document.body.innerText : ''").catch(() => "");
+                if (text.length > 0)
+                    table = text;
+            }
+        }
+        assert.match(table, /Sparse vs dense/);
+        assert.match(table, /Fill-in-the-middle: 2k-token context/);
+        assert.match(table, /Typing replay/);
+        if (models.second != null)
+            assert.match(table, /\d+\.\d+x/, "a speedup is shown");
+        await session.screenshot(path.join(mediaDir, "screenshot-benchmark.png"));
+    });
 });
