@@ -54,4 +54,9 @@ describe("postprocessCompletion", () => {
         const {context} = at("    let x = 1;\n    █\n    return x;\n");
         assert.equal(postprocessCompletion("return x;", context, true), "");
     });
+
+    it("drops a first line that restates the line above the cursor", () => {
+        const {context, multiline} = at("export function multiply(a: number, b: number): number {\n    █\n}\n");
+        assert.equal(postprocessCompletion("export function multiply(a: number, b: number): number {\n    return a * b;", context, multiline), "return a * b;");
+    });
 });
