@@ -1,0 +1,47 @@
+"""Picks a deterministic random subset of the tokenized training documents that, xz-compressed,
+fits what is left of the device call's 64 MiB carry limit next to the dense checkpoint
+(the prune/recovery call needs both). Writes train.tok.u16.xz and train.len.u32.xz into --dst.
+"""
+import argparse
+import os
+import subprocess
+
+import numpy as np
+
+
+def tree_bytes(repo):
+    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=repo, capture_output=True, check=True).stdout
+    return sum(os.path.getsize(os.path.join(repo, f)) for f in out.decode().split("\0") if f and os.path.isfile(os.path.join(repo, f)))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--src", required=True, help="work/tokens (raw train.tok.u16 / train.len.u32)")
+    ap.add_argument("--carry-full", required=True, help="work/carry (full xz files, to estimate the ratio)")
+    ap.add_argument("--dst", required=True)
+    ap.add_argument("--limit-mib", type=float, default=62.0)
+    args = ap.parse_args()
+    repo = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, check=True, text=True).stdout.strip()
+    carry_root = os.path.dirname(os.path.abspath(args.dst))
+    used = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(carry_root) for f in fs) + tree_bytes(repo)
+    budget = args.limit_mib * (1 << 20) - used
+    toks = np.fromfile(os.path.join(args.src, "train.tok.u16"), dtype=np.uint16)
+    lens = np.fromfile(os.path.join(args.src, "train.len.u32"), dtype=np.uint32).astype(np.int64)
+    ratio = os.path.getsize(os.path.join(args.carry_full, "train.tok.u16.xz")) / toks.nbytes
+    want = int(budget * 0.97 / ratio / 2)
+    starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+    order = np.random.default_rng(3).permutation(len(lens))
+    pick = order[: int(np.searchsorted(np.cumsum(lens[order]), want))]
+    pick.sort()
+    sub = np.concatenate([toks[starts[i]:starts[i] + lens[i]] for i in pick])
+    os.makedirs(args.dst, exist_ok=True)
+    for name, arr in (("train.tok.u16", sub), ("train.len.u32", lens[pick].astype(np.uint32))):
+        raw = os.path.join(args.dst, name)
+        arr.tofile(raw)
+        subprocess.run(["xz", f"-T{os.cpu_count()}", "-6", "-f", raw], check=True)
+    got = os.path.getsize(os.path.join(args.dst, "train.tok.u16.xz"))
+    print(f"subset: {len(pick)} docs, {sub.size} tokens, {got / 1e6:.1f} MB xz (budget {budget / 1e6:.1f} MB, tree+carry so far {used / 1e6:.1f} MB)")
+
+
+if __name__ == "__main__":
+    main()
