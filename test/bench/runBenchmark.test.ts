@@ -7,17 +7,14 @@ import {renderBenchmarkMarkdown} from "../../src/bench/renderBenchmarkMarkdown.j
 import {benchmarkScenarios, runBenchmark} from "../../src/bench/runBenchmark.js";
 import {loadPreviousBenchmarkReport, saveBenchmarkReport} from "../../src/bench/saveBenchmarkReport.js";
 import {EngineClient} from "../../src/core/EngineClient.js";
-import {generatedDir, paths, requireBuiltEngine, tinyModelPath} from "../support/fixtures.js";
-import {writeTinyLlamaGguf} from "../support/writeTinyLlamaGguf.js";
+import {paths, requireBuiltEngine, secondTinyModelPath, tinyModelPath} from "../support/fixtures.js";
 
 describe("benchmark runner (real engine, two tiny models)", function () {
     this.timeout(300_000);
 
     it("produces a well-formed side-by-side report, saved as JSON and Markdown, and a themed HTML page", async () => {
         const first = await tinyModelPath();
-        const second = path.join(generatedDir, "tiny-llama-fim-b.gguf");
-        if (!fs.existsSync(second))
-            await writeTinyLlamaGguf(second, paths.codeVocabulary, undefined, {name: "tiny-random-llama B (test fixture)"});
+        const second = await secondTinyModelPath();
         const engine = new EngineClient({enginePath: requireBuiltEngine(), log: () => undefined});
         const progress: number[] = [];
         try {

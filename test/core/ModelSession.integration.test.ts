@@ -1,21 +1,16 @@
 import * as assert from "node:assert/strict";
-import * as fs from "node:fs";
-import * as path from "node:path";
 import {CompletionPipeline} from "../../src/core/CompletionPipeline.js";
 import {EngineClient} from "../../src/core/EngineClient.js";
 import {ModelSession} from "../../src/core/ModelSession.js";
 import {defaultSettings, type CompletionSettings} from "../../src/core/settings.js";
-import {generatedDir, paths, repoRoot, requireBuiltEngine, tinyModelPath} from "../support/fixtures.js";
-import {writeTinyLlamaGguf} from "../support/writeTinyLlamaGguf.js";
+import {repoRoot, requireBuiltEngine, secondTinyModelPath, tinyModelPath} from "../support/fixtures.js";
 
 describe("switching models while a request runs (real engine)", function () {
     this.timeout(120_000);
 
     it("cancels the running request cleanly, and the next request uses the new model", async () => {
         const first = await tinyModelPath();
-        const second = path.join(generatedDir, "tiny-llama-fim-b.gguf");
-        if (!fs.existsSync(second))
-            await writeTinyLlamaGguf(second, paths.codeVocabulary, undefined, {name: "tiny-random-llama B (test fixture)"});
+        const second = await secondTinyModelPath();
         const engine = new EngineClient({enginePath: requireBuiltEngine(), log: () => undefined});
         const session = new ModelSession(engine, repoRoot);
         let settings: CompletionSettings = {...defaultSettings, modelVariant: "custom", customModelPath: first, device: "cpu", debounceMs: 0, maxTokens: 2000};

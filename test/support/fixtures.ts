@@ -16,6 +16,14 @@ export async function tinyModelPath(): Promise<string> {
     return file;
 }
 
+/** A second tiny model that differs from the first only by its name, for switching between models. */
+export async function secondTinyModelPath(): Promise<string> {
+    const file = path.join(generatedDir, "tiny-llama-fim-b.gguf");
+    if (!fs.existsSync(file))
+        await writeTinyLlamaGguf(file, paths.codeVocabulary, undefined, {name: "tiny-random-llama B (test fixture)"});
+    return file;
+}
+
 export function requireBuiltEngine(): string {
     if (!fs.existsSync(paths.engineEntry))
         throw new Error(`${paths.engineEntry} is missing: run \`npm run build\` first (npm test does)`);
