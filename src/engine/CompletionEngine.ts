@@ -28,7 +28,22 @@ export class CompletionEngine {
     /** Serialises generations and loads: llama.cpp contexts are not re-entrant. */
     private queue: Promise<unknown> = Promise.resolve();
 
-    public constructor(private readonly log: Logger) {}
+    /** llama.cpp's error lines during a load: they say why it failed ("missing tensor ..."); node-llama-cpp's error does not. */
+    private nativeErrors: string[] = [];
+    private readonly log: Logger;
+
+    public constructor(log: Logger) {
+        this.log = (level, message) => {
+            if (level === "error")
+                this.nativeErrors.push(message);
+            log(level, message);
+        };
+    }
+
+    /** The first specific reason llama.cpp gave, skipping its generic "failed to load model" lines. */
+    private nativeErrorReason(): string | undefined {
+        return this.nativeErrors.find((line) => !/failed to load model/i.test(line)) ?? this.nativeErrors[0];
+    }
 
     public get info(): LoadedModelInfo | undefined {
         return this.loaded?.info;
@@ -91,6 +106,7 @@ export class CompletionEngine {
         if (sparse && !runtime.hasSparseType)
             throw new EngineError("model-load-failed", `${options.modelPath} has 2:4 sparse (Q4_S24) weights, but the llama.cpp build ` +
                 "with the sparse kernels is missing; build it with `npm run build:native`, or switch to the dense model");
+        this.nativeErrors = [];
         try {
             return await runtime.llama.loadModel({
                 modelPath: options.modelPath,
@@ -100,7 +116,9 @@ export class CompletionEngine {
                 onLoadProgress: onProgress
             });
         } catch (error) {
-            throw new EngineError("model-load-failed", `llama.cpp could not load ${options.modelPath}: ${(error as Error).message}`);
+            const nativeError = this.nativeErrorReason();
+            const reason = nativeError != null ? ` (${nativeError.replace(/^[a-z_]+: /, "")})` : "";
+            throw new EngineError("model-load-failed", `llama.cpp could not load ${options.modelPath}: ${(error as Error).message}${reason}`);
         }
     }
 
