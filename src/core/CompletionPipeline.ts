@@ -11,6 +11,8 @@ import type {CompletionSettings} from "./settings.js";
 export interface CompletionBackend {
     complete(prompt: CompletionPrompt, options: GenerationOptions,
         control: {signal?: AbortSignal, onChunk?: (text: string) => void}): Promise<EngineCompletion>;
+    /** Optional: evaluate the prompt while the request waits out its debounce (speculative prefill). */
+    prefill?(prompt: CompletionPrompt, options: GenerationOptions, signal?: AbortSignal): Promise<number>;
 }
 
 export interface CompletionResult {
@@ -98,19 +100,24 @@ export class CompletionPipeline {
         this.inFlight?.abort();
         const controller = linkedAbortController(signal);
         this.inFlight = controller;
+        // BPE vocabularies put whitespace at the start of tokens (" x", "\n    "), so a prompt ending in a newline or
+        // spaces ends mid-token and small models go astray. The model gets the prefix without the whitespace of the
+        // cursor's line (and the newline before it, when the line is blank) and regenerates it.
+        const typedWhitespace = /\n?[ \t]*$/.exec(prompt.prefix)![0];
+        const modelPrompt = {...prompt, prefix: prompt.prefix.slice(0, prompt.prefix.length - typedWhitespace.length)};
+        const options: GenerationOptions = {
+            maxTokens: multiline ? settings.maxTokens : Math.min(settings.maxTokens, SINGLE_LINE_MAX_TOKENS),
+            stop: [],
+            singleLine: !multiline,
+            temperature: 0
+        };
         try {
-            if (!skipDebounce && settings.debounceMs > 0)
+            if (!skipDebounce && settings.debounceMs > 0) {
+                // The pause is spent evaluating the prompt; a newer keystroke aborts it with the request.
+                void this.backend.prefill?.(modelPrompt, options, controller.signal);
                 await delay(settings.debounceMs, controller.signal);
-            // BPE vocabularies put whitespace at the start of tokens (" x", "\n    "), so a prompt ending in a newline or
-            // spaces ends mid-token and small models go astray. The model gets the prefix without the whitespace of the
-            // cursor's line (and the newline before it, when the line is blank) and regenerates it.
-            const typedWhitespace = /\n?[ \t]*$/.exec(prompt.prefix)![0];
-            const completion = await this.backend.complete({...prompt, prefix: prompt.prefix.slice(0, prompt.prefix.length - typedWhitespace.length)}, {
-                maxTokens: multiline ? settings.maxTokens : Math.min(settings.maxTokens, SINGLE_LINE_MAX_TOKENS),
-                stop: [],
-                singleLine: !multiline,
-                temperature: 0
-            }, {signal: controller.signal});
+            }
+            const completion = await this.backend.complete(modelPrompt, options, {signal: controller.signal});
             const text = postprocessCompletion(withoutRetypedWhitespace(completion.text, typedWhitespace), context, multiline);
             const result: CompletionResult = {
                 text, source: "model", multiline, stats: completion.stats, stopReason: completion.stopReason,

@@ -265,6 +265,29 @@ export class EngineClient {
         }
     }
 
+    /**
+     * Evaluates a prompt ahead of its request (during the debounce pause), so the request only generates. Resolves
+     * with the tokens evaluated; 0 when aborted before it ran. Failures are not the caller's concern: they resolve 0.
+     */
+    public async prefill(prompt: CompletionPrompt, options: GenerationOptions, signal?: AbortSignal): Promise<number> {
+        if (signal?.aborted || this.loadedModel == null)
+            return 0;
+        const id = this.nextId++;
+        const abort = () => {
+            if (this.child?.connected)
+                this.child.send({type: "abort", id} satisfies ClientMessage);
+        };
+        signal?.addEventListener("abort", abort, {once: true});
+        try {
+            const reply = await this.request({type: "prefill", id, prompt, options});
+            return reply.type === "prefilled" ? reply.evaluatedTokens : 0;
+        } catch {
+            return 0;
+        } finally {
+            signal?.removeEventListener("abort", abort);
+        }
+    }
+
     /** Stops the engine process; pending requests fail. */
     public async dispose(): Promise<void> {
         if (this.restartTimer != null)

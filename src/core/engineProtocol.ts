@@ -2,7 +2,7 @@ import type {ComputeDevice} from "./settings.js";
 import type {EngineErrorCode} from "./errors.js";
 
 /** Bumped whenever a message changes shape; the client refuses an engine that speaks another version. */
-export const ENGINE_PROTOCOL_VERSION = 1;
+export const ENGINE_PROTOCOL_VERSION = 2;
 
 /** The text around the cursor. The engine turns it into tokens (fill-in-the-middle when the model supports it). */
 export interface CompletionPrompt {
@@ -66,6 +66,7 @@ export type ClientMessage =
     | {readonly type: "load", readonly id: number, readonly options: LoadModelOptions}
     | {readonly type: "unload", readonly id: number}
     | {readonly type: "complete", readonly id: number, readonly prompt: CompletionPrompt, readonly options: GenerationOptions}
+    | {readonly type: "prefill", readonly id: number, readonly prompt: CompletionPrompt, readonly options: GenerationOptions}
     | {readonly type: "abort", readonly id: number}
     | {readonly type: "shutdown"};
 
@@ -76,5 +77,6 @@ export type EngineMessage =
     | {readonly type: "unloaded", readonly id: number}
     | {readonly type: "chunk", readonly id: number, readonly text: string}
     | {readonly type: "completed", readonly id: number, readonly completion: EngineCompletion}
+    | {readonly type: "prefilled", readonly id: number, readonly evaluatedTokens: number}
     | {readonly type: "failed", readonly id: number, readonly code: EngineErrorCode, readonly message: string}
     | {readonly type: "log", readonly level: "info" | "warn" | "error", readonly message: string};

@@ -167,9 +167,25 @@ export class CompletionEngine {
         });
     }
 
-    private async generate(loaded: LoadedModel, prompt: CompletionPrompt, options: GenerationOptions, signal: AbortSignal,
-        onChunk: (text: string) => void): Promise<EngineCompletion> {
-        const started = performance.now();
+    /**
+     * Speculative prefill: evaluates a prompt, all but its last token, into the sequence that will serve it, so the
+     * request that follows the debounce pause only evaluates that token and generates. Returns the tokens evaluated.
+     */
+    public prefill(prompt: CompletionPrompt, options: GenerationOptions, signal: AbortSignal): Promise<number> {
+        return this.exclusive(async () => {
+            const loaded = this.loaded;
+            if (signal.aborted || loaded == null)
+                return 0;
+            const {sequence, tokens, keep} = await this.prepareSequence(loaded, prompt, options);
+            const rest = tokens.slice(keep, tokens.length - 1);
+            if (rest.length > 0)
+                await sequence.evaluateWithoutGeneratingNewTokens(rest as Token[]);
+            return rest.length;
+        });
+    }
+
+    /** The sequence for a prompt with everything after the reusable cached prefix erased, and the prompt's tokens. */
+    private async prepareSequence(loaded: LoadedModel, prompt: CompletionPrompt, options: GenerationOptions) {
         const maxTokens = Math.max(1, Math.min(options.maxTokens, loaded.context.contextSize - 16));
         const tokens = buildPromptTokens(loaded.tokenizer, prompt, loaded.context.contextSize - maxTokens);
         const {sequence, reusableTokens} = loaded.pool.acquire(tokens);
@@ -177,6 +193,13 @@ export class CompletionEngine {
         const keep = Math.min(reusableTokens, tokens.length - 1);
         if (sequence.nextTokenIndex > keep)
             await sequence.eraseContextTokenRanges([{start: keep, end: sequence.nextTokenIndex}]);
+        return {sequence, tokens, keep, maxTokens};
+    }
+
+    private async generate(loaded: LoadedModel, prompt: CompletionPrompt, options: GenerationOptions, signal: AbortSignal,
+        onChunk: (text: string) => void): Promise<EngineCompletion> {
+        const started = performance.now();
+        const {sequence, tokens, keep, maxTokens} = await this.prepareSequence(loaded, prompt, options);
 
         const matcher = new StopRuleMatcher(options.stop, options.singleLine);
         const generated: Token[] = [];

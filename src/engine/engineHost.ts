@@ -46,6 +46,17 @@ async function handle(message: ClientMessage): Promise<void> {
             }
             return;
         }
+        case "prefill": {
+            const controller = new AbortController();
+            pendingAborts.set(message.id, controller);
+            try {
+                const evaluatedTokens = await engine.prefill(message.prompt, message.options, controller.signal);
+                send({type: "prefilled", id: message.id, evaluatedTokens});
+            } finally {
+                pendingAborts.delete(message.id);
+            }
+            return;
+        }
         case "abort":
             pendingAborts.get(message.id)?.abort();
             return;

@@ -10,6 +10,12 @@ import {defaultSettings, type CompletionSettings} from "../../src/core/settings.
  */
 class ScriptedBackend implements CompletionBackend {
     public readonly calls: {prompt: CompletionPrompt, options: GenerationOptions, aborted: boolean}[] = [];
+    public readonly prefills: {prompt: CompletionPrompt, signal?: AbortSignal, at: number}[] = [];
+
+    public async prefill(prompt: CompletionPrompt, _options: GenerationOptions, signal?: AbortSignal): Promise<number> {
+        this.prefills.push({prompt, signal, at: performance.now()});
+        return 1;
+    }
     public constructor(private readonly answer: string, private readonly latencyMs = 30) {}
 
     public async complete(prompt: CompletionPrompt, options: GenerationOptions, {signal}: {signal?: AbortSignal}): Promise<EngineCompletion> {
@@ -96,5 +102,18 @@ describe("CompletionPipeline", () => {
         const pipeline = new CompletionPipeline(backend, () => ({...settings, enabled: false}));
         assert.equal(await pipeline.complete({key: "a.ts", text, offset}), undefined);
         assert.equal(backend.calls.length, 0);
+    });
+
+    it("prefills each prompt during its debounce pause; a newer keystroke aborts the older prefill", async () => {
+        const backend = new ScriptedBackend("name;");
+        const pipeline = new CompletionPipeline(backend, () => settings);
+        const first = pipeline.complete({key: "greet.ts", text, offset});
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        const typed = text.slice(0, offset) + "n" + text.slice(offset);
+        const second = pipeline.complete({key: "greet.ts", text: typed, offset: offset + 1});
+        await Promise.all([first, second]);
+        assert.equal(backend.prefills.length, 2);
+        assert.equal(backend.prefills[0]!.signal?.aborted, true);
+        assert.deepEqual(backend.prefills[1]!.prompt, backend.calls[0]!.prompt, "the request runs on the prompt that was prefilled");
     });
 });

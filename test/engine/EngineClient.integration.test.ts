@@ -59,6 +59,17 @@ describe("engine process (real node-llama-cpp on the CPU, tiny model)", function
             `evaluated ${typed.stats.evaluatedPromptTokens} of ${typed.stats.promptTokens}`);
     });
 
+    it("prefills a prompt speculatively, so the request that follows evaluates only its last token", async () => {
+        const typed = {...prompt, prefix: prompt.prefix + "Math.floor((low + high) / 2);\n        if (items[mid] === target)"};
+        const evaluated = await client.prefill(typed, greedy);
+        assert.ok(evaluated > 0, "the prefill evaluated the new tokens");
+        const completion = await client.complete(typed, greedy);
+        assert.equal(completion.stats.evaluatedPromptTokens, 1);
+        const aborted = new AbortController();
+        aborted.abort();
+        assert.equal(await client.prefill({...typed, prefix: typed.prefix + " {"}, greedy, aborted.signal), 0);
+    });
+
     it("keeps one cached sequence per file", async () => {
         const other: CompletionPrompt = {prefix: "def median(values):\n    ordered = sorted(values)\n    middle = len(ordered) // 2\n    return ", suffix: "\n", cacheKey: "median.py"};
         await client.complete(prompt, greedy);
