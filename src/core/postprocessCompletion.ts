@@ -13,6 +13,9 @@ function indentationOf(line: string): number {
  */
 export function postprocessCompletion(raw: string, context: CursorContext, multiline: boolean): string {
     let text = raw.replace(/\r\n/g, "\n");
+    // In the middle of a statement, a completion that jumps to a new line abandons what the user is typing.
+    if (!multiline && context.linePrefix.trim().length > 0 && /^[ \t]*\n/.test(text))
+        return "";
     if (!multiline) {
         const newline = text.search(/\S/) < 0 ? -1 : text.indexOf("\n", text.search(/\S/));
         if (newline >= 0)

@@ -59,4 +59,11 @@ describe("postprocessCompletion", () => {
         const {context, multiline} = at("export function multiply(a: number, b: number): number {\n    █\n}\n");
         assert.equal(postprocessCompletion("export function multiply(a: number, b: number): number {\n    return a * b;", context, multiline), "return a * b;");
     });
+
+    it("drops a single-line completion that leaves the statement being typed for a new line", () => {
+        const {context, multiline} = at("    for (const value of values) {\n        total += █\n    }\n");
+        assert.equal(multiline, false);
+        assert.equal(postprocessCompletion("\n        total += value;", context, multiline), "");
+        assert.equal(postprocessCompletion("value;", context, multiline), "value;");
+    });
 });
