@@ -28,6 +28,8 @@ echo '{"name": "code-server-for-e2e", "private": true}' > package.json
 npm install --ignore-scripts --no-audit --no-fund "code-server@$version"
 vscode="$dir/node_modules/code-server/lib/vscode"
 (cd "$vscode" && npm install --omit=dev --ignore-scripts --no-audit --no-fund)
+# The built-in TypeScript extension needs its shared typescript package, or it reports a missing tsserver.
+(cd "$vscode/extensions" && npm install --omit=dev --ignore-scripts --no-audit --no-fund)
 mkdir -p "$vscode/node_modules/@vscode/ripgrep/bin" && cp "$rg_bin" "$vscode/node_modules/@vscode/ripgrep/bin/rg"
 gyp="$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")/node_modules/node-gyp/bin/node-gyp.js"
 # Build against the headers of the Node that runs (no header download).
