@@ -244,6 +244,20 @@ export class EngineClient {
         {signal, onChunk}: {signal?: AbortSignal, onChunk?: (text: string) => void} = {}): Promise<EngineCompletion> {
         if (signal?.aborted)
             throw new RequestAbortedError();
+        const reply = await this.abortableRequest(signal, (id) => ({type: "complete", id, prompt, options}), (message) => {
+            if (message.type === "chunk")
+                onChunk?.(message.text);
+        });
+        if (reply.type !== "completed")
+            throw new EngineError("protocol", `unexpected reply ${reply.type} to complete`);
+        if (signal?.aborted || reply.completion.stopReason === "aborted")
+            throw new RequestAbortedError();
+        return reply.completion;
+    }
+
+    /** A request that the signal cancels with an abort message (the engine stops it between tokens). */
+    private async abortableRequest(signal: AbortSignal | undefined, message: (id: number) => ClientMessage & {id: number},
+        onMessage?: (message: EngineMessage) => void): Promise<EngineMessage> {
         const id = this.nextId++;
         const abort = () => {
             if (this.child?.connected)
@@ -251,15 +265,7 @@ export class EngineClient {
         };
         signal?.addEventListener("abort", abort, {once: true});
         try {
-            const reply = await this.request({type: "complete", id, prompt, options}, (message) => {
-                if (message.type === "chunk")
-                    onChunk?.(message.text);
-            });
-            if (reply.type !== "completed")
-                throw new EngineError("protocol", `unexpected reply ${reply.type} to complete`);
-            if (signal?.aborted || reply.completion.stopReason === "aborted")
-                throw new RequestAbortedError();
-            return reply.completion;
+            return await this.request(message(id), onMessage);
         } finally {
             signal?.removeEventListener("abort", abort);
         }
@@ -272,19 +278,11 @@ export class EngineClient {
     public async prefill(prompt: CompletionPrompt, options: GenerationOptions, signal?: AbortSignal): Promise<number> {
         if (signal?.aborted || this.loadedModel == null)
             return 0;
-        const id = this.nextId++;
-        const abort = () => {
-            if (this.child?.connected)
-                this.child.send({type: "abort", id} satisfies ClientMessage);
-        };
-        signal?.addEventListener("abort", abort, {once: true});
         try {
-            const reply = await this.request({type: "prefill", id, prompt, options});
+            const reply = await this.abortableRequest(signal, (id) => ({type: "prefill", id, prompt, options}));
             return reply.type === "prefilled" ? reply.evaluatedTokens : 0;
         } catch {
             return 0;
-        } finally {
-            signal?.removeEventListener("abort", abort);
         }
     }
 
