@@ -9,24 +9,18 @@ import {runBenchmark} from "../bench/runBenchmark.js";
 import {renderBenchmarkMarkdown} from "../bench/renderBenchmarkMarkdown.js";
 import {saveBenchmarkReport} from "../bench/saveBenchmarkReport.js";
 import {EngineClient} from "../core/EngineClient.js";
-import {describeError} from "../core/errors.js";
+import {parseArgs, runCliMain} from "./parseArgs.js";
 import {chooseModel, projectPaths, type ModelChoice} from "../core/modelCatalog.js";
 import {parseSettings} from "../core/settings.js";
 
 async function main(): Promise<number> {
-    const argv = process.argv.slice(2);
-    const modelArgs: string[] = [];
-    const rest: string[] = [];
-    for (let i = 0; i < argv.length; i++)
-        if (argv[i] === "--model" && i + 1 < argv.length)
-            modelArgs.push(argv[++i]!);
-        else
-            rest.push(argv[i]!);
+    const {flags, lists} = parseArgs(process.argv.slice(2), ["json"]);
+    const modelArgs = lists.get("model") ?? [];
     const flag = (name: string) => {
-        const at = rest.indexOf(`--${name}`);
-        return at >= 0 ? rest[at + 1] : undefined;
+        const value = flags.get(name);
+        return typeof value === "string" ? value : undefined;
     };
-    const json = rest.includes("--json");
+    const json = flags.has("json");
     const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
     const {settings} = parseSettings({device: flag("device")});
     const models: ModelChoice[] = [];
@@ -58,7 +52,4 @@ async function main(): Promise<number> {
     }
 }
 
-main().then((code) => process.exit(code), (error) => {
-    console.error(`error: ${describeError(error)}`);
-    process.exit(1);
-});
+runCliMain(main);

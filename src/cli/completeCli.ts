@@ -7,10 +7,9 @@ import * as path from "node:path";
 import {fileURLToPath} from "node:url";
 import {CompletionPipeline, type RequestRecord} from "../core/CompletionPipeline.js";
 import {EngineClient} from "../core/EngineClient.js";
-import {describeError} from "../core/errors.js";
 import {chooseModel, projectPaths} from "../core/modelCatalog.js";
 import {parseSettings, type CompletionSettings} from "../core/settings.js";
-import {offsetOfLineColumn, parseArgs} from "./parseArgs.js";
+import {offsetOfLineColumn, parseArgs, runCliMain} from "./parseArgs.js";
 
 const usage = "usage: npm run complete -- FILE:LINE:COL [--model sparse|dense|PATH] [--device auto|gpu|cpu] [--max-tokens N] [--json]";
 
@@ -84,7 +83,4 @@ async function main(): Promise<number> {
     }
 }
 
-main().then((code) => process.exit(code), (error) => {
-    console.error(`error: ${describeError(error)}`);
-    process.exit(1);
-});
+runCliMain(main);

@@ -1,7 +1,16 @@
-/** Splits `--flag value`, `--flag=value` and `--switch` from positional arguments. */
-export function parseArgs(argv: readonly string[], switches: readonly string[]): {positional: string[], flags: Map<string, string | true>} {
+/**
+ * Splits `--flag value`, `--flag=value` and `--switch` from positional arguments. A flag given several times keeps
+ * its last value in `flags` and all of them in `lists`.
+ */
+export function parseArgs(argv: readonly string[], switches: readonly string[]): {positional: string[], flags: Map<string, string | true>, lists: Map<string, string[]>} {
     const positional: string[] = [];
     const flags = new Map<string, string | true>();
+    const lists = new Map<string, string[]>();
+    const set = (name: string, value: string | true) => {
+        flags.set(name, value);
+        if (value !== true)
+            lists.set(name, [...lists.get(name) ?? [], value]);
+    };
     for (let i = 0; i < argv.length; i++) {
         const arg = argv[i]!;
         if (!arg.startsWith("--")) {
@@ -10,13 +19,13 @@ export function parseArgs(argv: readonly string[], switches: readonly string[]):
         }
         const [name, inline] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
         if (inline != null)
-            flags.set(name, inline);
+            set(name, inline);
         else if (switches.includes(name) || i + 1 >= argv.length)
-            flags.set(name, true);
+            set(name, true);
         else
-            flags.set(name, argv[++i]!);
+            set(name, argv[++i]!);
     }
-    return {positional, flags};
+    return {positional, flags, lists};
 }
 
 /** Offset of a 1-based line and column in `text`; throws when the position is outside the text. */
@@ -32,4 +41,12 @@ export function offsetOfLineColumn(text: string, line: number, column: number): 
     if (column < 1 || offset + column - 1 > lineEnd)
         throw new Error(`column ${column} is outside line ${line} (${lineEnd - offset} characters)`);
     return offset + column - 1;
+}
+
+/** Runs a CLI's main function and exits with its code; an error becomes one line on stderr and exit code 1. */
+export function runCliMain(main: () => Promise<number>): void {
+    main().then((code) => process.exit(code), (error: unknown) => {
+        console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
+        process.exit(1);
+    });
 }

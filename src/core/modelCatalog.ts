@@ -30,8 +30,6 @@ export function projectPaths(root: string) {
         manifest: path.join(root, "models", "manifest.json"),
         /** Real code shipped for the benchmark's prompts and the README's demo. */
         samplesDir: path.join(root, "samples"),
-        /** llama.cpp's source as bundled by node-llama-cpp (extracted by the set-up step). */
-        llamaCppSource: path.join(root, "node_modules", "node-llama-cpp", "llama", "llama.cpp"),
         /** The code tokenizer our models use: deepseek-coder's 32k BPE vocabulary with fill-in-the-middle tokens. */
         codeVocabulary: path.join(root, "node_modules", "node-llama-cpp", "llama", "llama.cpp", "models", "ggml-vocab-deepseek-coder.gguf")
     };

@@ -45,10 +45,6 @@ export class CompletionEngine {
         return this.nativeErrors.find((line) => !/failed to load model/i.test(line)) ?? this.nativeErrors[0];
     }
 
-    public get info(): LoadedModelInfo | undefined {
-        return this.loaded?.info;
-    }
-
     private exclusive<T>(task: () => Promise<T>): Promise<T> {
         const result = this.queue.then(task, task);
         this.queue = result.catch(() => undefined);
