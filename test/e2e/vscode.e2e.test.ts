@@ -6,7 +6,8 @@ import {generatedDir, paths, repoRoot, tinyModelPath} from "../support/fixtures.
 import {CodeServerSession} from "./CodeServerSession.js";
 
 const vsixPath = path.join(repoRoot, "sparse-complete.vsix");
-const mediaDir = path.join(repoRoot, "media");
+// Screenshots go to the ignored fixtures folder; UPDATE_SCREENSHOTS=1 writes the README's copies in media/ instead.
+const mediaDir = process.env.UPDATE_SCREENSHOTS ? path.join(repoRoot, "media") : path.join(generatedDir, "screenshots");
 
 const mathTs = "export function add(a: number, b: number): number {\n    return a + b;\n}\n\n";
 
@@ -37,6 +38,7 @@ describe("the extension in a real VS Code (code-server, Chromium, Playwright)", 
     before(async function () {
         if (!fs.existsSync(vsixPath))
             throw new Error(`${vsixPath} is missing: \`npm run test:e2e\` packages it first`);
+        fs.mkdirSync(mediaDir, {recursive: true});
         models = await e2eModels();
         session = await CodeServerSession.start(vsixPath, {"math.ts": mathTs}, {"sparseComplete.device": "cpu", ...models.first.settings});
     });
