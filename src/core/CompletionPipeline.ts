@@ -1,7 +1,7 @@
 import {delay, linkedAbortController} from "./abortable.js";
 import {CompletionCache} from "./CompletionCache.js";
 import {cursorContextOf, wantsMultiline} from "./completionShape.js";
-import type {CompletionPrompt, CompletionStats, EngineCompletion, GenerationOptions, StopReason} from "./engineProtocol.js";
+import type {CompletionPrompt, CompletionStats, EngineCompletion, GenerationOptions, PrefillResult, StopReason} from "./engineProtocol.js";
 import {isAbortError} from "./errors.js";
 import {postprocessCompletion} from "./postprocessCompletion.js";
 import {PromptWindow, type DocumentSnapshot} from "./PromptWindow.js";
@@ -12,7 +12,7 @@ export interface CompletionBackend {
     complete(prompt: CompletionPrompt, options: GenerationOptions,
         control: {signal?: AbortSignal, onChunk?: (text: string) => void}): Promise<EngineCompletion>;
     /** Optional: evaluate the prompt while the request waits out its debounce (speculative prefill). */
-    prefill?(prompt: CompletionPrompt, options: GenerationOptions, signal?: AbortSignal): Promise<number>;
+    prefill?(prompt: CompletionPrompt, options: GenerationOptions, signal?: AbortSignal): Promise<PrefillResult>;
 }
 
 export interface CompletionResult {
@@ -37,6 +37,14 @@ export interface RequestRecord {
 /** Single-line completions need far fewer tokens than the block budget. */
 const SINGLE_LINE_MAX_TOKENS = 64;
 
+export interface PipelineOptions {
+    /**
+     * Completion cache, speculative prefill and KV-cache prefix reuse in the engine; all on unless a benchmark turns
+     * them off to measure what they save.
+     */
+    readonly caching?: boolean;
+}
+
 /**
  * The completion pipeline, in stages: cache (exact and typed-ahead) -> debounce -> prompt window -> engine
  * (newest request wins, the previous one is aborted) -> post-processing -> cache. IDE-free: the VS Code adapter
@@ -51,7 +59,8 @@ export class CompletionPipeline {
     public constructor(
         private readonly backend: CompletionBackend,
         private readonly settings: () => CompletionSettings,
-        private readonly onRequest: (record: RequestRecord) => void = () => undefined
+        private readonly onRequest: (record: RequestRecord) => void = () => undefined,
+        private readonly options: PipelineOptions = {}
     ) {
         this.windowTokens = settings().contextTokens;
         this.window = new PromptWindow({contextTokens: this.windowTokens});
@@ -90,7 +99,8 @@ export class CompletionPipeline {
         const multiline = wantsMultiline(context);
         const lookup = {documentKey: document.key, prefix: document.text.slice(0, document.offset), suffix: prompt.suffix};
 
-        const cached = this.cache.get(lookup);
+        const caching = this.options.caching ?? true;
+        const cached = caching ? this.cache.get(lookup) : undefined;
         if (cached != null) {
             const result: CompletionResult = {text: cached.completion, source: "cache", multiline, latencyMs: performance.now() - started};
             this.onRequest({documentKey: document.key, offset: document.offset, outcome: "cached", result});
@@ -109,12 +119,14 @@ export class CompletionPipeline {
             maxTokens: multiline ? settings.maxTokens : Math.min(settings.maxTokens, SINGLE_LINE_MAX_TOKENS),
             stop: [],
             singleLine: !multiline,
-            temperature: 0
+            temperature: 0,
+            ...(caching ? {} : {reuseCachedPrefix: false})
         };
         try {
             if (!skipDebounce && settings.debounceMs > 0) {
                 // The pause is spent evaluating the prompt; a newer keystroke aborts it with the request.
-                void this.backend.prefill?.(modelPrompt, options, controller.signal);
+                if (caching)
+                    void this.backend.prefill?.(modelPrompt, options, controller.signal);
                 await delay(settings.debounceMs, controller.signal);
             }
             const completion = await this.backend.complete(modelPrompt, options, {signal: controller.signal});
@@ -123,7 +135,8 @@ export class CompletionPipeline {
                 text, source: "model", multiline, stats: completion.stats, stopReason: completion.stopReason,
                 latencyMs: performance.now() - started
             };
-            this.cache.set(lookup, text);
+            if (caching)
+                this.cache.set(lookup, text);
             this.onRequest({documentKey: document.key, offset: document.offset, outcome: text.length > 0 ? "completed" : "empty", result});
             return text.length > 0 ? result : undefined;
         } catch (error) {

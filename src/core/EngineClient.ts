@@ -3,7 +3,7 @@ import {Emitter} from "./Emitter.js";
 import {EngineError, RequestAbortedError} from "./errors.js";
 import {
     ENGINE_PROTOCOL_VERSION, type ClientMessage, type CompletionPrompt, type EngineCompletion, type EngineMessage,
-    type GenerationOptions, type LoadedModelInfo, type LoadModelOptions
+    type GenerationOptions, type LoadedModelInfo, type LoadModelOptions, type PrefillResult
 } from "./engineProtocol.js";
 
 export interface EngineClientOptions {
@@ -273,16 +273,18 @@ export class EngineClient {
 
     /**
      * Evaluates a prompt ahead of its request (during the debounce pause), so the request only generates. Resolves
-     * with the tokens evaluated; 0 when aborted before it ran. Failures are not the caller's concern: they resolve 0.
+     * with the tokens evaluated; none when aborted before it ran. Failures are not the caller's concern: they resolve
+     * with none.
      */
-    public async prefill(prompt: CompletionPrompt, options: GenerationOptions, signal?: AbortSignal): Promise<number> {
+    public async prefill(prompt: CompletionPrompt, options: GenerationOptions, signal?: AbortSignal): Promise<PrefillResult> {
+        const nothing = {promptTokens: 0, evaluatedTokens: 0};
         if (signal?.aborted || this.loadedModel == null)
-            return 0;
+            return nothing;
         try {
             const reply = await this.abortableRequest(signal, (id) => ({type: "prefill", id, prompt, options}));
-            return reply.type === "prefilled" ? reply.evaluatedTokens : 0;
+            return reply.type === "prefilled" ? reply.result : nothing;
         } catch {
-            return 0;
+            return nothing;
         }
     }
 

@@ -2,7 +2,7 @@ import type {ComputeDevice} from "./settings.js";
 import type {EngineErrorCode} from "./errors.js";
 
 /** Bumped whenever a message changes shape; the client refuses an engine that speaks another version. */
-export const ENGINE_PROTOCOL_VERSION = 2;
+export const ENGINE_PROTOCOL_VERSION = 3;
 
 /** The text around the cursor. The engine turns it into tokens (fill-in-the-middle when the model supports it). */
 export interface CompletionPrompt {
@@ -22,6 +22,8 @@ export interface GenerationOptions {
     readonly temperature: number;
     /** Benchmarks only: keep generating past end-of-text, so every run produces exactly maxTokens tokens. */
     readonly ignoreEndOfText?: boolean;
+    /** Benchmarks only: false evaluates the whole prompt, ignoring the tokens a cached sequence already holds. */
+    readonly reuseCachedPrefix?: boolean;
 }
 
 export interface LoadModelOptions {
@@ -29,6 +31,13 @@ export interface LoadModelOptions {
     readonly device: ComputeDevice;
     readonly contextSize: number;
     readonly sequences: number;
+    /**
+     * Prompt-lookup speculative decoding: draft tokens by matching the latest tokens against the prompt (code repeats
+     * its own identifiers and lines) and validate the drafts in one batch. Greedy output is unchanged. Off by default:
+     * with the bundled models on the CPU only 13-16% of drafts were accepted and decoding got 1.4-2.4x slower
+     * (docs/benchmarks.md).
+     */
+    readonly promptLookup?: boolean;
 }
 
 export interface LoadedModelInfo {
@@ -54,6 +63,15 @@ export interface CompletionStats {
     readonly generatedTokens: number;
     readonly timeToFirstTokenMs: number;
     readonly totalMs: number;
+    /** Prompt-lookup drafts during this generation: validated (accepted by the model) and refuted. */
+    readonly draftTokens?: {readonly validated: number, readonly refuted: number};
+}
+
+export interface PrefillResult {
+    /** Tokens of the prompt (all but its last are in the KV cache afterwards). */
+    readonly promptTokens: number;
+    /** Tokens evaluated now; the rest were already cached. */
+    readonly evaluatedTokens: number;
 }
 
 export interface EngineCompletion {
@@ -77,6 +95,6 @@ export type EngineMessage =
     | {readonly type: "unloaded", readonly id: number}
     | {readonly type: "chunk", readonly id: number, readonly text: string}
     | {readonly type: "completed", readonly id: number, readonly completion: EngineCompletion}
-    | {readonly type: "prefilled", readonly id: number, readonly evaluatedTokens: number}
+    | {readonly type: "prefilled", readonly id: number, readonly result: PrefillResult}
     | {readonly type: "failed", readonly id: number, readonly code: EngineErrorCode, readonly message: string}
     | {readonly type: "log", readonly level: "info" | "warn" | "error", readonly message: string};

@@ -1,5 +1,5 @@
-import type {LlamaContext, LlamaContextSequence, LlamaModel, Token} from "node-llama-cpp";
-import type {CompletionPrompt, EngineCompletion, GenerationOptions, LoadedModelInfo, LoadModelOptions, StopReason} from "../core/engineProtocol.js";
+import {InputLookupTokenPredictor, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token} from "node-llama-cpp";
+import type {CompletionPrompt, EngineCompletion, GenerationOptions, LoadedModelInfo, LoadModelOptions, PrefillResult, StopReason} from "../core/engineProtocol.js";
 import {EngineError, RequestAbortedError} from "../core/errors.js";
 import {inspectModelFile} from "../core/inspectModelFile.js";
 import {StopRuleMatcher} from "../core/StopRuleMatcher.js";
@@ -69,7 +69,9 @@ export class CompletionEngine {
                 model = await this.loadModelOn(runtime, options, summary.weightTypes, onProgress);
             }
             const context = await this.createContext(model, options);
-            const sequences = Array.from({length: context.totalSequences}, () => context.getSequence());
+            const sequences = Array.from({length: context.totalSequences}, () => context.getSequence({
+                tokenPredictor: options.promptLookup === true ? createPromptLookupPredictor() : undefined
+            }));
             const fim = model.tokens.infill;
             const tokenizer: PromptTokenizer = {
                 tokenize: (text) => model.tokenize(text, false) as number[],
@@ -165,18 +167,18 @@ export class CompletionEngine {
 
     /**
      * Speculative prefill: evaluates a prompt, all but its last token, into the sequence that will serve it, so the
-     * request that follows the debounce pause only evaluates that token and generates. Returns the tokens evaluated.
+     * request that follows the debounce pause only evaluates that token and generates.
      */
-    public prefill(prompt: CompletionPrompt, options: GenerationOptions, signal: AbortSignal): Promise<number> {
+    public prefill(prompt: CompletionPrompt, options: GenerationOptions, signal: AbortSignal): Promise<PrefillResult> {
         return this.exclusive(async () => {
             const loaded = this.loaded;
             if (signal.aborted || loaded == null)
-                return 0;
+                return {promptTokens: 0, evaluatedTokens: 0};
             const {sequence, tokens, keep} = await this.prepareSequence(loaded, prompt, options);
             const rest = tokens.slice(keep, tokens.length - 1);
             if (rest.length > 0)
                 await sequence.evaluateWithoutGeneratingNewTokens(rest as Token[]);
-            return rest.length;
+            return {promptTokens: tokens.length, evaluatedTokens: rest.length};
         });
     }
 
@@ -186,7 +188,7 @@ export class CompletionEngine {
         const tokens = buildPromptTokens(loaded.tokenizer, prompt, loaded.context.contextSize - maxTokens);
         const {sequence, reusableTokens} = loaded.pool.acquire(tokens);
         // At least the last prompt token is evaluated again: its logits are what the first new token is sampled from.
-        const keep = Math.min(reusableTokens, tokens.length - 1);
+        const keep = options.reuseCachedPrefix === false ? 0 : Math.min(reusableTokens, tokens.length - 1);
         if (sequence.nextTokenIndex > keep)
             await sequence.eraseContextTokenRanges([{start: keep, end: sequence.nextTokenIndex}]);
         return {sequence, tokens, keep, maxTokens};
@@ -202,6 +204,9 @@ export class CompletionEngine {
         let released = "";
         let stopReason: StopReason = "max-tokens";
         let firstTokenAt: number | undefined;
+        const draftsBefore = sequence.tokenPredictions;
+        // The lookup predictor drafts from the tokens it is given; the whole prompt, not only its uncached tail.
+        sequence.tokenPredictor?.updateInputTokens?.(tokens as Token[]);
         const iterator = sequence.evaluate(tokens.slice(keep) as Token[], {temperature: options.temperature, seed: 1});
         try {
             for await (const token of iterator) {
@@ -243,6 +248,7 @@ export class CompletionEngine {
             released = text;
         }
         const finished = performance.now();
+        const draftsAfter = sequence.tokenPredictions;
         return {
             text: released,
             stopReason,
@@ -251,7 +257,11 @@ export class CompletionEngine {
                 evaluatedPromptTokens: tokens.length - keep,
                 generatedTokens: generated.length,
                 timeToFirstTokenMs: (firstTokenAt ?? finished) - started,
-                totalMs: finished - started
+                totalMs: finished - started,
+                ...(sequence.tokenPredictor == null ? {} : {draftTokens: {
+                    validated: draftsAfter.validated - draftsBefore.validated,
+                    refuted: draftsAfter.refuted - draftsBefore.refuted
+                }})
             }
         };
     }
@@ -259,6 +269,11 @@ export class CompletionEngine {
     public async dispose(): Promise<void> {
         await this.unload();
     }
+}
+
+/** Drafts come from the prompt after a match of at least 4 tokens, 2 at a time: a refuted draft costs a wider batch. */
+function createPromptLookupPredictor(): InputLookupTokenPredictor {
+    return new InputLookupTokenPredictor({patternLength: {min: 4}, predictionLength: {max: 2}});
 }
 
 /** Holds back a multi-byte character split across tokens until its last byte arrives. */

@@ -50,8 +50,8 @@ async function handle(message: ClientMessage): Promise<void> {
             const controller = new AbortController();
             pendingAborts.set(message.id, controller);
             try {
-                const evaluatedTokens = await engine.prefill(message.prompt, message.options, controller.signal);
-                send({type: "prefilled", id: message.id, evaluatedTokens});
+                const result = await engine.prefill(message.prompt, message.options, controller.signal);
+                send({type: "prefilled", id: message.id, result});
             } finally {
                 pendingAborts.delete(message.id);
             }

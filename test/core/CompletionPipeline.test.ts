@@ -1,6 +1,6 @@
 import * as assert from "node:assert/strict";
 import {CompletionPipeline, type CompletionBackend, type RequestRecord} from "../../src/core/CompletionPipeline.js";
-import type {CompletionPrompt, EngineCompletion, GenerationOptions} from "../../src/core/engineProtocol.js";
+import type {CompletionPrompt, EngineCompletion, GenerationOptions, PrefillResult} from "../../src/core/engineProtocol.js";
 import {RequestAbortedError} from "../../src/core/errors.js";
 import {defaultSettings, type CompletionSettings} from "../../src/core/settings.js";
 
@@ -12,9 +12,9 @@ class ScriptedBackend implements CompletionBackend {
     public readonly calls: {prompt: CompletionPrompt, options: GenerationOptions, aborted: boolean}[] = [];
     public readonly prefills: {prompt: CompletionPrompt, signal?: AbortSignal, at: number}[] = [];
 
-    public async prefill(prompt: CompletionPrompt, _options: GenerationOptions, signal?: AbortSignal): Promise<number> {
+    public async prefill(prompt: CompletionPrompt, _options: GenerationOptions, signal?: AbortSignal): Promise<PrefillResult> {
         this.prefills.push({prompt, signal, at: performance.now()});
-        return 1;
+        return {promptTokens: 1, evaluatedTokens: 1};
     }
     public constructor(private readonly answer: string, private readonly latencyMs = 30) {}
 

@@ -61,13 +61,13 @@ describe("engine process (real node-llama-cpp on the CPU, tiny model)", function
 
     it("prefills a prompt speculatively, so the request that follows evaluates only its last token", async () => {
         const typed = {...prompt, prefix: prompt.prefix + "Math.floor((low + high) / 2);\n        if (items[mid] === target)"};
-        const evaluated = await client.prefill(typed, greedy);
-        assert.ok(evaluated > 0, "the prefill evaluated the new tokens");
+        const prefilled = await client.prefill(typed, greedy);
+        assert.ok(prefilled.evaluatedTokens > 0 && prefilled.evaluatedTokens < prefilled.promptTokens, "the prefill evaluated the new tokens");
         const completion = await client.complete(typed, greedy);
         assert.equal(completion.stats.evaluatedPromptTokens, 1);
         const aborted = new AbortController();
         aborted.abort();
-        assert.equal(await client.prefill({...typed, prefix: typed.prefix + " {"}, greedy, aborted.signal), 0);
+        assert.deepEqual(await client.prefill({...typed, prefix: typed.prefix + " {"}, greedy, aborted.signal), {promptTokens: 0, evaluatedTokens: 0});
     });
 
     it("keeps one cached sequence per file", async () => {

@@ -1,0 +1,215 @@
+import {spawn, type ChildProcess} from "node:child_process";
+import * as http from "node:http";
+import * as net from "node:net";
+import type {CompletionBackend} from "../core/CompletionPipeline.js";
+import type {CompletionPrompt, EngineCompletion, GenerationOptions, StopReason} from "../core/engineProtocol.js";
+import {EngineError, RequestAbortedError} from "../core/errors.js";
+import {StopRuleMatcher} from "../core/StopRuleMatcher.js";
+
+/**
+ * llama.cpp's own server as a completion backend, used the way llama.vscode uses it: `/infill` with the text before
+ * the cursor's line as `input_prefix`, the typed part of the line as `prompt`, the rest as `input_suffix`, and
+ * `cache_prompt` so the server reuses its KV cache across requests. Benchmarks only: it lets the typing replay drive
+ * the server through the same pipeline (debounce, newest-wins, completion cache) as the in-process engine.
+ */
+export class LlamaServerBackend implements CompletionBackend {
+    public constructor(private readonly baseUrl: string) {}
+
+    public complete(prompt: CompletionPrompt, options: GenerationOptions,
+        {signal, onChunk}: {signal?: AbortSignal, onChunk?: (text: string) => void} = {}): Promise<EngineCompletion> {
+        if (signal?.aborted)
+            return Promise.reject(new RequestAbortedError());
+        const lineStart = prompt.prefix.lastIndexOf("\n") + 1;
+        const body = JSON.stringify({
+            input_prefix: prompt.prefix.slice(0, lineStart),
+            prompt: prompt.prefix.slice(lineStart),
+            input_suffix: prompt.suffix,
+            input_extra: [],
+            n_predict: options.maxTokens,
+            cache_prompt: options.reuseCachedPrefix !== false,
+            // Greedy, like the engine at temperature 0.
+            samplers: ["top_k"],
+            top_k: 1,
+            stream: true,
+            timings_per_token: true
+        });
+        const started = performance.now();
+        return new Promise<EngineCompletion>((resolve, reject) => {
+            const matcher = new StopRuleMatcher(options.stop, options.singleLine);
+            let generatedText = "";
+            let released = "";
+            let generatedTokens = 0;
+            let firstTokenAt: number | undefined;
+            let promptTokens = 0;
+            let evaluatedPromptTokens = 0;
+            let settled = false;
+            const finish = (stopReason: StopReason) => {
+                if (settled)
+                    return;
+                settled = true;
+                request.destroy();
+                signal?.removeEventListener("abort", onAbort);
+                const finished = performance.now();
+                resolve({
+                    text: stopReason === "stop-string" || stopReason === "single-line" ? released : generatedText,
+                    stopReason,
+                    stats: {promptTokens, evaluatedPromptTokens, generatedTokens, timeToFirstTokenMs: (firstTokenAt ?? finished) - started,
+                        totalMs: finished - started}
+                });
+            };
+            const fail = (error: Error) => {
+                if (settled)
+                    return;
+                settled = true;
+                request.destroy();
+                signal?.removeEventListener("abort", onAbort);
+                reject(error);
+            };
+            // Closing the connection is how a client cancels: the server stops the task.
+            const onAbort = () => fail(new RequestAbortedError());
+            signal?.addEventListener("abort", onAbort, {once: true});
+
+            const onEvent = (event: ServerEvent) => {
+                if (event.timings != null) {
+                    promptTokens = event.timings.cache_n + event.timings.prompt_n;
+                    evaluatedPromptTokens = event.timings.prompt_n;
+                }
+                if (event.content != null && event.content.length > 0) {
+                    firstTokenAt ??= performance.now();
+                    generatedTokens += Math.max(1, event.tokens?.length ?? 1);
+                    generatedText += event.content;
+                    const verdict = matcher.check(generatedText);
+                    if (verdict.releasable.length > released.length && verdict.releasable.startsWith(released)) {
+                        onChunk?.(verdict.releasable.slice(released.length));
+                        released = verdict.releasable;
+                    }
+                    if (verdict.stop != null) {
+                        released = verdict.releasable;
+                        finish(verdict.stop);
+                        return;
+                    }
+                }
+                if (event.stop === true)
+                    finish(event.stop_type === "eos" ? "eos" : "max-tokens");
+            };
+
+            const request = http.request(`${this.baseUrl}/infill`, {
+                method: "POST",
+                headers: {"Content-Type": "application/json", "Content-Length": Buffer.byteLength(body)}
+            }, (response) => {
+                if (response.statusCode !== 200) {
+                    let text = "";
+                    response.on("data", (chunk) => text += chunk);
+                    response.on("end", () => fail(new EngineError("protocol", `llama-server answered ${response.statusCode}: ${text.slice(0, 300)}`)));
+                    return;
+                }
+                let buffered = "";
+                response.setEncoding("utf8");
+                response.on("data", (chunk: string) => {
+                    buffered += chunk;
+                    for (let end = buffered.indexOf("\n\n"); end >= 0; end = buffered.indexOf("\n\n")) {
+                        const block = buffered.slice(0, end);
+                        buffered = buffered.slice(end + 2);
+                        for (const line of block.split("\n"))
+                            if (line.startsWith("data: ") && !settled)
+                                onEvent(JSON.parse(line.slice(6)) as ServerEvent);
+                    }
+                });
+                response.on("end", () => finish("max-tokens"));
+                response.on("error", (error) => fail(error));
+            });
+            request.on("error", (error) => fail(error));
+            request.end(body);
+        });
+    }
+}
+
+interface ServerEvent {
+    readonly content?: string;
+    readonly tokens?: readonly number[];
+    readonly stop?: boolean;
+    readonly stop_type?: string;
+    readonly timings?: {readonly cache_n: number, readonly prompt_n: number};
+}
+
+export interface LlamaServerOptions {
+    readonly binary: string;
+    readonly modelPath: string;
+    readonly gpu: boolean;
+    readonly threads: number;
+    /** Total KV cache, shared by the slots. */
+    readonly contextSize: number;
+    /** Cached prompts kept at once (the engine's sequence pool has the same number). */
+    readonly slots: number;
+}
+
+export interface RunningLlamaServer {
+    readonly url: string;
+    stop(): Promise<void>;
+}
+
+/**
+ * Starts llama-server on a free local port with llama.vscode's recommended flags (`-ub 1024 -b 1024
+ * --cache-reuse 256`), batch raised to 2048 so the whole prompt fits one request, and waits until it is healthy.
+ */
+export async function startLlamaServer(options: LlamaServerOptions): Promise<RunningLlamaServer> {
+    const port = await freePort();
+    const args = [
+        "-m", options.modelPath, "--host", "127.0.0.1", "--port", String(port),
+        "-c", String(options.contextSize), "-np", String(options.slots), "--kv-unified",
+        "-b", "2048", "-ub", "1024", "--cache-reuse", "256",
+        "-t", String(options.threads), "-ngl", options.gpu ? "99" : "0", "--no-webui"
+    ];
+    const child = spawn(options.binary, args, {stdio: ["ignore", "ignore", "pipe"]});
+    let errorOutput = "";
+    child.stderr!.on("data", (chunk: Buffer) => errorOutput = (errorOutput + chunk.toString()).slice(-4000));
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    const url = `http://127.0.0.1:${port}`;
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+        if (child.exitCode != null || child.signalCode != null)
+            throw new Error(`llama-server exited while starting (${child.exitCode ?? child.signalCode}): ${errorOutput.slice(-1500)}`);
+        if (await isHealthy(url))
+            break;
+        if (Date.now() > deadline) {
+            await stopChild(child, exited);
+            throw new Error(`llama-server did not become healthy within 120 s: ${errorOutput.slice(-1500)}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    return {url, stop: () => stopChild(child, exited)};
+}
+
+async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<void> {
+    if (child.exitCode != null || child.signalCode != null)
+        return;
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+    await exited;
+    clearTimeout(timer);
+}
+
+function isHealthy(url: string): Promise<boolean> {
+    return new Promise((resolve) => {
+        const request = http.get(`${url}/health`, (response) => {
+            response.resume();
+            resolve(response.statusCode === 200);
+        });
+        request.on("error", () => resolve(false));
+        request.setTimeout(2000, () => {
+            request.destroy();
+            resolve(false);
+        });
+    });
+}
+
+function freePort(): Promise<number> {
+    return new Promise((resolve, reject) => {
+        const server = net.createServer();
+        server.once("error", reject);
+        server.listen(0, "127.0.0.1", () => {
+            const {port} = server.address() as net.AddressInfo;
+            server.close(() => resolve(port));
+        });
+    });
+}
