@@ -1,3 +1,4 @@
+import * as fs from "node:fs";
 import {Emitter} from "./Emitter.js";
 import type {EngineClient} from "./EngineClient.js";
 import type {LoadedModelInfo} from "./engineProtocol.js";
@@ -8,11 +9,17 @@ import type {CompletionSettings} from "./settings.js";
 export type ModelStatus =
     | {readonly kind: "idle"}
     | {readonly kind: "loading", readonly choice: ModelChoice, readonly fraction: number}
-    | {readonly kind: "ready", readonly choice: ModelChoice, readonly info: LoadedModelInfo}
+    | {
+        readonly kind: "ready", readonly choice: ModelChoice, readonly info: LoadedModelInfo,
+        /** Something the user should know that does not stop completions (the model file was deleted, say). */
+        readonly warning?: string
+    }
     | {readonly kind: "error", readonly choice?: ModelChoice, readonly error: EngineError};
 
 /** Sequences kept per context: roughly one per recently edited file. */
 const SEQUENCES = 4;
+/** How often the loaded model's file is checked (a stat call); deletion is rare, so seconds are fine. */
+const MODEL_FILE_CHECK_MS = 2000;
 
 /** Context tokens for a prompt budget: room for the prompt, the longest completion, and the FIM markers. */
 export function contextSizeFor(settings: Pick<CompletionSettings, "contextTokens" | "maxTokens">): number {
@@ -29,6 +36,7 @@ export class ModelSession {
     private generation = 0;
     private readonly statusEmitter = new Emitter<ModelStatus>();
     public readonly onStatus = this.statusEmitter.event;
+    private stopWatchingModelFile?: () => void;
 
     public constructor(private readonly engine: EngineClient, private readonly root: string) {
         engine.onReloaded((info) => {
@@ -61,6 +69,7 @@ export class ModelSession {
             if (!force && key === this.loadedKey && this._status.kind === "ready")
                 return this._status;
             this.loadedKey = undefined;
+            this.stopWatchingModelFile?.();
             this.setStatus({kind: "loading", choice, fraction: 0});
             const info = await this.engine.load({modelPath: choice.path, device: settings.device, contextSize, sequences: SEQUENCES}, (fraction) => {
                 if (generation === this.generation && choice != null)
@@ -70,6 +79,7 @@ export class ModelSession {
                 return this._status;
             this.loadedKey = key;
             this.setStatus({kind: "ready", choice, info});
+            this.watchModelFile(choice);
         } catch (error) {
             if (generation !== this.generation)
                 return this._status;
@@ -79,7 +89,24 @@ export class ModelSession {
         return this._status;
     }
 
+    /**
+     * Reports a loaded model's file that disappears (deleted, moved, a drive unmounted). llama.cpp maps the file, so
+     * completions go on from memory, but the next load (a restart, an engine crash) would fail: say so now.
+     */
+    private watchModelFile(choice: ModelChoice): void {
+        const file = choice.path;
+        const onChange = (current: fs.Stats) => {
+            if (current.nlink > 0 || this._status.kind !== "ready" || this._status.choice.path !== file || this._status.warning != null)
+                return;
+            this.setStatus({...this._status, warning: `the model file ${file} was deleted or moved; completions continue from ` +
+                "memory, but the model cannot be loaded again until the file is back (or another model is chosen)"});
+        };
+        fs.watchFile(file, {interval: MODEL_FILE_CHECK_MS, persistent: false}, onChange);
+        this.stopWatchingModelFile = () => fs.unwatchFile(file, onChange);
+    }
+
     public dispose(): void {
+        this.stopWatchingModelFile?.();
         this.statusEmitter.dispose();
     }
 }

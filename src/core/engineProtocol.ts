@@ -50,6 +50,8 @@ export interface LoadedModelInfo {
     readonly fallbackReason?: string;
     readonly supportsFim: boolean;
     readonly contextSize: number;
+    /** Set when the context asked for did not fit in memory and a smaller one (contextSize) is used instead. */
+    readonly contextReducedFrom?: number;
     readonly trainContextSize: number;
     readonly weightTypes: readonly string[];
 }

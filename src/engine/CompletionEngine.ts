@@ -68,7 +68,7 @@ export class CompletionEngine {
                 runtime = {...runtime, fallbackReason: `loading on the GPU failed: ${(error as Error).message}`};
                 model = await this.loadModelOn(runtime, options, summary.weightTypes, onProgress);
             }
-            const context = await this.createContext(model, options);
+            const {context, reducedFrom} = await this.createContext(model, options);
             const sequences = Array.from({length: context.totalSequences}, () => context.getSequence({
                 tokenPredictor: options.promptLookup === true ? createPromptLookupPredictor() : undefined
             }));
@@ -90,6 +90,7 @@ export class CompletionEngine {
                 fallbackReason: runtime.fallbackReason,
                 supportsFim: tokenizer.fim != null,
                 contextSize: context.contextSize,
+                ...(reducedFrom != null ? {contextReducedFrom: reducedFrom} : {}),
                 trainContextSize: model.trainContextSize,
                 weightTypes: summary.weightTypes
             };
@@ -121,16 +122,18 @@ export class CompletionEngine {
     }
 
     /** Halves the context until it fits: a small context that works beats an error. */
-    private async createContext(model: LlamaModel, options: LoadModelOptions): Promise<LlamaContext> {
-        let contextSize = Math.min(options.contextSize, model.trainContextSize || options.contextSize);
+    private async createContext(model: LlamaModel, options: LoadModelOptions): Promise<{context: LlamaContext, reducedFrom?: number}> {
+        const wanted = Math.min(options.contextSize, model.trainContextSize || options.contextSize);
+        let contextSize = wanted;
         for (;;) {
             try {
-                return await model.createContext({
+                const context = await model.createContext({
                     contextSize,
                     sequences: options.sequences,
                     batchSize: Math.min(contextSize, 1024),
                     threads: computeThreads(model.llama.cpuMathCores)
                 });
+                return contextSize < wanted ? {context, reducedFrom: wanted} : {context};
             } catch (error) {
                 if (contextSize / 2 < MIN_CONTEXT_SIZE)
                     throw new EngineError("out-of-memory", `not enough memory for a ${contextSize}-token context: ${(error as Error).message}`);

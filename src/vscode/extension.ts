@@ -5,6 +5,7 @@ import {EngineClient} from "../core/EngineClient.js";
 import {describeError} from "../core/errors.js";
 import {projectPaths} from "../core/modelCatalog.js";
 import {ModelSession, type ModelStatus} from "../core/ModelSession.js";
+import {noticeFor} from "../core/modelNotice.js";
 import type {CompletionSettings} from "../core/settings.js";
 import {COMPLETABLE_DOCUMENTS, InlineCompletionProvider} from "./InlineCompletionProvider.js";
 import {MODEL_SETTINGS, readSettings, SETTINGS_SECTION} from "./readSettings.js";
@@ -67,16 +68,14 @@ export function activate(context: vscode.ExtensionContext): SparseCompleteApi {
     // One notification per distinct failure; the log has every one.
     let lastNotified: string | undefined;
     const notify = (status: ModelStatus) => {
-        if (status.kind !== "error" && !(status.kind === "ready" && status.info.fallbackReason != null))
+        const notice = noticeFor(status);
+        if (notice == null || notice.message === lastNotified)
             return;
-        const message = status.kind === "error"
-            ? `Sparse Complete: ${status.error.message}`
-            : `Sparse Complete runs on the CPU: ${status.info.fallbackReason}.`;
-        if (message === lastNotified)
-            return;
-        lastNotified = message;
-        const actions = status.kind === "error" ? ["Switch Model", "Use CPU", "Show Log"] : ["Show Log"];
-        void vscode.window[status.kind === "error" ? "showErrorMessage" : "showInformationMessage"](message, ...actions).then((action) => {
+        lastNotified = notice.message;
+        const actions = notice.severity === "error" ? ["Switch Model", "Use CPU", "Show Log"]
+            : notice.severity === "warning" ? ["Switch Model", "Show Log"] : ["Show Log"];
+        const show = {error: vscode.window.showErrorMessage, warning: vscode.window.showWarningMessage, info: vscode.window.showInformationMessage}[notice.severity];
+        void show(notice.message, ...actions).then((action) => {
             if (action === "Switch Model")
                 void vscode.commands.executeCommand("sparseComplete.switchModel");
             else if (action === "Use CPU")

@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# Runs node with its data segment (heap and private mappings) limited to ENGINE_DATA_LIMIT_KB, so that large
+# allocations in llama.cpp really fail. (A virtual-memory limit cannot be used: V8 reserves far more address space.)
+ulimit -d "${ENGINE_DATA_LIMIT_KB:?}"
+exec node "$@"
