@@ -8,6 +8,7 @@ import type {CompletionSettings, ModelVariant} from "../core/settings.js";
 import {SETTINGS_SECTION} from "./readSettings.js";
 import * as path from "node:path";
 import {runBenchmarkCommand} from "./BenchmarkPanel.js";
+import {importModelCommand} from "./importModelCommand.js";
 
 export interface CommandServices {
     readonly context: vscode.ExtensionContext;
@@ -67,6 +68,7 @@ async function showMenu(services: CommandServices): Promise<void> {
     const items: (vscode.QuickPickItem & {command: string})[] = [
         {label: enabled ? "$(circle-slash) Disable Completions" : "$(check) Enable Completions", command: "sparseComplete.toggleEnabled"},
         {label: "$(arrow-swap) Switch Model...", command: "sparseComplete.switchModel"},
+        {label: "$(cloud-download) Import Model...", command: "sparseComplete.importModel"},
         {label: "$(dashboard) Run Benchmark (sparse vs dense)", command: "sparseComplete.runBenchmark"},
         {label: "$(output) Show Log", command: "sparseComplete.showLog"},
         {label: "$(debug-restart) Restart Engine", command: "sparseComplete.restartEngine"}
@@ -80,6 +82,7 @@ export function registerCommands(context: vscode.ExtensionContext, services: Com
     const register = (id: string, run: () => unknown) => context.subscriptions.push(vscode.commands.registerCommand(id, run));
     register("sparseComplete.showMenu", () => showMenu(services));
     register("sparseComplete.switchModel", () => switchModel(services));
+    register("sparseComplete.importModel", () => importModelCommand(services.root, services.log));
     register("sparseComplete.showLog", () => services.log.show());
     register("sparseComplete.runBenchmark", () => runBenchmarkCommand(services.context, services.settings(), services.log));
     register("sparseComplete.restartEngine", () => services.restartEngine());

@@ -29,7 +29,7 @@ export function registerExtensionSuite(): void {
             assert.ok(extension != null);
             await extension.activate();
             const commands = await vscode.commands.getCommands(true);
-            for (const id of ["sparseComplete.showMenu", "sparseComplete.switchModel", "sparseComplete.runBenchmark", "sparseComplete.toggleEnabled"])
+            for (const id of ["sparseComplete.showMenu", "sparseComplete.switchModel", "sparseComplete.importModel", "sparseComplete.runBenchmark", "sparseComplete.toggleEnabled"])
                 assert.ok(commands.includes(id), id);
         });
 
