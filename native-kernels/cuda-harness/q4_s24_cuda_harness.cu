@@ -1,0 +1,507 @@
+// Standalone check + benchmark of the Q4_S24 CUDA kernels (native-kernels/src/q4_s24_cuda.cu) against the CPU
+// reference (q4_s24_ref.c), on fresh random data every run. Build and run: native-kernels/cuda-harness/run.sh.
+//
+// Checks, for every shape and batch that is timed: the mat-vec kernel (every launch variant) against a CPU
+// emulation of the same int8 activation quantization (tight) and against the float reference (loose: int8
+// activations cost ~1e-2); dequantize to f16/f32 and get_rows bit for bit; dequantize + cuBLAS prefill on
+// sampled outputs. Times with CUDA events over weight copies rotated past the L2, median of repeats.
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#ifdef Q4_S24_HARNESS_CUBLAS
+#    include <cublas_v2.h>
+#endif
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "../src/q4_s24.h"
+#include "../src/q4_s24_cuda.cuh"
+
+#define CUDA_OK(call)                                                                                       \
+    do {                                                                                                    \
+        cudaError_t err_ = (call);                                                                          \
+        if (err_ != cudaSuccess) {                                                                          \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(err_));        \
+            exit(1);                                                                                        \
+        }                                                                                                   \
+    } while (0)
+#define LAUNCH_OK() CUDA_OK(cudaGetLastError())
+
+static int g_failures = 0;
+
+// Memory-side probes (not product code): how fast the weight bytes alone can be read, with the mat-vec kernel's
+// access pattern (2 rows per 128-thread block, 32-bit field loads) and with plain coalesced 16-byte loads.
+__global__ void probe_read_fields(const uint8_t * w, int64_t nrows, int nsub, size_t row_bytes, unsigned * out) {
+    const int64_t row0 = (int64_t) blockIdx.x * 2;
+    unsigned      x    = 0;
+    for (int s = threadIdx.x; s < nsub; s += 128) {
+        for (int r = 0; r < 2; ++r) {
+            const uint8_t * b = w + (row0 + r) * row_bytes + (s / 8) * 100;
+            x ^= __ldg((const unsigned *) (b + 4 + 8 * (s % 8))) ^ __ldg((const unsigned *) (b + 8 + 8 * (s % 8))) ^
+                 __ldg((const unsigned *) (b + 68 + 4 * (s % 8))) ^ __ldg((const unsigned *) b);
+        }
+    }
+    if (x == 0x12345678u) {
+        out[0] = x; // practically never: keeps the loads alive
+    }
+}
+
+__global__ void probe_read_coalesced(const uint4 * w, int64_t n16, unsigned * out) {
+    unsigned x = 0;
+    for (int64_t i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x; i < n16; i += (int64_t) gridDim.x * blockDim.x) {
+        const uint4 v = __ldg(w + i);
+        x ^= v.x ^ v.y ^ v.z ^ v.w;
+    }
+    if (x == 0x12345678u) {
+        out[0] = x;
+    }
+}
+
+static void expect(bool ok, const char * what) {
+    if (!ok) {
+        ++g_failures;
+        printf("FAIL: %s\n", what);
+    }
+}
+
+struct Shape {
+    int64_t rows; // output features
+    int64_t k;    // input features
+};
+
+// Host copy of one quantized weight matrix and its dense float values.
+struct HostWeights {
+    std::vector<uint8_t> blocks;
+    std::vector<float>   dense;
+};
+
+static HostWeights make_weights(const Shape & sh, std::mt19937 & rng) {
+    HostWeights hw;
+    const size_t row_bytes = (size_t) (sh.k / QK_Q4_S24) * sizeof(block_q4_s24);
+    hw.blocks.resize(row_bytes * sh.rows);
+    hw.dense.resize((size_t) sh.rows * sh.k);
+    std::normal_distribution<float> nd(0.0f, 0.02f);
+    std::vector<float>              row(sh.k);
+    for (int64_t r = 0; r < sh.rows; ++r) {
+        for (auto & v : row) {
+            v = nd(rng);
+        }
+        quantize_row_q4_s24_ref(row.data(), hw.blocks.data() + r * row_bytes, sh.k);
+        dequantize_row_q4_s24(hw.blocks.data() + r * row_bytes, hw.dense.data() + r * sh.k, sh.k);
+    }
+    return hw;
+}
+
+// Same steps as the quantize kernel, in the same float operations.
+static void emulate_act_quant(const float * x, int64_t k, std::vector<int8_t> & q, std::vector<float> & d) {
+    q.resize(k);
+    d.resize(k / 32);
+    for (int64_t b = 0; b < k / 32; ++b) {
+        float amax = 0.0f;
+        for (int i = 0; i < 32; ++i) {
+            amax = std::max(amax, std::fabs(x[b * 32 + i]));
+        }
+        const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+        d[b]            = amax / 127.0f;
+        for (int i = 0; i < 32; ++i) {
+            q[b * 32 + i] = (int8_t) std::nearbyint(x[b * 32 + i] * inv);
+        }
+    }
+}
+
+static double rel_err(const std::vector<float> & got, const std::vector<double> & ref) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < ref.size(); ++i) {
+        const double e = (double) got[i] - ref[i];
+        if (!std::isfinite(got[i])) {
+            return INFINITY;
+        }
+        num += e * e;
+        den += ref[i] * ref[i];
+    }
+    return std::sqrt(num / (den > 0 ? den : 1));
+}
+
+template <typename F>
+static float time_us(F && run_once, int iters, int reps = 7) {
+    cudaEvent_t a, b;
+    CUDA_OK(cudaEventCreate(&a));
+    CUDA_OK(cudaEventCreate(&b));
+    for (int i = 0; i < 3; ++i) {
+        run_once(i);
+    }
+    LAUNCH_OK();
+    std::vector<float> t;
+    for (int r = 0; r < reps; ++r) {
+        CUDA_OK(cudaEventRecord(a));
+        for (int i = 0; i < iters; ++i) {
+            run_once(i);
+        }
+        CUDA_OK(cudaEventRecord(b));
+        CUDA_OK(cudaEventSynchronize(b));
+        LAUNCH_OK();
+        float ms = 0;
+        CUDA_OK(cudaEventElapsedTime(&ms, a, b));
+        t.push_back(ms * 1000.0f / iters);
+    }
+    std::sort(t.begin(), t.end());
+    CUDA_OK(cudaEventDestroy(a));
+    CUDA_OK(cudaEventDestroy(b));
+    return t[t.size() / 2];
+}
+
+static const char * variant_name(int v) {
+    static const char * names[] = {"r2t128", "r4t128", "r4t64", "F.r2t128", "F.r4t128", "F.r4t64"};
+    return names[v];
+}
+
+int main(int argc, char ** argv) {
+    const unsigned seed  = argc > 1 ? (unsigned) strtoul(argv[1], nullptr, 10) : (unsigned) std::random_device{}();
+    const bool     quick = argc > 2 && strcmp(argv[2], "quick") == 0; // sanitizer run: checks only, few timings
+    printf("seed %u%s\n", seed, quick ? " (quick: checks, one timing iteration)" : "");
+    std::mt19937 rng(seed);
+
+    cudaDeviceProp prop;
+    CUDA_OK(cudaGetDeviceProperties(&prop, 0));
+    printf("device %s, cc %d.%d, %d SMs, L2 %d MB\n", prop.name, prop.major, prop.minor, prop.multiProcessorCount,
+           prop.l2CacheSize >> 20);
+
+    // Copy bandwidth: read + write bytes of a 1 GiB device-to-device copy.
+    double copy_gbs = 0;
+    {
+        const size_t n = quick ? (64u << 20) : (1u << 30);
+        void *       p, *q;
+        CUDA_OK(cudaMalloc(&p, n));
+        CUDA_OK(cudaMalloc(&q, n));
+        CUDA_OK(cudaMemset(p, 1, n));
+        const float us = time_us([&](int) { CUDA_OK(cudaMemcpyAsync(q, p, n, cudaMemcpyDeviceToDevice)); }, quick ? 1 : 10);
+        copy_gbs       = 2.0 * n / (us * 1e3);
+        printf("copy bandwidth (read+write, 1 GiB D2D): %.0f GB/s\n", copy_gbs);
+        CUDA_OK(cudaFree(p));
+        CUDA_OK(cudaFree(q));
+    }
+
+#ifdef Q4_S24_HARNESS_CUBLAS
+    cublasHandle_t blas;
+    if (cublasCreate(&blas) != CUBLAS_STATUS_SUCCESS) {
+        fprintf(stderr, "cublasCreate failed\n");
+        return 1;
+    }
+#endif
+
+    const Shape shapes[] = {{4096, 4096}, {4096, 14336}, {14336, 4096}, {1024, 4096}};
+    const int   max_cols = Q4_S24_CUDA_MMV_MAX_COLS;
+
+    printf("\n%-12s %5s %-11s %9s %9s %8s %10s %10s\n", "rows x k", "batch", "variant", "kernel us", "matmul us", "GB/s",
+           "err(int8)", "err(f32)");
+    std::vector<std::string> summary;
+
+    for (const Shape & sh : shapes) {
+        HostWeights   hw        = make_weights(sh, rng);
+        const size_t  row_bytes = (size_t) (sh.k / QK_Q4_S24) * sizeof(block_q4_s24);
+        const size_t  w_bytes   = hw.blocks.size();
+        // Enough copies to push the working set well past the L2.
+        const int     copies    = quick ? 1 : (int) std::max<size_t>(2, (size_t) (512u << 20) / w_bytes);
+        uint8_t *     d_w;
+        CUDA_OK(cudaMalloc(&d_w, w_bytes * copies));
+        for (int i = 0; i < copies; ++i) {
+            CUDA_OK(cudaMemcpy(d_w + i * w_bytes, hw.blocks.data(), w_bytes, cudaMemcpyHostToDevice));
+        }
+
+        std::normal_distribution<float> nd(0.0f, 1.0f);
+        std::vector<float>              x((size_t) max_cols * sh.k);
+        for (auto & v : x) {
+            v = nd(rng);
+        }
+        float *  d_x;
+        float *  d_y;
+        void *   d_scratch;
+        CUDA_OK(cudaMalloc(&d_x, x.size() * sizeof(float)));
+        CUDA_OK(cudaMalloc(&d_y, (size_t) max_cols * sh.rows * sizeof(float)));
+        CUDA_OK(cudaMalloc(&d_scratch, q4_s24_cuda_act_bytes(sh.k, max_cols)));
+        CUDA_OK(cudaMemcpy(d_x, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice));
+        const q4_s24_cuda_act act_q = q4_s24_cuda_act_view(d_scratch, sh.k, max_cols);
+        q4_s24_cuda_act       act_f = act_q; // fused variants read the float columns
+        act_f.x            = d_x;
+        act_f.x_col_stride = sh.k;
+
+        // References per column: with the kernel's int8 activations (tight) and with float activations (loose).
+        std::vector<std::vector<double>> ref_int8(max_cols), ref_f32(max_cols);
+        for (int c = 0; c < max_cols; ++c) {
+            std::vector<int8_t> q;
+            std::vector<float>  d;
+            emulate_act_quant(x.data() + c * sh.k, sh.k, q, d);
+            ref_int8[c].resize(sh.rows);
+            ref_f32[c].resize(sh.rows);
+            for (int64_t r = 0; r < sh.rows; ++r) {
+                const float * wr = hw.dense.data() + r * sh.k;
+                double        a = 0, b = 0;
+                for (int64_t i = 0; i < sh.k; ++i) {
+                    a += (double) wr[i] * ((double) q[i] * d[i / 32]);
+                    b += (double) wr[i] * x[c * sh.k + i];
+                }
+                ref_int8[c][r] = a;
+                ref_f32[c][r]  = b;
+            }
+        }
+
+        for (int ncols = 1; ncols <= max_cols; ++ncols) {
+            float best_us = 0, best_total = 0;
+            int   best_v  = -1;
+            for (int v = 0; v < Q4_S24_MMV_VARIANT_COUNT; ++v) {
+                const auto variant = (q4_s24_cuda_mmv_variant) v;
+                const bool fused   = q4_s24_cuda_mmv_variant_is_fused(variant);
+                const q4_s24_cuda_act act = fused ? act_f : act_q;
+                // Poison the output so unwritten elements fail.
+                CUDA_OK(cudaMemset(d_y, 0xff, (size_t) max_cols * sh.rows * sizeof(float)));
+                if (!fused) {
+                    CUDA_OK(cudaMemset(d_scratch, 0x55, q4_s24_cuda_act_bytes(sh.k, max_cols))); // stale copy must not be used
+                    q4_s24_cuda_quantize_act(d_x, sh.k, sh.k, ncols, act, 0);
+                    LAUNCH_OK();
+                }
+                q4_s24_cuda_mul_mat_vec_variant(variant, d_w, sh.rows, sh.k, row_bytes, act, ncols, d_y, sh.rows, 0);
+                LAUNCH_OK();
+                CUDA_OK(cudaDeviceSynchronize());
+                std::vector<float> y((size_t) ncols * sh.rows);
+                CUDA_OK(cudaMemcpy(y.data(), d_y, y.size() * sizeof(float), cudaMemcpyDeviceToHost));
+                double e_int8 = 0, e_f32 = 0;
+                for (int c = 0; c < ncols; ++c) {
+                    std::vector<float> yc(y.begin() + c * sh.rows, y.begin() + (c + 1) * sh.rows);
+                    e_int8 = std::max(e_int8, rel_err(yc, ref_int8[c]));
+                    e_f32  = std::max(e_f32, rel_err(yc, ref_f32[c]));
+                }
+                char what[160];
+                snprintf(what, sizeof what, "mmv %lldx%lld batch %d %s: err(int8) %.2e err(f32) %.2e",
+                         (long long) sh.rows, (long long) sh.k, ncols, variant_name(v), e_int8, e_f32);
+                expect(e_int8 < 1e-5 && e_f32 < 3e-2, what);
+
+                const int iters = quick ? 1 : 200;
+                const float us  = time_us(
+                    [&](int i) {
+                        q4_s24_cuda_mul_mat_vec_variant(variant, d_w + (size_t) (i % copies) * w_bytes, sh.rows, sh.k,
+                                                        row_bytes, act, ncols, d_y, sh.rows, 0);
+                    },
+                    iters);
+                const float total = time_us(
+                    [&](int i) {
+                        if (!fused) {
+                            q4_s24_cuda_quantize_act(d_x, sh.k, sh.k, ncols, act, 0);
+                        }
+                        q4_s24_cuda_mul_mat_vec_variant(variant, d_w + (size_t) (i % copies) * w_bytes, sh.rows, sh.k,
+                                                        row_bytes, act, ncols, d_y, sh.rows, 0);
+                    },
+                    iters);
+                printf("%5lldx%-6lld %5d %-11s %9.2f %9.2f %8.0f %10.1e %10.1e\n", (long long) sh.rows,
+                       (long long) sh.k, ncols, variant_name(v), us, total, w_bytes / (total * 1e3), e_int8, e_f32);
+                if (total < best_total || best_v < 0) { // ranked by the whole matmul, quantization included
+                    best_us    = us;
+                    best_total = total;
+                    best_v     = v;
+                }
+            }
+            const auto def = q4_s24_cuda_mmv_default_variant(sh.rows, sh.k, ncols);
+            char       line[200];
+            snprintf(line, sizeof line, "%5lldx%-6lld batch %d: best %-11s matmul %7.2f us (%5.0f GB/s; mat-vec kernel alone %6.2f us); default %s",
+                     (long long) sh.rows, (long long) sh.k, ncols, variant_name(best_v), best_total,
+                     w_bytes / (best_total * 1e3), best_us, variant_name(def));
+            summary.push_back(line);
+        }
+
+        if (!quick) {
+            unsigned * d_sink;
+            CUDA_OK(cudaMalloc(&d_sink, sizeof(unsigned)));
+            const float us_fields = time_us([&](int i) {
+                probe_read_fields<<<(unsigned) (sh.rows / 2), 128>>>(d_w + (size_t) (i % copies) * w_bytes, sh.rows,
+                                                                   (int) (sh.k / 32), row_bytes, d_sink);
+            }, 200);
+            const float us_flat = time_us([&](int i) {
+                probe_read_coalesced<<<prop.multiProcessorCount * 8, 256>>>(
+                    (const uint4 *) (d_w + (size_t) (i % copies) * w_bytes), (int64_t) (w_bytes / 16), d_sink);
+            }, 200);
+            char line[200];
+            snprintf(line, sizeof line, "%5lldx%-6lld read-only probes: field pattern %.2f us, coalesced 16-byte %.2f us (%.0f GB/s)",
+                     (long long) sh.rows, (long long) sh.k, us_fields, us_flat, w_bytes / (us_flat * 1e3));
+            summary.push_back(line);
+            CUDA_OK(cudaFree(d_sink));
+        }
+
+        // Dequantize (f32 and f16) and get_rows, bit for bit.
+        {
+            const int64_t n = sh.rows * sh.k;
+            float *       d_f32;
+            half *        d_f16;
+            CUDA_OK(cudaMalloc(&d_f32, n * sizeof(float)));
+            CUDA_OK(cudaMalloc(&d_f16, n * sizeof(half)));
+            CUDA_OK(cudaMemset(d_f32, 0xff, n * sizeof(float)));
+            CUDA_OK(cudaMemset(d_f16, 0xff, n * sizeof(half)));
+            q4_s24_cuda_dequantize_f32(d_w, d_f32, n, 0);
+            LAUNCH_OK();
+            q4_s24_cuda_dequantize_f16(d_w, d_f16, n, 0);
+            LAUNCH_OK();
+            std::vector<float>    f32(n);
+            std::vector<uint16_t> f16(n);
+            CUDA_OK(cudaMemcpy(f32.data(), d_f32, n * sizeof(float), cudaMemcpyDeviceToHost));
+            CUDA_OK(cudaMemcpy(f16.data(), d_f16, n * sizeof(half), cudaMemcpyDeviceToHost));
+            int64_t bad32 = 0, bad16 = 0;
+            for (int64_t i = 0; i < n; ++i) {
+                bad32 += memcmp(&f32[i], &hw.dense[i], 4) != 0;
+                bad16 += f16[i] != q4_s24_fp32_to_fp16(hw.dense[i]);
+            }
+            char what[120];
+            snprintf(what, sizeof what, "dequantize %lldx%lld: %lld f32 and %lld f16 values differ", (long long) sh.rows,
+                     (long long) sh.k, (long long) bad32, (long long) bad16);
+            expect(bad32 == 0 && bad16 == 0, what);
+            const float us16 = time_us([&](int i) { q4_s24_cuda_dequantize_f16(d_w + (size_t) (i % copies) * w_bytes, d_f16, n, 0); },
+                                       quick ? 1 : 50);
+            printf("dequantize f16 %lldx%lld: %.2f us (%.0f GB/s read+write)\n", (long long) sh.rows, (long long) sh.k,
+                   us16, (w_bytes + n * 2.0) / (us16 * 1e3));
+
+            // get_rows: 37 random rows (some repeated) to f32 and f16.
+            const int64_t        nids = 37;
+            std::vector<int32_t> ids(nids);
+            std::uniform_int_distribution<int32_t> pick(0, (int32_t) sh.rows - 1);
+            for (auto & id : ids) {
+                id = pick(rng);
+            }
+            int32_t * d_ids;
+            CUDA_OK(cudaMalloc(&d_ids, nids * sizeof(int32_t)));
+            CUDA_OK(cudaMemcpy(d_ids, ids.data(), nids * sizeof(int32_t), cudaMemcpyHostToDevice));
+            CUDA_OK(cudaMemset(d_f32, 0xff, nids * sh.k * sizeof(float)));
+            CUDA_OK(cudaMemset(d_f16, 0xff, nids * sh.k * sizeof(half)));
+            q4_s24_cuda_get_rows(d_w, sh.k, row_bytes, row_bytes * sh.rows, row_bytes * sh.rows, d_ids, nids, 1, 1, 4,
+                                 4 * nids, 4 * nids, d_f32, false, sh.k * 4, nids * sh.k * 4, nids * sh.k * 4, 0);
+            LAUNCH_OK();
+            q4_s24_cuda_get_rows(d_w, sh.k, row_bytes, row_bytes * sh.rows, row_bytes * sh.rows, d_ids, nids, 1, 1, 4,
+                                 4 * nids, 4 * nids, d_f16, true, sh.k * 2, nids * sh.k * 2, nids * sh.k * 2, 0);
+            LAUNCH_OK();
+            CUDA_OK(cudaMemcpy(f32.data(), d_f32, nids * sh.k * sizeof(float), cudaMemcpyDeviceToHost));
+            CUDA_OK(cudaMemcpy(f16.data(), d_f16, nids * sh.k * sizeof(half), cudaMemcpyDeviceToHost));
+            bad32 = bad16 = 0;
+            for (int64_t i = 0; i < nids; ++i) {
+                for (int64_t c = 0; c < sh.k; ++c) {
+                    const float want = hw.dense[(size_t) ids[i] * sh.k + c];
+                    bad32 += memcmp(&f32[i * sh.k + c], &want, 4) != 0;
+                    bad16 += f16[i * sh.k + c] != q4_s24_fp32_to_fp16(want);
+                }
+            }
+            snprintf(what, sizeof what, "get_rows %lldx%lld: %lld f32 and %lld f16 values differ", (long long) sh.rows,
+                     (long long) sh.k, (long long) bad32, (long long) bad16);
+            expect(bad32 == 0 && bad16 == 0, what);
+            CUDA_OK(cudaFree(d_ids));
+
+#ifdef Q4_S24_HARNESS_CUBLAS
+            // Prefill: dequantize to f16 + cuBLAS GEMM (what ggml-cuda does for batches past the mat-vec), against
+            // dense f16 cuBLAS on the same values; outputs checked on sampled elements.
+            for (int64_t ntok : {256, 512, 2048}) {
+                if (quick && ntok > 256) {
+                    break;
+                }
+                std::vector<half> xh((size_t) ntok * sh.k);
+                std::vector<float> xf(xh.size());
+                for (size_t i = 0; i < xh.size(); ++i) {
+                    xh[i] = __float2half(nd(rng));
+                    xf[i] = __half2float(xh[i]);
+                }
+                half *  d_xh;
+                float * d_out;
+                CUDA_OK(cudaMalloc(&d_xh, xh.size() * sizeof(half)));
+                CUDA_OK(cudaMalloc(&d_out, (size_t) ntok * sh.rows * sizeof(float)));
+                CUDA_OK(cudaMemcpy(d_xh, xh.data(), xh.size() * sizeof(half), cudaMemcpyHostToDevice));
+                CUDA_OK(cudaMemset(d_out, 0xff, (size_t) ntok * sh.rows * sizeof(float)));
+                const float one = 1.0f, zero = 0.0f;
+                auto gemm = [&]() {
+                    // out[tok][row] = sum_k W[row][k] * x[tok][k]  (column-major: out = W^T(k x rows)^T * x)
+                    cublasStatus_t st = cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, (int) sh.rows, (int) ntok, (int) sh.k,
+                                                     &one, d_f16, CUDA_R_16F, (int) sh.k, d_xh, CUDA_R_16F, (int) sh.k,
+                                                     &zero, d_out, CUDA_R_32F, (int) sh.rows, CUBLAS_COMPUTE_32F,
+                                                     CUBLAS_GEMM_DEFAULT);
+                    if (st != CUBLAS_STATUS_SUCCESS) {
+                        fprintf(stderr, "cublasGemmEx: %d\n", (int) st);
+                        exit(1);
+                    }
+                };
+                q4_s24_cuda_dequantize_f16(d_w, d_f16, n, 0);
+                gemm();
+                CUDA_OK(cudaDeviceSynchronize());
+                std::vector<float> out((size_t) ntok * sh.rows);
+                CUDA_OK(cudaMemcpy(out.data(), d_out, out.size() * sizeof(float), cudaMemcpyDeviceToHost));
+                std::vector<float>  got;
+                std::vector<double> want;
+                std::uniform_int_distribution<int64_t> pr(0, sh.rows - 1), pt(0, ntok - 1);
+                for (int i = 0; i < 256; ++i) {
+                    const int64_t r = pr(rng), t = pt(rng);
+                    double        s = 0;
+                    for (int64_t c = 0; c < sh.k; ++c) {
+                        s += (double) q4_s24_fp16_to_fp32(q4_s24_fp32_to_fp16(hw.dense[r * sh.k + c])) * xf[t * sh.k + c];
+                    }
+                    got.push_back(out[t * sh.rows + r]);
+                    want.push_back(s);
+                }
+                const double e = rel_err(got, want);
+                snprintf(what, sizeof what, "prefill %lldx%lld x %lld tokens: err %.2e", (long long) sh.rows,
+                         (long long) sh.k, (long long) ntok, e);
+                expect(e < 1e-3, what);
+                const float us_dq   = time_us([&](int i) {
+                    q4_s24_cuda_dequantize_f16(d_w + (size_t) (i % copies) * w_bytes, d_f16, n, 0);
+                    gemm();
+                }, quick ? 1 : 20);
+                const float us_gemm = time_us([&](int) { gemm(); }, quick ? 1 : 20);
+                printf("prefill %lldx%lld x %4lld tok: dequant+cuBLAS %8.1f us, dense f16 cuBLAS %8.1f us, err %.1e\n",
+                       (long long) sh.rows, (long long) sh.k, (long long) ntok, us_dq, us_gemm, e);
+                CUDA_OK(cudaFree(d_xh));
+                CUDA_OK(cudaFree(d_out));
+            }
+
+            // Dense f16 GEMV baseline (cuBLAS), batch 1, same shape, weights rotated past the L2.
+            if (!quick) {
+                const int fcopies = (int) std::max<int64_t>(2, (512ll << 20) / (n * 2));
+                half *    d_wf;
+                CUDA_OK(cudaMalloc(&d_wf, (size_t) n * 2 * fcopies));
+                for (int i = 0; i < fcopies; ++i) {
+                    CUDA_OK(cudaMemcpy(d_wf + (size_t) i * n, d_f16, n * 2, cudaMemcpyDeviceToDevice));
+                }
+                half * d_xh;
+                CUDA_OK(cudaMalloc(&d_xh, sh.k * sizeof(half)));
+                CUDA_OK(cudaMemset(d_xh, 0x3c, sh.k * sizeof(half)));
+                const float one = 1.0f, zero = 0.0f;
+                const float us  = time_us([&](int i) {
+                    cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, (int) sh.rows, 1, (int) sh.k, &one,
+                                 d_wf + (size_t) (i % fcopies) * n, CUDA_R_16F, (int) sh.k, d_xh, CUDA_R_16F,
+                                 (int) sh.k, &zero, d_y, CUDA_R_32F, (int) sh.rows, CUBLAS_COMPUTE_32F,
+                                 CUBLAS_GEMM_DEFAULT);
+                }, 200);
+                printf("dense f16 GEMV (cuBLAS) %lldx%lld batch 1: %.2f us (%.0f GB/s)\n", (long long) sh.rows,
+                       (long long) sh.k, us, n * 2.0 / (us * 1e3));
+                char line[160];
+                snprintf(line, sizeof line, "%5lldx%-6lld dense f16 cuBLAS GEMV batch 1: %.2f us", (long long) sh.rows,
+                         (long long) sh.k, us);
+                summary.push_back(line);
+                CUDA_OK(cudaFree(d_wf));
+                CUDA_OK(cudaFree(d_xh));
+            }
+#endif
+            CUDA_OK(cudaFree(d_f32));
+            CUDA_OK(cudaFree(d_f16));
+        }
+
+        CUDA_OK(cudaFree(d_w));
+        CUDA_OK(cudaFree(d_x));
+        CUDA_OK(cudaFree(d_y));
+        CUDA_OK(cudaFree(d_scratch));
+    }
+#ifdef Q4_S24_HARNESS_CUBLAS
+    cublasDestroy(blas);
+#endif
+
+    printf("\nsummary (copy bandwidth %.0f GB/s)\n", copy_gbs);
+    for (const auto & l : summary) {
+        printf("%s\n", l.c_str());
+    }
+    printf("%s: %d failure(s)\n", g_failures ? "FAILED" : "OK", g_failures);
+    return g_failures ? 1 : 0;
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Builds and runs the Q4_S24 CUDA harness (on a machine with an NVIDIA GPU and the CUDA toolkit).
+#   native-kernels/cuda-harness/run.sh [seed]        check + benchmark, then compute-sanitizer memcheck (quick mode)
+#   ARCH=sm_86 native-kernels/cuda-harness/run.sh    another architecture (default: sm_90a on compute capability 9.0)
+# Compile-check every supported architecture without a GPU: native-kernels/cuda-harness/run.sh --compile-only
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+src="$here/../src"
+out=${HARNESS_OUT:-/tmp/q4_s24_cuda_harness}
+mkdir -p "$out"
+common=(-O3 -std=c++17 -lineinfo -Xptxas -warn-spills)
+if [ "${1:-}" = "--compile-only" ]; then
+    for a in 80 86 89 90a; do
+        nvcc "${common[@]}" -gencode=arch=compute_$a,code=sm_$a -c "$src/q4_s24_cuda.cu" -o "$out/q4_s24_cuda_sm$a.o"
+        echo "compiled q4_s24_cuda.cu for sm_$a"
+    done
+    nvcc "${common[@]}" -gencode=arch=compute_90a,code=sm_90a -c "$here/q4_s24_cuda_harness.cu" -o "$out/harness.o"
+    echo "compiled the harness (without cuBLAS)"
+    exit 0
+fi
+arch=${ARCH:-sm_90a}
+nvcc "${common[@]}" -gencode=arch=compute_${arch#sm_},code=$arch -DQ4_S24_HARNESS_CUBLAS \
+    "$here/q4_s24_cuda_harness.cu" "$src/q4_s24_cuda.cu" "$src/q4_s24_ref.c" -lcublas -o "$out/q4_s24_cuda_harness"
+seed=${1:-$RANDOM}
+"$out/q4_s24_cuda_harness" "$seed"
+if command -v compute-sanitizer >/dev/null; then
+    compute-sanitizer --tool memcheck --leak-check full --error-exitcode 9 "$out/q4_s24_cuda_harness" "$((seed + 1))" quick \
+        | tail -n 6
+fi

@@ -1,0 +1,71 @@
+// Q4_S24 CUDA kernels (byte layout: native-kernels/FORMAT.md). Plain CUDA: nothing here depends on ggml,
+// so the standalone harness (native-kernels/cuda-harness) builds q4_s24_cuda.cu with nvcc alone.
+// q4_s24_ggml_cuda.cu adapts these entry points to ggml tensors inside the llama.cpp tree.
+#pragma once
+
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+// Dense columns per block (QK_Q4_S24 in q4_s24.h, which this header does not include).
+#define QK_Q4_S24_CUDA 256
+
+// Largest batch (activation columns) the mat-vec kernel handles; larger batches dequantize + cuBLAS.
+#define Q4_S24_CUDA_MMV_MAX_COLS 8
+
+// Activations of the mat-vec kernel. Quantized once per matmul (q4_s24_cuda_quantize_act): per column, k int8
+// values (one 32-column scale each, symmetric, like Q8_1 without the sum) plus k/32 float scales. Fused variants
+// instead read the float columns x (16-byte aligned, column stride a multiple of 4 floats) and quantize in-kernel.
+struct q4_s24_cuda_act {
+    int8_t *      q;            // [ncols][k], column stride k bytes
+    float *       d;            // [ncols][k/32]
+    const float * x;            // fused variants: column c at x + c*x_col_stride
+    int64_t       x_col_stride;
+};
+
+// Bytes of scratch q4_s24_cuda_act needs for ncols columns of k values (q and d, each 256-byte aligned).
+size_t q4_s24_cuda_act_bytes(int64_t k, int ncols);
+// Splits scratch (q4_s24_cuda_act_bytes big, 16-byte aligned) into the two arrays; x stays null.
+q4_s24_cuda_act q4_s24_cuda_act_view(void * scratch, int64_t k, int ncols);
+
+// x: ncols float columns of k values, column c at x + c*x_col_stride (elements). k % 256 == 0.
+void q4_s24_cuda_quantize_act(const float * x, int64_t k, int64_t x_col_stride, int ncols,
+                              q4_s24_cuda_act act, cudaStream_t stream);
+
+// Decode matmul: y[c*y_col_stride + r] = dot(weight row r, x column c) for r < nrows, c < ncols (1..8).
+// w: nrows rows of k/256 blocks, row r at w + r*w_row_bytes (w_row_bytes % 4 == 0). x: ncols float columns,
+// column c at x + c*x_col_stride. scratch: q4_s24_cuda_act_bytes(k, ncols) bytes, 16-byte aligned. Picks the
+// launch variant for the shape and quantizes x into scratch first unless that variant quantizes in-kernel.
+void q4_s24_cuda_mul_mat_vec(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, const float * x,
+                             int64_t x_col_stride, int ncols, float * y, int64_t y_col_stride, void * scratch,
+                             cudaStream_t stream);
+
+// Mat-vec launch shapes (rows per thread block, threads per block); the harness times each,
+// q4_s24_cuda_mmv_default_variant picks per shape from those timings.
+enum q4_s24_cuda_mmv_variant {
+    Q4_S24_MMV_R2_T128, // R weight rows per thread block, T threads per block
+    Q4_S24_MMV_R4_T128,
+    Q4_S24_MMV_R4_T64,
+    Q4_S24_MMV_FUSED_R2_T128, // the same shapes, quantizing the float activations in-kernel (act.x); same order
+    Q4_S24_MMV_FUSED_R4_T128,
+    Q4_S24_MMV_FUSED_R4_T64,
+    Q4_S24_MMV_VARIANT_COUNT,
+};
+q4_s24_cuda_mmv_variant q4_s24_cuda_mmv_default_variant(int64_t nrows, int64_t k, int ncols);
+bool q4_s24_cuda_mmv_variant_is_fused(q4_s24_cuda_mmv_variant variant);
+void q4_s24_cuda_mul_mat_vec_variant(q4_s24_cuda_mmv_variant variant, const void * w, int64_t nrows, int64_t k,
+                                     size_t w_row_bytes, q4_s24_cuda_act act, int ncols, float * y,
+                                     int64_t y_col_stride, cudaStream_t stream);
+
+// Contiguous rows of blocks to dense values: n values (a multiple of 256). The signature of
+// ggml-cuda's to_fp16 / to_fp32 converters.
+void q4_s24_cuda_dequantize_f16(const void * w, half * y, int64_t n, cudaStream_t stream);
+void q4_s24_cuda_dequantize_f32(const void * w, float * y, int64_t n, cudaStream_t stream);
+
+// GET_ROWS: dst row (i10, i11, i12) = dense row ids[i10, i11, i12] of matrix (i11, i12) of src.
+// Strides in bytes; ids strides in bytes too. dst_is_f16 selects half output, else float.
+void q4_s24_cuda_get_rows(const void * src, int64_t ne00, size_t nb01, size_t nb02, size_t nb03,
+                          const int32_t * ids, int64_t ne10, int64_t ne11, int64_t ne12,
+                          size_t nb10, size_t nb11, size_t nb12,
+                          void * dst, bool dst_is_f16, size_t nb1, size_t nb2, size_t nb3,
+                          cudaStream_t stream);

@@ -1,0 +1,20 @@
+// Q4_S24 in ggml's CUDA backend: the entry points the patched ggml-cuda files call (see
+// native-kernels/patches/llama.cpp-q4_s24.diff). Compiled only inside the llama.cpp tree.
+#pragma once
+
+#include "ggml.h"
+
+struct ggml_backend_cuda_context;
+
+// True when op reads or writes a Q4_S24 tensor; supports_op then asks ggml_cuda_q4_s24_supports_op alone.
+bool ggml_cuda_q4_s24_involved(const ggml_tensor * op);
+// Which ops the CUDA backend runs on Q4_S24 tensors: MUL_MAT (weights Q4_S24, activations F32) and GET_ROWS.
+bool ggml_cuda_q4_s24_supports_op(const ggml_tensor * op);
+
+// MUL_MAT with Q4_S24 weights for batches of at most Q4_S24_CUDA_MMV_MAX_COLS columns: quantizes the
+// activations once, then the mat-vec kernel. Returns false for larger batches (the caller dequantizes
+// to fp16 and uses cuBLAS).
+bool ggml_cuda_q4_s24_mul_mat_vec(ggml_backend_cuda_context & ctx, const ggml_tensor * src0,
+                                  const ggml_tensor * src1, ggml_tensor * dst);
+
+void ggml_cuda_q4_s24_get_rows(ggml_backend_cuda_context & ctx, ggml_tensor * dst);
