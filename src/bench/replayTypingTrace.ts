@@ -11,7 +11,13 @@ export interface TypingReplayOptions {
     readonly settings: CompletionSettings;
     /** Completion cache, speculative prefill and KV prefix reuse (the backend's prompt cache); on by default. */
     readonly caching?: boolean;
-    /** Replays the trace this many times faster than it was typed (1: real time). */
+    /**
+     * "real-time" (default): keystrokes come at the trace's times (scaled by `speed`) and cancel the request before,
+     * as in the editor. "one-by-one": each keystroke waits for the previous answer, so every keystroke is answered and
+     * the times measure the backend alone (the way ../shared/baselines measured llama-server).
+     */
+    readonly pacing?: "real-time" | "one-by-one";
+    /** Real time only: replays the trace this many times faster than it was typed (1: as typed). */
     readonly speed?: number;
     readonly signal?: AbortSignal;
 }
@@ -111,10 +117,13 @@ export async function replayTypingTrace(options: TypingReplayOptions): Promise<T
     let previous: AbortController | undefined;
     const pending: Promise<unknown>[] = [];
     const started = performance.now();
+    const oneByOne = options.pacing === "one-by-one";
     for (const event of trace.events) {
         const wait = started + event.atMs / speed - performance.now();
-        if (wait > 0)
+        if (!oneByOne && wait > 0)
             await delay(wait, signal ?? new AbortController().signal);
+        if (signal?.aborted)
+            break;
         texts = applyTypingEvent(texts, event);
         previous?.abort();
         previous = undefined;
@@ -122,7 +131,11 @@ export async function replayTypingTrace(options: TypingReplayOptions): Promise<T
             continue;
         const controller = new AbortController();
         previous = controller;
-        pending.push(pipeline.complete({key: event.key, text: texts.get(event.key)!, offset: cursorAfter(event)}, controller.signal));
+        const request = pipeline.complete({key: event.key, text: texts.get(event.key)!, offset: cursorAfter(event)}, controller.signal, {skipDebounce: oneByOne});
+        if (oneByOne)
+            await request;
+        else
+            pending.push(request);
     }
     await Promise.all(pending);
 

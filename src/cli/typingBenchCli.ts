@@ -1,6 +1,6 @@
 /**
- * `npm run bench:typing -- [--model sparse|dense|PATH]... [--device auto|gpu|cpu] [--llama-server PATH]
- *   [--keystrokes N] [--seed N] [--speed X] [--source FILE]... [--save-trace FILE] [--json]`
+ * `npm run bench:typing -- [--model sparse|dense|PATH]... [--device auto|gpu|cpu] [--llama-server PATH] [--server-slots N]
+ *   [--keystrokes N] [--seed N] [--speed X] [--source FILE]... [--save-trace FILE] [--out REPORT.json] [--json]`
  *
  * Replays a generated typing trace (real files retyped keystroke by keystroke) through the extension's completion
  * pipeline and engine with caching on and off and, given a llama-server binary (`node scripts/buildLlamaServer.mjs`),
@@ -24,6 +24,7 @@ interface TypingBenchRow {
     readonly backend: string;
     readonly path: "engine" | "llama-server";
     readonly caching: boolean;
+    readonly pacing: "real-time" | "one-by-one";
     readonly result: TypingReplayResult;
 }
 
@@ -79,21 +80,24 @@ async function main(): Promise<number> {
         for (const choice of models) {
             const label = choice.variant === "custom" ? path.basename(choice.path) : choice.variant;
             const info = await engine.load({modelPath: choice.path, device: settings.device, contextSize, sequences: SEQUENCES});
-            for (const caching of [true, false]) {
-                progress(`${label} (${info.backend}): engine, caching ${caching ? "on" : "off"}...`);
-                const result = await replayTypingTrace({trace, backend: engine, settings, caching, speed});
-                rows.push({model: label, backend: info.backend, path: "engine", caching, result});
+            for (const [caching, pacing] of [[true, "real-time"], [false, "real-time"], [true, "one-by-one"]] as const) {
+                progress(`${label} (${info.backend}): engine, caching ${caching ? "on" : "off"}, ${pacing}...`);
+                const result = await replayTypingTrace({trace, backend: engine, settings, caching, speed, pacing});
+                rows.push({model: label, backend: info.backend, path: "engine", caching, pacing, result});
             }
             await engine.unload();
             const serverBinary = flag("llama-server");
             if (serverBinary != null) {
                 const gpu = info.backend !== "cpu";
+                const slots = Number(flag("server-slots") ?? SEQUENCES);
                 const server = await startLlamaServer({binary: serverBinary, modelPath: choice.path, gpu,
-                    threads: Math.max(1, Math.min(os.availableParallelism() - 1, 16)), contextSize: contextSize * SEQUENCES, slots: SEQUENCES});
+                    threads: Math.max(1, Math.min(os.availableParallelism() - 1, 16)), contextSize: contextSize * slots, slots});
                 try {
-                    progress(`${label} (${info.backend}): llama-server /infill, cache_prompt...`);
-                    const result = await replayTypingTrace({trace, backend: new LlamaServerBackend(server.url), settings, caching: true, speed});
-                    rows.push({model: label, backend: info.backend, path: "llama-server", caching: true, result});
+                    for (const pacing of ["real-time", "one-by-one"] as const) {
+                        progress(`${label} (${info.backend}): llama-server /infill, cache_prompt, ${pacing}...`);
+                        const result = await replayTypingTrace({trace, backend: new LlamaServerBackend(server.url), settings, caching: true, speed, pacing});
+                        rows.push({model: label, backend: info.backend, path: "llama-server", caching: true, pacing, result});
+                    }
                 } finally {
                     await server.stop();
                 }
@@ -102,11 +106,11 @@ async function main(): Promise<number> {
     } finally {
         await engine.dispose();
     }
-    if (json)
-        console.log(JSON.stringify({version: 1, trace: {seed: trace.seed, keystrokes: typed, files: sourcePaths.map((file) => path.relative(root, file)),
-            durationMs: trace.events.at(-1)!.atMs, speed}, settings, rows}, null, 2));
-    else
-        console.log(renderTypingBenchTable(rows));
+    const report = JSON.stringify({version: 1, trace: {seed: trace.seed, keystrokes: typed, files: sourcePaths.map((file) => path.relative(root, file)),
+        durationMs: trace.events.at(-1)!.atMs, speed}, settings, machine: {cpu: os.cpus()[0]?.model, cores: os.cpus().length}, rows}, null, 2);
+    if (flag("out") != null)
+        await fs.writeFile(flag("out")!, report);
+    console.log(json ? report : renderTypingBenchTable(rows));
     for (const row of rows)
         if (row.result.firstFailure != null)
             console.error(`${row.model} ${row.path}: ${row.result.failed} requests failed, first: ${row.result.firstFailure}`);
@@ -116,11 +120,11 @@ async function main(): Promise<number> {
 function renderTypingBenchTable(rows: readonly TypingBenchRow[]): string {
     const ms = (value: number) => Number.isFinite(value) ? value.toFixed(1) : "-";
     const lines = [
-        "| model | path | caching | keystrokes | answered / from cache / cancelled | prompt tokens per answer | evaluated per answer p50 / p95 | prompt tokens reused | first token p50 / p95 ms | completion p50 / p95 ms |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"
+        "| model | path | caching | pacing | keystrokes | answered / from cache / cancelled | prompt tokens per answer | evaluated per answer p50 / p95 | prompt tokens reused | first token p50 / p95 ms | completion p50 / p95 ms |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|"
     ];
-    for (const {model, backend, path: via, caching, result: r} of rows)
-        lines.push(`| ${model} (${backend}) | ${via} | ${caching ? "on" : "off"} | ${r.requests} | ${r.modelAnswers} / ${r.fromCache} / ${r.cancelled}` +
+    for (const {model, backend, path: via, caching, pacing, result: r} of rows)
+        lines.push(`| ${model} (${backend}) | ${via} | ${caching ? "on" : "off"} | ${pacing} | ${r.requests} | ${r.modelAnswers} / ${r.fromCache} / ${r.cancelled}` +
             ` | ${Math.round(r.promptTokens / Math.max(1, r.modelAnswers))} | ${r.evaluatedTokensPerAnswer.median.toFixed(0)} / ${r.evaluatedTokensPerAnswer.p95.toFixed(0)}` +
             ` | ${(r.reusedPromptShare * 100).toFixed(1)}% | ${ms(r.timeToFirstTokenMs.median)} / ${ms(r.timeToFirstTokenMs.p95)}` +
             ` | ${ms(r.completionMs.median)} / ${ms(r.completionMs.p95)} |`);
