@@ -54,6 +54,12 @@ if (fs.existsSync(path.join(root, "LICENSE")))
 for (const dir of ["media", "models", "samples"])
     if (fs.existsSync(path.join(root, dir)))
         copyTree(path.join(root, dir), path.join(staging, dir), dir);
+// The evaluation's reference models (variant "eval-reference") stay out: only what the extension can select ships.
+const modelManifest = JSON.parse(fs.readFileSync(path.join(root, "models", "manifest.json"), "utf8"));
+const shipped = modelManifest.models.filter((model) => model.variant === "sparse" || model.variant === "dense");
+for (const model of modelManifest.models.filter((model) => !shipped.includes(model)))
+    fs.rmSync(path.join(staging, "models", model.file), {force: true});
+fs.writeFileSync(path.join(staging, "models", "manifest.json"), JSON.stringify({...modelManifest, models: shipped}, null, 2) + "\n");
 fs.mkdirSync(path.join(staging, "dist"));
 for (const file of fs.readdirSync(path.join(root, "dist")))
     if (/\.(cjs|mjs)$/.test(file))
