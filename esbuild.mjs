@@ -26,7 +26,10 @@ const builds = [
             engineHost: "src/engine/engineHost.ts",
             completeCli: "src/cli/completeCli.ts",
             benchCli: "src/cli/benchCli.ts",
-            modelTools: "src/cli/modelTools.ts"
+            typingBenchCli: "src/cli/typingBenchCli.ts",
+            evalCli: "src/cli/evalCli.ts",
+            modelTools: "src/cli/modelTools.ts",
+            importWorker: "src/import/importWorker.ts"
         },
         format: "esm",
         outExtension: {".js": ".mjs"},

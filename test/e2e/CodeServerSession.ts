@@ -32,19 +32,27 @@ export class CodeServerSession {
 
     private constructor(public readonly home: string, public readonly workspace: string, public readonly userSettingsPath: string) {}
 
-    public static async start(vsixPath: string, files: Record<string, string>, settings: Record<string, unknown>): Promise<CodeServerSession> {
+    /**
+     * `workspaceTrust`: open the folder with VS Code's workspace trust on, so it asks whether to trust the folder
+     * (the test answers); off by default.
+     */
+    public static async start(vsixPath: string, files: Record<string, string>, settings: Record<string, unknown>,
+        {workspaceTrust = false}: {workspaceTrust?: boolean} = {}): Promise<CodeServerSession> {
         const home = await fs.mkdtemp(path.join(os.tmpdir(), "sparse-complete-e2e-"));
         const workspace = path.join(home, "workspace");
         const userData = path.join(home, "user-data");
         const extensions = path.join(home, "extensions");
         await fs.mkdir(path.join(userData, "User"), {recursive: true});
         await fs.mkdir(workspace, {recursive: true});
-        for (const [name, text] of Object.entries(files))
+        for (const [name, text] of Object.entries(files)) {
+            await fs.mkdir(path.dirname(path.join(workspace, name)), {recursive: true});
             await fs.writeFile(path.join(workspace, name), text);
+        }
         const session = new CodeServerSession(home, workspace, path.join(userData, "User", "settings.json"));
         await session.writeUserSettings({
             "workbench.startupEditor": "none",
-            "security.workspace.trust.enabled": false,
+            "security.workspace.trust.enabled": workspaceTrust,
+            "security.workspace.trust.startupPrompt": "always",
             "telemetry.telemetryLevel": "off",
             "extensions.autoCheckUpdates": false,
             "update.mode": "none",
@@ -58,7 +66,8 @@ export class CodeServerSession {
 
         const port = await freePort();
         session.server = spawn(process.execPath, [codeServerEntry, ...common, "--bind-addr", `127.0.0.1:${port}`, "--auth", "none",
-            "--disable-telemetry", "--disable-update-check", "--disable-workspace-trust", workspace], {stdio: ["ignore", "pipe", "pipe"]});
+            "--disable-telemetry", "--disable-update-check", ...(workspaceTrust ? [] : ["--disable-workspace-trust"]), workspace],
+        {stdio: ["ignore", "pipe", "pipe"]});
         session.server.stdout!.on("data", (data) => session.serverLog.push(String(data)));
         session.server.stderr!.on("data", (data) => session.serverLog.push(String(data)));
         await session.waitForServer(port);

@@ -107,3 +107,32 @@ describe("the extension in a real VS Code (code-server, Chromium, Playwright)", 
         await session.screenshot(path.join(mediaDir, "screenshot-benchmark.png"));
     });
 });
+
+describe("an untrusted workspace that tries to choose the model (code-server, restricted mode)", function () {
+    this.timeout(300_000);
+    let session: CodeServerSession | undefined;
+    after(async () => { await session?.dispose(); });
+
+    it("ignores the workspace's model settings and completes with the user's own", async () => {
+        const bundled = await readBundledModels(repoRoot);
+        if (!bundled.some((m) => m.variant === "sparse" && fs.existsSync(path.join(paths.modelsDir, m.file))))
+            throw new Error("the bundled sparse model is missing");
+        // What a cloned repository could ship: settings pointing the extension at a file of its choosing.
+        const hostile = JSON.stringify({
+            "sparseComplete.modelVariant": "custom",
+            "sparseComplete.customModelPath": "/tmp/not-a-model-from-the-repository.gguf",
+            "sparseComplete.device": "gpu"
+        });
+        session = await CodeServerSession.start(vsixPath, {"math.ts": mathTs, ".vscode/settings.json": hostile},
+            {"sparseComplete.device": "cpu", "sparseComplete.modelVariant": "sparse"}, {workspaceTrust: true});
+        // VS Code asks whether to trust the folder's authors: no.
+        const distrust = session.page.getByRole("button", {name: /don't trust|no,? i don't trust/i});
+        await distrust.first().click({timeout: 60_000});
+        const label = await session.waitForStatus(/\bsparse\b/, 120_000);
+        assert.doesNotMatch(label, /error|custom|not-a-model/i);
+        await session.openFile("math.ts");
+        await session.page.keyboard.press("Control+End");
+        await session.page.keyboard.type("export function multiply(a: number, b: number): number {\n", {delay: 40});
+        assert.ok((await session.ghostText(60_000)).trim().length > 0, "completions work in restricted mode");
+    });
+});
