@@ -22,13 +22,10 @@
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
-import { createRequire } from "node:module";
 import path from "node:path";
 import process from "node:process";
-import { fileURLToPath } from "node:url";
+import { getNodeLlamaCppDir, nativeKernelsDir, projectRoot } from "./sparseBuildPaths.mjs";
 
-const nativeKernelsDir = path.dirname(fileURLToPath(import.meta.url));
-const projectRoot = path.dirname(nativeKernelsDir);
 const stampFileName = "q4_s24-build-stamp.json";
 const treeSourceDirName = path.join("ggml", "src", "ggml-q4-s24");
 
@@ -58,15 +55,11 @@ function parseArgs(argv) {
 }
 
 function findNodeLlamaCppDir() {
-    const require = createRequire(path.join(projectRoot, "package.json"));
-    let dir = path.dirname(require.resolve("node-llama-cpp"));
-    while (dir !== path.dirname(dir)) {
-        const pkgPath = path.join(dir, "package.json");
-        if (fs.existsSync(pkgPath) && JSON.parse(fs.readFileSync(pkgPath, "utf8")).name === "node-llama-cpp")
-            return dir;
-        dir = path.dirname(dir);
+    try {
+        return getNodeLlamaCppDir();
+    } catch {
+        fail("node-llama-cpp is not installed (run npm install first)");
     }
-    fail("node-llama-cpp is not installed (run npm install first)");
 }
 
 function commandSucceeds(command, args) {
