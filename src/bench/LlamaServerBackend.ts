@@ -70,6 +70,10 @@ export class LlamaServerBackend implements CompletionBackend {
             signal?.addEventListener("abort", onAbort, {once: true});
 
             const onEvent = (event: ServerEvent) => {
+                if (event.error != null) {
+                    fail(new EngineError("protocol", `llama-server failed the request: ${JSON.stringify(event.error).slice(0, 300)}`));
+                    return;
+                }
                 if (event.timings != null) {
                     promptTokens = event.timings.cache_n + event.timings.prompt_n;
                     evaluatedPromptTokens = event.timings.prompt_n;
@@ -110,12 +114,19 @@ export class LlamaServerBackend implements CompletionBackend {
                     for (let end = buffered.indexOf("\n\n"); end >= 0; end = buffered.indexOf("\n\n")) {
                         const block = buffered.slice(0, end);
                         buffered = buffered.slice(end + 2);
-                        for (const line of block.split("\n"))
-                            if (line.startsWith("data: ") && !settled)
+                        for (const line of block.split("\n")) {
+                            if (!line.startsWith("data: ") || settled)
+                                continue;
+                            try {
                                 onEvent(JSON.parse(line.slice(6)) as ServerEvent);
+                            } catch (error) {
+                                fail(new EngineError("protocol", `llama-server sent an unreadable event (${(error as Error).message}): ${line.slice(0, 200)}`));
+                            }
+                        }
                     }
                 });
-                response.on("end", () => finish("max-tokens"));
+                // The stream ends after the event marked stop; ending before it means the server dropped the request.
+                response.on("end", () => fail(new EngineError("protocol", "llama-server closed the stream before the completion ended")));
                 response.on("error", (error) => fail(error));
             });
             request.on("error", (error) => fail(error));
@@ -130,6 +141,7 @@ interface ServerEvent {
     readonly stop?: boolean;
     readonly stop_type?: string;
     readonly timings?: {readonly cache_n: number, readonly prompt_n: number};
+    readonly error?: unknown;
 }
 
 export interface LlamaServerOptions {
@@ -161,12 +173,16 @@ export async function startLlamaServer(options: LlamaServerOptions): Promise<Run
         "-t", String(options.threads), "-ngl", options.gpu ? "99" : "0", "--no-webui"
     ];
     const child = spawn(options.binary, args, {stdio: ["ignore", "ignore", "pipe"]});
+    let spawnError: Error | undefined;
+    child.once("error", (error) => spawnError = error);
     let errorOutput = "";
     child.stderr!.on("data", (chunk: Buffer) => errorOutput = (errorOutput + chunk.toString()).slice(-4000));
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
     const url = `http://127.0.0.1:${port}`;
     const deadline = Date.now() + 120_000;
     for (;;) {
+        if (spawnError != null)
+            throw new Error(`llama-server could not be started (${options.binary}): ${spawnError.message}`);
         if (child.exitCode != null || child.signalCode != null)
             throw new Error(`llama-server exited while starting (${child.exitCode ?? child.signalCode}): ${errorOutput.slice(-1500)}`);
         if (await isHealthy(url))

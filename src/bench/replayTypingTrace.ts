@@ -1,6 +1,6 @@
 import {delay} from "../core/abortable.js";
 import {CompletionPipeline, type CompletionBackend, type RequestRecord} from "../core/CompletionPipeline.js";
-import type {CompletionPrompt, EngineCompletion, GenerationOptions} from "../core/engineProtocol.js";
+import type {CompletionPrompt, EngineCompletion, GenerationOptions, PrefillResult} from "../core/engineProtocol.js";
 import type {CompletionSettings} from "../core/settings.js";
 import {applyTypingEvent, cursorAfter, type TypingTrace} from "./generateTypingTrace.js";
 import {distributionOf, type Distribution} from "./statistics.js";
@@ -41,8 +41,9 @@ export interface TypingReplayResult {
     /** Tokens evaluated ahead during debounce pauses, including pauses a newer keystroke cut short. */
     readonly prefilledTokens: number;
     /**
-     * Share of prompt tokens taken from the KV cache instead of evaluated, over everything the model was asked to
-     * read: answered requests and every prefill that ran (also those whose request a newer keystroke cancelled).
+     * Share of prompt tokens taken from the KV cache instead of evaluated, over every prompt the model was given: an
+     * answered request counts once with the tokens its speculative prefill and the request itself evaluated; a
+     * prefill whose request a newer keystroke cancelled counts as a prompt of its own.
      */
     readonly reusedPromptShare: number;
     readonly evaluatedTokensPerAnswer: Distribution;
@@ -55,6 +56,8 @@ export interface TypingReplayResult {
 }
 
 interface AnswerSample {
+    /** Evaluated for this request's prompt during its debounce. */
+    readonly prefilledTokens: number;
     readonly timeToFirstTokenMs: number;
     readonly completionMs: number;
     readonly promptTokens: number;
@@ -64,20 +67,35 @@ interface AnswerSample {
 /** Times what the pipeline asks of a backend, as seen from the pipeline (IPC or HTTP included). */
 class MeasuredBackend implements CompletionBackend {
     public readonly answers: AnswerSample[] = [];
-    /** Prompt tokens of the prefills that ran, and of those the tokens evaluated. */
-    public prefillPromptTokens = 0;
+    /** Prefills by prompt (the pipeline passes the same prompt object to a request's prefill and to the request). */
+    private readonly prefills = new Map<CompletionPrompt, Promise<PrefillResult>>();
+    /** Prefills that an answered request accounted for. */
+    private readonly consumed = new Set<CompletionPrompt>();
     public prefilledTokens = 0;
     public readonly prefill?: CompletionBackend["prefill"];
 
     public constructor(private readonly inner: CompletionBackend) {
         const innerPrefill = inner.prefill?.bind(inner);
         if (innerPrefill != null)
-            this.prefill = async (prompt, options, signal) => {
-                const result = await innerPrefill(prompt, options, signal);
-                this.prefillPromptTokens += result.promptTokens;
-                this.prefilledTokens += result.evaluatedTokens;
+            this.prefill = (prompt, options, signal) => {
+                const result = innerPrefill(prompt, options, signal).then((prefilled) => {
+                    this.prefilledTokens += prefilled.evaluatedTokens;
+                    return prefilled;
+                });
+                this.prefills.set(prompt, result);
                 return result;
             };
+    }
+
+    /** Every prompt the model was given, with the tokens it evaluated for it; waits for prefills still running. */
+    public async promptsRead(): Promise<{promptTokens: number, evaluatedTokens: number}[]> {
+        const prompts = this.answers.map((answer) => ({promptTokens: answer.promptTokens, evaluatedTokens: answer.evaluatedPromptTokens + answer.prefilledTokens}));
+        for (const [prompt, result] of this.prefills) {
+            const prefilled = await result;
+            if (!this.consumed.has(prompt) && prefilled.promptTokens > 0)
+                prompts.push({promptTokens: prefilled.promptTokens, evaluatedTokens: prefilled.evaluatedTokens});
+        }
+        return prompts;
     }
 
     public async complete(prompt: CompletionPrompt, options: GenerationOptions,
@@ -92,7 +110,12 @@ class MeasuredBackend implements CompletionBackend {
             }
         });
         const finished = performance.now();
+        // The prefill ran before the request in the engine's queue, so it has finished by now.
+        const prefilled = this.prefills.has(prompt) ? await this.prefills.get(prompt)! : undefined;
+        if (prefilled != null)
+            this.consumed.add(prompt);
         this.answers.push({
+            prefilledTokens: prefilled?.evaluatedTokens ?? 0,
             timeToFirstTokenMs: (firstChunkAt ?? finished) - started,
             completionMs: finished - started,
             promptTokens: completion.stats.promptTokens,
@@ -143,6 +166,7 @@ export async function replayTypingTrace(options: TypingReplayOptions): Promise<T
     const fromCache = count("cached");
     const answers = backend.answers;
     const promptTokens = answers.reduce((sum, answer) => sum + answer.promptTokens, 0);
+    const promptsRead = await backend.promptsRead();
     const evaluatedPromptTokens = answers.reduce((sum, answer) => sum + answer.evaluatedPromptTokens, 0);
     return {
         requests: records.length,
@@ -155,7 +179,8 @@ export async function replayTypingTrace(options: TypingReplayOptions): Promise<T
         promptTokens,
         evaluatedPromptTokens,
         prefilledTokens: backend.prefilledTokens,
-        reusedPromptShare: reusedShare(promptTokens + backend.prefillPromptTokens, evaluatedPromptTokens + backend.prefilledTokens),
+        reusedPromptShare: reusedShare(promptsRead.reduce((sum, read) => sum + read.promptTokens, 0),
+            promptsRead.reduce((sum, read) => sum + read.evaluatedTokens, 0)),
         evaluatedTokensPerAnswer: distributionOf(answers.map((answer) => answer.evaluatedPromptTokens)),
         timeToFirstTokenMs: distributionOf(answers.map((answer) => answer.timeToFirstTokenMs)),
         completionMs: distributionOf(answers.map((answer) => answer.completionMs)),

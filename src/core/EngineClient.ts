@@ -1,6 +1,6 @@
 import {fork, type ChildProcess} from "node:child_process";
 import {Emitter} from "./Emitter.js";
-import {EngineError, RequestAbortedError} from "./errors.js";
+import {describeError, EngineError, RequestAbortedError} from "./errors.js";
 import {
     ENGINE_PROTOCOL_VERSION, type ClientMessage, type CompletionPrompt, type EngineCompletion, type EngineMessage,
     type GenerationOptions, type LoadedModelInfo, type LoadModelOptions, type PrefillResult
@@ -47,11 +47,14 @@ export class EngineClient {
     private _state: EngineState = "idle";
     private readonly stateEmitter = new Emitter<EngineState>();
     private readonly reloadEmitter = new Emitter<LoadedModelInfo>();
+    private readonly reloadFailedEmitter = new Emitter<EngineError>();
 
     /** Fires on every state change. */
     public readonly onStateChange = this.stateEmitter.event;
     /** Fires when the model was loaded again after a crash. */
     public readonly onReloaded = this.reloadEmitter.event;
+    /** After a crash, loading the model again failed (its file is gone, say); the engine waits for the next load. */
+    public readonly onReloadFailed = this.reloadFailedEmitter.event;
 
     public constructor(private readonly options: EngineClientOptions) {}
 
@@ -189,6 +192,8 @@ export class EngineClient {
             }
         } catch (error) {
             this.options.log("error", `engine restart failed: ${(error as Error).message}`);
+            if (model != null && this.wantedModel === model)
+                this.reloadFailedEmitter.fire(error instanceof EngineError ? error : new EngineError("engine-crashed", describeError(error)));
         }
     }
 
@@ -295,6 +300,7 @@ export class EngineClient {
         this.setState("disposed");
         this.stateEmitter.dispose();
         this.reloadEmitter.dispose();
+        this.reloadFailedEmitter.dispose();
         const child = this.child;
         if (child == null)
             return;

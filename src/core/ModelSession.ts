@@ -37,11 +37,21 @@ export class ModelSession {
     private readonly statusEmitter = new Emitter<ModelStatus>();
     public readonly onStatus = this.statusEmitter.event;
     private stopWatchingModelFile?: () => void;
+    /** Set while the loaded model's file is missing. */
+    private modelFileWarning?: string;
 
     public constructor(private readonly engine: EngineClient, private readonly root: string) {
+        // After a crash the engine restarts and reloads the model by itself: loading, then ready again (or an error).
         engine.onReloaded((info) => {
-            if (this._status.kind === "ready")
-                this.setStatus({...this._status, info});
+            const status = this._status;
+            if ((status.kind === "ready" || status.kind === "loading") && status.choice.path === info.modelPath)
+                this.setStatus({kind: "ready", choice: status.choice, info, ...(this.modelFileWarning != null ? {warning: this.modelFileWarning} : {})});
+        });
+        engine.onReloadFailed((error) => {
+            if (this._status.kind === "loading" || this._status.kind === "ready") {
+                this.loadedKey = undefined;
+                this.setStatus({kind: "error", choice: this._status.choice, error});
+            }
         });
         engine.onStateChange((state) => {
             if (state === "crashed" && this._status.kind === "ready")
@@ -70,6 +80,7 @@ export class ModelSession {
                 return this._status;
             this.loadedKey = undefined;
             this.stopWatchingModelFile?.();
+            this.modelFileWarning = undefined;
             this.setStatus({kind: "loading", choice, fraction: 0});
             const info = await this.engine.load({modelPath: choice.path, device: settings.device, contextSize, sequences: SEQUENCES}, (fraction) => {
                 if (generation === this.generation && choice != null)
@@ -96,10 +107,16 @@ export class ModelSession {
     private watchModelFile(choice: ModelChoice): void {
         const file = choice.path;
         const onChange = (current: fs.Stats) => {
-            if (current.nlink > 0 || this._status.kind !== "ready" || this._status.choice.path !== file || this._status.warning != null)
+            const missing = current.nlink === 0;
+            if (missing === (this.modelFileWarning != null))
                 return;
-            this.setStatus({...this._status, warning: `the model file ${file} was deleted or moved; completions continue from ` +
-                "memory, but the model cannot be loaded again until the file is back (or another model is chosen)"});
+            this.modelFileWarning = missing ? `the model file ${file} was deleted or moved; completions continue from memory, ` +
+                "but the model cannot be loaded again until the file is back (or another model is chosen)" : undefined;
+            const status = this._status;
+            if (status.kind !== "ready" || status.choice.path !== file)
+                return;
+            const {warning: _previous, ...rest} = status;
+            this.setStatus(this.modelFileWarning != null ? {...rest, warning: this.modelFileWarning} : rest);
         };
         fs.watchFile(file, {interval: MODEL_FILE_CHECK_MS, persistent: false}, onChange);
         this.stopWatchingModelFile = () => fs.unwatchFile(file, onChange);

@@ -21,6 +21,8 @@ interface LoadedModel {
 }
 
 const MIN_CONTEXT_SIZE = 512;
+/** Context kept free for generation in every request: the default multi-line budget (settings.maxTokens). */
+const GENERATION_RESERVE = 128;
 
 /** node-llama-cpp behind a small API: one model, one context, a pool of cached sequences, one generation at a time. */
 export class CompletionEngine {
@@ -188,7 +190,10 @@ export class CompletionEngine {
     /** The sequence for a prompt with everything after the reusable cached prefix erased, and the prompt's tokens. */
     private async prepareSequence(loaded: LoadedModel, prompt: CompletionPrompt, options: GenerationOptions) {
         const maxTokens = Math.max(1, Math.min(options.maxTokens, loaded.context.contextSize - 16));
-        const tokens = buildPromptTokens(loaded.tokenizer, prompt, loaded.context.contextSize - maxTokens);
+        // The prompt budget must not depend on the request (single-line requests generate fewer tokens than
+        // multi-line ones): a budget that changes would cut the prompt elsewhere and lose the cached tokens.
+        const reserve = Math.min(Math.max(maxTokens, GENERATION_RESERVE), loaded.context.contextSize - 16);
+        const tokens = buildPromptTokens(loaded.tokenizer, prompt, loaded.context.contextSize - reserve);
         const {sequence, reusableTokens} = loaded.pool.acquire(tokens);
         // At least the last prompt token is evaluated again: its logits are what the first new token is sampled from.
         const keep = options.reuseCachedPrefix === false ? 0 : Math.min(reusableTokens, tokens.length - 1);

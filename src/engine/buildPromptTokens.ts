@@ -11,6 +11,11 @@ export interface PromptTokenizer {
 const SUFFIX_SHARE = 0.25;
 /** Share of the budget the line being typed may take; a longer line keeps its end. */
 const TYPED_LINE_SHARE = 0.25;
+/**
+ * Over budget, the text before the line loses its start in steps of this share of the budget, not token by token, so
+ * that the prompt's start stays the same while lines are added and its cached tokens stay valid.
+ */
+const CUT_STEP_SHARE = 1 / 8;
 
 /**
  * Prompt tokens for one request. With fill-in-the-middle tokens the layout is
@@ -18,7 +23,8 @@ const TYPED_LINE_SHARE = 0.25;
  * so a keystroke changes only the prompt's tail and the cached tokens of everything before it (suffix included) stay
  * valid; the model, trained on middles that start anywhere, sees the typed part of the line as the start of the
  * middle it continues. Without FIM tokens the prompt is the prefix alone. Over budget, the suffix is cut at its end
- * and the text before the line at its start, so the text nearest the cursor is kept. User text is tokenized without
+ * and the text before the line at its start (in coarse steps), so the text nearest the cursor is kept; the room for
+ * the text before the line does not depend on the typed line's length, so typing never moves that cut. User text is tokenized without
  * special tokens: code that spells a control token stays text.
  */
 export function buildPromptTokens(tokenizer: PromptTokenizer, prompt: CompletionPrompt, budget: number): number[] {
@@ -29,14 +35,18 @@ export function buildPromptTokens(tokenizer: PromptTokenizer, prompt: Completion
     }
     const lineStart = prompt.prefix.lastIndexOf("\n") + 1;
     const room = Math.max(3, budget - head.length - 3);
-    const typedLine = keepEnd(tokenizeIfAny(tokenizer, prompt.prefix.slice(lineStart)), Math.floor(room * TYPED_LINE_SHARE));
+    const typedLineRoom = Math.floor(room * TYPED_LINE_SHARE);
+    const typedLine = keepEnd(tokenizeIfAny(tokenizer, prompt.prefix.slice(lineStart)), typedLineRoom);
     let before = tokenizeIfAny(tokenizer, prompt.prefix.slice(0, lineStart));
     let suffix = tokenizeIfAny(tokenizer, prompt.suffix);
-    const contextRoom = room - typedLine.length;
+    const contextRoom = room - typedLineRoom;
     if (before.length + suffix.length > contextRoom) {
-        const suffixRoom = Math.max(contextRoom - before.length, Math.floor(contextRoom * SUFFIX_SHARE));
-        suffix = suffix.slice(0, suffixRoom);
-        before = keepEnd(before, contextRoom - suffix.length);
+        suffix = suffix.slice(0, Math.max(contextRoom - before.length, Math.floor(contextRoom * SUFFIX_SHARE)));
+        const excess = before.length - (contextRoom - suffix.length);
+        if (excess > 0) {
+            const step = Math.max(1, Math.floor(room * CUT_STEP_SHARE));
+            before = before.slice(Math.min(before.length, Math.ceil(excess / step) * step));
+        }
     }
     const {fim} = tokenizer;
     return [...head, fim.prefix, ...before, fim.suffix, ...suffix, fim.middle, ...typedLine];

@@ -25,8 +25,8 @@ export function renderEvaluationTable(report: EvaluationReport): string {
         const recovery = report.recovery.find((r) => r.model === model.name);
         const ppl = model.perplexity;
         lines.push(`| ${model.name} | ${model.weightTypes.join("/")} | ${exactMatchCell(model.completion)} | ${model.completion.editSimilarity.toFixed(3)} | ` +
-            `${ppl.perplexity.toFixed(3)} (${ppl.tokens}) | ${recovery != null ? `${recovery.exactMatch.toFixed(1)}%` : "baseline"} | ` +
-            `${recovery != null ? `${recovery.editSimilarity.toFixed(1)}%` : ""} | ${recovery != null ? `${recovery.perplexity.toFixed(1)}%` : ""} | ` +
+            `${ppl.perplexity.toFixed(3)} (${ppl.tokens}) | ${recovery != null ? recoveryCell(recovery.exactMatch) : "baseline"} | ` +
+            `${recovery != null ? recoveryCell(recovery.editSimilarity) : ""} | ${recovery != null ? recoveryCell(recovery.perplexity) : ""} | ` +
             `${recovery != null ? `${recovery.exactMatchOnlyModel} / ${recovery.exactMatchOnlyBaseline}` : ""} | ${model.completion.meanLatencyMs.toFixed(0)} |`);
     }
     const kinds = [...new Set(report.models.flatMap((m) => Object.keys(m.completion.byKind)))].sort();
@@ -41,4 +41,8 @@ export function renderEvaluationTable(report: EvaluationReport): string {
         lines.push(`| ${model.name} | ${[...kinds.map((k) => pair(model.completion.byKind[k as keyof typeof model.completion.byKind])),
             ...languages.map((l) => pair(model.completion.byLanguage[l]))].join(" | ")} |`);
     return lines.join("\n");
+}
+
+function recoveryCell(percent: number): string {
+    return Number.isFinite(percent) ? `${percent.toFixed(1)}%` : "n/a";
 }

@@ -90,9 +90,9 @@ function recoveryOf(model: ModelEvaluation, baseline: ModelEvaluation, modelScor
     return {
         model: model.name,
         baseline: baseline.name,
-        exactMatch: 100 * model.completion.exactMatch / baseline.completion.exactMatch,
-        editSimilarity: 100 * model.completion.editSimilarity / baseline.completion.editSimilarity,
-        perplexity: 100 * baseline.perplexity.perplexity / model.perplexity.perplexity,
+        exactMatch: percentOf(model.completion.exactMatch, baseline.completion.exactMatch),
+        editSimilarity: percentOf(model.completion.editSimilarity, baseline.completion.editSimilarity),
+        perplexity: percentOf(baseline.perplexity.perplexity, model.perplexity.perplexity),
         exactMatchOnlyModel: onlyModel,
         exactMatchOnlyBaseline: onlyBaseline
     };
@@ -162,4 +162,9 @@ export async function runEvaluation(options: EvaluationOptions): Promise<Evaluat
         models, recovery, positions,
         elapsedSeconds: (performance.now() - started) / 1000
     };
+}
+
+/** 100 * part / whole; NaN (shown as "n/a") when the whole is 0, e.g. a baseline that matched nothing. */
+function percentOf(part: number, whole: number): number {
+    return whole > 0 ? 100 * part / whole : NaN;
 }

@@ -34,7 +34,26 @@ describe("buildPromptTokens", () => {
         assert.deepEqual(built.slice(middle + 1), tokens("let y"), "the typed line is whole");
         assert.deepEqual(built.slice(suffixMarker + 1, suffixMarker + 3), tokens(";\n"), "the suffix keeps its start");
         assert.deepEqual(built.slice(suffixMarker - 2, suffixMarker), tokens("x\n"), "the text before the line keeps its end");
-        assert.ok(middle - suffixMarker - 1 >= Math.floor((budget - 4 - 5) * 0.25), "the suffix keeps its share");
+        const room = budget - 4;
+        assert.ok(middle - suffixMarker - 1 >= Math.floor((room - Math.floor(room * 0.25)) * 0.25), "the suffix keeps its share");
+    });
+
+    it("over budget, lets a keystroke reuse every token before it, and keeps the prompt's start while lines are added", () => {
+        const budget = 200;
+        const lines = Array.from({length: 60}, (_, i) => `line ${i}\n`).join("");
+        const suffix = `;\n${"z".repeat(300)}`;
+        const typed = buildPromptTokens(characterTokenizer, prompt(`${lines}let y`, suffix), budget);
+        const typedMore = buildPromptTokens(characterTokenizer, prompt(`${lines}let yy`, suffix), budget);
+        assert.ok(typed.length <= budget && typedMore.length <= budget);
+        assert.equal(commonPrefixLength(typed, typedMore), typed.length, "a keystroke only extends the tail");
+        // Lines added at the end move the cut at the start only every budget/8 tokens.
+        const starts = Array.from({length: 12}, (_, extra) => {
+            const more = Array.from({length: extra}, (_, i) => `next ${i}\n`).join("");
+            return buildPromptTokens(characterTokenizer, prompt(`${lines}${more}let y`, suffix), budget).slice(2, 12).join(",");
+        });
+        const distinctStarts = new Set(starts).size;
+        assert.ok(distinctStarts <= 1 + Math.ceil(12 * 7 / Math.floor((budget - 4) / 8)), `${distinctStarts} different starts over 12 added lines`);
+        assert.ok(distinctStarts < 12, "the start does not move with every line");
     });
 
     it("keeps the end of a typed line longer than its share", () => {
