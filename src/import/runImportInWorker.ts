@@ -24,6 +24,9 @@ export interface RunImportInWorkerOptions {
     readonly log?: (message: string) => void;
 }
 
+/** How long a cancelled worker may take to stop by itself before it is killed. */
+const CANCEL_GRACE_MS = 5000;
+
 /** Runs importCheckpoint in a child process; rejects with an AbortError when `signal` cancels it. */
 export function runImportInWorker(run: RunImportInWorkerOptions): Promise<ImportReport> {
     return new Promise((resolve, reject) => {
@@ -36,12 +39,19 @@ export function runImportInWorker(run: RunImportInWorkerOptions): Promise<Import
         let settled = false;
         let stderr = "";
         child.stderr?.on("data", (chunk: Buffer) => stderr = (stderr + chunk.toString()).slice(-4000));
-        const cancel = () => child.connected && child.send({type: "cancel"} satisfies ImportWorkerRequest);
+        let killTimer: ReturnType<typeof setTimeout> | undefined;
+        const cancel = () => {
+            if (child.connected)
+                child.send({type: "cancel"} satisfies ImportWorkerRequest);
+            // A worker stuck in a long step still has to go, so that the cancelled import ends.
+            killTimer ??= setTimeout(() => child.kill("SIGKILL"), CANCEL_GRACE_MS);
+        };
         run.signal?.addEventListener("abort", cancel, {once: true});
         const finish = (action: () => void) => {
             if (settled)
                 return;
             settled = true;
+            clearTimeout(killTimer);
             run.signal?.removeEventListener("abort", cancel);
             action();
         };
@@ -61,7 +71,12 @@ export function runImportInWorker(run: RunImportInWorkerOptions): Promise<Import
                 });
         });
         child.on("error", (error) => finish(() => reject(error)));
-        child.on("exit", (code, signal) => finish(() => reject(new Error(`the import process exited (${signal ?? `code ${code}`}) before finishing${stderr ? `: ${stderr.trim()}` : ""}`))));
+        child.on("exit", (code, signal) => finish(() => {
+            const error = new Error(`the import process exited (${signal ?? `code ${code}`}) before finishing${stderr ? `: ${stderr.trim()}` : ""}`);
+            if (killTimer != null)
+                error.name = "AbortError";
+            reject(error);
+        }));
         child.send({type: "start", options: run.options} satisfies ImportWorkerRequest);
         if (run.signal?.aborted)
             cancel();

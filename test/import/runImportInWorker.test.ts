@@ -6,7 +6,8 @@ import {readGgufHeader} from "../../src/gguf/GgufReader.js";
 import {runImportInWorker} from "../../src/import/runImportInWorker.js";
 import {llamaBpeVocabulary, writeCompressedTensorsCheckpoint} from "../support/writeCompressedTensorsCheckpoint.js";
 
-const worker = {workerPath: path.join("src", "import", "importWorker.ts"), execArgv: ["--import=tsx"]};
+// The bundle the VS Code command starts (npm test builds it first).
+const worker = {workerPath: path.join("dist", "importWorker.mjs"), execArgv: []};
 
 describe("runImportInWorker (the import process the VS Code command starts)", function () {
     this.timeout(600_000);
