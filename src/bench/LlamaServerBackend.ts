@@ -1,10 +1,10 @@
 import {spawn, type ChildProcess} from "node:child_process";
 import * as http from "node:http";
-import * as net from "node:net";
 import type {CompletionBackend} from "../core/CompletionPipeline.js";
 import type {CompletionPrompt, EngineCompletion, GenerationOptions, StopReason} from "../core/engineProtocol.js";
 import {EngineError, RequestAbortedError} from "../core/errors.js";
 import {StopRuleMatcher} from "../core/StopRuleMatcher.js";
+import {freePort} from "./freePort.js";
 
 /**
  * llama.cpp's own server as a completion backend, used the way llama.vscode uses it: `/infill` with the text before
@@ -215,17 +215,6 @@ function isHealthy(url: string): Promise<boolean> {
         request.setTimeout(2000, () => {
             request.destroy();
             resolve(false);
-        });
-    });
-}
-
-function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const server = net.createServer();
-        server.once("error", reject);
-        server.listen(0, "127.0.0.1", () => {
-            const {port} = server.address() as net.AddressInfo;
-            server.close(() => resolve(port));
         });
     });
 }

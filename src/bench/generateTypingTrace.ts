@@ -1,3 +1,5 @@
+import {SeededRandom} from "../eval/SeededRandom.js";
+
 /**
  * Typing traces for the replay benchmark: a person retyping parts of real files, keystroke by keystroke, with
  * realistic pauses, typos fixed with backspace, an edit a few dozen lines above the cursor and back, and switches
@@ -52,18 +54,6 @@ export interface TypingTraceOptions {
     readonly keystrokes?: number;
 }
 
-/** A small seeded PRNG (mulberry32): traces must not depend on Math.random. */
-function seededRandom(seed: number): () => number {
-    let state = seed >>> 0;
-    return () => {
-        state = (state + 0x6D2B79F5) >>> 0;
-        let t = state;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-}
-
 interface Region {
     /** Line index of the first retyped line. */
     readonly startLine: number;
@@ -84,7 +74,9 @@ export function generateTypingTrace(sources: readonly TraceFile[], options: Typi
         throw new Error("a typing trace needs at least one source file");
     const seed = options.seed ?? 1;
     const targetKeystrokes = options.keystrokes ?? 300;
-    const random = seededRandom(seed);
+    // Seeded, never Math.random: the same seed must give the same keystrokes on every machine.
+    const prng = new SeededRandom(seed);
+    const random = () => prng.next();
     const between = (low: number, high: number) => low + (high - low) * random();
     const pick = <T>(items: readonly T[]) => items[Math.floor(random() * items.length)]!;
 

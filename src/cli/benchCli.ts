@@ -9,7 +9,7 @@ import {runBenchmark} from "../bench/runBenchmark.js";
 import {renderBenchmarkMarkdown} from "../bench/renderBenchmarkMarkdown.js";
 import {saveBenchmarkReport} from "../bench/saveBenchmarkReport.js";
 import {EngineClient} from "../core/EngineClient.js";
-import {parseArgs, runCliMain} from "./parseArgs.js";
+import {modelSettingsFromArgument, parseArgs, runCliMain} from "./parseArgs.js";
 import {chooseModel, projectPaths, type ModelChoice} from "../core/modelCatalog.js";
 import {parseSettings} from "../core/settings.js";
 
@@ -25,9 +25,7 @@ async function main(): Promise<number> {
     const {settings} = parseSettings({device: flag("device")});
     const models: ModelChoice[] = [];
     for (const model of modelArgs.length > 0 ? modelArgs : ["sparse", "dense"])
-        models.push(await chooseModel(root, model === "sparse" || model === "dense"
-            ? {modelVariant: model, customModelPath: ""}
-            : {modelVariant: "custom", customModelPath: path.resolve(model)}));
+        models.push(await chooseModel(root, modelSettingsFromArgument(model)));
     const sourceText = await fs.readFile(path.join(projectPaths(root).samplesDir, "benchmark-source.ts.txt"), "utf8");
     const engine = new EngineClient({enginePath: projectPaths(root).engineEntry, log: (level, message) => {
         if (level === "error")

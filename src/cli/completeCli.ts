@@ -9,7 +9,7 @@ import {CompletionPipeline, type RequestRecord} from "../core/CompletionPipeline
 import {EngineClient} from "../core/EngineClient.js";
 import {chooseModel, projectPaths} from "../core/modelCatalog.js";
 import {parseSettings, type CompletionSettings} from "../core/settings.js";
-import {offsetOfLineColumn, parseArgs, runCliMain} from "./parseArgs.js";
+import {modelSettingsFromArgument, offsetOfLineColumn, parseArgs, runCliMain} from "./parseArgs.js";
 
 const usage = "usage: npm run complete -- FILE:LINE:COL [--model sparse|dense|PATH] [--device auto|gpu|cpu] [--max-tokens N] [--json]";
 
@@ -24,8 +24,7 @@ async function main(): Promise<number> {
     const [, file, line, column] = match as unknown as [string, string, string, string];
     const model = String(flags.get("model") ?? "sparse");
     const {settings, problems} = parseSettings({
-        modelVariant: model === "sparse" || model === "dense" ? model : "custom",
-        customModelPath: model === "sparse" || model === "dense" ? "" : path.resolve(model),
+        ...modelSettingsFromArgument(model),
         device: flags.get("device"),
         maxTokens: flags.has("max-tokens") ? Number(flags.get("max-tokens")) : undefined
     });

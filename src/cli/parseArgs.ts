@@ -1,3 +1,6 @@
+import * as path from "node:path";
+import type {CompletionSettings} from "../core/settings.js";
+
 /**
  * Splits `--flag value`, `--flag=value` and `--switch` from positional arguments. A flag given several times keeps
  * its last value in `flags` and all of them in `lists`.
@@ -49,4 +52,11 @@ export function runCliMain(main: () => Promise<number>): void {
         console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
         process.exit(1);
     });
+}
+
+/** The model settings a CLI's `--model` argument names: the bundled "sparse" or "dense", or a GGUF file. */
+export function modelSettingsFromArgument(argument: string): Pick<CompletionSettings, "modelVariant" | "customModelPath"> {
+    return argument === "sparse" || argument === "dense"
+        ? {modelVariant: argument, customModelPath: ""}
+        : {modelVariant: "custom", customModelPath: path.resolve(argument)};
 }

@@ -14,10 +14,11 @@ import {generateTypingTrace, type TraceFile} from "../bench/generateTypingTrace.
 import {LlamaServerBackend, startLlamaServer} from "../bench/LlamaServerBackend.js";
 import {replayTypingTrace, type TypingReplayResult} from "../bench/replayTypingTrace.js";
 import {EngineClient} from "../core/EngineClient.js";
-import {contextSizeFor} from "../core/ModelSession.js";
+import {contextSizeFor, ENGINE_SEQUENCES} from "../core/ModelSession.js";
+import {mathThreadsFor} from "../core/mathThreads.js";
 import {chooseModel, projectPaths, type ModelChoice} from "../core/modelCatalog.js";
 import {defaultSettings, parseSettings} from "../core/settings.js";
-import {parseArgs, runCliMain} from "./parseArgs.js";
+import {modelSettingsFromArgument, parseArgs, runCliMain} from "./parseArgs.js";
 
 interface TypingBenchRow {
     readonly model: string;
@@ -27,8 +28,6 @@ interface TypingBenchRow {
     readonly pacing: "real-time" | "one-by-one";
     readonly result: TypingReplayResult;
 }
-
-const SEQUENCES = 4;
 
 async function main(): Promise<number> {
     const {flags, lists} = parseArgs(process.argv.slice(2), ["json"]);
@@ -67,9 +66,7 @@ async function main(): Promise<number> {
 
     const models: ModelChoice[] = [];
     for (const model of lists.get("model") ?? ["sparse", "dense"])
-        models.push(await chooseModel(root, model === "sparse" || model === "dense"
-            ? {modelVariant: model, customModelPath: ""}
-            : {modelVariant: "custom", customModelPath: path.resolve(model)}));
+        models.push(await chooseModel(root, modelSettingsFromArgument(model)));
     const contextSize = contextSizeFor(settings);
     const rows: TypingBenchRow[] = [];
     const engine = new EngineClient({enginePath: projectPaths(root).engineEntry, log: (level, message) => {
@@ -79,7 +76,7 @@ async function main(): Promise<number> {
     try {
         for (const choice of models) {
             const label = choice.variant === "custom" ? path.basename(choice.path) : choice.variant;
-            const info = await engine.load({modelPath: choice.path, device: settings.device, contextSize, sequences: SEQUENCES});
+            const info = await engine.load({modelPath: choice.path, device: settings.device, contextSize, sequences: ENGINE_SEQUENCES});
             for (const [caching, pacing] of [[true, "real-time"], [false, "real-time"], [true, "one-by-one"]] as const) {
                 progress(`${label} (${info.backend}): engine, caching ${caching ? "on" : "off"}, ${pacing}...`);
                 const result = await replayTypingTrace({trace, backend: engine, settings, caching, speed, pacing});
@@ -89,9 +86,9 @@ async function main(): Promise<number> {
             const serverBinary = flag("llama-server");
             if (serverBinary != null) {
                 const gpu = info.backend !== "cpu";
-                const slots = Number(flag("server-slots") ?? SEQUENCES);
+                const slots = Number(flag("server-slots") ?? ENGINE_SEQUENCES);
                 const server = await startLlamaServer({binary: serverBinary, modelPath: choice.path, gpu,
-                    threads: Math.max(1, Math.min(os.availableParallelism() - 1, 16)), contextSize: contextSize * slots, slots});
+                    threads: mathThreadsFor(os.availableParallelism()), contextSize: contextSize * slots, slots});
                 try {
                     for (const pacing of ["real-time", "one-by-one"] as const) {
                         progress(`${label} (${info.backend}): llama-server /infill, cache_prompt, ${pacing}...`);

@@ -17,7 +17,7 @@ export type ModelStatus =
     | {readonly kind: "error", readonly choice?: ModelChoice, readonly error: EngineError};
 
 /** Sequences kept per context: roughly one per recently edited file. */
-const SEQUENCES = 4;
+export const ENGINE_SEQUENCES = 4;
 /** How often the loaded model's file is checked (a stat call); deletion is rare, so seconds are fine. */
 const MODEL_FILE_CHECK_MS = 2000;
 
@@ -82,7 +82,7 @@ export class ModelSession {
             this.stopWatchingModelFile?.();
             this.modelFileWarning = undefined;
             this.setStatus({kind: "loading", choice, fraction: 0});
-            const info = await this.engine.load({modelPath: choice.path, device: settings.device, contextSize, sequences: SEQUENCES}, (fraction) => {
+            const info = await this.engine.load({modelPath: choice.path, device: settings.device, contextSize, sequences: ENGINE_SEQUENCES}, (fraction) => {
                 if (generation === this.generation && choice != null)
                     this.setStatus({kind: "loading", choice, fraction});
             });

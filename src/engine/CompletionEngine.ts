@@ -2,6 +2,7 @@ import {InputLookupTokenPredictor, type LlamaContext, type LlamaContextSequence,
 import type {CompletionPrompt, EngineCompletion, GenerationOptions, LoadedModelInfo, LoadModelOptions, PrefillResult, StopReason} from "../core/engineProtocol.js";
 import {EngineError, RequestAbortedError} from "../core/errors.js";
 import {inspectModelFile} from "../core/inspectModelFile.js";
+import {mathThreadsFor} from "../core/mathThreads.js";
 import {StopRuleMatcher} from "../core/StopRuleMatcher.js";
 import {loadLlamaRuntime, type LlamaRuntime} from "./loadLlamaRuntime.js";
 import {SequencePool} from "./SequencePool.js";
@@ -133,7 +134,7 @@ export class CompletionEngine {
                     contextSize,
                     sequences: options.sequences,
                     batchSize: Math.min(contextSize, 1024),
-                    threads: computeThreads(model.llama.cpuMathCores)
+                    threads: mathThreadsFor(model.llama.cpuMathCores)
                 });
                 return contextSize < wanted ? {context, reducedFrom: wanted} : {context};
             } catch (error) {
@@ -287,12 +288,4 @@ function createPromptLookupPredictor(): InputLookupTokenPredictor {
 /** Holds back a multi-byte character split across tokens until its last byte arrives. */
 function withoutSplitCharacter(text: string): string {
     return text.endsWith("\uFFFD") ? text.slice(0, -1) : text;
-}
-
-/**
- * Threads for CPU math: one core is left to the editor, since ggml's threads spin-wait on each other and a thread
- * descheduled by a busy editor stalls every token (measured: 2 threads on a loaded 2-core machine ran 200x slower than 1).
- */
-function computeThreads(cpuMathCores: number): number {
-    return Math.max(1, Math.min(cpuMathCores - 1, 16));
 }

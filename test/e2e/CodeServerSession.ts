@@ -1,24 +1,13 @@
 import {spawn, spawnSync, type ChildProcess} from "node:child_process";
 import * as fs from "node:fs/promises";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import {chromium, type Browser, type Page} from "playwright-core";
+import {freePort} from "../../src/bench/freePort.js";
 import {repoRoot} from "../support/fixtures.js";
 
 const codeServerEntry = path.join(repoRoot, ".cache", "code-server", "node_modules", "code-server", "out", "node", "entry.js");
 const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-
-async function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const server = net.createServer();
-        server.listen(0, "127.0.0.1", () => {
-            const {port} = server.address() as net.AddressInfo;
-            server.close(() => resolve(port));
-        });
-        server.on("error", reject);
-    });
-}
 
 /**
  * A real VS Code (code-server) on 127.0.0.1 with a fresh profile, the packaged .vsix installed, and a Chromium page
