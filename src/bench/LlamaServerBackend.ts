@@ -43,12 +43,16 @@ export class LlamaServerBackend implements CompletionBackend {
             let promptTokens = 0;
             let evaluatedPromptTokens = 0;
             let settled = false;
-            const finish = (stopReason: StopReason) => {
+            /** Ends the request once: the connection is closed (the server stops the task) and the outcome reported. */
+            const settle = (report: () => void) => {
                 if (settled)
                     return;
                 settled = true;
                 request.destroy();
                 signal?.removeEventListener("abort", onAbort);
+                report();
+            };
+            const finish = (stopReason: StopReason) => settle(() => {
                 const finished = performance.now();
                 resolve({
                     text: stopReason === "stop-string" || stopReason === "single-line" ? released : generatedText,
@@ -56,15 +60,8 @@ export class LlamaServerBackend implements CompletionBackend {
                     stats: {promptTokens, evaluatedPromptTokens, generatedTokens, timeToFirstTokenMs: (firstTokenAt ?? finished) - started,
                         totalMs: finished - started}
                 });
-            };
-            const fail = (error: Error) => {
-                if (settled)
-                    return;
-                settled = true;
-                request.destroy();
-                signal?.removeEventListener("abort", onAbort);
-                reject(error);
-            };
+            });
+            const fail = (error: Error) => settle(() => reject(error));
             // Closing the connection is how a client cancels: the server stops the task.
             const onAbort = () => fail(new RequestAbortedError());
             signal?.addEventListener("abort", onAbort, {once: true});
