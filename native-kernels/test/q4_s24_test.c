@@ -99,13 +99,14 @@ static void test_round_trip(int nrows, int ncols) {
                     if (keep[i]) amax = fmax(amax, fabs((double) xs[g+i]));
                 }
             }
-            // Kept values: error at most one quantization step (the +7 clamp) plus fp16 scale rounding.
+            // Kept values: error at most one quantization step (the +7 clamp) plus fp16 scale rounding:
+            // the stored scale may be up to 2^-11 smaller, which the clamp multiplies by 7 (bound 1 + 7/2048).
             const double step = amax / 8.0;
             for (int g = 0; g < Q4_S24_GROUP; g += 4) {
                 for (int i = 0; i < 4; i++) {
                     if (ys[g+i] == 0.0f) continue;
                     const double err = fabs((double) ys[g+i] - (double) xs[g+i]);
-                    if (err > step * 1.002 + 1e-12) bad_err++;
+                    if (err > step * (1.0 + 7.0 / 2048.0) + 1e-12) bad_err++;
                     if (amax > 0) max_rel = fmax(max_rel, err / amax);
                 }
             }
@@ -204,10 +205,18 @@ static void test_dot(int nrows, int ncols, int corrupt) {
         ggml_vec_dot_q4_s24_q8_0(ncols, tile, 16, q + r*nb, row_bytes, qa2, col_bytes, 2);
         for (int rr = 0; rr < 2; rr++) for (int c = 0; c < 2; c++) {
             ggml_vec_dot_q4_s24_q8_0_generic(ncols, &single, 0, q + (r + rr)*nb, 0, qa2 + c*(ncols / 32), 0, 1);
-            worst_tile = fmax(worst_tile, fabs(tile[rr + 16*c] - single) / (fabs(single) + 1e-3));
+            // Scale by sum|terms|, not |sum|: a sum that cancels to near zero makes any change of float
+            // summation order look like a large relative error (the CI failure of seed-dependent 1.5e-4).
+            dequantize_row_q4_s24(q + (r + rr)*nb, wd, ncols);
+            const q4_s24_q8_0_block * col = qa2 + c*(ncols / 32);
+            double mag = 0.0;
+            for (int i = 0; i < ncols; i++) {
+                mag += fabs((double) wd[i] * q4_s24_fp16_to_fp32(col[i/32].d) * col[i/32].qs[i%32]);
+            }
+            worst_tile = fmax(worst_tile, fabs(tile[rr + 16*c] - single) / (mag + 1e-30));
         }
     }
-    CHECK(worst_tile < 1e-4, "2x2 tile differs from single dot products: %.3e", worst_tile);
+    CHECK(worst_tile < 2e-6, "2x2 tile differs from single dot products: %.3e of sum|terms|", worst_tile);
     free(b2); free(qa2);
 
     printf("dot %s %dx%d%s: max error %.2e of sum|terms| (float64 ref on quantized operands), %.2e vs float activations\n",
