@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Builds node-llama-cpp's bundled llama.cpp with the Q4_S24 sparse weight type (native-kernels/).
 //
-//   node native-kernels/build.mjs [--gpu auto|cuda|false] [--force] [--check] [--prepare-only]
+//   node native-kernels/build.mjs [--gpu auto|cuda|false] [--native] [--force] [--check] [--prepare-only]
 //
 // Steps, all offline:
 //   1. make sure node-llama-cpp's llama.cpp source tree exists; if not, extract it from the
@@ -16,6 +16,11 @@
 // GPU choice: --gpu, else env SPARSE_COMPLETE_GPU, else "auto". "auto" builds CUDA only when
 // both nvcc and a GPU (nvidia-smi -L lists one) are present: a toolkit alone (a CI box, or a
 // dev machine like ours with nvcc but no GPU) gets the CPU build, which is what can run there.
+// CPU code: portable by default, like node-llama-cpp's own prebuilt binaries: GGML_NATIVE off, one ggml-cpu
+// library per x86/ARM feature level (GGML_CPU_ALL_VARIANTS) and the best one for the running CPU picked at load
+// time (GGML_BACKEND_DL). A build tuned to the build machine (-march=native, e.g. AVX-512) dies with SIGILL on an
+// older CPU, and this build is what `npm run package` puts into the .vsix. --native (or SPARSE_COMPLETE_NATIVE=1)
+// builds for this machine only: fewer libraries, a faster rebuild while iterating on kernels.
 // --check only reports whether a rebuild is needed (exit 0: up to date, 3: rebuild needed).
 // --prepare-only does steps 1 and 2 (a patched tree with our sources) without building, e.g. to carry
 // the tree to another machine for a CUDA build.
@@ -39,12 +44,17 @@ function fail(message) {
 }
 
 function parseArgs(argv) {
-    const args = { gpu: process.env.SPARSE_COMPLETE_GPU ?? "auto", force: false, check: false, prepareOnly: false };
+    const args = {
+        gpu: process.env.SPARSE_COMPLETE_GPU ?? "auto",
+        native: process.env.SPARSE_COMPLETE_NATIVE === "1",
+        force: false, check: false, prepareOnly: false
+    };
     for (let i = 0; i < argv.length; i++) {
         const arg = argv[i];
         if (arg === "--force") args.force = true;
         else if (arg === "--check") args.check = true;
         else if (arg === "--prepare-only") args.prepareOnly = true;
+        else if (arg === "--native") args.native = true;
         else if (arg === "--gpu") args.gpu = argv[++i];
         else if (arg.startsWith("--gpu=")) args.gpu = arg.slice("--gpu=".length);
         else fail(`unknown argument "${arg}"`);
@@ -60,6 +70,18 @@ function findNodeLlamaCppDir() {
     } catch {
         fail("node-llama-cpp is not installed (run npm install first)");
     }
+}
+
+// The CMake options of a portable CPU build, as node-llama-cpp's build reads them (NODE_LLAMA_CPP_CMAKE_OPTION_*).
+// Options the user set explicitly win; the stamp hashes the resulting variables.
+const portableCmakeOptions = { GGML_NATIVE: "OFF", GGML_CPU_ALL_VARIANTS: "ON", GGML_BACKEND_DL: "ON" };
+const cmakeOptionPrefix = "NODE_LLAMA_CPP_CMAKE_OPTION_";
+
+function setPortableCmakeOptions() {
+    // ggml has variant lists for x86 and ARM on Linux; elsewhere node-llama-cpp's default (native) stays.
+    if (process.platform !== "linux" || !["x64", "arm64"].includes(process.arch)) return;
+    for (const [key, value] of Object.entries(portableCmakeOptions))
+        process.env[cmakeOptionPrefix + key] ??= value;
 }
 
 function commandSucceeds(command, args) {
@@ -95,15 +117,15 @@ function computeStamp(nlcVersion, gpu) {
         hash.update("\0");
     }
     const cmakeEnv = Object.keys(process.env)
-        .filter((key) => key.startsWith("NODE_LLAMA_CPP_CMAKE_OPTION_"))
+        .filter((key) => key.startsWith(cmakeOptionPrefix))
         .sort()
         .map((key) => `${key}=${process.env[key]}`);
     hash.update(cmakeEnv.join("\n"));
     return { inputsHash: hash.digest("hex"), nodeLlamaCppVersion: nlcVersion, gpu, cmakeEnv };
 }
 
-function runNode(args, cwd) {
-    const res = spawnSync(process.execPath, args, { cwd, stdio: "inherit", env: process.env });
+function runNode(args, cwd, env = process.env) {
+    const res = spawnSync(process.execPath, args, { cwd, stdio: "inherit", env });
     if (res.error) throw res.error;
     return res.status ?? 1;
 }
@@ -229,6 +251,7 @@ function main() {
     const treeDir = path.join(llamaDir, "llama.cpp");
     const stampPath = path.join(llamaDir, stampFileName);
     const gpu = resolveGpu(String(args.gpu));
+    if (!args.native) setPortableCmakeOptions();
     const stamp = computeStamp(nlcVersion, gpu);
     const isUpToDate = () => {
         const previous = readJson(stampPath);
@@ -269,7 +292,11 @@ function prepareAndBuild({ args, nlcDir, cliPath, llamaDir, treeDir, stampPath, 
 
     log(`building llama.cpp with Q4_S24, gpu ${gpu} (several minutes)`);
     fs.rmSync(stampPath, { force: true });
-    const status = runNode([cliPath, "source", "build", "--gpu", gpu, "--noUsageExample"], projectRoot);
+    // The folder keeps its plain name (linux-x64, linux-x64-cuda) whatever CMake options were set, so that
+    // getLlama() in the engine, which does not see these variables, finds it. node-llama-cpp honours that flag only
+    // with CI set (elsewhere CI only switches its log style).
+    const status = runNode([cliPath, "source", "build", "--gpu", gpu, "--noUsageExample",
+        "--noCustomCmakeBuildOptionsInBinaryFolderName"], projectRoot, { ...process.env, CI: "true" });
     if (status !== 0) fail(`node-llama-cpp source build failed (exit ${status})`);
 
     const lastBuild = readJson(path.join(llamaDir, "lastBuild.json"));

@@ -6,4 +6,5 @@ export declare function getSparseBuildPaths(): {
     releaseDir: string;
     includeDirs: string[];
     libraries: string[];
+    cpuVariants: {name: string; library: string}[];
 } | null;

@@ -23,7 +23,11 @@ export function getNodeLlamaCppDir() {
 
 /**
  * Paths of the last successful build.mjs build, or null when there is none (or it was removed).
- * @returns {{ stamp: object, releaseDir: string, includeDirs: string[], libraries: string[] } | null}
+ * `libraries` are ggml-base and ggml; `cpuVariants` the CPU backend libraries: one (`cpu`, libggml-cpu) in a native
+ * build, one per feature level (`haswell`, `icelake`, ...; libggml-cpu-<name>) in a portable build, where ggml
+ * loads the best one the running CPU supports. A program that calls the CPU backend directly links one of them.
+ * @returns {{ stamp: object, releaseDir: string, includeDirs: string[], libraries: string[],
+ *             cpuVariants: { name: string, library: string }[] } | null}
  */
 export function getSparseBuildPaths() {
     const llamaDir = path.join(getNodeLlamaCppDir(), "llama");
@@ -36,12 +40,16 @@ export function getSparseBuildPaths() {
     const releaseDir = path.join(llamaDir, "localBuilds", stamp.folderName, "Release");
     const includeDir = path.join(llamaDir, "llama.cpp", "ggml", "include");
     if (!fs.existsSync(releaseDir) || !fs.existsSync(includeDir)) return null;
-    // libggml may carry a variant suffix (libggml.v0.5.0.so); the CPU backend and base do not.
-    const names = fs.readdirSync(releaseDir);
+    // libggml may carry a version suffix (libggml.v0.5.0.so); the CPU backend and base do not.
+    const names = fs.readdirSync(releaseDir).sort();
     const pick = (re) => names.find((name) => re.test(name));
-    const libraries = [pick(/^libggml-base\.(so|dylib)$/), pick(/^libggml-cpu\.(so|dylib)$/), pick(/^libggml(\.v[\w.]+)?\.(so|dylib)$/)]
+    const libraries = [pick(/^libggml-base\.(so|dylib)$/), pick(/^libggml(\.v[\w.]+)?\.(so|dylib)$/)]
         .filter((name) => name != null)
         .map((name) => path.join(releaseDir, name));
-    if (libraries.length !== 3) return null;
-    return { stamp, releaseDir, includeDirs: [includeDir], libraries };
+    const cpuVariants = names
+        .map((name) => /^libggml-(cpu(?:-([\w.]+))?)\.(so|dylib)$/.exec(name))
+        .filter((match) => match != null)
+        .map((match) => ({ name: match[2] ?? match[1], library: path.join(releaseDir, match[0]) }));
+    if (libraries.length !== 2 || cpuVariants.length === 0) return null;
+    return { stamp, releaseDir, includeDirs: [includeDir], libraries, cpuVariants };
 }

@@ -6,6 +6,7 @@
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 import process from "node:process";
+import { bestCpuVariant } from "../bestCpuVariant.mjs";
 import { compileCProgram } from "../compileCProgram.mjs";
 import { getSparseBuildPaths, nativeKernelsDir } from "../sparseBuildPaths.mjs";
 
@@ -14,11 +15,16 @@ if (build == null) {
     console.error("No Q4_S24 build found: run `node native-kernels/build.mjs` first.");
     process.exit(1);
 }
+const cpuVariant = bestCpuVariant(build);
+if (cpuVariant == null) {
+    console.error("This CPU runs none of the build's CPU libraries.");
+    process.exit(1);
+}
 const exe = compileCProgram({
-    name: "q4_s24_bench",
+    name: `q4_s24_bench_${cpuVariant.name}`,
     sources: [path.join(nativeKernelsDir, "bench", "q4_s24_bench.c")],
     includeDirs: build.includeDirs,
-    libraries: build.libraries
+    libraries: [cpuVariant.library, ...build.libraries]
 });
 
 const args = process.argv.slice(2);
@@ -38,6 +44,6 @@ if (json) {
                 .filter((type) => time(r, type) != null)
                 .map((type) => [type, Number((time(r, type) / r.us).toFixed(3))]))
         }));
-    report.build = { folder: build.stamp.folderName, gpu: build.stamp.gpu, nodeLlamaCpp: build.stamp.nodeLlamaCppVersion };
+    report.build = { folder: build.stamp.folderName, gpu: build.stamp.gpu, cpuVariant: cpuVariant.name, nodeLlamaCpp: build.stamp.nodeLlamaCppVersion };
     console.log(JSON.stringify(report, null, 2));
 }

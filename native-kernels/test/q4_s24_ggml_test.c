@@ -201,7 +201,19 @@ static void test_supports_op(void) {
     ggml_backend_free(cpu);
 }
 
+#ifdef Q4S24_CPU_VARIANT
+// Each CPU library of a portable (GGML_BACKEND_DL) build exports its score: 0 when this CPU lacks its features.
+int ggml_backend_score(void);
+#endif
+
 int main(int argc, char ** argv) {
+#ifdef Q4S24_CPU_VARIANT
+    if (ggml_backend_score() == 0) {
+        printf("CPU variant %s: this CPU lacks its features, not run\n", Q4S24_CPU_VARIANT);
+        return 77; // runNativeChecks.mjs: VARIANT_UNSUPPORTED_STATUS
+    }
+    printf("CPU variant %s (score %d)\n", Q4S24_CPU_VARIANT, ggml_backend_score());
+#endif
     g_rng = argc > 1 ? strtoull(argv[1], NULL, 10) : (uint64_t) time(NULL) * 2654435761ull + (uint64_t) clock();
     if (g_rng == 0) g_rng = 1;
     printf("seed %llu\n", (unsigned long long) g_rng);

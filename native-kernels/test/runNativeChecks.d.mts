@@ -1,2 +1,3 @@
 export declare function runStandaloneChecks(seed?: string | number): {variant: string; status: number; output: string}[];
-export declare function runGgmlCheck(seed?: string | number): {status: number; output: string} | null;
+export declare const VARIANT_UNSUPPORTED_STATUS: number;
+export declare function runGgmlChecks(seed?: string | number): {variant: string; supported: boolean; status: number; output: string}[] | null;

@@ -30,17 +30,30 @@ export function runStandaloneChecks(seed) {
     });
 }
 
-/** @returns {{ status: number, output: string } | null} null when the sparse build is missing */
-export function runGgmlCheck(seed) {
+/** Exit status of the ggml check when the running CPU lacks the features of the CPU variant it was linked to. */
+export const VARIANT_UNSUPPORTED_STATUS = 77;
+
+/**
+ * Runs the ggml check once per CPU backend library of the build: the native one, or in a portable build every
+ * feature level (each carries its own compile of our CPU kernels). Variants this CPU cannot run report
+ * `supported: false` instead of a result.
+ * @returns {{ variant: string, supported: boolean, status: number, output: string }[] | null} null when the
+ *          sparse build is missing
+ */
+export function runGgmlChecks(seed) {
     const build = getSparseBuildPaths();
     if (build == null) return null;
-    const exe = compileCProgram({
-        name: "q4_s24_ggml_test",
-        sources: [path.join(testDir, "q4_s24_ggml_test.c")],
-        includeDirs: build.includeDirs,
-        libraries: build.libraries
+    return build.cpuVariants.map(({ name, library }) => {
+        const exe = compileCProgram({
+            name: `q4_s24_ggml_test_${name}`,
+            sources: [path.join(testDir, "q4_s24_ggml_test.c")],
+            includeDirs: build.includeDirs,
+            libraries: [library, ...build.libraries],
+            flags: name === "cpu" ? [] : [`-DQ4S24_CPU_VARIANT="${name}"`]
+        });
+        const result = run(exe, seed);
+        return { variant: name, supported: result.status !== VARIANT_UNSUPPORTED_STATUS, ...result };
     });
-    return run(exe, seed);
 }
 
 function run(exe, seed) {
@@ -59,13 +72,15 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
         }
     }
     if (which === "ggml" || which === "all") {
-        const res = runGgmlCheck(seed);
-        if (res == null) {
+        const results = runGgmlChecks(seed);
+        if (results == null) {
             console.log("--- ggml: no Q4_S24 build found; run `node native-kernels/build.mjs` first");
             failed = true;
         } else {
-            console.log(`--- ggml\n${res.output}`);
-            failed ||= res.status !== 0;
+            for (const res of results) {
+                console.log(`--- ggml (CPU variant ${res.variant})\n${res.output}`);
+                failed ||= res.supported && res.status !== 0;
+            }
         }
     }
     process.exit(failed ? 1 : 0);
