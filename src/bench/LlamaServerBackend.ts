@@ -9,23 +9,26 @@ import {freePort} from "./freePort.js";
 /**
  * llama.cpp's own server as a completion backend, used the way llama.vscode uses it: `/infill` with the text before
  * the cursor's line as `input_prefix`, the typed part of the line as `prompt`, the rest as `input_suffix`, and
- * `cache_prompt` so the server reuses its KV cache across requests. Benchmarks only: it lets the typing replay drive
- * the server through the same pipeline (debounce, newest-wins, completion cache) as the in-process engine.
+ * `cache_prompt` so the server reuses its KV cache across requests. A model without fill-in-the-middle tokens (the
+ * 8B-shaped benchmark model has Llama 3's tokenizer) gets `/completion` with the text before the cursor, as the
+ * engine then prompts with the prefix alone. Benchmarks only: it lets the typing replay drive the server through the
+ * same pipeline (debounce, newest-wins, completion cache) as the in-process engine.
  */
 export class LlamaServerBackend implements CompletionBackend {
-    public constructor(private readonly baseUrl: string) {}
+    public constructor(private readonly baseUrl: string, private readonly options: {readonly fim: boolean} = {fim: true}) {}
 
     public complete(prompt: CompletionPrompt, options: GenerationOptions,
         {signal, onChunk}: {signal?: AbortSignal, onChunk?: (text: string) => void} = {}): Promise<EngineCompletion> {
         if (signal?.aborted)
             return Promise.reject(new RequestAbortedError());
         const lineStart = prompt.prefix.lastIndexOf("\n") + 1;
+        const endpoint = this.options.fim ? "/infill" : "/completion";
         const body = JSON.stringify({
-            input_prefix: prompt.prefix.slice(0, lineStart),
-            prompt: prompt.prefix.slice(lineStart),
-            input_suffix: prompt.suffix,
-            input_extra: [],
+            ...(this.options.fim
+                ? {input_prefix: prompt.prefix.slice(0, lineStart), prompt: prompt.prefix.slice(lineStart), input_suffix: prompt.suffix, input_extra: []}
+                : {prompt: prompt.prefix}),
             n_predict: options.maxTokens,
+            ignore_eos: options.ignoreEndOfText === true,
             cache_prompt: options.reuseCachedPrefix !== false,
             // Greedy, like the engine at temperature 0.
             samplers: ["top_k"],
@@ -94,7 +97,7 @@ export class LlamaServerBackend implements CompletionBackend {
                     finish(event.stop_type === "eos" ? "eos" : "max-tokens");
             };
 
-            const request = http.request(`${this.baseUrl}/infill`, {
+            const request = http.request(`${this.baseUrl}${endpoint}`, {
                 method: "POST",
                 headers: {"Content-Type": "application/json", "Content-Length": Buffer.byteLength(body)}
             }, (response) => {

@@ -19,6 +19,8 @@ export interface TypingReplayOptions {
     readonly pacing?: "real-time" | "one-by-one";
     /** Real time only: replays the trace this many times faster than it was typed (1: as typed). */
     readonly speed?: number;
+    /** Every request generates exactly this many tokens (see PipelineOptions.fixedLengthTokens). */
+    readonly fixedLengthTokens?: number;
     readonly signal?: AbortSignal;
 }
 
@@ -47,6 +49,8 @@ export interface TypingReplayResult {
      */
     readonly reusedPromptShare: number;
     readonly evaluatedTokensPerAnswer: Distribution;
+    /** Tokens the model generated per answered request. */
+    readonly generatedTokensPerAnswer: Distribution;
     /** From sending the request (after the debounce) to the first generated text. */
     readonly timeToFirstTokenMs: Distribution;
     /** From sending the request (after the debounce) to the whole completion. */
@@ -62,6 +66,7 @@ interface AnswerSample {
     readonly completionMs: number;
     readonly promptTokens: number;
     readonly evaluatedPromptTokens: number;
+    readonly generatedTokens: number;
 }
 
 /** Times what the pipeline asks of a backend, as seen from the pipeline (IPC or HTTP included). */
@@ -119,7 +124,8 @@ class MeasuredBackend implements CompletionBackend {
             timeToFirstTokenMs: (firstChunkAt ?? finished) - started,
             completionMs: finished - started,
             promptTokens: completion.stats.promptTokens,
-            evaluatedPromptTokens: completion.stats.evaluatedPromptTokens
+            evaluatedPromptTokens: completion.stats.evaluatedPromptTokens,
+            generatedTokens: completion.stats.generatedTokens
         });
         return completion;
     }
@@ -135,7 +141,8 @@ export async function replayTypingTrace(options: TypingReplayOptions): Promise<T
     const caching = options.caching ?? true;
     const backend = new MeasuredBackend(options.backend);
     const records: RequestRecord[] = [];
-    const pipeline = new CompletionPipeline(backend, () => options.settings, (record) => records.push(record), {caching});
+    const pipeline = new CompletionPipeline(backend, () => options.settings, (record) => records.push(record),
+        {caching, ...(options.fixedLengthTokens != null ? {fixedLengthTokens: options.fixedLengthTokens} : {})});
     let texts = new Map(trace.files.map((file) => [file.key, file.text]));
     let previous: AbortController | undefined;
     const pending: Promise<unknown>[] = [];
@@ -182,6 +189,7 @@ export async function replayTypingTrace(options: TypingReplayOptions): Promise<T
         reusedPromptShare: reusedShare(promptsRead.reduce((sum, read) => sum + read.promptTokens, 0),
             promptsRead.reduce((sum, read) => sum + read.evaluatedTokens, 0)),
         evaluatedTokensPerAnswer: distributionOf(answers.map((answer) => answer.evaluatedPromptTokens)),
+        generatedTokensPerAnswer: distributionOf(answers.map((answer) => answer.generatedTokens)),
         timeToFirstTokenMs: distributionOf(answers.map((answer) => answer.timeToFirstTokenMs)),
         completionMs: distributionOf(answers.map((answer) => answer.completionMs)),
         cacheHitRate: fromCache + answers.length === 0 ? 0 : fromCache / (fromCache + answers.length)

@@ -2,6 +2,8 @@
 export interface Distribution {
     readonly median: number;
     readonly p95: number;
+    readonly min: number;
+    readonly max: number;
     readonly samples: number;
 }
 
@@ -15,5 +17,6 @@ export function percentile(sorted: readonly number[], fraction: number): number 
 
 export function distributionOf(values: readonly number[]): Distribution {
     const sorted = [...values].sort((a, b) => a - b);
-    return {median: percentile(sorted, 0.5), p95: percentile(sorted, 0.95), samples: sorted.length};
+    return {median: percentile(sorted, 0.5), p95: percentile(sorted, 0.95), min: sorted[0] ?? NaN, max: sorted.at(-1) ?? NaN,
+        samples: sorted.length};
 }

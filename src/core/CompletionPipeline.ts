@@ -43,6 +43,11 @@ export interface PipelineOptions {
      * them off to measure what they save.
      */
     readonly caching?: boolean;
+    /**
+     * Benchmarks only: every request generates exactly this many tokens (no single-line stop, past end-of-text), so a
+     * completion's time compares with another backend's fixed-length completion (docs/benchmarks.md, GPU rows).
+     */
+    readonly fixedLengthTokens?: number;
 }
 
 /**
@@ -115,11 +120,13 @@ export class CompletionPipeline {
         // cursor's line (and the newline before it, when the line is blank) and regenerates it.
         const typedWhitespace = /\n?[ \t]*$/.exec(prompt.prefix)![0];
         const modelPrompt = {...prompt, prefix: prompt.prefix.slice(0, prompt.prefix.length - typedWhitespace.length)};
+        const fixedLength = this.options.fixedLengthTokens;
         const options: GenerationOptions = {
-            maxTokens: multiline ? settings.maxTokens : Math.min(settings.maxTokens, SINGLE_LINE_MAX_TOKENS),
+            maxTokens: fixedLength ?? (multiline ? settings.maxTokens : Math.min(settings.maxTokens, SINGLE_LINE_MAX_TOKENS)),
             stop: [],
-            singleLine: !multiline,
+            singleLine: fixedLength == null && !multiline,
             temperature: 0,
+            ...(fixedLength != null ? {ignoreEndOfText: true} : {}),
             ...(caching ? {} : {reuseCachedPrefix: false})
         };
         try {

@@ -216,7 +216,9 @@ export class CompletionEngine {
         const draftsBefore = sequence.tokenPredictions;
         // The lookup predictor drafts from the tokens it is given; the whole prompt, not only its uncached tail.
         sequence.tokenPredictor?.updateInputTokens?.(tokens as Token[]);
-        const iterator = sequence.evaluate(tokens.slice(keep) as Token[], {temperature: options.temperature, seed: 1});
+        // yieldEogToken: without it node-llama-cpp ends the iteration silently at end-of-text, which would report "max-tokens"
+        // and make ignoreEndOfText impossible; the loop below decides what end-of-text means.
+        const iterator = sequence.evaluate(tokens.slice(keep) as Token[], {temperature: options.temperature, seed: 1, yieldEogToken: true});
         try {
             for await (const token of iterator) {
                 firstTokenAt ??= performance.now();

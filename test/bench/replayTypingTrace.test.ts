@@ -45,6 +45,14 @@ describe("typing replay (real engine, bundled sparse model)", function () {
         assert.equal(result.evaluatedPromptTokens, result.promptTokens);
         assert.equal(result.reusedPromptShare, 0);
     });
+
+    it("with fixedLengthTokens, every answer is exactly that long (the GPU rows' fixed-length completion)", async () => {
+        const result = await replayTypingTrace({trace: shortTrace, backend: engine, settings, pacing: "one-by-one", fixedLengthTokens: 24});
+        assert.equal(result.failed, 0, result.firstFailure);
+        assert.ok(result.modelAnswers >= 1);
+        assert.equal(result.generatedTokensPerAnswer.min, 24);
+        assert.equal(result.generatedTokensPerAnswer.max, 24);
+    });
 });
 
 // llama-server is built on demand (`npm run build:llama-server`, ~10 minutes on 2 cores), so this runs where it exists.

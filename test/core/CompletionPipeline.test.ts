@@ -116,4 +116,18 @@ describe("CompletionPipeline", () => {
         assert.equal(backend.prefills[0]!.signal?.aborted, true);
         assert.deepEqual(backend.prefills[1]!.prompt, backend.calls[0]!.prompt, "the request runs on the prompt that was prefilled");
     });
+    it("asks for exactly fixedLengthTokens tokens, past end-of-text and line ends, when a benchmark sets it", async () => {
+        const backend = new ScriptedBackend("name;");
+        const pipeline = new CompletionPipeline(backend, () => ({...settings, debounceMs: 0}), undefined, {fixedLengthTokens: 64});
+        await pipeline.complete({key: "greet.ts", text, offset});
+        const {options} = backend.calls[0]!;
+        assert.equal(options.maxTokens, 64);
+        assert.equal(options.singleLine, false);
+        assert.equal(options.ignoreEndOfText, true);
+
+        const normal = new ScriptedBackend("name;");
+        await new CompletionPipeline(normal, () => ({...settings, debounceMs: 0})).complete({key: "greet.ts", text, offset});
+        assert.equal(normal.calls[0]!.options.singleLine, true, "mid-line requests stop at the line end");
+        assert.equal(normal.calls[0]!.options.ignoreEndOfText, undefined);
+    });
 });
