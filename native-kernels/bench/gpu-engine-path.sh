@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The extension's own path on the GPU, on a Llama-3.1-8B-shaped model: node-llama-cpp built with CUDA from our tree,
+# its decode against llama-bench's (issue #4 item 5), and the typing replay against llama-server (issue #6's GPU rows),
+# Q4_S24 and Q4_0 side by side. One CUDA compile serves all three: node-llama-cpp's build also builds llama.cpp's
+# tools (llama-bench, llama-server, llama-quantize) in the same CMake tree. Run from the project root on the GPU
+# machine, in two steps (each fits the device tool's 10-minute limit; the second right after the first):
+#
+#   native-kernels/bench/gpu-engine-path.sh build   # unpack, CUDA build (~6 min), 8B-shaped F16 written meanwhile
+#   native-kernels/bench/gpu-engine-path.sh bench   # quantize Q4_0 + Q4_S24, llama-bench, bench:decode, bench:typing
+#
+# Inputs, made here (see native-kernels/README.md, "GPU machine"): .device-carry/ from
+# ../shared/tools/device-pack.sh (node, npm, node_modules with the patched llama.cpp tree) plus vocab.gguf.xz from
+# native-kernels/bench/pack-gpu-carry.sh, and dist/ (npm run build). GPU=false runs the same steps on the CPU with a
+# small model (SHAPE="--layers 2 --embd 256 --ff 768 --heads 4 --kv-heads 2"), which is how this script is tested
+# without a GPU. Outputs go to $OUT (the device tool's folder) or ./gpu-bench-out.
+set -euo pipefail
+step=${1:?usage: gpu-engine-path.sh build|bench}
+root=$(pwd)
+GPU=${GPU:-cuda}
+WORK=${WORK:-/tmp/engine-path}
+OUT=${OUT:-$root/gpu-bench-out}
+SHAPE=${SHAPE:-}
+KEYSTROKES=${KEYSTROKES:-60}
+mkdir -p "$WORK" "$OUT"
+stamp() { echo "[$(date -u +%H:%M:%S)] $*"; }
+tree=node_modules/node-llama-cpp/llama/llama.cpp
+if [ "$GPU" = cuda ]; then build_dir=node_modules/node-llama-cpp/llama/localBuilds/linux-x64-cuda; ngl=99; device=gpu
+else build_dir=node_modules/node-llama-cpp/llama/localBuilds/linux-x64; ngl=0; device=cpu; fi
+bin=$build_dir/bin
+
+if [ -f .device-carry/device-unpack.sh ]; then
+    # shellcheck source=/dev/null
+    source .device-carry/device-unpack.sh > "$OUT/unpack-$step.log"
+fi
+
+if [ "$step" = build ]; then
+    stamp "F16 model (background) + build, gpu $GPU"
+    [ -f .device-carry/vocab.gguf.xz ] && xz -dc .device-carry/vocab.gguf.xz > "$WORK/vocab.gguf" \
+        || cp "$tree/models/ggml-vocab-llama-bpe.gguf" "$WORK/vocab.gguf"
+    # shellcheck disable=SC2086
+    (PYTHONPATH=$tree/gguf-py python3 native-kernels/bench/make_synthetic_llama.py "$WORK/vocab.gguf" "$WORK/model-f16.gguf" \
+        $SHAPE > "$OUT/generate.log" 2>&1; echo $? > "$WORK/generate.rc") &
+    t0=$(date +%s)
+    # The tools come from the same CMake tree as the addon (no second CUDA compile); no network: no web UI download,
+    # no HTTPS; CPU code for this machine only (GGML_NATIVE, node-llama-cpp's default; the portable variants are for
+    # the .vsix).
+    export NODE_LLAMA_CPP_CMAKE_OPTION_LLAMA_BUILD_TOOLS=ON NODE_LLAMA_CPP_CMAKE_OPTION_LLAMA_BUILD_SERVER=ON \
+        NODE_LLAMA_CPP_CMAKE_OPTION_LLAMA_HTTPLIB=ON NODE_LLAMA_CPP_CMAKE_OPTION_LLAMA_OPENSSL=OFF \
+        NODE_LLAMA_CPP_CMAKE_OPTION_LLAMA_BUILD_UI=OFF NODE_LLAMA_CPP_CMAKE_OPTION_LLAMA_USE_PREBUILT_UI=OFF
+    [ "$GPU" = cuda ] && export NODE_LLAMA_CPP_CMAKE_OPTION_CMAKE_CUDA_ARCHITECTURES=${CUDA_ARCH:-90a}
+    # node-llama-cpp's build straight away (the carried tree is patched; build.mjs's git checks need the tree's real
+    # .git), with the current kernel sources; the plain folder name lets getLlama() find it, as build.mjs arranges.
+    cp native-kernels/src/*.c native-kernels/src/*.h native-kernels/src/*.cu native-kernels/src/*.cuh "$tree/ggml/src/ggml-q4-s24/"
+    CI=true node node_modules/node-llama-cpp/dist/cli/cli.js source build --gpu "$GPU" --noUsageExample \
+        --noCustomCmakeBuildOptionsInBinaryFolderName > "$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
+    # Built by the default target already when the options took; otherwise this builds just these three.
+    cmake --build "$build_dir" --target llama-bench llama-server llama-quantize > "$OUT/build-tools.log" 2>&1 \
+        || { tail -30 "$OUT/build-tools.log"; exit 1; }
+    stamp "build took $(( $(date +%s) - t0 )) s"
+    wait
+    [ "$(cat "$WORK/generate.rc")" = 0 ] || { cat "$OUT/generate.log"; exit 1; }
+    ls -la "$WORK"/*.gguf "$bin"/llama-bench "$bin"/llama-server "$bin"/llama-quantize
+    stamp "build step done"
+    exit 0
+fi
+
+if [ "$step" = bench ]; then
+    export LD_LIBRARY_PATH="$root/$bin:${LD_LIBRARY_PATH:-}"
+    command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,clocks.mem --format=csv,noheader
+    stamp "quantize Q4_0 and Q4_S24 in parallel"
+    threads=$(( $(nproc) / 2 > 0 ? $(nproc) / 2 : 1 ))
+    for t in Q4_0 Q4_S24; do
+        [ -f "$WORK/model-$t.gguf" ] || "$bin/llama-quantize" "$WORK/model-f16.gguf" "$WORK/model-$t.gguf" "$t" "$threads" \
+            > "$OUT/quantize-$t.log" 2>&1 &
+    done
+    wait
+    for t in Q4_0 Q4_S24; do [ -f "$WORK/model-$t.gguf" ] || { tail -20 "$OUT/quantize-$t.log"; exit 1; }; done
+
+    stamp "llama-bench decode (the reference for bench:decode)"
+    "$bin/llama-bench" -m "$WORK/model-Q4_0.gguf" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 -p 0 -n 128 -r 3 -o md \
+        2>&1 | tee "$OUT/llama-bench.md"
+
+    if [ -f dist/decodeBenchCli.mjs ]; then
+        for t in Q4_0 Q4_S24; do
+            stamp "bench:decode $t: llama-bench vs node-llama-cpp's loop vs the engine"
+            node dist/decodeBenchCli.mjs --model "$WORK/model-$t.gguf" --device "$device" --llama-bench "$bin/llama-bench" \
+                2>&1 | tee "$OUT/decode-$t.md" || true
+        done
+    fi
+
+    stamp "bench:typing: engine vs llama-server, one by one, 64-token completions, 2k-token prompts"
+    node dist/typingBenchCli.mjs --model "$WORK/model-Q4_S24.gguf" --model "$WORK/model-Q4_0.gguf" --device "$device" \
+        --llama-server "$bin/llama-server" --pacing one-by-one --fixed-tokens 64 --context-tokens 2048 \
+        --source "$tree/src/llama-model.cpp" --keystrokes "$KEYSTROKES" --out "$OUT/typing.json" 2>&1 | tee "$OUT/typing.md"
+    stamp "bench step done"
+    exit 0
+fi
+echo "unknown step $step" >&2
+exit 2
