@@ -42,6 +42,7 @@ export class LlamaServerBackend implements CompletionBackend {
             let generatedText = "";
             let released = "";
             let generatedTokens = 0;
+            let predictedTokens: number | undefined;
             let firstTokenAt: number | undefined;
             let promptTokens = 0;
             let evaluatedPromptTokens = 0;
@@ -60,7 +61,7 @@ export class LlamaServerBackend implements CompletionBackend {
                 resolve({
                     text: stopReason === "stop-string" || stopReason === "single-line" ? released : generatedText,
                     stopReason,
-                    stats: {promptTokens, evaluatedPromptTokens, generatedTokens, timeToFirstTokenMs: (firstTokenAt ?? finished) - started,
+                    stats: {promptTokens, evaluatedPromptTokens, generatedTokens: predictedTokens ?? generatedTokens, timeToFirstTokenMs: (firstTokenAt ?? finished) - started,
                         totalMs: finished - started}
                 });
             });
@@ -77,6 +78,10 @@ export class LlamaServerBackend implements CompletionBackend {
                 if (event.timings != null) {
                     promptTokens = event.timings.cache_n + event.timings.prompt_n;
                     evaluatedPromptTokens = event.timings.prompt_n;
+                    // The server's own count: a token whose text is not complete yet (part of a UTF-8 character, or
+                    // end-of-text with ignore_eos) streams no content, so counting content events falls short.
+                    if (event.timings.predicted_n != null)
+                        predictedTokens = event.timings.predicted_n;
                 }
                 if (event.content != null && event.content.length > 0) {
                     firstTokenAt ??= performance.now();
@@ -140,7 +145,7 @@ interface ServerEvent {
     readonly tokens?: readonly number[];
     readonly stop?: boolean;
     readonly stop_type?: string;
-    readonly timings?: {readonly cache_n: number, readonly prompt_n: number};
+    readonly timings?: {readonly cache_n: number, readonly prompt_n: number, readonly predicted_n?: number};
     readonly error?: unknown;
 }
 

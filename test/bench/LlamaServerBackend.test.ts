@@ -23,7 +23,8 @@ describe("LlamaServerBackend requests", () => {
                 const events = [
                     {content: "x", tokens: [1]},
                     {content: " =", tokens: [2]},
-                    {content: " 1", tokens: [3], stop: true, stop_type: "limit", timings: {cache_n: 40, prompt_n: 2}}
+                    {content: "", tokens: [4], timings: {cache_n: 40, prompt_n: 2, predicted_n: 3}},
+                    {content: " 1", tokens: [3], stop: true, stop_type: "limit", timings: {cache_n: 40, prompt_n: 2, predicted_n: 4}}
                 ];
                 for (const event of events)
                     response.write(`data: ${JSON.stringify(event)}\n\n`);
@@ -49,7 +50,7 @@ describe("LlamaServerBackend requests", () => {
         assert.equal(body.ignore_eos, false);
         assert.equal(completion.text, "x = 1");
         assert.deepEqual({...completion.stats, timeToFirstTokenMs: 0, totalMs: 0},
-            {promptTokens: 42, evaluatedPromptTokens: 2, generatedTokens: 3, timeToFirstTokenMs: 0, totalMs: 0});
+            {promptTokens: 42, evaluatedPromptTokens: 2, generatedTokens: 4, timeToFirstTokenMs: 0, totalMs: 0});
         assert.equal(completion.stopReason, "max-tokens");
     });
 
