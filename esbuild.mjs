@@ -27,6 +27,7 @@ const builds = [
             completeCli: "src/cli/completeCli.ts",
             benchCli: "src/cli/benchCli.ts",
             typingBenchCli: "src/cli/typingBenchCli.ts",
+            decodeBenchCli: "src/cli/decodeBenchCli.ts",
             evalCli: "src/cli/evalCli.ts",
             modelTools: "src/cli/modelTools.ts",
             importWorker: "src/import/importWorker.ts"

@@ -9,6 +9,9 @@
 //      deletes and re-clones the tree, and re-applies node-llama-cpp's own patches);
 //   2. apply native-kernels/patches/*.diff unless already applied (re-extracting once if the
 //      tree is in neither state), and copy native-kernels/src into ggml/src/ggml-q4-s24/;
+//      patches named node-llama-cpp-addon-*.diff change node-llama-cpp's addon (llama/addon/, not a
+//      git tree): the files they touch are kept as *.sparse-complete-orig, so a changed patch is
+//      applied to the originals again;
 //   3. run `node-llama-cpp source build --gpu <choice>` unless the stamp says this exact input
 //      (hash of native-kernels/src + patches + this script, node-llama-cpp version, gpu choice,
 //      NODE_LLAMA_CPP_CMAKE_OPTION_* variables) was already built and the build is still there.
@@ -146,16 +149,58 @@ function extractTree(nlcDir, cliPath) {
         fail("`node-llama-cpp source download --skipBuild` failed; is llama/gitRelease.bundle present in node-llama-cpp?");
 }
 
+// Patches of node-llama-cpp's addon sources (applied in its llama/ folder) rather than of the llama.cpp tree.
+const addonPatchPrefix = "node-llama-cpp-addon-";
+const addonOriginalSuffix = ".sparse-complete-orig";
+
 function patchFiles() {
     const dir = path.join(nativeKernelsDir, "patches");
-    return fs.readdirSync(dir).filter((name) => name.endsWith(".diff")).sort().map((name) => path.join(dir, name));
+    return fs.readdirSync(dir).filter((name) => name.endsWith(".diff") && !name.startsWith(addonPatchPrefix))
+        .sort().map((name) => path.join(dir, name));
+}
+
+function addonPatchFiles() {
+    const dir = path.join(nativeKernelsDir, "patches");
+    return fs.readdirSync(dir).filter((name) => name.endsWith(".diff") && name.startsWith(addonPatchPrefix))
+        .sort().map((name) => path.join(dir, name));
 }
 
 // "applied", "clean" (applies) or "conflict" for one patch against the tree.
-function patchState(treeDir, patchPath) {
-    if (git(treeDir, ["apply", "--reverse", "--check", patchPath]).status === 0) return "applied";
-    if (git(treeDir, ["apply", "--check", patchPath]).status === 0) return "clean";
+function patchState(treeDir, patchPath, run = git) {
+    if (run(treeDir, ["apply", "--reverse", "--check", patchPath]).status === 0) return "applied";
+    if (run(treeDir, ["apply", "--check", patchPath]).status === 0) return "clean";
     return "conflict";
+}
+
+// git apply in node-llama-cpp's llama/ folder as a plain patch tool: the ceiling keeps git from taking the project
+// repository around node_modules for the patch's base.
+function gitOutsideRepo(dir, args) {
+    return spawnSync("git", args, { cwd: dir, encoding: "utf8", env: { ...process.env, GIT_CEILING_DIRECTORIES: path.dirname(dir) } });
+}
+
+function filesOfPatch(patchPath) {
+    return [...fs.readFileSync(patchPath, "utf8").matchAll(/^\+\+\+ b\/(.+)$/gm)].map((match) => match[1].trim());
+}
+
+function applyAddonPatches(llamaDir) {
+    for (const patchPath of addonPatchFiles()) {
+        const name = path.basename(patchPath);
+        let state = patchState(llamaDir, patchPath, gitOutsideRepo);
+        if (state === "applied") continue;
+        const files = filesOfPatch(patchPath).map((file) => path.join(llamaDir, file));
+        if (state === "conflict" && files.every((file) => fs.existsSync(file + addonOriginalSuffix))) {
+            // An older version of this patch is applied: start again from the addon's original sources.
+            for (const file of files) fs.copyFileSync(file + addonOriginalSuffix, file);
+            state = patchState(llamaDir, patchPath, gitOutsideRepo);
+        }
+        if (state !== "clean")
+            fail(`${name} does not apply to node-llama-cpp's addon sources; reinstall node-llama-cpp (npm ci) or update the patch`);
+        for (const file of files)
+            if (!fs.existsSync(file + addonOriginalSuffix)) fs.copyFileSync(file, file + addonOriginalSuffix);
+        const res = gitOutsideRepo(llamaDir, ["apply", patchPath]);
+        if (res.status !== 0) fail(`git apply ${name} failed:\n${res.stderr}`);
+        log(`applied ${name} to node-llama-cpp's addon`);
+    }
 }
 
 function applyPatches(treeDir) {
@@ -285,6 +330,7 @@ function prepareAndBuild({ args, nlcDir, cliPath, llamaDir, treeDir, stampPath, 
         if (!applyPatches(treeDir)) fail("our patch does not apply to a fresh llama.cpp tree: native-kernels/patches needs updating");
     }
     copySources(treeDir);
+    applyAddonPatches(llamaDir);
     if (args.prepareOnly) {
         log(`prepared ${path.relative(projectRoot, treeDir)} (patched, sources copied); not building`);
         return;

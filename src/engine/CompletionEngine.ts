@@ -9,6 +9,7 @@ import {SequencePool} from "./SequencePool.js";
 import {buildPromptTokens, type PromptTokenizer} from "./buildPromptTokens.js";
 import {memoizeTokenize} from "./memoizeTokenize.js";
 import {GgmlType, ggmlTypeName} from "../gguf/ggmlTypes.js";
+import {setInlineDecode} from "./inlineDecode.js";
 
 type Logger = (level: "info" | "warn" | "error", message: string) => void;
 
@@ -73,6 +74,9 @@ export class CompletionEngine {
                 model = await this.loadModelOn(runtime, options, summary.weightTypes, onProgress);
             }
             const {context, reducedFrom} = await this.createContext(model, options);
+            // Each generated token is decoded and sampled on this thread, not through two libuv round trips (our addon
+            // patch; a no-op on node-llama-cpp's prebuilt binary).
+            setInlineDecode(context);
             const sequences = Array.from({length: context.totalSequences}, () => context.getSequence({
                 tokenPredictor: options.promptLookup === true ? createPromptLookupPredictor() : undefined
             }));

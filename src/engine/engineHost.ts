@@ -4,6 +4,7 @@
  */
 import {ENGINE_PROTOCOL_VERSION, type ClientMessage, type EngineMessage} from "../core/engineProtocol.js";
 import {EngineError, isAbortError} from "../core/errors.js";
+import {ChunkCoalescer} from "./ChunkCoalescer.js";
 import {CompletionEngine} from "./CompletionEngine.js";
 
 function send(message: EngineMessage): void {
@@ -37,11 +38,13 @@ async function handle(message: ClientMessage): Promise<void> {
         case "complete": {
             const controller = new AbortController();
             pendingAborts.set(message.id, controller);
+            const chunks = new ChunkCoalescer((text) => send({type: "chunk", id: message.id, text}));
             try {
-                const completion = await engine.complete(message.prompt, message.options, controller.signal,
-                    (text) => send({type: "chunk", id: message.id, text}));
+                const completion = await engine.complete(message.prompt, message.options, controller.signal, (text) => chunks.push(text));
+                chunks.flush();
                 send({type: "completed", id: message.id, completion});
             } finally {
+                chunks.flush();
                 pendingAborts.delete(message.id);
             }
             return;

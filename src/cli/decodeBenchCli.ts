@@ -1,0 +1,152 @@
+/**
+ * `npm run bench:decode -- [--model sparse|dense|PATH]... [--device auto|gpu|cpu] [--threads N] [--tokens 128]
+ *     [--prompt-tokens 256] [--rounds 5] [--warmup 1] [--llama-bench PATH | --no-llama-bench] [--no-engine] [--json] [--out DIR]`
+ *
+ * Decode speed of one model through three paths in one run, interleaved round by round: llama.cpp's llama-bench
+ * (tg at the prompt's depth), node-llama-cpp's bare `sequence.evaluate` greedy loop in this process (node-llama-cpp's
+ * stock round trips, and our inline decode when the addon has the patch), and the engine process the extension uses.
+ * Prints tokens/s, ms/token and each path's ratio to llama-bench. Without --model: the bundled dense model.
+ */
+import * as fs from "node:fs/promises";
+import * as os from "node:os";
+import * as path from "node:path";
+import {fileURLToPath} from "node:url";
+import {openBareDecodeLoop, type BareDecodeLoop} from "../bench/bareDecodeLoop.js";
+import {renderDecodeBenchMarkdown, runInterleaved, summarizeDecodePaths, type DecodeBenchReport, type DecodePath} from "../bench/decodeBench.js";
+import {decodeResultOf, findLlamaBench, llamaBenchDecodeArgs, runLlamaBench} from "../bench/llamaBench.js";
+import {EngineClient} from "../core/EngineClient.js";
+import {chooseModel, projectPaths} from "../core/modelCatalog.js";
+import {parseSettings} from "../core/settings.js";
+import {INLINE_DECODE_MODE, STOCK_DECODE_MODE} from "../engine/inlineDecode.js";
+import {modelSettingsFromArgument, parseArgs, runCliMain} from "./parseArgs.js";
+
+/** The engine's context shape (runBenchmark's load), used by the bare loop too. */
+const CONTEXT_SIZE = 4096;
+const SEQUENCES = 4;
+const BATCH_SIZE = 1024;
+
+function positiveInteger(value: string | undefined, fallback: number, name: string): number {
+    if (value == null)
+        return fallback;
+    const number = Number(value);
+    if (!Number.isInteger(number) || number < 1)
+        throw new Error(`--${name} must be a positive integer, not "${value}"`);
+    return number;
+}
+
+async function main(): Promise<number> {
+    const {flags, lists} = parseArgs(process.argv.slice(2), ["json", "no-llama-bench", "no-engine"]);
+    const flag = (name: string) => {
+        const value = flags.get(name);
+        return typeof value === "string" ? value : undefined;
+    };
+    const json = flags.has("json");
+    const progress = (message: string) => {
+        if (!json)
+            console.error(message);
+    };
+    const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+    const {settings} = parseSettings({device: flag("device")});
+    const tokens = positiveInteger(flag("tokens"), 128, "tokens");
+    const promptTokens = positiveInteger(flag("prompt-tokens"), 256, "prompt-tokens");
+    const rounds = positiveInteger(flag("rounds"), 5, "rounds");
+    const warmup = flag("warmup") === "0" ? 0 : positiveInteger(flag("warmup"), 1, "warmup");
+    const threadsFlag = flag("threads") != null ? positiveInteger(flag("threads"), 1, "threads") : undefined;
+    const llamaBench = flags.has("no-llama-bench") ? undefined : flag("llama-bench") ?? findLlamaBench(root, settings.device);
+    const sourceText = await fs.readFile(path.join(projectPaths(root).samplesDir, "benchmark-source.ts.txt"), "utf8");
+    const log = (level: "info" | "warn" | "error", message: string) => {
+        if (level === "error")
+            console.error(message);
+    };
+
+    const reports: DecodeBenchReport[] = [];
+    for (const modelArg of lists.get("model") ?? ["dense"]) {
+        const choice = await chooseModel(root, modelSettingsFromArgument(modelArg));
+        const notes: string[] = [];
+        progress(`${choice.path}: loading node-llama-cpp in this process`);
+        const loop: BareDecodeLoop = await openBareDecodeLoop({modelPath: choice.path, device: settings.device, threads: threadsFlag,
+            promptText: sourceText, promptTokens, contextSize: CONTEXT_SIZE, sequences: SEQUENCES, batchSize: BATCH_SIZE, log});
+        let engine: EngineClient | undefined;
+        try {
+            const paths: DecodePath[] = [];
+            if (llamaBench != null) {
+                const args = llamaBenchDecodeArgs({modelPath: choice.path, tokens, depth: loop.promptTokens, threads: loop.threads,
+                    gpuLayers: loop.backend === "cpu" ? 0 : undefined, repetitions: 1, batchSize: BATCH_SIZE});
+                notes.push(`llama-bench: ${llamaBench} ${args.join(" ")} (one repetition per round, after its own warm-up token)`);
+                paths.push({id: "llama-bench", label: "llama-bench tg (no sampling)", measure: async () =>
+                    1000 / decodeResultOf(await runLlamaBench(llamaBench, args)).averageTokensPerSecond});
+            } else {
+                notes.push("llama-bench not run: give --llama-bench PATH, or build it (npm run build:llama-server, then " +
+                    "cmake --build .cache/llama-server/<cpu|cuda> --target llama-bench)");
+            }
+            const outputs = new Map<string, string>();
+            const bare = (id: string, label: string, mode: typeof STOCK_DECODE_MODE): DecodePath => ({id, label, measure: async () => {
+                const run = await loop.run(tokens, mode);
+                outputs.set(`${id}:${outputs.size}`, run.tokens.join(","));
+                return run.msPerToken;
+            }});
+            paths.push(bare("node-stock", "node-llama-cpp evaluate loop, stock (worker round trips)", STOCK_DECODE_MODE));
+            if (loop.inlineDecodeSupported)
+                paths.push(bare("node-inline", "node-llama-cpp evaluate loop, inline decode", INLINE_DECODE_MODE));
+            else
+                notes.push("the loaded addon lacks the inline-decode patch (node-llama-cpp's prebuilt binary, or built before it): " +
+                    "run npm run build:native");
+            if (!flags.has("no-engine")) {
+                engine = new EngineClient({enginePath: projectPaths(root).engineEntry, log});
+                progress(`${choice.path}: loading the engine process`);
+                const info = await engine.load({modelPath: choice.path, device: settings.device, contextSize: CONTEXT_SIZE, sequences: SEQUENCES});
+                if (info.backend !== loop.backend)
+                    notes.push(`the engine runs on ${info.backend}, the bare loop on ${loop.backend}`);
+                if (threadsFlag != null)
+                    notes.push(`--threads ${threadsFlag}: the engine keeps its own thread count (one core left to the editor)`);
+                const client = engine;
+                paths.push({id: "engine", label: "engine process (the extension's path, over IPC)", measure: async () => {
+                    const completion = await client.complete({prefix: loop.promptText, suffix: "", cacheKey: "decode-bench"},
+                        {maxTokens: tokens + 1, stop: [], singleLine: false, temperature: 0, ignoreEndOfText: true, reuseCachedPrefix: false});
+                    const {generatedTokens, totalMs, timeToFirstTokenMs} = completion.stats;
+                    return (totalMs - timeToFirstTokenMs) / Math.max(1, generatedTokens - 1);
+                }});
+            }
+
+            const startedAt = new Date().toISOString();
+            progress(`${choice.path}: ${rounds} rounds (+${warmup} warm-up) of ${paths.map((p) => p.id).join(", ")}`);
+            const samples = await runInterleaved(paths, rounds, warmup, (round, decodePath, ms) =>
+                progress(`  ${round < 0 ? "warm-up" : `round ${round + 1}`}: ${decodePath.id} ${ms.toFixed(3)} ms/token`));
+            const distinct = new Set(outputs.values());
+            const cpus = os.cpus();
+            const report: DecodeBenchReport = {
+                version: 1,
+                startedAt,
+                machine: {platform: `${os.platform()} ${os.arch()}`, cpu: cpus[0]?.model ?? "unknown", cores: cpus.length, loadAverage: os.loadavg()},
+                model: {path: choice.path, sizeBytes: (await fs.stat(choice.path)).size},
+                device: loop.backend,
+                threads: loop.threads,
+                tokens,
+                promptTokens: loop.promptTokens,
+                rounds,
+                warmup,
+                ...(outputs.size > 0 ? {outputsIdentical: distinct.size === 1} : {}),
+                notes,
+                paths: samples,
+                summary: summarizeDecodePaths(samples, llamaBench != null ? "llama-bench" : undefined)
+            };
+            reports.push(report);
+            if (!json)
+                console.log(renderDecodeBenchMarkdown(report) + "\n");
+        } finally {
+            await engine?.dispose();
+            await loop.dispose();
+        }
+    }
+    const outDir = flag("out") ?? path.join(root, ".cache", "bench");
+    await fs.mkdir(outDir, {recursive: true});
+    const saved = path.join(outDir, `decode-${reports[0]?.startedAt.replace(/[:.]/g, "-") ?? "empty"}.json`);
+    await fs.writeFile(saved, JSON.stringify(reports, null, 2));
+    if (json)
+        console.log(JSON.stringify(reports, null, 2));
+    else
+        console.error(`saved ${saved}`);
+    return reports.every((report) => report.outputsIdentical !== false) ? 0 : 1;
+}
+
+runCliMain(main);
