@@ -14,12 +14,8 @@ import {chooseModel, projectPaths, type ModelChoice} from "../core/modelCatalog.
 import {parseSettings} from "../core/settings.js";
 
 async function main(): Promise<number> {
-    const {flags, lists} = parseArgs(process.argv.slice(2), ["json"]);
+    const {flags, lists, flag} = parseArgs(process.argv.slice(2), ["json"]);
     const modelArgs = lists.get("model") ?? [];
-    const flag = (name: string) => {
-        const value = flags.get(name);
-        return typeof value === "string" ? value : undefined;
-    };
     const json = flags.has("json");
     const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
     const {settings} = parseSettings({device: flag("device")});

@@ -18,7 +18,7 @@ import {EngineClient} from "../core/EngineClient.js";
 import {chooseModel, projectPaths} from "../core/modelCatalog.js";
 import {parseSettings} from "../core/settings.js";
 import {INLINE_DECODE_MODE, STOCK_DECODE_MODE} from "../engine/inlineDecode.js";
-import {modelSettingsFromArgument, parseArgs, runCliMain} from "./parseArgs.js";
+import {modelSettingsFromArgument, parseArgs, progressLogger, runCliMain} from "./parseArgs.js";
 
 /** The engine's context shape (runBenchmark's load), used by the bare loop too. */
 const CONTEXT_SIZE = 4096;
@@ -35,16 +35,9 @@ function positiveInteger(value: string | undefined, fallback: number, name: stri
 }
 
 async function main(): Promise<number> {
-    const {flags, lists} = parseArgs(process.argv.slice(2), ["json", "no-llama-bench", "no-engine"]);
-    const flag = (name: string) => {
-        const value = flags.get(name);
-        return typeof value === "string" ? value : undefined;
-    };
+    const {flags, lists, flag} = parseArgs(process.argv.slice(2), ["json", "no-llama-bench", "no-engine"]);
     const json = flags.has("json");
-    const progress = (message: string) => {
-        if (!json)
-            console.error(message);
-    };
+    const progress = progressLogger(json);
     const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
     const {settings} = parseSettings({device: flag("device")});
     const tokens = positiveInteger(flag("tokens"), 128, "tokens");

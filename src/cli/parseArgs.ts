@@ -1,11 +1,19 @@
 import * as path from "node:path";
 import type {CompletionSettings} from "../core/settings.js";
 
+export interface ParsedArgs {
+    readonly positional: string[];
+    readonly flags: Map<string, string | true>;
+    readonly lists: Map<string, string[]>;
+    /** The last value of `--name`, or undefined when absent or given as a switch. */
+    flag(name: string): string | undefined;
+}
+
 /**
  * Splits `--flag value`, `--flag=value` and `--switch` from positional arguments. A flag given several times keeps
  * its last value in `flags` and all of them in `lists`.
  */
-export function parseArgs(argv: readonly string[], switches: readonly string[]): {positional: string[], flags: Map<string, string | true>, lists: Map<string, string[]>} {
+export function parseArgs(argv: readonly string[], switches: readonly string[]): ParsedArgs {
     const positional: string[] = [];
     const flags = new Map<string, string | true>();
     const lists = new Map<string, string[]>();
@@ -28,7 +36,16 @@ export function parseArgs(argv: readonly string[], switches: readonly string[]):
         else
             set(name, argv[++i]!);
     }
-    return {positional, flags, lists};
+    const flag = (name: string) => {
+        const value = flags.get(name);
+        return typeof value === "string" ? value : undefined;
+    };
+    return {positional, flags, lists, flag};
+}
+
+/** Progress lines go to stderr, and nowhere when the CLI prints a JSON report. */
+export function progressLogger(json: boolean): (message: string) => void {
+    return json ? () => undefined : (message) => console.error(message);
 }
 
 /** Offset of a 1-based line and column in `text`; throws when the position is outside the text. */

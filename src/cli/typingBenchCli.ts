@@ -22,7 +22,7 @@ import {contextSizeFor, ENGINE_SEQUENCES} from "../core/ModelSession.js";
 import {mathThreadsFor} from "../core/mathThreads.js";
 import {chooseModel, projectPaths, type ModelChoice} from "../core/modelCatalog.js";
 import {defaultSettings, parseSettings} from "../core/settings.js";
-import {modelSettingsFromArgument, parseArgs, runCliMain} from "./parseArgs.js";
+import {modelSettingsFromArgument, parseArgs, progressLogger, runCliMain} from "./parseArgs.js";
 
 interface TypingBenchRow {
     readonly model: string;
@@ -34,16 +34,9 @@ interface TypingBenchRow {
 }
 
 async function main(): Promise<number> {
-    const {flags, lists} = parseArgs(process.argv.slice(2), ["json"]);
-    const flag = (name: string) => {
-        const value = flags.get(name);
-        return typeof value === "string" ? value : undefined;
-    };
+    const {flags, lists, flag} = parseArgs(process.argv.slice(2), ["json"]);
     const json = flags.has("json");
-    const progress = (message: string) => {
-        if (!json)
-            console.error(message);
-    };
+    const progress = progressLogger(json);
     const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
     const contextTokens = flag("context-tokens");
     const {settings: parsed, problems} = parseSettings({device: flag("device"),
