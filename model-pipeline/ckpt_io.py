@@ -58,3 +58,101 @@ def load(in_dir: str, stem: str):
     for t in head["tensors"]:
         out[t["name"]] = allf[t["offset"]:t["offset"] + t["count"]].reshape(t["shape"])
     return head["meta"], out
+
+
+# ---- compact one-way packs for the carry to the GPU machine (no 16 MiB per-file limit there) ----
+# kinds: "bf16" exact bfloat16 bits; "sparse24" a 2:4 weight as its keep-mask (exactly 2 of every 4
+# input columns) plus the bf16 values at kept positions; "q8" int8 codes with an fp16 scale per 32
+# consecutive input columns (Q8_0's layout; used for the distillation teacher only).
+def _bf16_bits(a):
+    return (np.ascontiguousarray(a, dtype=np.float32).view(np.uint32) >> 16).astype(np.uint16)
+
+
+def keep_mask_24(w):
+    """Keep-mask with exactly 2 of every 4 input columns: the nonzeros, topped up with the first zero
+    positions where a group has fewer than 2 (so such a weight may grow back during recovery)."""
+    g = (w.reshape(w.shape[0], -1, 4) != 0)
+    assert int(g.sum(-1).max()) <= 2, "not 2:4"
+    for _ in range(2):
+        short = g.sum(-1) < 2
+        first_zero = np.argmax(~g, axis=-1)
+        rows, grp = np.nonzero(short)
+        g[rows, grp, first_zero[rows, grp]] = True
+    return g.reshape(w.shape)
+
+
+def save_pack(entries: dict, out_dir: str, stem: str, meta: dict) -> dict:
+    """entries: name -> (kind, float32 array)."""
+    import lzma
+    os.makedirs(out_dir, exist_ok=True)
+    hi, lo, mask, codes, scales, index = [], [], [], [], [], []
+    for name, (kind, a) in entries.items():
+        a = np.ascontiguousarray(a, dtype=np.float32)
+        rec = {"name": name, "kind": kind, "shape": list(a.shape)}
+        if kind == "bf16":
+            bits = _bf16_bits(a).reshape(-1)
+        elif kind == "sparse24":
+            keep = keep_mask_24(a)
+            mask.append(np.packbits(keep.reshape(-1)))
+            bits = _bf16_bits(a[keep])
+        elif kind == "q8":
+            g = a.reshape(a.shape[0], -1, 32)
+            d = (np.abs(g).max(-1, keepdims=True) / 127.0).astype(np.float16)
+            df = d.astype(np.float32)
+            q = np.where(df > 0, np.round(g / np.where(df > 0, df, 1)), 0).astype(np.int8)
+            codes.append(q.reshape(-1))
+            scales.append(d.reshape(-1))
+            bits = np.zeros(0, np.uint16)
+        else:
+            raise ValueError(kind)
+        rec["count"] = int(bits.size)
+        hi.append((bits >> 8).astype(np.uint8))
+        lo.append((bits & 0xFF).astype(np.uint8))
+        index.append(rec)
+    cat = lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)
+    streams = {"hi": lzma.compress(cat(hi, np.uint8).tobytes(), preset=6),
+               "lo": zlib.compress(cat(lo, np.uint8).tobytes(), 1),
+               "mask": lzma.compress(cat(mask, np.uint8).tobytes(), preset=6),
+               "codes": lzma.compress(cat(codes, np.int8).tobytes(), preset=6),
+               "scales": zlib.compress(cat(scales, np.float16).tobytes(), 6)}
+    for k, v in streams.items():
+        with open(os.path.join(out_dir, f"{stem}.{k}"), "wb") as f:
+            f.write(v)
+    head = {"meta": meta, "tensors": index}
+    with open(os.path.join(out_dir, f"{stem}.pack.json"), "w") as f:
+        json.dump(head, f)
+    return head
+
+
+def load_pack(in_dir: str, stem: str):
+    """Returns (meta, name -> float32 array, name -> bool keep-mask for the sparse24 entries)."""
+    import lzma
+    with open(os.path.join(in_dir, f"{stem}.pack.json")) as f:
+        head = json.load(f)
+    raw = lambda k: open(os.path.join(in_dir, f"{stem}.{k}"), "rb").read()
+    hi = np.frombuffer(lzma.decompress(raw("hi")), np.uint8)
+    lo = np.frombuffer(zlib.decompress(raw("lo")), np.uint8)
+    mask = np.frombuffer(lzma.decompress(raw("mask")), np.uint8)
+    codes = np.frombuffer(lzma.decompress(raw("codes")), np.int8)
+    scales = np.frombuffer(zlib.decompress(raw("scales")), np.float16)
+    vals = ((hi.astype(np.uint32) << 24) | (lo.astype(np.uint32) << 16)).view(np.float32)
+    out, masks = {}, {}
+    off = moff = coff = soff = 0
+    for t in head["tensors"]:
+        shape, n = t["shape"], int(np.prod(t["shape"]))
+        if t["kind"] == "bf16":
+            out[t["name"]] = vals[off:off + t["count"]].reshape(shape).copy()
+        elif t["kind"] == "sparse24":
+            nb = (n + 7) // 8
+            keep = np.unpackbits(mask[moff:moff + nb])[:n].astype(bool).reshape(shape)
+            moff += nb
+            w = np.zeros(shape, np.float32)
+            w[keep] = vals[off:off + t["count"]]
+            out[t["name"]], masks[t["name"]] = w, keep
+        else:  # q8
+            q = codes[coff:coff + n].astype(np.float32).reshape(shape[0], -1, 32)
+            d = scales[soff:soff + n // 32].astype(np.float32).reshape(shape[0], -1, 1)
+            out[t["name"]] = (q * d).reshape(shape)
+            coff, soff = coff + n, soff + n // 32
+        off += t["count"]
+    return head["meta"], out, masks

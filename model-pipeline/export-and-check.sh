@@ -2,7 +2,8 @@
 # Writes the float GGUFs from the checkpoints in model-pipeline/work/ and checks each with
 # node-llama-cpp on the CPU: FIM token wiring, logits equal to the numpy forward pass of the
 # checkpoint, sample FIM / left-to-right completions (work/<variant>-samples.txt).
-#   sparse-complete-coder-34m-{dense,sparse24}-f16.gguf           FIM-tuned twins (work/dense-fim, work/sparse-fim): the ones to ship
+#   sparse-complete-coder-34m-{dense,sparse24}-f16.gguf           FIM-tuned twins (work/dense-fim, work/sparse-rec): the ones to ship
+#                                                                 (sparse24 falls back to work/sparse-fim, the 1.5-min recovery, without recover-raw)
 #   sparse-complete-coder-34m-pretrain-{dense,sparse24}-f16.gguf  pre-training result + 5-min recovery (work/dense, work/sparse)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,13 +17,19 @@ if [ -d $W/fimtune-raw ]; then
     $PY $P/merge_embedding.py $W/fimtune-raw/ft dense $W/dense $W/dense-fim
     $PY $P/merge_embedding.py $W/fimtune-raw/sp sparse $W/dense $W/sparse-fim
 fi
+SPARSE=$W/sparse-fim
+if [ -d $W/recover-raw/sp ]; then  # `run.sh recover`: the shipped sparse twin after the continued recovery
+    $PY $P/merge_embedding.py $W/recover-raw/sp sparse $W/dense $W/sparse-rec
+    SPARSE=$W/sparse-rec
+fi
 variants=(
   "dense:$W/dense-fim:dense:$NAME-dense:$DESC Dense twin; FIM-tuned with short middles."
-  "sparse24:$W/sparse-fim:sparse:$NAME-sparse24:$DESC Linear layers pruned to 2:4 with SparseGPT from the dense twin and recovered by distillation."
+  "sparse24:$SPARSE:sparse:$NAME-sparse24:$DESC Linear layers pruned to 2:4 with SparseGPT from the dense twin and recovered by distillation."
   "pretrain-dense:$W/dense:dense:$NAME-pretrain-dense:$DESC Pre-training checkpoint before FIM tuning."
   "pretrain-sparse24:$W/sparse:sparse:$NAME-pretrain-sparse24:$DESC 2:4 SparseGPT + 5-min distillation from the pre-training checkpoint."
 )
 for v in "${variants[@]}"; do
+    [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" ${v%%:*} "* ]] && continue  # e.g. ONLY=sparse24
     IFS=: read -r tag dir stem name desc <<<"$v"
     [ -f "$dir/$stem.json" ] || { echo "skip $tag (no $dir/$stem.json)"; continue; }
     extra=(); [ "$stem" = sparse ] && extra=(--check-24)

@@ -125,6 +125,79 @@ def prune_model(model: Transformer, calib: torch.Tensor, device, batch=8):
     return masks, report
 
 
+def recover(student, teacher, masks, toks, segs, args, emit, autocast, device, budget, data_seed=100, warmup=30):
+    """Fixed-mask distillation: CE + KL(teacher || student) + SquareHead on every block's output,
+    AdamW (no weight decay) peak args.lr, `warmup` steps, cosine to 0 over `budget` seconds of wall clock.
+    The next pass's windows are built on a background thread. Returns (steps, tokens seen)."""
+    import threading
+    torch.backends.cuda.matmul.allow_tf32 = True
+    if args.freeze_embedding:
+        student.tok.weight.requires_grad_(False)
+    opt = make_optimizer(student, args.lr, 0.0)
+    mask_of = {p: masks[n] for n, p in student.named_parameters() if n in masks}
+    fim_chunk = tuple(int(x) for x in args.fim_chunk.split(":")) if args.fim_chunk else None
+    step, ep, pos, seen = 0, 0, 0, 0
+    passes = {}
+
+    def prepare(e):
+        passes[e] = build_windows(toks, segs, args.seq, np.random.default_rng(data_seed + e), args.fim_rate,
+                                  fim_chunk=fim_chunk, short_middle=args.short_middle)
+    prepare(0)
+    nxt = threading.Thread(target=prepare, args=(1,))
+    nxt.start()
+    data = passes[0]
+    t0 = time.time()
+    ema = None
+    while True:
+        progress = (time.time() - t0) / budget
+        if progress >= 1.0 or (args.smoke and step >= 10):
+            break
+        if pos + args.batch > len(data):
+            ep, pos = ep + 1, 0
+            nxt.join()
+            passes.pop(ep - 1, None)
+            data = passes[ep]
+            nxt = threading.Thread(target=prepare, args=(ep + 1,))
+            nxt.start()
+            emit({"event": "epoch", "epoch": ep, "step": step, "elapsed_s": round(time.time() - t0, 1)})
+        x = torch.from_numpy(data[pos:pos + args.batch].astype(np.int64)).to(device)
+        pos += args.batch
+        lr = args.lr * min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        inp, tgt = x[:, :-1], x[:, 1:]
+        with torch.no_grad(), autocast():
+            th, t_hidden = teacher.hidden(inp, collect=True)
+            t_logits = F.linear(th, teacher.tok.weight).float()
+        with autocast():
+            sh, s_hidden = student.hidden(inp, collect=True)
+            s_logits = F.linear(sh, student.tok.weight).float()
+        V = s_logits.shape[-1]
+        s_logp = F.log_softmax(s_logits, -1).reshape(-1, V)
+        ce = F.nll_loss(s_logp, tgt.reshape(-1))
+        kl = F.kl_div(s_logp, F.log_softmax(t_logits, -1).reshape(-1, V), log_target=True, reduction="batchmean")
+        sq = torch.stack([((s.float() - t.float()) ** 2).mean() / (t.float() ** 2).mean() for s, t in zip(s_hidden, t_hidden)]).mean()
+        loss = ce + kl + sq
+        loss.backward()
+        for p, mk in mask_of.items():
+            p.grad.mul_(mk)
+        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            for p, mk in mask_of.items():
+                p.mul_(mk)  # AdamW's update can move masked weights off zero; pin them back
+        step += 1
+        seen += tgt.numel()
+        if step % 25 == 0 or step <= 2:
+            ema = loss.item() if ema is None else 0.9 * ema + 0.1 * loss.item()
+            emit({"step": step, "loss": round(loss.item(), 4), "ce": round(ce.item(), 4), "kl": round(kl.item(), 4),
+                  "squarehead": round(sq.item(), 4), "lr": round(lr, 7), "tokens": seen, "elapsed_s": round(time.time() - t0, 1)})
+    nxt.join()
+    return step, seen
+
+
+
 def check_24(model, masks):
     for n, p in model.named_parameters():
         if n in masks:
@@ -197,58 +270,8 @@ def main():
     save_model(student, cfg, args.out, "sparse-oneshot", {"kind": "sparsegpt-2:4 one-shot"}) if args.smoke else None
 
     # ---- recovery with fixed masks ----
-    torch.backends.cuda.matmul.allow_tf32 = True
-    if args.freeze_embedding:
-        student.tok.weight.requires_grad_(False)
-    opt = make_optimizer(student, args.lr, 0.0)
-    mask_of = {p: masks[n] for n, p in student.named_parameters() if n in masks}
     budget = 20.0 if args.smoke else args.minutes * 60.0
-    step, ep, pos, seen = 0, 0, 0, 0
-    windows = lambda seed: build_windows(toks, segs, args.seq, np.random.default_rng(seed), args.fim_rate,
-                                         fim_chunk=fim_chunk, short_middle=args.short_middle)
-    data = windows(100)
-    t0 = time.time()
-    ema = None
-    while True:
-        progress = (time.time() - t0) / budget
-        if progress >= 1.0 or (args.smoke and step >= 10):
-            break
-        if pos + args.batch > len(data):
-            ep, pos = ep + 1, 0
-            data = windows(100 + ep)
-        x = torch.from_numpy(data[pos:pos + args.batch].astype(np.int64)).to(device)
-        pos += args.batch
-        lr = args.lr * min(1.0, (step + 1) / 30) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-        for g in opt.param_groups:
-            g["lr"] = lr
-        inp, tgt = x[:, :-1], x[:, 1:]
-        with torch.no_grad(), autocast():
-            th, t_hidden = teacher.hidden(inp, collect=True)
-            t_logits = F.linear(th, teacher.tok.weight).float()
-        with autocast():
-            sh, s_hidden = student.hidden(inp, collect=True)
-            s_logits = F.linear(sh, student.tok.weight).float()
-        V = s_logits.shape[-1]
-        s_logp = F.log_softmax(s_logits, -1).reshape(-1, V)
-        ce = F.nll_loss(s_logp, tgt.reshape(-1))
-        kl = F.kl_div(s_logp, F.log_softmax(t_logits, -1).reshape(-1, V), log_target=True, reduction="batchmean")
-        sq = torch.stack([((s.float() - t.float()) ** 2).mean() / (t.float() ** 2).mean() for s, t in zip(s_hidden, t_hidden)]).mean()
-        loss = ce + kl + sq
-        loss.backward()
-        for p, mk in mask_of.items():
-            p.grad.mul_(mk)
-        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        with torch.no_grad():
-            for p, mk in mask_of.items():
-                p.mul_(mk)  # AdamW's update can move masked weights off zero; pin them back
-        step += 1
-        seen += tgt.numel()
-        if step % 25 == 0 or step <= 2:
-            ema = loss.item() if ema is None else 0.9 * ema + 0.1 * loss.item()
-            emit({"step": step, "loss": round(loss.item(), 4), "ce": round(ce.item(), 4), "kl": round(kl.item(), 4),
-                  "squarehead": round(sq.item(), 4), "lr": round(lr, 7), "tokens": seen, "elapsed_s": round(time.time() - t0, 1)})
+    step, seen = recover(student, teacher, masks, toks, segs, args, emit, autocast, device, budget, data_seed=100)
     check_24(student, masks)
     rec = ev(student)
     summary = {"event": "done", "dense_val": dense_val, "oneshot_val": oneshot, "recovered_val": rec,

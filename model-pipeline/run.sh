@@ -7,20 +7,27 @@
 #   model-pipeline/run.sh prune       SparseGPT 2:4 + SquareHead recovery    (GPU machine; see below)
 #   model-pipeline/run.sh fim-tune    FIM-dense tuning of the dense model, then SparseGPT + short recovery
 #                                     from the tuned model, in one call (GPU machine; uses work/carry-prune)
+#   model-pipeline/run.sh recover-carry  stage the shipped sparse model, the dense teacher and data for `recover`
+#   model-pipeline/run.sh recover     continued fixed-mask distillation of the shipped sparse model (GPU machine)
 #   model-pipeline/run.sh export      write float GGUFs + verify them with node-llama-cpp (here)
+#   model-pipeline/run.sh quantize    the bundled files: converter round to nearest as template, then GPTQ 4-bit
+#                                     (q4_s24 sparse, q4_0 dense), Q8_0 eval references, models/manifest.json (here)
 #   model-pipeline/run.sh smoke       tiny CPU run of train/prune/export on random tokens (needs python3-torch)
 #
 # GPU stages go through the device tool's `run` from the repo root, e.g.
 #   run(command="bash model-pipeline/run.sh train", carry=["model-pipeline/work/carry"], timeout_s=600)
 #   run(command="bash model-pipeline/run.sh prune", carry=["model-pipeline/work/carry-prune"], timeout_s=600)
 #   run(command="bash model-pipeline/run.sh fim-tune", carry=["model-pipeline/work/carry-prune"], timeout_s=420)
-# and their $OUT files are copied back into model-pipeline/work/dense/, work/sparse/ and work/fimtune-raw/.
+#   run(command="STOP_BY=225 MINUTES=3 timeout 250 bash model-pipeline/run.sh recover 2>&1 | grep -v Warning",
+#       carry=["model-pipeline/work/carry-recover"], timeout_s=265)
+# and their $OUT files are copied back into model-pipeline/work/dense/, work/sparse/, work/fimtune-raw/
+# and work/recover-raw/ (the committed models/*.gguf must be moved aside for a call: they are 130 MB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 P=model-pipeline
 W=$P/work
 PY=${PYTHON:-python3}
-stage=${1:?stage: corpus|tokenize|train|prune-carry|prune|fim-tune|export|smoke}
+stage=${1:?stage: corpus|tokenize|train|prune-carry|prune|fim-tune|recover-carry|recover|export|quantize|smoke}
 shift || true
 
 case "$stage" in
@@ -52,8 +59,37 @@ fim-tune)
     mkdir -p $O/ft $O/sp
     $PY $P/train.py --data $C/data --init-dir $C/dense --out $O/ft --minutes "${FT_MINUTES:-2}" --lr 3e-4 --warmup 20 --eval-every 40 $F
     $PY $P/prune_sparsegpt.py --dense-dir $O/ft --embedding-from $C/dense --data $C/data --out $O/sp --minutes "${MINUTES:-1.5}" $F ;;
+recover-carry)
+    # Student (shipped sparse-fim, exact) + teacher (dense-fim, matrices as Q8_0-style int8) + the shared
+    # embedding once, then validation and a training subset filling the 64 MiB call (62 MiB by default).
+    rm -rf $W/carry-recover && mkdir -p $W/carry-recover/model $W/carry-recover/data
+    TPY=${PYTHON:-/usr/bin/python3}
+    $TPY $P/recover_carry.py --student ${STUDENT:-$W/sparse-fim} --teacher ${TEACHER:-$W/dense-fim} --dst $W/carry-recover/model
+    cp $W/carry/val.* $W/carry-recover/data/
+    $TPY $P/subset_tokens.py --src $W/tokens --carry-full $W/carry --dst $W/carry-recover/data ;;
+recover)
+    # Continues the fixed-mask SquareHead distillation of the shipped sparse twin with the same FIM options
+    # as fim-tune; training stops STOP_BY seconds after start at the latest so eval + save always finish.
+    export PYTHONUNBUFFERED=1
+    O=${OUT:-$W/recover-raw}
+    mkdir -p $O/sp
+    $PY $P/recover.py --carry $W/carry-recover --out $O/sp --log $O/log.jsonl --minutes "${MINUTES:-3}" \
+        --stop-by "${STOP_BY:-205}" --fim-rate 0.6 --fim-chunk 32:512 --short-middle 0.5 "$@" ;;
 export)
     PYTHON=$PY bash $P/export-and-check.sh ;;
+quantize)
+    # GPTQ needs numpy with an optimized BLAS: the python3 on PATH (GPTQ_PYTHON), not Debian's /usr/bin/python3.
+    GPY=${GPTQ_PYTHON:-python3} N=sparse-complete-coder-34m
+    npm run convert -- $W/$N-sparse24-f16.gguf $W/rtn-sparse-q4_s24.gguf --sparse24 --embeddings q8_0
+    npm run convert -- $W/$N-dense-f16.gguf $W/rtn-dense-q4_0.gguf --dense q4_0 --embeddings q8_0
+    $GPY $P/gptq_quant.py --format q4_s24 --f16 $W/$N-sparse24-f16.gguf --template $W/rtn-sparse-q4_s24.gguf \
+        --out models/$N-sparse-q4_s24.gguf --log $W/gptq-sparse-log.jsonl
+    $GPY $P/gptq_quant.py --format q4_0 --f16 $W/$N-dense-f16.gguf --template $W/rtn-dense-q4_0.gguf \
+        --out models/$N-dense-q4_0.gguf --log $W/gptq-dense-log.jsonl
+    npm run convert -- $W/$N-dense-f16.gguf models/$N-dense-q8_0.gguf --dense q8_0 --embeddings q8_0
+    npm run convert -- $W/$N-sparse24-f16.gguf models/$N-sparse24-q8_0.gguf --dense q8_0 --embeddings q8_0
+    node scripts/writeModelManifest.mjs $N-sparse-q4_s24.gguf $N-dense-q4_0.gguf \
+        --dense-8bit $N-dense-q8_0.gguf --sparse-8bit $N-sparse24-q8_0.gguf ;;
 smoke)
     T=$(mktemp -d)
     $PY - "$T" <<'EOF'

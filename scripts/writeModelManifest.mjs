@@ -46,8 +46,8 @@ const manifest = {
     description: "Bundled code models: our own 34M-parameter Llama-architecture model trained from scratch on permissively licensed registry code (not a fine-tune of any published model). See docs/model.md.",
     data: "91.9M tokens of TypeScript/JavaScript (npm) and Python (Debian) from 444 packages, deduplicated and filtered; packages in eval-reserved.txt held out. Manifest: model-pipeline/corpus/manifest.json.",
     models: [
-        await entry(sparse, "sparse", "sparse-4bit", "2:4 sparse (SparseGPT + distillation recovery), Q4_S24 4-bit linear weights, Q8_0 embeddings"),
-        await entry(dense, "dense", "dense-4bit", "The dense twin: Q4_0 linear weights, Q8_0 embeddings"),
+        await entry(sparse, "sparse", "sparse-4bit", "2:4 sparse (SparseGPT + distillation recovery), Q4_S24 4-bit linear weights (GPTQ), Q8_0 embeddings"),
+        await entry(dense, "dense", "dense-4bit", "The dense twin: Q4_0 linear weights (GPTQ), Q8_0 embeddings"),
         ...dense8bit != null ? [await entry(dense8bit, "eval-reference", "dense-8bit",
             "Evaluation reference, not shipped: the dense model with Q8_0 linear weights and embeddings (near-lossless)")] : [],
         ...sparse8bit != null ? [await entry(sparse8bit, "eval-reference", "sparse-8bit",

@@ -1,0 +1,46 @@
+"""Stages the continued-recovery call's carry (model-pipeline/work/carry-recover/model/):
+the shared frozen embedding once (exact bf16), the shipped sparse checkpoint (exact: 2:4 masks +
+bf16 values) and the FIM-tuned dense teacher's other tensors (matrices Q8_0-style, norms bf16).
+run.sh recover-carry then adds the validation split and as much training data as fits.
+
+  python3 model-pipeline/recover_carry.py --student work/sparse-fim --teacher work/dense-fim --dst work/carry-recover/model
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ckpt_io  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--student", required=True, help="sparse checkpoint dir (stem sparse), with its embedding")
+    ap.add_argument("--teacher", required=True, help="dense checkpoint dir (stem dense), with its embedding")
+    ap.add_argument("--dst", required=True)
+    args = ap.parse_args()
+    smeta, S = ckpt_io.load(args.student, "sparse")
+    tmeta, T = ckpt_io.load(args.teacher, "dense")
+    assert smeta["config"] == tmeta["config"]
+    assert np.array_equal(S["tok.weight"], T["tok.weight"]), "student and teacher must share the frozen embedding"
+    cfg = {"config": smeta["config"]}
+    ckpt_io.save_pack({"tok.weight": ("bf16", S["tok.weight"])}, args.dst, "emb", cfg)
+    ckpt_io.save_pack({k: ("sparse24" if v.ndim == 2 else "bf16", v) for k, v in S.items() if k != "tok.weight"},
+                      args.dst, "student", {**cfg, "from": os.path.abspath(args.student)})
+    ckpt_io.save_pack({k: ("q8" if v.ndim == 2 else "bf16", v) for k, v in T.items() if k != "tok.weight"},
+                      args.dst, "teacher", {**cfg, "from": os.path.abspath(args.teacher)})
+    # exactness of the student round trip; teacher error relative to its weights
+    _, S2, keep = ckpt_io.load_pack(args.dst, "student")
+    _, T2, _ = ckpt_io.load_pack(args.dst, "teacher")
+    for k, v in S2.items():
+        assert np.array_equal(v, S[k]), k
+    rel = max(float(np.linalg.norm(T2[k] - T[k]) / np.linalg.norm(T[k])) for k in T2)
+    grow = sum(int(keep[k].sum() - (S[k] != 0).sum()) for k in keep)
+    size = sum(os.path.getsize(os.path.join(args.dst, f)) for f in os.listdir(args.dst))
+    print(f"packs: {size / 1e6:.1f} MB; student exact ({grow} kept positions at zero); teacher max rel. error {rel:.2e}")
+
+
+if __name__ == "__main__":
+    main()
