@@ -81,8 +81,10 @@ const portableCmakeOptions = { GGML_NATIVE: "OFF", GGML_CPU_ALL_VARIANTS: "ON", 
 const cmakeOptionPrefix = "NODE_LLAMA_CPP_CMAKE_OPTION_";
 
 function setPortableCmakeOptions() {
-    // ggml has variant lists for x86 and ARM on Linux; elsewhere node-llama-cpp's default (native) stays.
+    // ggml has variant lists for x86 and ARM on Linux; elsewhere node-llama-cpp's default (native) stays. A user who
+    // set GGML_NATIVE (node-llama-cpp's documented switch) gets exactly that.
     if (process.platform !== "linux" || !["x64", "arm64"].includes(process.arch)) return;
+    if (process.env[cmakeOptionPrefix + "GGML_NATIVE"] != null) return;
     for (const [key, value] of Object.entries(portableCmakeOptions))
         process.env[cmakeOptionPrefix + key] ??= value;
 }
@@ -166,9 +168,9 @@ function addonPatchFiles() {
 }
 
 // "applied", "clean" (applies) or "conflict" for one patch against the tree.
-function patchState(treeDir, patchPath, run = git) {
-    if (run(treeDir, ["apply", "--reverse", "--check", patchPath]).status === 0) return "applied";
-    if (run(treeDir, ["apply", "--check", patchPath]).status === 0) return "clean";
+function patchState(treeDir, patchPath) {
+    if (git(treeDir, ["apply", "--reverse", "--check", patchPath]).status === 0) return "applied";
+    if (git(treeDir, ["apply", "--check", patchPath]).status === 0) return "clean";
     return "conflict";
 }
 
@@ -182,25 +184,27 @@ function filesOfPatch(patchPath) {
     return [...fs.readFileSync(patchPath, "utf8").matchAll(/^\+\+\+ b\/(.+)$/gm)].map((match) => match[1].trim());
 }
 
+// Every build starts from node-llama-cpp's original addon sources (kept as *.sparse-complete-orig the first time a
+// patch touches a file) and applies all addon patches in order, so a changed, shortened or removed patch never leaves
+// stale code behind, and two patches on one file compose.
 function applyAddonPatches(llamaDir) {
+    for (const backup of listFiles(path.join(llamaDir, "addon")).filter((file) => file.endsWith(addonOriginalSuffix)))
+        fs.copyFileSync(backup, backup.slice(0, -addonOriginalSuffix.length));
     for (const patchPath of addonPatchFiles()) {
         const name = path.basename(patchPath);
-        let state = patchState(llamaDir, patchPath, gitOutsideRepo);
-        if (state === "applied") continue;
         const files = filesOfPatch(patchPath).map((file) => path.join(llamaDir, file));
-        if (state === "conflict" && files.every((file) => fs.existsSync(file + addonOriginalSuffix))) {
-            // An older version of this patch is applied: start again from the addon's original sources.
-            for (const file of files) fs.copyFileSync(file + addonOriginalSuffix, file);
-            state = patchState(llamaDir, patchPath, gitOutsideRepo);
-        }
-        if (state !== "clean")
-            fail(`${name} does not apply to node-llama-cpp's addon sources; reinstall node-llama-cpp (npm ci) or update the patch`);
         for (const file of files)
-            if (!fs.existsSync(file + addonOriginalSuffix)) fs.copyFileSync(file, file + addonOriginalSuffix);
+            if (fs.existsSync(file) && !fs.existsSync(file + addonOriginalSuffix)) fs.copyFileSync(file, file + addonOriginalSuffix);
         const res = gitOutsideRepo(llamaDir, ["apply", patchPath]);
-        if (res.status !== 0) fail(`git apply ${name} failed:\n${res.stderr}`);
+        if (res.status !== 0)
+            fail(`${name} does not apply to node-llama-cpp's addon sources; reinstall node-llama-cpp (npm ci) or update the patch:\n${res.stderr}`);
         log(`applied ${name} to node-llama-cpp's addon`);
     }
+}
+
+function listFiles(dir) {
+    return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
+        entry.isDirectory() ? listFiles(path.join(dir, entry.name)) : [path.join(dir, entry.name)]);
 }
 
 function applyPatches(treeDir) {

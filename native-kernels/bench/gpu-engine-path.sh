@@ -51,10 +51,14 @@ if [ "$step" = build ]; then
     # node-llama-cpp's build straight away (the carried tree is patched; build.mjs's git checks need the tree's real
     # .git), with the current kernel sources; the plain folder name lets getLlama() find it, as build.mjs arranges.
     cp native-kernels/src/*.c native-kernels/src/*.h native-kernels/src/*.cu native-kernels/src/*.cuh "$tree/ggml/src/ggml-q4-s24/"
-    CI=true node node_modules/node-llama-cpp/dist/cli/cli.js source build --gpu "$GPU" --noUsageExample \
-        --noCustomCmakeBuildOptionsInBinaryFolderName > "$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
+    grep -q SetInlineDecode node_modules/node-llama-cpp/llama/addon/AddonContext.cpp \
+        || { echo "node-llama-cpp's addon is not patched: run node native-kernels/build.mjs --prepare-only before packing" >&2; exit 1; }
+    # Inside the device tool's 10 minutes, so that the log comes back when it does not finish.
+    CI=true timeout "${BUILD_TIMEOUT:-520}" node node_modules/node-llama-cpp/dist/cli/cli.js source build --gpu "$GPU" \
+        --noUsageExample --noCustomCmakeBuildOptionsInBinaryFolderName > "$OUT/build.log" 2>&1 \
+        || { tail -40 "$OUT/build.log"; exit 1; }
     # Built by the default target already when the options took; otherwise this builds just these three.
-    cmake --build "$build_dir" --target llama-bench llama-server llama-quantize > "$OUT/build-tools.log" 2>&1 \
+    cmake --build "$build_dir" -j "$(nproc)" --target llama-bench llama-server llama-quantize > "$OUT/build-tools.log" 2>&1 \
         || { tail -30 "$OUT/build-tools.log"; exit 1; }
     stamp "build took $(( $(date +%s) - t0 )) s"
     wait
@@ -69,9 +73,10 @@ if [ "$step" = bench ]; then
     command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,clocks.mem --format=csv,noheader
     stamp "quantize Q4_0 and Q4_S24 in parallel"
     threads=$(( $(nproc) / 2 > 0 ? $(nproc) / 2 : 1 ))
+    # Written under a temporary name and renamed when complete, so that a quantization cut short is never reused.
     for t in Q4_0 Q4_S24; do
-        [ -f "$WORK/model-$t.gguf" ] || "$bin/llama-quantize" "$WORK/model-f16.gguf" "$WORK/model-$t.gguf" "$t" "$threads" \
-            > "$OUT/quantize-$t.log" 2>&1 &
+        [ -f "$WORK/model-$t.gguf" ] || { "$bin/llama-quantize" "$WORK/model-f16.gguf" "$WORK/model-$t.gguf.part" "$t" "$threads" \
+            > "$OUT/quantize-$t.log" 2>&1 && mv "$WORK/model-$t.gguf.part" "$WORK/model-$t.gguf"; } &
     done
     wait
     for t in Q4_0 Q4_S24; do [ -f "$WORK/model-$t.gguf" ] || { tail -20 "$OUT/quantize-$t.log"; exit 1; }; done

@@ -35,6 +35,8 @@ export interface BareDecodeLoop {
     readonly backend: string;
     /** Whether the addon has our inline-decode patch; without it only the stock mode runs. */
     readonly inlineDecodeSupported: boolean;
+    /** Whether our llama.cpp build loaded (not node-llama-cpp's prebuilt fallback). */
+    readonly hasSparseType: boolean;
     run(tokens: number, mode: InlineDecodeMode): Promise<BareDecodeRun>;
     dispose(): Promise<void>;
 }
@@ -58,6 +60,7 @@ export async function openBareDecodeLoop(options: BareDecodeLoopOptions): Promis
             threads,
             backend: runtime.llama.gpu === false ? "cpu" : runtime.llama.gpu,
             inlineDecodeSupported: supportsInlineDecode(context),
+            hasSparseType: runtime.hasSparseType,
             async run(tokens, mode) {
                 setInlineDecode(loaded.context, mode);
                 await sequence.clearHistory();

@@ -6,7 +6,7 @@ import {mathThreadsFor} from "../core/mathThreads.js";
 import {StopRuleMatcher} from "../core/StopRuleMatcher.js";
 import {loadLlamaRuntime, type LlamaRuntime} from "./loadLlamaRuntime.js";
 import {SequencePool} from "./SequencePool.js";
-import {buildPromptTokens, type PromptTokenizer} from "./buildPromptTokens.js";
+import {buildPromptTokens, tokenizesLineStartsApart, type PromptTokenizer} from "./buildPromptTokens.js";
 import {memoizeTokenize} from "./memoizeTokenize.js";
 import {GgmlType, ggmlTypeName} from "../gguf/ggmlTypes.js";
 import {setInlineDecode} from "./inlineDecode.js";
@@ -76,13 +76,16 @@ export class CompletionEngine {
             const {context, reducedFrom} = await this.createContext(model, options);
             // Each generated token is decoded and sampled on this thread, not through two libuv round trips (our addon
             // patch; a no-op on node-llama-cpp's prebuilt binary).
-            setInlineDecode(context);
+            if (!setInlineDecode(context) && runtime.hasSparseType)
+                this.log("warn", "our llama.cpp build lacks the inline-decode addon patch (rebuild with `node native-kernels/build.mjs`); decoding through node-llama-cpp's worker round trips");
             const sequences = Array.from({length: context.totalSequences}, () => context.getSequence({
                 tokenPredictor: options.promptLookup === true ? createPromptLookupPredictor() : undefined
             }));
             const fim = model.tokens.infill;
+            const tokenize = memoizeTokenize((text) => model.tokenize(text, false) as number[]);
             const tokenizer: PromptTokenizer = {
-                tokenize: memoizeTokenize((text) => model.tokenize(text, false) as number[]),
+                tokenize,
+                splitsAtLineStart: tokenizesLineStartsApart(tokenize),
                 bos: model.tokens.shouldPrependBosToken ? model.tokens.bos : null,
                 fim: fim.prefix != null && fim.suffix != null && fim.middle != null
                     ? {prefix: fim.prefix, suffix: fim.suffix, middle: fim.middle}

@@ -5,6 +5,28 @@ export interface PromptTokenizer {
     readonly bos: number | null;
     /** Present when the model was trained for fill-in-the-middle. */
     readonly fim?: {readonly prefix: number, readonly suffix: number, readonly middle: number};
+    /**
+     * False when a text tokenized in two pieces split at a line start can differ from the text tokenized whole (see
+     * tokenizesLineStartsApart); a prompt without FIM tokens is then tokenized whole.
+     */
+    readonly splitsAtLineStart?: boolean;
+}
+
+/** Texts whose line starts are where BPE pre-tokenizers and SentencePiece's added leading space could disagree. */
+const LINE_START_PROBES = ["a\n    b", "x = 1;\n\tfoo(y)", "}\n\n  return", "if (a) {\n        // b\n", "a\r\n b"];
+
+/**
+ * Whether tokenizing at line starts gives the tokens of the whole text, probed once per vocabulary: true for the
+ * bundled deepseek-coder and Llama 3's vocabularies (2151 positions in six files), false for SentencePiece
+ * vocabularies that add a leading space to every call (Llama 2, Mistral).
+ */
+export function tokenizesLineStartsApart(tokenize: (text: string) => readonly number[]): boolean {
+    return LINE_START_PROBES.every((text) => {
+        const lineStart = text.lastIndexOf("\n") + 1;
+        const apart = [...tokenize(text.slice(0, lineStart)), ...tokenize(text.slice(lineStart))];
+        const whole = tokenize(text);
+        return apart.length === whole.length && apart.every((token, i) => token === whole[i]);
+    });
 }
 
 /** Share of the budget the suffix may take when both sides are too long. */
@@ -23,14 +45,16 @@ const CUT_STEP_SHARE = 1 / 8;
  * so a keystroke changes only the prompt's tail and the cached tokens of everything before it (suffix included) stay
  * valid; the model, trained on middles that start anywhere, sees the typed part of the line as the start of the
  * middle it continues. Without FIM tokens the prompt is the prefix alone, tokenized in two pieces split at the start
- * of the cursor's line, so the unchanged piece can come from the tokenizer's memo (split and whole prefix gave the
- * same tokens at all 2151 positions tried in six files, for both the bundled and Llama 3's vocabulary). Over budget, the suffix is cut at its end
+ * of the cursor's line when the vocabulary allows it (tokenizesLineStartsApart), so the unchanged piece can come
+ * from the tokenizer's memo. Over budget, the suffix is cut at its end
  * and the text before the line at its start (in coarse steps), so the text nearest the cursor is kept; the room for
  * the text before the line does not depend on the typed line's length, so typing never moves that cut. User text is tokenized without
  * special tokens: code that spells a control token stays text.
  */
 export function buildPromptTokens(tokenizer: PromptTokenizer, prompt: CompletionPrompt, budget: number): number[] {
     const head = tokenizer.bos != null ? [tokenizer.bos] : [];
+    if (tokenizer.fim == null && tokenizer.splitsAtLineStart === false)
+        return [...head, ...keepEnd(tokenizeIfAny(tokenizer, prompt.prefix), Math.max(1, budget - head.length))];
     const lineStart = prompt.prefix.lastIndexOf("\n") + 1;
     const beforeLine = tokenizeIfAny(tokenizer, prompt.prefix.slice(0, lineStart));
     const typedLine = tokenizeIfAny(tokenizer, prompt.prefix.slice(lineStart));

@@ -1,5 +1,5 @@
 import * as assert from "node:assert/strict";
-import {buildPromptTokens, type PromptTokenizer} from "../../src/engine/buildPromptTokens.js";
+import {buildPromptTokens, tokenizesLineStartsApart, type PromptTokenizer} from "../../src/engine/buildPromptTokens.js";
 import {commonPrefixLength} from "../../src/engine/SequencePool.js";
 
 // One token per character keeps the expected layouts readable; control tokens are negative so they cannot collide.
@@ -64,5 +64,13 @@ describe("buildPromptTokens", () => {
     it("without FIM tokens sends the prefix alone, cut at its start", () => {
         const plain: PromptTokenizer = {tokenize: characterTokenizer.tokenize, bos: null};
         assert.deepEqual(buildPromptTokens(plain, prompt("abc\ndef", "ignored"), 4), tokens("\ndef"));
+    });
+    it("tokenizes a prefix-only prompt whole when the vocabulary marks the start of every call (SentencePiece)", () => {
+        // Like SentencePiece with add_space_prefix: every call starts with a word-boundary marker.
+        const MARK = -9;
+        const spm = {tokenize: (text: string) => [MARK, ...tokens(text)], bos: BOS};
+        assert.equal(tokenizesLineStartsApart(spm.tokenize), false);
+        assert.equal(tokenizesLineStartsApart(characterTokenizer.tokenize), true);
+        assert.deepEqual(buildPromptTokens({...spm, splitsAtLineStart: false}, prompt("a\nbc", ""), 100), [BOS, MARK, ...tokens("a\nbc")]);
     });
 });

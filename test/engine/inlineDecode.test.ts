@@ -28,8 +28,10 @@ describe("inline decode (real node-llama-cpp on the CPU, tiny model)", function 
             promptText: "export function add(a: number, b: number): number {\n    return a + b;\n}\n".repeat(4), promptTokens: 48,
             contextSize: 512, sequences: 2, batchSize: 512, log: () => undefined});
         try {
-            if (!loop.inlineDecodeSupported)
-                this.skip(); // node-llama-cpp's prebuilt binary, or a build from before the addon patch
+            // Our build must carry the patch (build.mjs applies it); only node-llama-cpp's prebuilt fallback lacks it.
+            if (!loop.hasSparseType)
+                this.skip();
+            assert.ok(loop.inlineDecodeSupported, "our llama.cpp build lacks the inline-decode addon patch: rebuild with `node native-kernels/build.mjs`");
             const stock = await loop.run(24, STOCK_DECODE_MODE);
             const inline = await loop.run(24, INLINE_DECODE_MODE);
             const greedyOnly = await loop.run(24, {maxTokens: 0, greedyFromLogits: true});

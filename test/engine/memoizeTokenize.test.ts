@@ -2,7 +2,7 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type {Llama} from "node-llama-cpp";
-import {buildPromptTokens} from "../../src/engine/buildPromptTokens.js";
+import {buildPromptTokens, tokenizesLineStartsApart} from "../../src/engine/buildPromptTokens.js";
 import {memoizeTokenize} from "../../src/engine/memoizeTokenize.js";
 import {loadSparseLlama} from "../../src/native/loadSparseLlama.js";
 import {paths, repoRoot} from "../support/fixtures.js";
@@ -52,6 +52,7 @@ describe("tokenizing at the line start (real vocabularies)", function () {
                 }
             }
             assert.ok(positions > 300);
+            assert.equal(tokenizesLineStartsApart(tokenizer.tokenize), true, "the engine's load-time probe agrees");
             await model.dispose();
         });
     }
