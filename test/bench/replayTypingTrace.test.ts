@@ -4,10 +4,10 @@ import * as path from "node:path";
 import {generateTypingTrace} from "../../src/bench/generateTypingTrace.js";
 import {LlamaServerBackend, startLlamaServer} from "../../src/bench/LlamaServerBackend.js";
 import {replayTypingTrace} from "../../src/bench/replayTypingTrace.js";
-import {EngineClient} from "../../src/core/EngineClient.js";
+import type {EngineClient} from "../../src/core/EngineClient.js";
 import {chooseModel} from "../../src/core/modelCatalog.js";
 import {defaultSettings} from "../../src/core/settings.js";
-import {paths, repoRoot, requireBuiltEngine} from "../support/fixtures.js";
+import {paths, repoRoot, startEngineWithBundledModel} from "../support/fixtures.js";
 
 const sources = ["benchmark-source.ts.txt", "typing/EngineClient.ts.txt"]
     .map((name) => ({key: `file:///${name}`, text: fs.readFileSync(path.join(paths.samplesDir, name), "utf8")}));
@@ -19,11 +19,7 @@ describe("typing replay (real engine, bundled sparse model)", function () {
     this.timeout(300_000);
     let engine: EngineClient;
 
-    before(async () => {
-        engine = new EngineClient({enginePath: requireBuiltEngine(), log: () => undefined});
-        const model = await chooseModel(repoRoot, {modelVariant: "sparse", customModelPath: ""});
-        await engine.load({modelPath: model.path, device: "cpu", contextSize: 2048, sequences: 4});
-    });
+    before(async () => { engine = await startEngineWithBundledModel("sparse", 4); });
     after(() => engine.dispose());
 
     it("with caching, evaluates only the new tokens of each keystroke", async () => {

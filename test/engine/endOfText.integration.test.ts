@@ -1,8 +1,7 @@
 import * as assert from "node:assert/strict";
-import {EngineClient} from "../../src/core/EngineClient.js";
+import type {EngineClient} from "../../src/core/EngineClient.js";
 import type {CompletionPrompt, GenerationOptions} from "../../src/core/engineProtocol.js";
-import {chooseModel} from "../../src/core/modelCatalog.js";
-import {repoRoot, requireBuiltEngine} from "../support/fixtures.js";
+import {startEngineWithBundledModel} from "../support/fixtures.js";
 
 // Ends of files and blocks, where the bundled model tends to emit end-of-text.
 const prompts: readonly CompletionPrompt[] = [
@@ -15,11 +14,7 @@ const options: GenerationOptions = {maxTokens: 48, stop: [], singleLine: false, 
 describe("end of text (engine process, bundled dense model)", function () {
     this.timeout(120_000);
     let client: EngineClient;
-    before(async () => {
-        client = new EngineClient({enginePath: requireBuiltEngine(), log: () => undefined});
-        const model = await chooseModel(repoRoot, {modelVariant: "dense", customModelPath: ""});
-        await client.load({modelPath: model.path, device: "cpu", contextSize: 2048, sequences: 2});
-    });
+    before(async () => { client = await startEngineWithBundledModel("dense", 2); });
     after(() => client.dispose());
 
     it("reports end-of-text as eos, never as max-tokens short of the limit, and generates past it when told to", async () => {

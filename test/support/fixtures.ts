@@ -1,7 +1,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import {fileURLToPath} from "node:url";
-import {projectPaths} from "../../src/core/modelCatalog.js";
+import {EngineClient} from "../../src/core/EngineClient.js";
+import {chooseModel, projectPaths} from "../../src/core/modelCatalog.js";
 import {writeTinyLlamaGguf} from "./writeTinyLlamaGguf.js";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -22,6 +23,14 @@ export async function secondTinyModelPath(): Promise<string> {
     if (!fs.existsSync(file))
         await writeTinyLlamaGguf(file, paths.codeVocabulary, undefined, {name: "tiny-random-llama B (test fixture)"});
     return file;
+}
+
+/** An engine process (the built one) with a bundled model loaded on the CPU, with a 2048-token context. */
+export async function startEngineWithBundledModel(variant: "sparse" | "dense", sequences: number): Promise<EngineClient> {
+    const engine = new EngineClient({enginePath: requireBuiltEngine(), log: () => undefined});
+    const model = await chooseModel(repoRoot, {modelVariant: variant, customModelPath: ""});
+    await engine.load({modelPath: model.path, device: "cpu", contextSize: 2048, sequences});
+    return engine;
 }
 
 export function requireBuiltEngine(): string {
