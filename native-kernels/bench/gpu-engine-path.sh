@@ -12,7 +12,8 @@
 # ../shared/tools/device-pack.sh (node, npm, node_modules with the patched llama.cpp tree) plus vocab.gguf.xz from
 # native-kernels/bench/pack-gpu-carry.sh, and dist/ (npm run build). GPU=false runs the same steps on the CPU with a
 # small model (SHAPE="--layers 2 --embd 256 --ff 768 --heads 4 --kv-heads 2"), which is how this script is tested
-# without a GPU. Outputs go to $OUT (the device tool's folder) or ./gpu-bench-out.
+# without a GPU. Outputs go to $OUT (the device tool's folder) or ./gpu-bench-out: logs-<step>.tgz (every log) and
+# typing.json.
 set -euo pipefail
 step=${1:?usage: gpu-engine-path.sh build|bench}
 root=$(pwd)
@@ -23,6 +24,10 @@ SHAPE=${SHAPE:-}
 KEYSTROKES=${KEYSTROKES:-60}
 mkdir -p "$WORK" "$OUT"
 stamp() { echo "[$(date -u +%H:%M:%S)] $*"; }
+# The device tool returns at most 8 files: the logs go to one folder, packed into $OUT at exit (also on failure).
+LOGS=$WORK/logs-$step
+rm -rf "$LOGS" && mkdir -p "$LOGS"
+trap 'tar czf "$OUT/logs-$step.tgz" -C "$LOGS" . 2>/dev/null || true' EXIT
 tree=node_modules/node-llama-cpp/llama/llama.cpp
 if [ "$GPU" = cuda ]; then build_dir=node_modules/node-llama-cpp/llama/localBuilds/linux-x64-cuda; ngl=99; device=gpu
 else build_dir=node_modules/node-llama-cpp/llama/localBuilds/linux-x64; ngl=0; device=cpu; fi
@@ -30,7 +35,7 @@ bin=$build_dir/bin
 
 if [ -f .device-carry/device-unpack.sh ]; then
     # shellcheck source=/dev/null
-    source .device-carry/device-unpack.sh > "$OUT/unpack-$step.log"
+    source .device-carry/device-unpack.sh > "$LOGS/unpack.log"
 fi
 
 if [ "$step" = build ]; then
@@ -39,7 +44,7 @@ if [ "$step" = build ]; then
         || cp "$tree/models/ggml-vocab-llama-bpe.gguf" "$WORK/vocab.gguf"
     # shellcheck disable=SC2086
     (PYTHONPATH=$tree/gguf-py python3 native-kernels/bench/make_synthetic_llama.py "$WORK/vocab.gguf" "$WORK/model-f16.gguf" \
-        $SHAPE > "$OUT/generate.log" 2>&1; echo $? > "$WORK/generate.rc") &
+        $SHAPE > "$LOGS/generate.log" 2>&1; echo $? > "$WORK/generate.rc") &
     t0=$(date +%s)
     # The tools come from the same CMake tree as the addon (no second CUDA compile); no network: no web UI download,
     # no HTTPS; CPU code for this machine only (GGML_NATIVE, node-llama-cpp's default; the portable variants are for
@@ -55,15 +60,19 @@ if [ "$step" = build ]; then
         || { echo "node-llama-cpp's addon is not patched: run node native-kernels/build.mjs --prepare-only before packing" >&2; exit 1; }
     # Inside the device tool's 10 minutes, so that the log comes back when it does not finish.
     CI=true timeout "${BUILD_TIMEOUT:-520}" node node_modules/node-llama-cpp/dist/cli/cli.js source build --gpu "$GPU" \
-        --noUsageExample --noCustomCmakeBuildOptionsInBinaryFolderName > "$OUT/build.log" 2>&1 \
-        || { tail -40 "$OUT/build.log"; exit 1; }
+        --noUsageExample --noCustomCmakeBuildOptionsInBinaryFolderName > "$LOGS/build.log" 2>&1 \
+        || { tail -40 "$LOGS/build.log"; exit 1; }
     # Built by the default target already when the options took; otherwise this builds just these three.
-    cmake --build "$build_dir" -j "$(nproc)" --target llama-bench llama-server llama-quantize > "$OUT/build-tools.log" 2>&1 \
-        || { tail -30 "$OUT/build-tools.log"; exit 1; }
+    cmake --build "$build_dir" -j "$(nproc)" --target llama-bench llama-server llama-quantize > "$LOGS/build-tools.log" 2>&1 \
+        || { tail -30 "$LOGS/build-tools.log"; exit 1; }
+    # llama.cpp leaves its tests out of cmake-js builds; test-backend-ops needs only ggml, so it links to this build's.
+    g++ -O2 -std=c++17 -I"$tree/ggml/include" "$tree/tests/test-backend-ops.cpp" "$bin"/libggml.*so "$bin"/libggml-base.so \
+        -Wl,-rpath,"$root/$bin" -pthread -o "$bin/test-backend-ops" > "$LOGS/build-test-backend-ops.log" 2>&1 \
+        || { tail -30 "$LOGS/build-test-backend-ops.log"; exit 1; }
     stamp "build took $(( $(date +%s) - t0 )) s"
     wait
-    [ "$(cat "$WORK/generate.rc")" = 0 ] || { cat "$OUT/generate.log"; exit 1; }
-    ls -la "$WORK"/*.gguf "$bin"/llama-bench "$bin"/llama-server "$bin"/llama-quantize
+    [ "$(cat "$WORK/generate.rc")" = 0 ] || { cat "$LOGS/generate.log"; exit 1; }
+    ls -la "$WORK"/*.gguf "$bin"/llama-bench "$bin"/llama-server "$bin"/llama-quantize "$bin"/test-backend-ops
     stamp "build step done"
     exit 0
 fi
@@ -76,27 +85,44 @@ if [ "$step" = bench ]; then
     # Written under a temporary name and renamed when complete, so that a quantization cut short is never reused.
     for t in Q4_0 Q4_S24; do
         [ -f "$WORK/model-$t.gguf" ] || { "$bin/llama-quantize" "$WORK/model-f16.gguf" "$WORK/model-$t.gguf.part" "$t" "$threads" \
-            > "$OUT/quantize-$t.log" 2>&1 && mv "$WORK/model-$t.gguf.part" "$WORK/model-$t.gguf"; } &
+            > "$LOGS/quantize-$t.log" 2>&1 && mv "$WORK/model-$t.gguf.part" "$WORK/model-$t.gguf"; } &
     done
     wait
-    for t in Q4_0 Q4_S24; do [ -f "$WORK/model-$t.gguf" ] || { tail -20 "$OUT/quantize-$t.log"; exit 1; }; done
+    for t in Q4_0 Q4_S24; do [ -f "$WORK/model-$t.gguf" ] || { tail -20 "$LOGS/quantize-$t.log"; exit 1; }; done
 
-    stamp "llama-bench decode (the reference for bench:decode)"
+    if [ -x "$bin/test-backend-ops" ] && [ "$GPU" = cuda ]; then
+        stamp "test-backend-ops: Q4_S24 matmuls and the gate/up fusion against the CPU backend, then their times"
+        for check in "MUL_MAT type_a=q4_s24" "MUL_MAT_VEC_FUSION type=q4_s24" "GET_ROWS type=q4_s24"; do
+            set -- $check
+            "$bin/test-backend-ops" test -b CUDA0 -o "$1" -p "$2" > "$LOGS/test-backend-ops-$1.log" 2>&1 || true
+            echo "$1 $2: $(grep -E "tests passed" "$LOGS/test-backend-ops-$1.log" | tr -d '\n'); $(grep -c FAIL "$LOGS/test-backend-ops-$1.log") FAIL lines"
+        done
+        # ggml-cuda's debug line about CUDA graph warm-up splits a result line in two: joined back here.
+        unsplit() { perl -0pe 's/ggml_backend_cuda_graph_compute: CUDA graph warmup \w+\n//g'; }
+        "$bin/test-backend-ops" perf -b CUDA0 -o MUL_MAT_VEC_FUSION -p "n=14336" 2>&1 | unsplit \
+            | tee "$LOGS/perf-fusion.log" | grep "us/run" || true
+        "$bin/test-backend-ops" perf -b CUDA0 -o MUL_MAT -p "type_a=q4_(0|s24),type_b=f32,m=(1024|4096|14336),n=(1|2|4|8)," \
+            2>&1 | unsplit | tee "$LOGS/perf-mul-mat.log" | grep "us/run" || true
+    fi
+
+    stamp "llama-bench decode (the reference for bench:decode); Q4_S24 again without its fusion"
     "$bin/llama-bench" -m "$WORK/model-Q4_0.gguf" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 -p 0 -n 128 -r 3 -o md \
-        2>&1 | tee "$OUT/llama-bench.md"
+        2>&1 | tee "$LOGS/llama-bench.md"
+    Q4_S24_CUDA_NO_FUSION=1 "$bin/llama-bench" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 -p 0 -n 128 -r 3 -o md \
+        2>&1 | tee "$LOGS/llama-bench-no-fusion.md"
 
     if [ -f dist/decodeBenchCli.mjs ]; then
         for t in Q4_0 Q4_S24; do
             stamp "bench:decode $t: llama-bench vs node-llama-cpp's loop vs the engine"
             node dist/decodeBenchCli.mjs --model "$WORK/model-$t.gguf" --device "$device" --llama-bench "$bin/llama-bench" \
-                2>&1 | tee "$OUT/decode-$t.md" || true
+                2>&1 | tee "$LOGS/decode-$t.md" || true
         done
     fi
 
     stamp "bench:typing: engine vs llama-server, one by one, 64-token completions, 2k-token prompts"
     node dist/typingBenchCli.mjs --model "$WORK/model-Q4_S24.gguf" --model "$WORK/model-Q4_0.gguf" --device "$device" \
         --llama-server "$bin/llama-server" --pacing one-by-one --fixed-tokens 64 --context-tokens 2048 \
-        --source "$tree/src/llama-model.cpp" --keystrokes "$KEYSTROKES" --out "$OUT/typing.json" 2>&1 | tee "$OUT/typing.md"
+        --source "$tree/src/llama-model.cpp" --keystrokes "$KEYSTROKES" --out "$OUT/typing.json" 2>&1 | tee "$LOGS/typing.md"
     stamp "bench step done"
     exit 0
 fi

@@ -1,7 +1,8 @@
 // Standalone check + benchmark of the Q4_S24 CUDA kernels (native-kernels/src/q4_s24_cuda.cu) against the CPU
 // reference (q4_s24_ref.c), on fresh random data every run. Build and run: native-kernels/cuda-harness/run.sh.
 //
-// Checks, for every shape and batch that is timed: the mat-vec kernel (every launch variant) against a CPU
+// Checks, for every shape and batch that is timed: the mat-vec kernel (every launch variant) and the fused
+// gate/up + SWIGLU kernel (every launch shape) against a CPU
 // emulation of the same int8 activation quantization (tight) and against the float reference (loose: int8
 // activations cost ~1e-2); dequantize to f16/f32 and get_rows bit for bit; dequantize + cuBLAS prefill on
 // sampled outputs. Times with CUDA events over weight copies rotated past the L2, median of repeats.
@@ -160,9 +161,137 @@ static const char * variant_name(int v) {
     return names[v];
 }
 
+static const char * swiglu_shape_name(int v) {
+    static const char * names[] = {"r1t128", "r2t64", "r2t128", "r4t64"};
+    return names[v];
+}
+
+// Feed-forward gate/up + SWIGLU in one launch (q4_s24_cuda_mul_mat_vec_swiglu), every launch shape and batch, on the
+// Llama-3-8B projection shape: checked against silu(gate . x) * (up . x) computed from the same int8 activations,
+// timed against what the unfused path launches (one quantization, then the default mat-vec twice; the separate
+// SWIGLU kernel the unfused path also needs is not counted).
+static void run_swiglu(std::mt19937 & rng, bool quick, std::vector<std::string> & summary) {
+    const Shape   sh{14336, 4096};
+    const int     max_cols  = Q4_S24_CUDA_MMV_MAX_COLS;
+    HostWeights   up        = make_weights(sh, rng);
+    HostWeights   gate      = make_weights(sh, rng);
+    const size_t  row_bytes = (size_t) (sh.k / QK_Q4_S24) * sizeof(block_q4_s24);
+    const size_t  w_bytes   = up.blocks.size();
+    const int     copies    = quick ? 1 : (int) std::max<size_t>(2, (size_t) (512u << 20) / (2 * w_bytes));
+    uint8_t *     d_up;
+    uint8_t *     d_gate;
+    CUDA_OK(cudaMalloc(&d_up, w_bytes * copies));
+    CUDA_OK(cudaMalloc(&d_gate, w_bytes * copies));
+    for (int i = 0; i < copies; ++i) {
+        CUDA_OK(cudaMemcpy(d_up + i * w_bytes, up.blocks.data(), w_bytes, cudaMemcpyHostToDevice));
+        CUDA_OK(cudaMemcpy(d_gate + i * w_bytes, gate.blocks.data(), w_bytes, cudaMemcpyHostToDevice));
+    }
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::vector<float>              x((size_t) max_cols * sh.k);
+    for (auto & v : x) {
+        v = nd(rng);
+    }
+    float * d_x;
+    float * d_y;
+    void *  d_scratch;
+    CUDA_OK(cudaMalloc(&d_x, x.size() * sizeof(float)));
+    CUDA_OK(cudaMalloc(&d_y, (size_t) 2 * max_cols * sh.rows * sizeof(float)));
+    CUDA_OK(cudaMalloc(&d_scratch, q4_s24_cuda_act_bytes(sh.k, max_cols)));
+    CUDA_OK(cudaMemcpy(d_x, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice));
+    const q4_s24_cuda_act act = q4_s24_cuda_act_view(d_scratch, sh.k, max_cols);
+
+    std::vector<std::vector<double>> ref(max_cols);
+    for (int c = 0; c < max_cols; ++c) {
+        std::vector<int8_t> q;
+        std::vector<float>  d;
+        emulate_act_quant(x.data() + c * sh.k, sh.k, q, d);
+        ref[c].resize(sh.rows);
+        for (int64_t r = 0; r < sh.rows; ++r) {
+            double u = 0, g = 0;
+            for (int64_t i = 0; i < sh.k; ++i) {
+                const double a = (double) q[i] * d[i / 32];
+                u += (double) up.dense[r * sh.k + i] * a;
+                g += (double) gate.dense[r * sh.k + i] * a;
+            }
+            ref[c][r] = g / (1.0 + std::exp(-g)) * u;
+        }
+    }
+
+    printf("\nswiglu %lldx%lld (gate + up, one launch)\n%5s %-8s %9s %9s %9s\n", (long long) sh.rows, (long long) sh.k,
+           "batch", "shape", "kernel us", "+quant us", "unfused");
+    for (int ncols = 1; ncols <= max_cols; ++ncols) {
+        q4_s24_cuda_quantize_act(d_x, sh.k, sh.k, ncols, act, 0);
+        LAUNCH_OK();
+        const int   iters    = quick ? 1 : 200;
+        const auto  mmv      = q4_s24_cuda_mmv_default_variant(sh.rows, sh.k, ncols);
+        const float unfused  = time_us(
+            [&](int i) {
+                const size_t o = (size_t) (i % copies) * w_bytes;
+                q4_s24_cuda_quantize_act(d_x, sh.k, sh.k, ncols, act, 0);
+                q4_s24_cuda_mul_mat_vec_q(d_up + o, sh.rows, sh.k, row_bytes, act, ncols, d_y, sh.rows, 0);
+                q4_s24_cuda_mul_mat_vec_q(d_gate + o, sh.rows, sh.k, row_bytes, act, ncols, d_y + max_cols * sh.rows,
+                                          sh.rows, 0);
+            },
+            iters);
+        (void) mmv;
+        float best = 0;
+        int   best_v = -1;
+        for (int v = 0; v < Q4_S24_SWIGLU_SHAPE_COUNT; ++v) {
+            const auto shape = (q4_s24_cuda_swiglu_shape) v;
+            CUDA_OK(cudaMemset(d_y, 0xff, (size_t) max_cols * sh.rows * sizeof(float)));
+            q4_s24_cuda_quantize_act(d_x, sh.k, sh.k, ncols, act, 0);
+            q4_s24_cuda_swiglu_variant(shape, d_up, d_gate, sh.rows, sh.k, row_bytes, act, ncols, d_y, sh.rows, 0);
+            LAUNCH_OK();
+            CUDA_OK(cudaDeviceSynchronize());
+            std::vector<float> y((size_t) ncols * sh.rows);
+            CUDA_OK(cudaMemcpy(y.data(), d_y, y.size() * sizeof(float), cudaMemcpyDeviceToHost));
+            double e = 0;
+            for (int c = 0; c < ncols; ++c) {
+                std::vector<float> yc(y.begin() + c * sh.rows, y.begin() + (c + 1) * sh.rows);
+                e = std::max(e, rel_err(yc, ref[c]));
+            }
+            char what[160];
+            snprintf(what, sizeof what, "swiglu %lldx%lld batch %d %s: err %.2e", (long long) sh.rows, (long long) sh.k,
+                     ncols, swiglu_shape_name(v), e);
+            expect(e < 1e-5, what);
+            const float us = time_us(
+                [&](int i) {
+                    const size_t o = (size_t) (i % copies) * w_bytes;
+                    q4_s24_cuda_swiglu_variant(shape, d_up + o, d_gate + o, sh.rows, sh.k, row_bytes, act, ncols, d_y,
+                                               sh.rows, 0);
+                },
+                iters);
+            const float total = time_us(
+                [&](int i) {
+                    const size_t o = (size_t) (i % copies) * w_bytes;
+                    q4_s24_cuda_quantize_act(d_x, sh.k, sh.k, ncols, act, 0);
+                    q4_s24_cuda_swiglu_variant(shape, d_up + o, d_gate + o, sh.rows, sh.k, row_bytes, act, ncols, d_y,
+                                               sh.rows, 0);
+                },
+                iters);
+            printf("%5d %-8s %9.2f %9.2f %9.2f  err %.1e\n", ncols, swiglu_shape_name(v), us, total, unfused, e);
+            if (best_v < 0 || total < best) {
+                best   = total;
+                best_v = v;
+            }
+        }
+        char line[200];
+        snprintf(line, sizeof line, "swiglu %lldx%lld batch %d: best %-7s %7.2f us (%5.0f GB/s) vs unfused %7.2f us; default %s",
+                 (long long) sh.rows, (long long) sh.k, ncols, swiglu_shape_name(best_v), best, 2 * w_bytes / (best * 1e3),
+                 unfused, swiglu_shape_name(q4_s24_cuda_swiglu_default_shape(sh.rows, sh.k, ncols)));
+        summary.push_back(line);
+    }
+    CUDA_OK(cudaFree(d_up));
+    CUDA_OK(cudaFree(d_gate));
+    CUDA_OK(cudaFree(d_x));
+    CUDA_OK(cudaFree(d_y));
+    CUDA_OK(cudaFree(d_scratch));
+}
+
 int main(int argc, char ** argv) {
     const unsigned seed  = argc > 1 ? (unsigned) strtoul(argv[1], nullptr, 10) : (unsigned) std::random_device{}();
     const bool     quick = argc > 2 && strcmp(argv[2], "quick") == 0; // sanitizer run: checks only, few timings
+    const bool     swiglu_only = argc > 2 && strcmp(argv[2], "swiglu") == 0; // the gate/up kernel alone
     printf("seed %u%s\n", seed, quick ? " (quick: checks, one timing iteration)" : "");
     std::mt19937 rng(seed);
 
@@ -202,6 +331,9 @@ int main(int argc, char ** argv) {
     std::vector<std::string> summary;
 
     for (const Shape & sh : shapes) {
+        if (swiglu_only) {
+            break;
+        }
         HostWeights   hw        = make_weights(sh, rng);
         const size_t  row_bytes = (size_t) (sh.k / QK_Q4_S24) * sizeof(block_q4_s24);
         const size_t  w_bytes   = hw.blocks.size();
@@ -494,6 +626,7 @@ int main(int argc, char ** argv) {
         CUDA_OK(cudaFree(d_y));
         CUDA_OK(cudaFree(d_scratch));
     }
+    run_swiglu(rng, quick, summary);
 #ifdef Q4_S24_HARNESS_CUBLAS
     cublasDestroy(blas);
 #endif

@@ -94,27 +94,36 @@ __global__ void quantize_act_kernel(const float * __restrict__ x, int64_t k, int
     }
 }
 
+// silu(gate) * up, as ggml's SWIGLU computes it.
+__device__ __forceinline__ float swiglu(float gate, float up) {
+    return gate / (1.0f + expf(-gate)) * up;
+}
+
 // ROWS weight rows per thread block. Thread t handles sub-blocks t, t + THREADS, ... of each row; THREADS is a
 // multiple of 8, so a thread always sees the same sub-block slot (t % 8) of every block it visits and its
 // field offsets just advance by THREADS/8 blocks per step. The activations of a sub-block stay in registers
 // for all ROWS rows (fewer activation re-reads per weight byte).
 // FUSED: read float activations (x) and quantize each sub-block in the thread that uses it, instead of reading
 // the int8 copy made by quantize_act_kernel: one launch instead of two, more arithmetic per weight.
-template <int ROWS, int NCOLS, int THREADS, bool FUSED>
+// SWIGLU: the feed-forward gate and up projections in one launch: the block also reads the same ROWS rows of
+// w_gate (same shape and row bytes as w, the up matrix) and writes silu(gate row . x) * (up row . x).
+template <int ROWS, int NCOLS, int THREADS, bool FUSED, bool SWIGLU = false>
 __global__ void __launch_bounds__(THREADS)
-mul_mat_vec_kernel(const uint8_t * __restrict__ w, int64_t nrows, int nsub, size_t row_bytes,
-                   const int8_t * __restrict__ aq, const float * __restrict__ ad, int64_t k,
+mul_mat_vec_kernel(const uint8_t * __restrict__ w, const uint8_t * __restrict__ w_gate, int64_t nrows, int nsub,
+                   size_t row_bytes, const int8_t * __restrict__ aq, const float * __restrict__ ad, int64_t k,
                    const float * __restrict__ x, int64_t x_col_stride,
                    float * __restrict__ y, int64_t y_col_stride) {
     static_assert(THREADS % 32 == 0, "THREADS must be a multiple of 32");
+    static_assert(!(FUSED && SWIGLU), "the gate/up kernel reads pre-quantized activations");
     constexpr int kStepBytes = THREADS / kSubsPerBlock * kBlockBytes;
+    constexpr int kRows      = SWIGLU ? 2 * ROWS : ROWS; // up rows, then the same rows of gate
 
     const int64_t row0 = (int64_t) blockIdx.x * ROWS;
     const int     sub  = threadIdx.x % kSubsPerBlock;
 
-    float acc[ROWS][NCOLS];
+    float acc[kRows][NCOLS];
 #pragma unroll
-    for (int r = 0; r < ROWS; ++r) {
+    for (int r = 0; r < kRows; ++r) {
 #pragma unroll
         for (int c = 0; c < NCOLS; ++c) {
             acc[r][c] = 0.0f;
@@ -122,11 +131,12 @@ mul_mat_vec_kernel(const uint8_t * __restrict__ w, int64_t nrows, int nsub, size
     }
 
     // Rows past the end re-read the last row (no divergence) and are never written. Every row has the
-    // same layout, so one byte offset per field serves all ROWS rows.
-    const uint8_t * rows[ROWS];
+    // same layout, so one byte offset per field serves all rows.
+    const uint8_t * rows[kRows];
 #pragma unroll
-    for (int r = 0; r < ROWS; ++r) {
-        rows[r] = w + (row0 + r < nrows ? row0 + r : nrows - 1) * row_bytes;
+    for (int r = 0; r < kRows; ++r) {
+        const int64_t row = row0 + r % ROWS;
+        rows[r] = (r < ROWS ? w : w_gate) + (row < nrows ? row : nrows - 1) * row_bytes;
     }
     uint32_t       off_qs  = (threadIdx.x / kSubsPerBlock) * kBlockBytes + kQsOffset + 8 * sub;
     const uint32_t to_idx  = kIdxOffset - kQsOffset - 4 * sub;       // idx field minus qs field
@@ -138,10 +148,10 @@ mul_mat_vec_kernel(const uint8_t * __restrict__ w, int64_t nrows, int nsub, size
     const float *  x_ptr   = FUSED ? x + (int64_t) threadIdx.x * kSubCols : nullptr;
 
     for (int s = threadIdx.x; s < nsub; s += THREADS, off_qs += kStepBytes) {
-        uint32_t qs0[ROWS], qs1[ROWS], idx[ROWS];
-        float    dw[ROWS];
+        uint32_t qs0[kRows], qs1[kRows], idx[kRows];
+        float    dw[kRows];
 #pragma unroll
-        for (int r = 0; r < ROWS; ++r) {
+        for (int r = 0; r < kRows; ++r) {
             const uint8_t * q = rows[r] + off_qs;
             qs0[r] = load_word(q);
             qs1[r] = load_word(q + 4);
@@ -172,7 +182,7 @@ mul_mat_vec_kernel(const uint8_t * __restrict__ w, int64_t nrows, int nsub, size
         }
 
 #pragma unroll
-        for (int r = 0; r < ROWS; ++r) {
+        for (int r = 0; r < kRows; ++r) {
             int      wq[4];
             uint32_t sel[4];
 #pragma unroll
@@ -194,11 +204,11 @@ mul_mat_vec_kernel(const uint8_t * __restrict__ w, int64_t nrows, int nsub, size
     }
 
     constexpr int kWarps = THREADS / 32;
-    __shared__ float partial[kWarps][ROWS * NCOLS];
+    __shared__ float partial[kWarps][kRows * NCOLS];
     const int lane = threadIdx.x % 32;
     const int warp = threadIdx.x / 32;
 #pragma unroll
-    for (int r = 0; r < ROWS; ++r) {
+    for (int r = 0; r < kRows; ++r) {
 #pragma unroll
         for (int c = 0; c < NCOLS; ++c) {
             const float v = warp_sum(acc[r][c]);
@@ -213,6 +223,14 @@ mul_mat_vec_kernel(const uint8_t * __restrict__ w, int64_t nrows, int nsub, size
 #pragma unroll
         for (int i = 0; i < kWarps; ++i) {
             sum += partial[i][threadIdx.x];
+        }
+        if constexpr (SWIGLU) {
+            float gate = 0.0f;
+#pragma unroll
+            for (int i = 0; i < kWarps; ++i) {
+                gate += partial[i][ROWS * NCOLS + threadIdx.x];
+            }
+            sum = swiglu(gate, sum);
         }
         const int     r   = threadIdx.x / NCOLS;
         const int     c   = threadIdx.x % NCOLS;
@@ -306,27 +324,33 @@ __global__ void get_rows_kernel(const uint8_t * __restrict__ src, int64_t ne00, 
     }
 }
 
-template <int ROWS, int NCOLS, int THREADS, bool FUSED>
-void launch_mul_mat_vec(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, q4_s24_cuda_act act,
-                        float * y, int64_t y_col_stride, cudaStream_t stream) {
+template <int ROWS, int NCOLS, int THREADS, bool FUSED, bool SWIGLU>
+void launch_mul_mat_vec(const void * w, const void * w_gate, int64_t nrows, int64_t k, size_t w_row_bytes,
+                        q4_s24_cuda_act act, float * y, int64_t y_col_stride, cudaStream_t stream) {
     const int64_t blocks = (nrows + ROWS - 1) / ROWS;
-    mul_mat_vec_kernel<ROWS, NCOLS, THREADS, FUSED><<<(unsigned) blocks, THREADS, 0, stream>>>(
-        static_cast<const uint8_t *>(w), nrows, (int) (k / kSubCols), w_row_bytes, act.q, act.d, k, act.x,
-        act.x_col_stride, y, y_col_stride);
+    mul_mat_vec_kernel<ROWS, NCOLS, THREADS, FUSED, SWIGLU><<<(unsigned) blocks, THREADS, 0, stream>>>(
+        static_cast<const uint8_t *>(w), static_cast<const uint8_t *>(w_gate), nrows, (int) (k / kSubCols),
+        w_row_bytes, act.q, act.d, k, act.x, act.x_col_stride, y, y_col_stride);
 }
 
-template <int ROWS, int THREADS, bool FUSED>
-void launch_for_cols(int ncols, const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, q4_s24_cuda_act act,
-                     float * y, int64_t y_col_stride, cudaStream_t stream) {
+template <int ROWS, int THREADS, bool FUSED, bool SWIGLU = false>
+void launch_for_cols(int ncols, const void * w, const void * w_gate, int64_t nrows, int64_t k, size_t w_row_bytes,
+                     q4_s24_cuda_act act, float * y, int64_t y_col_stride, cudaStream_t stream) {
     switch (ncols) {
-        case 1: launch_mul_mat_vec<ROWS, 1, THREADS, FUSED>(w, nrows, k, w_row_bytes, act, y, y_col_stride, stream); break;
-        case 2: launch_mul_mat_vec<ROWS, 2, THREADS, FUSED>(w, nrows, k, w_row_bytes, act, y, y_col_stride, stream); break;
-        case 3: launch_mul_mat_vec<ROWS, 3, THREADS, FUSED>(w, nrows, k, w_row_bytes, act, y, y_col_stride, stream); break;
-        case 4: launch_mul_mat_vec<ROWS, 4, THREADS, FUSED>(w, nrows, k, w_row_bytes, act, y, y_col_stride, stream); break;
-        case 5: launch_mul_mat_vec<ROWS, 5, THREADS, FUSED>(w, nrows, k, w_row_bytes, act, y, y_col_stride, stream); break;
-        case 6: launch_mul_mat_vec<ROWS, 6, THREADS, FUSED>(w, nrows, k, w_row_bytes, act, y, y_col_stride, stream); break;
-        case 7: launch_mul_mat_vec<ROWS, 7, THREADS, FUSED>(w, nrows, k, w_row_bytes, act, y, y_col_stride, stream); break;
-        case 8: launch_mul_mat_vec<ROWS, 8, THREADS, FUSED>(w, nrows, k, w_row_bytes, act, y, y_col_stride, stream); break;
+#define Q4_S24_COLS_CASE(C) \
+        case C: \
+            launch_mul_mat_vec<ROWS, C, THREADS, FUSED, SWIGLU>(w, w_gate, nrows, k, w_row_bytes, act, y, y_col_stride, \
+                                                                stream); \
+            break;
+        Q4_S24_COLS_CASE(1)
+        Q4_S24_COLS_CASE(2)
+        Q4_S24_COLS_CASE(3)
+        Q4_S24_COLS_CASE(4)
+        Q4_S24_COLS_CASE(5)
+        Q4_S24_COLS_CASE(6)
+        Q4_S24_COLS_CASE(7)
+        Q4_S24_COLS_CASE(8)
+#undef Q4_S24_COLS_CASE
         default:
             fprintf(stderr, "q4_s24_cuda_mul_mat_vec: %d columns (at most %d)\n", ncols, Q4_S24_CUDA_MMV_MAX_COLS);
             abort();
@@ -366,9 +390,9 @@ void q4_s24_cuda_mul_mat_vec_variant(q4_s24_cuda_mmv_variant variant, const void
     switch (variant) {
 #define Q4_S24_MMV_CASE(R, T) \
         case Q4_S24_MMV_R##R##_T##T: \
-            launch_for_cols<R, T, false>(ncols, w, nrows, k, w_row_bytes, act, y, y_col_stride, stream); break; \
+            launch_for_cols<R, T, false>(ncols, w, nullptr, nrows, k, w_row_bytes, act, y, y_col_stride, stream); break; \
         case Q4_S24_MMV_FUSED_R##R##_T##T: \
-            launch_for_cols<R, T, true>(ncols, w, nrows, k, w_row_bytes, act, y, y_col_stride, stream); break;
+            launch_for_cols<R, T, true>(ncols, w, nullptr, nrows, k, w_row_bytes, act, y, y_col_stride, stream); break;
         Q4_S24_MMV_CASE(2, 128)
         Q4_S24_MMV_CASE(4, 128)
         Q4_S24_MMV_CASE(4, 64)
@@ -395,6 +419,54 @@ q4_s24_cuda_mmv_variant q4_s24_cuda_mmv_default_variant(int64_t nrows, int64_t k
         return Q4_S24_MMV_R2_T128;
     }
     return Q4_S24_MMV_R4_T64;
+}
+
+void q4_s24_cuda_mul_mat_vec_q(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, q4_s24_cuda_act act,
+                               int ncols, float * y, int64_t y_col_stride, cudaStream_t stream) {
+    q4_s24_cuda_mmv_variant variant = q4_s24_cuda_mmv_default_variant(nrows, k, ncols);
+    if (q4_s24_cuda_mmv_variant_is_fused(variant)) {
+        variant = (q4_s24_cuda_mmv_variant) (variant - Q4_S24_MMV_FUSED_R2_T128); // same shape, int8 activations
+    }
+    act.x = nullptr;
+    q4_s24_cuda_mul_mat_vec_variant(variant, w, nrows, k, w_row_bytes, act, ncols, y, y_col_stride, stream);
+}
+
+void q4_s24_cuda_swiglu_variant(q4_s24_cuda_swiglu_shape shape, const void * w_up, const void * w_gate, int64_t nrows,
+                                int64_t k, size_t w_row_bytes, q4_s24_cuda_act act, int ncols, float * y,
+                                int64_t y_col_stride, cudaStream_t stream) {
+    switch (shape) {
+        case Q4_S24_SWIGLU_R1_T128:
+            launch_for_cols<1, 128, false, true>(ncols, w_up, w_gate, nrows, k, w_row_bytes, act, y, y_col_stride, stream);
+            break;
+        case Q4_S24_SWIGLU_R2_T64:
+            launch_for_cols<2, 64, false, true>(ncols, w_up, w_gate, nrows, k, w_row_bytes, act, y, y_col_stride, stream);
+            break;
+        case Q4_S24_SWIGLU_R2_T128:
+            launch_for_cols<2, 128, false, true>(ncols, w_up, w_gate, nrows, k, w_row_bytes, act, y, y_col_stride, stream);
+            break;
+        case Q4_S24_SWIGLU_R4_T64:
+            launch_for_cols<4, 64, false, true>(ncols, w_up, w_gate, nrows, k, w_row_bytes, act, y, y_col_stride, stream);
+            break;
+        default:
+            fprintf(stderr, "q4_s24_cuda_swiglu_variant: unknown shape %d\n", (int) shape);
+            abort();
+    }
+}
+
+// From the harness on the H200 (14336x4096, docs/benchmarks.md): 4 rows of each matrix per 64 threads is best at
+// batch 1 (22.6 us with the quantization, against 26.3 us for quantization + two mat-vecs); from batch 2 on,
+// 2 rows per 64 threads is as fast or faster (within 4%) and keeps the registers of 8 columns in check.
+q4_s24_cuda_swiglu_shape q4_s24_cuda_swiglu_default_shape(int64_t nrows, int64_t k, int ncols) {
+    (void) nrows;
+    (void) k;
+    return ncols == 1 ? Q4_S24_SWIGLU_R4_T64 : Q4_S24_SWIGLU_R2_T64;
+}
+
+void q4_s24_cuda_mul_mat_vec_swiglu(const void * w_up, const void * w_gate, int64_t nrows, int64_t k,
+                                    size_t w_row_bytes, q4_s24_cuda_act act, int ncols, float * y,
+                                    int64_t y_col_stride, cudaStream_t stream) {
+    q4_s24_cuda_swiglu_variant(q4_s24_cuda_swiglu_default_shape(nrows, k, ncols), w_up, w_gate, nrows, k, w_row_bytes,
+                               act, ncols, y, y_col_stride, stream);
 }
 
 void q4_s24_cuda_mul_mat_vec(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, const float * x,

@@ -40,6 +40,30 @@ void q4_s24_cuda_mul_mat_vec(const void * w, int64_t nrows, int64_t k, size_t w_
                              int64_t x_col_stride, int ncols, float * y, int64_t y_col_stride, void * scratch,
                              cudaStream_t stream);
 
+// The same decode matmul on activations already quantized by q4_s24_cuda_quantize_act into act (ggml reuses
+// them across the matmuls that read one input: q/k/v). The launch shape is the default one's.
+void q4_s24_cuda_mul_mat_vec_q(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, q4_s24_cuda_act act,
+                               int ncols, float * y, int64_t y_col_stride, cudaStream_t stream);
+
+// Feed-forward gate and up projections with SWIGLU in one launch: y[c*y_col_stride + r] =
+// silu(dot(gate row r, x_c)) * dot(up row r, x_c). w_up and w_gate have the same shape and row bytes; act holds
+// x quantized by q4_s24_cuda_quantize_act (ncols 1..8).
+void q4_s24_cuda_mul_mat_vec_swiglu(const void * w_up, const void * w_gate, int64_t nrows, int64_t k,
+                                    size_t w_row_bytes, q4_s24_cuda_act act, int ncols, float * y,
+                                    int64_t y_col_stride, cudaStream_t stream);
+// Its launch shapes (R rows of each matrix per thread block, T threads), for the harness to time.
+enum q4_s24_cuda_swiglu_shape {
+    Q4_S24_SWIGLU_R1_T128,
+    Q4_S24_SWIGLU_R2_T64,
+    Q4_S24_SWIGLU_R2_T128,
+    Q4_S24_SWIGLU_R4_T64,
+    Q4_S24_SWIGLU_SHAPE_COUNT,
+};
+q4_s24_cuda_swiglu_shape q4_s24_cuda_swiglu_default_shape(int64_t nrows, int64_t k, int ncols);
+void q4_s24_cuda_swiglu_variant(q4_s24_cuda_swiglu_shape shape, const void * w_up, const void * w_gate, int64_t nrows,
+                                int64_t k, size_t w_row_bytes, q4_s24_cuda_act act, int ncols, float * y,
+                                int64_t y_col_stride, cudaStream_t stream);
+
 // Mat-vec launch shapes (rows per thread block, threads per block); the harness times each,
 // q4_s24_cuda_mmv_default_variant picks per shape from those timings.
 enum q4_s24_cuda_mmv_variant {

@@ -42,6 +42,85 @@ bool ggml_cuda_q4_s24_supports_op(const ggml_tensor * op) {
     }
 }
 
+// Per CUDA backend context: the int8 activations of the last Q4_S24 mat-vec input, kept for the next matmul that
+// reads the same tensor (q, k and v read one input; gate and up another) so it skips the quantization. Valid within
+// one graph evaluation (graph_begin forgets it) and on the main stream. The buffer is allocated once at a
+// fixed size and never moved: captured CUDA graphs keep its address.
+struct ggml_cuda_q4_s24_state {
+    void *              buffer = nullptr;
+    const ggml_tensor * src1   = nullptr; // input whose activations the buffer holds, or null
+    const void *        data   = nullptr;
+    cudaStream_t        stream = nullptr;
+};
+
+// Covers inputs of up to 32768 values x 8 columns (Llama-3-70B's feed-forward width is 28672).
+static const size_t kActCacheBytes = q4_s24_cuda_act_bytes(32768, Q4_S24_CUDA_MMV_MAX_COLS);
+
+// Q4_S24_CUDA_NO_FUSION=1 turns off activation reuse and the gate/up fusion (to measure what they give).
+static bool fusion_disabled() {
+    static const bool disabled = [] {
+        const char * env = getenv("Q4_S24_CUDA_NO_FUSION");
+        return env != nullptr && atoi(env) != 0;
+    }();
+    return disabled;
+}
+
+void ggml_cuda_q4_s24_free_state(ggml_cuda_q4_s24_state * state) {
+    if (state != nullptr) {
+        if (state->buffer != nullptr) {
+            CUDA_CHECK(cudaFree(state->buffer));
+        }
+        delete state;
+    }
+}
+
+void ggml_cuda_q4_s24_graph_begin(ggml_backend_cuda_context & ctx) {
+    if (ctx.q4_s24_state != nullptr) {
+        ctx.q4_s24_state->src1 = nullptr;
+    }
+}
+
+// The quantized activations of src1 (one matrix of ncols <= Q4_S24_CUDA_MMV_MAX_COLS columns): reused when the last
+// Q4_S24 matmul of this graph read the same tensor on this stream, else quantized into the context's buffer, or into
+// scratch (allocated here) when src1 is larger than the buffer.
+static q4_s24_cuda_act quantized_activations(ggml_backend_cuda_context & ctx, const ggml_tensor * src1,
+                                             ggml_cuda_pool_alloc<char> & scratch) {
+    const int64_t k      = src1->ne[0];
+    const int     ncols  = (int) src1->ne[1];
+    cudaStream_t  stream = ctx.stream();
+    const size_t  bytes  = q4_s24_cuda_act_bytes(k, ncols);
+    // Only the main stream uses the buffer: matmuls on the side streams of ggml's concurrent branches
+    // (GGML_CUDA_GRAPH_OPT) could overwrite it while the main stream still reads it.
+    if (bytes > kActCacheBytes || fusion_disabled() || ctx.curr_stream_no != 0) {
+        q4_s24_cuda_act act = q4_s24_cuda_act_view(scratch.alloc(ctx.pool(), bytes), k, ncols);
+        q4_s24_cuda_quantize_act((const float *) src1->data, k, (int64_t) (src1->nb[1] / sizeof(float)), ncols, act,
+                                 stream);
+        return act;
+    }
+    if (ctx.q4_s24_state == nullptr) {
+        ctx.q4_s24_state = new ggml_cuda_q4_s24_state();
+    }
+    ggml_cuda_q4_s24_state & state = *ctx.q4_s24_state;
+    if (state.buffer == nullptr) {
+        CUDA_CHECK(cudaMalloc(&state.buffer, kActCacheBytes));
+    }
+    q4_s24_cuda_act act = q4_s24_cuda_act_view(state.buffer, k, ncols);
+    if (state.src1 != src1 || state.data != src1->data || state.stream != stream) {
+        q4_s24_cuda_quantize_act((const float *) src1->data, k, (int64_t) (src1->nb[1] / sizeof(float)), ncols, act,
+                                 stream);
+        state.src1   = src1;
+        state.data   = src1->data;
+        state.stream = stream;
+    }
+    return act;
+}
+
+static bool reuses_activations(const ggml_backend_cuda_context & ctx, const ggml_tensor * src1) {
+    const ggml_cuda_q4_s24_state * state = ctx.q4_s24_state;
+    return state != nullptr && state->src1 == src1 && state->data == src1->data &&
+           state->stream == const_cast<ggml_backend_cuda_context &>(ctx).stream();
+}
+
 bool ggml_cuda_q4_s24_mul_mat_vec(ggml_backend_cuda_context & ctx, const ggml_tensor * src0,
                                   const ggml_tensor * src1, ggml_tensor * dst) {
     GGML_TENSOR_BINARY_OP_LOCALS
@@ -54,8 +133,28 @@ bool ggml_cuda_q4_s24_mul_mat_vec(ggml_backend_cuda_context & ctx, const ggml_te
 
     cudaStream_t stream = ctx.stream();
     const int    ncols  = (int) ne11;
-    ggml_cuda_pool_alloc<char> scratch(ctx.pool(), q4_s24_cuda_act_bytes(ne10, ncols));
+    const int64_t x_col_stride = (int64_t) (nb11 / sizeof(float));
+    const int64_t y_col_stride = (int64_t) (nb1 / sizeof(float));
 
+    if (ne12 * ne13 == 1) {
+        // One matrix: share the int8 activations with the other matmuls of this input, unless this shape's kernel
+        // quantizes in-kernel (launch-bound small matrices) and nothing is there to share yet.
+        const bool in_kernel = q4_s24_cuda_mmv_variant_is_fused(q4_s24_cuda_mmv_default_variant(ne01, ne00, ncols));
+        ggml_cuda_pool_alloc<char> scratch;
+        if (in_kernel && !reuses_activations(ctx, src1)) {
+            scratch.alloc(ctx.pool(), q4_s24_cuda_act_bytes(ne10, ncols));
+            q4_s24_cuda_mul_mat_vec(src0->data, ne01, ne00, nb01, (const float *) src1->data, x_col_stride, ncols,
+                                    (float *) dst->data, y_col_stride, scratch.get(), stream);
+        } else {
+            const q4_s24_cuda_act act = quantized_activations(ctx, src1, scratch);
+            q4_s24_cuda_mul_mat_vec_q(src0->data, ne01, ne00, nb01, act, ncols, (float *) dst->data, y_col_stride,
+                                      stream);
+        }
+        CUDA_CHECK(cudaGetLastError());
+        return true;
+    }
+
+    ggml_cuda_pool_alloc<char> scratch(ctx.pool(), q4_s24_cuda_act_bytes(ne10, ncols));
     // Dims 2 and 3 broadcast the weights over the activations (ne12 = r2 * ne02, ne13 = r3 * ne03).
     const int64_t r2 = ne12 / ne02;
     const int64_t r3 = ne13 / ne03;
@@ -64,11 +163,38 @@ bool ggml_cuda_q4_s24_mul_mat_vec(ggml_backend_cuda_context & ctx, const ggml_te
             const char * w = (const char *) src0->data + (i12 / r2) * nb02 + (i13 / r3) * nb03;
             const float * x = (const float *) ((const char *) src1->data + i12 * nb12 + i13 * nb13);
             float *       y = (float *) ((char *) dst->data + i12 * nb2 + i13 * nb3);
-            q4_s24_cuda_mul_mat_vec(w, ne01, ne00, nb01, x, (int64_t) (nb11 / sizeof(float)), ncols, y,
-                                    (int64_t) (nb1 / sizeof(float)), scratch.get(), stream);
+            q4_s24_cuda_mul_mat_vec(w, ne01, ne00, nb01, x, x_col_stride, ncols, y, y_col_stride, scratch.get(),
+                                    stream);
             CUDA_CHECK(cudaGetLastError());
         }
     }
+    return true;
+}
+
+bool ggml_cuda_q4_s24_mul_mat_vec_swiglu(ggml_backend_cuda_context & ctx, const ggml_tensor * up,
+                                         const ggml_tensor * gate, ggml_tensor * glu) {
+    const ggml_tensor * w_up   = up->src[0];
+    const ggml_tensor * w_gate = gate->src[0];
+    const ggml_tensor * x      = up->src[1];
+    if (fusion_disabled() || up->op != GGML_OP_MUL_MAT || gate->op != GGML_OP_MUL_MAT || w_up->type != GGML_TYPE_Q4_S24 ||
+        w_gate->type != GGML_TYPE_Q4_S24 || gate->src[1] != x || glu->op != GGML_OP_GLU ||
+        ggml_get_glu_op(glu) != GGML_GLU_OP_SWIGLU || ggml_get_op_params_i32(glu, 1) != 0 ||
+        glu->src[0] != gate || glu->src[1] != up || glu->type != GGML_TYPE_F32) {
+        return false;
+    }
+    // One matrix each, same shape, batch within the mat-vec kernel; contiguous weights; glu's rows contiguous.
+    if (!ggml_are_same_shape(w_up, w_gate) || w_up->nb[1] != w_gate->nb[1] || !ggml_is_contiguous(w_up) ||
+        !ggml_is_contiguous(w_gate) || w_up->ne[2] * w_up->ne[3] != 1 || x->ne[2] * x->ne[3] != 1 ||
+        x->ne[1] > Q4_S24_CUDA_MMV_MAX_COLS || x->type != GGML_TYPE_F32 || x->nb[0] != sizeof(float) ||
+        glu->nb[0] != sizeof(float) || glu->ne[0] != w_up->ne[1] || glu->ne[1] != x->ne[1]) {
+        return false;
+    }
+    ggml_cuda_pool_alloc<char> scratch;
+    const q4_s24_cuda_act act = quantized_activations(ctx, x, scratch);
+    q4_s24_cuda_mul_mat_vec_swiglu(w_up->data, w_gate->data, w_up->ne[1], w_up->ne[0], w_up->nb[1], act,
+                                   (int) x->ne[1], (float *) glu->data, (int64_t) (glu->nb[1] / sizeof(float)),
+                                   ctx.stream());
+    CUDA_CHECK(cudaGetLastError());
     return true;
 }
 

@@ -12,9 +12,19 @@ bool ggml_cuda_q4_s24_involved(const ggml_tensor * op);
 bool ggml_cuda_q4_s24_supports_op(const ggml_tensor * op);
 
 // MUL_MAT with Q4_S24 weights for batches of at most Q4_S24_CUDA_MMV_MAX_COLS columns: quantizes the
-// activations once, then the mat-vec kernel. Returns false for larger batches (the caller dequantizes
-// to fp16 and uses cuBLAS).
+// activations (or reuses those of the previous matmul on the same input), then the mat-vec kernel. Returns false
+// for larger batches (the caller dequantizes to fp16 and uses cuBLAS).
 bool ggml_cuda_q4_s24_mul_mat_vec(ggml_backend_cuda_context & ctx, const ggml_tensor * src0,
                                   const ggml_tensor * src1, ggml_tensor * dst);
+
+// Feed-forward fusion (ggml-cuda's {MUL_MAT, MUL_MAT, GLU} pattern): glu = swiglu(gate, up) where up and gate are
+// MUL_MATs of Q4_S24 weights on one input, in one launch. Returns false, doing nothing, for any other case.
+bool ggml_cuda_q4_s24_mul_mat_vec_swiglu(ggml_backend_cuda_context & ctx, const ggml_tensor * up,
+                                         const ggml_tensor * gate, ggml_tensor * glu);
+
+// Per-context state (the reusable activations of mul_mat_vec); graph_begin forgets what the last graph left there.
+struct ggml_cuda_q4_s24_state;
+void ggml_cuda_q4_s24_graph_begin(ggml_backend_cuda_context & ctx);
+void ggml_cuda_q4_s24_free_state(ggml_cuda_q4_s24_state * state);
 
 void ggml_cuda_q4_s24_get_rows(ggml_backend_cuda_context & ctx, ggml_tensor * dst);
