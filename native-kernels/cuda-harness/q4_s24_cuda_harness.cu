@@ -288,10 +288,51 @@ static void run_swiglu(std::mt19937 & rng, bool quick, std::vector<std::string> 
     CUDA_OK(cudaFree(d_scratch));
 }
 
+// For a profiler (ncu): one launch each of the decode kernels on the Llama-3-8B shapes, batch 1, default launch
+// shapes; no checks, no timing loops.
+static void run_profile_launches(std::mt19937 & rng) {
+    for (const Shape & sh : {Shape{4096, 14336}, Shape{14336, 4096}}) {
+        HostWeights   hw        = make_weights(sh, rng);
+        const size_t  row_bytes = (size_t) (sh.k / QK_Q4_S24) * sizeof(block_q4_s24);
+        uint8_t *     d_w;
+        float *       d_x;
+        float *       d_y;
+        void *        d_scratch;
+        CUDA_OK(cudaMalloc(&d_w, hw.blocks.size()));
+        CUDA_OK(cudaMemcpy(d_w, hw.blocks.data(), hw.blocks.size(), cudaMemcpyHostToDevice));
+        std::vector<float> x(sh.k);
+        std::normal_distribution<float> nd(0.0f, 1.0f);
+        for (auto & v : x) {
+            v = nd(rng);
+        }
+        CUDA_OK(cudaMalloc(&d_x, x.size() * sizeof(float)));
+        CUDA_OK(cudaMalloc(&d_y, sh.rows * sizeof(float)));
+        CUDA_OK(cudaMalloc(&d_scratch, q4_s24_cuda_act_bytes(sh.k, 1)));
+        CUDA_OK(cudaMemcpy(d_x, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice));
+        const q4_s24_cuda_act act = q4_s24_cuda_act_view(d_scratch, sh.k, 1);
+        q4_s24_cuda_quantize_act(d_x, sh.k, sh.k, 1, act, 0);
+        q4_s24_cuda_mul_mat_vec_q(d_w, sh.rows, sh.k, row_bytes, act, 1, d_y, sh.rows, 0);
+        if (sh.rows == 14336) { // gate/up: the same matrix twice is enough for a profile
+            q4_s24_cuda_mul_mat_vec_swiglu(d_w, d_w, sh.rows, sh.k, row_bytes, act, 1, d_y, sh.rows, 0);
+        }
+        LAUNCH_OK();
+        CUDA_OK(cudaDeviceSynchronize());
+        CUDA_OK(cudaFree(d_w));
+        CUDA_OK(cudaFree(d_x));
+        CUDA_OK(cudaFree(d_y));
+        CUDA_OK(cudaFree(d_scratch));
+    }
+}
+
 int main(int argc, char ** argv) {
     const unsigned seed  = argc > 1 ? (unsigned) strtoul(argv[1], nullptr, 10) : (unsigned) std::random_device{}();
     const bool     quick = argc > 2 && strcmp(argv[2], "quick") == 0; // sanitizer run: checks only, few timings
     const bool     swiglu_only = argc > 2 && strcmp(argv[2], "swiglu") == 0; // the gate/up kernel alone
+    if (argc > 2 && strcmp(argv[2], "profile") == 0) {
+        std::mt19937 prng(seed);
+        run_profile_launches(prng);
+        return 0;
+    }
     printf("seed %u%s\n", seed, quick ? " (quick: checks, one timing iteration)" : "");
     std::mt19937 rng(seed);
 

@@ -2,6 +2,7 @@
 # Builds and runs the Q4_S24 CUDA harness (on a machine with an NVIDIA GPU and the CUDA toolkit).
 #   native-kernels/cuda-harness/run.sh [seed]        check + benchmark, then compute-sanitizer memcheck (quick mode)
 #   ARCH=sm_86 native-kernels/cuda-harness/run.sh    another architecture (default: sm_90a on compute capability 9.0)
+#   native-kernels/cuda-harness/run.sh SEED profile  Nsight Compute details of the decode kernels (needs ncu)
 # Compile-check every supported architecture without a GPU: native-kernels/cuda-harness/run.sh --compile-only
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -22,6 +23,11 @@ arch=${ARCH:-sm_90a}
 nvcc "${common[@]}" -gencode=arch=compute_${arch#sm_},code=$arch -DQ4_S24_HARNESS_CUBLAS \
     "$here/q4_s24_cuda_harness.cu" "$src/q4_s24_cuda.cu" "$src/q4_s24_ref.c" -lcublas -o "$out/q4_s24_cuda_harness"
 seed=${1:-$RANDOM}
+if [ "${2:-}" = "profile" ]; then
+    # Nsight Compute on one launch of each decode kernel (batch 1, Llama-3-8B shapes): where the time goes.
+    ncu --set full --kernel-name regex:mul_mat_vec_kernel "$out/q4_s24_cuda_harness" "$seed" profile
+    exit 0
+fi
 "$out/q4_s24_cuda_harness" "$seed"
 if command -v compute-sanitizer >/dev/null; then
     compute-sanitizer --tool memcheck --leak-check full --error-exitcode 9 "$out/q4_s24_cuda_harness" "$((seed + 1))" quick \
