@@ -24,7 +24,8 @@ SHAPE=${SHAPE:-}
 KEYSTROKES=${KEYSTROKES:-60}
 mkdir -p "$WORK" "$OUT"
 stamp() { echo "[$(date -u +%H:%M:%S)] $*"; }
-# The device tool returns at most 8 files: the logs go to one folder, packed into $OUT at exit (also on failure).
+# The device tool returns at most 8 files: most logs go to one folder, packed into $OUT at exit (a failure included;
+# not when the tool kills a step at its time limit, so the build log and the typing table are written to $OUT).
 LOGS=$WORK/logs-$step
 rm -rf "$LOGS" && mkdir -p "$LOGS"
 trap 'tar czf "$OUT/logs-$step.tgz" -C "$LOGS" . 2>/dev/null || true' EXIT
@@ -60,19 +61,20 @@ if [ "$step" = build ]; then
         || { echo "node-llama-cpp's addon is not patched: run node native-kernels/build.mjs --prepare-only before packing" >&2; exit 1; }
     # Inside the device tool's 10 minutes, so that the log comes back when it does not finish.
     CI=true timeout "${BUILD_TIMEOUT:-520}" node node_modules/node-llama-cpp/dist/cli/cli.js source build --gpu "$GPU" \
-        --noUsageExample --noCustomCmakeBuildOptionsInBinaryFolderName > "$LOGS/build.log" 2>&1 \
-        || { tail -40 "$LOGS/build.log"; exit 1; }
-    # Built by the default target already when the options took; otherwise this builds just these three.
+        --noUsageExample --noCustomCmakeBuildOptionsInBinaryFolderName > "$OUT/build.log" 2>&1 \
+        || { tail -40 "$OUT/build.log"; exit 1; }
+    # llama.cpp leaves its tests out of cmake-js builds; test-backend-ops needs only ggml, so it links to this build's
+    # (alongside the tools build; optional: the bench step runs it when it is there).
+    (g++ -O2 -std=c++17 -I"$tree/ggml/include" "$tree/tests/test-backend-ops.cpp" "$bin"/libggml.*so "$bin"/libggml-base.so \
+        -Wl,-rpath,'$ORIGIN' -pthread -o "$bin/test-backend-ops" > "$LOGS/build-test-backend-ops.log" 2>&1 \
+        || echo "test-backend-ops did not build (see build-test-backend-ops.log); the bench step skips its checks") &
+    # The tools: built by the default target already when the options took; otherwise this builds just these three.
     cmake --build "$build_dir" -j "$(nproc)" --target llama-bench llama-server llama-quantize > "$LOGS/build-tools.log" 2>&1 \
         || { tail -30 "$LOGS/build-tools.log"; exit 1; }
-    # llama.cpp leaves its tests out of cmake-js builds; test-backend-ops needs only ggml, so it links to this build's.
-    g++ -O2 -std=c++17 -I"$tree/ggml/include" "$tree/tests/test-backend-ops.cpp" "$bin"/libggml.*so "$bin"/libggml-base.so \
-        -Wl,-rpath,"$root/$bin" -pthread -o "$bin/test-backend-ops" > "$LOGS/build-test-backend-ops.log" 2>&1 \
-        || { tail -30 "$LOGS/build-test-backend-ops.log"; exit 1; }
     stamp "build took $(( $(date +%s) - t0 )) s"
     wait
     [ "$(cat "$WORK/generate.rc")" = 0 ] || { cat "$LOGS/generate.log"; exit 1; }
-    ls -la "$WORK"/*.gguf "$bin"/llama-bench "$bin"/llama-server "$bin"/llama-quantize "$bin"/test-backend-ops
+    ls -la "$WORK"/*.gguf "$bin"/llama-bench "$bin"/llama-server "$bin"/llama-quantize "$bin"/test-backend-ops || true
     stamp "build step done"
     exit 0
 fi
@@ -122,7 +124,7 @@ if [ "$step" = bench ]; then
     stamp "bench:typing: engine vs llama-server, one by one, 64-token completions, 2k-token prompts"
     node dist/typingBenchCli.mjs --model "$WORK/model-Q4_S24.gguf" --model "$WORK/model-Q4_0.gguf" --device "$device" \
         --llama-server "$bin/llama-server" --pacing one-by-one --fixed-tokens 64 --context-tokens 2048 \
-        --source "$tree/src/llama-model.cpp" --keystrokes "$KEYSTROKES" --out "$OUT/typing.json" 2>&1 | tee "$LOGS/typing.md"
+        --source "$tree/src/llama-model.cpp" --keystrokes "$KEYSTROKES" --out "$OUT/typing.json" 2>&1 | tee "$OUT/typing.md"
     stamp "bench step done"
     exit 0
 fi

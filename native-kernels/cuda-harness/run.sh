@@ -3,7 +3,7 @@
 #   native-kernels/cuda-harness/run.sh [seed]        check + benchmark, then compute-sanitizer memcheck (quick mode)
 #   ARCH=sm_86 native-kernels/cuda-harness/run.sh    another architecture (default: sm_90a on compute capability 9.0)
 #   native-kernels/cuda-harness/run.sh SEED profile  Nsight Compute details of the decode kernels (needs ncu)
-# Compile-check every supported architecture without a GPU: native-kernels/cuda-harness/run.sh --compile-only
+# Compile-check the architectures ggml builds for, without a GPU: native-kernels/cuda-harness/run.sh --compile-only
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 src="$here/../src"
@@ -11,10 +11,15 @@ out=${HARNESS_OUT:-/tmp/q4_s24_cuda_harness}
 mkdir -p "$out"
 common=(-O3 -std=c++17 -lineinfo -Xptxas -warn-spills)
 if [ "${1:-}" = "--compile-only" ]; then
-    for a in 80 86 89 90a; do
+    # ggml's default CUDA architectures with CUDA 13 (75, 80, 86, 89, 90, 120a) plus Hopper's 90a, and the plain
+    # path older ones (CUDA 12 builds also target 5.0-7.0) get instead of dp4a.
+    for a in 75 80 86 89 90a 120a; do
         nvcc "${common[@]}" -gencode=arch=compute_$a,code=sm_$a -c "$src/q4_s24_cuda.cu" -o "$out/q4_s24_cuda_sm$a.o"
         echo "compiled q4_s24_cuda.cu for sm_$a"
     done
+    nvcc "${common[@]}" -DQ4_S24_CUDA_NO_DP4A -gencode=arch=compute_75,code=sm_75 -c "$src/q4_s24_cuda.cu" \
+        -o "$out/q4_s24_cuda_nodp4a.o"
+    echo "compiled q4_s24_cuda.cu without dp4a"
     nvcc "${common[@]}" -gencode=arch=compute_90a,code=sm_90a -c "$here/q4_s24_cuda_harness.cu" -o "$out/harness.o"
     echo "compiled the harness (without cuBLAS)"
     exit 0

@@ -63,6 +63,21 @@ __device__ __forceinline__ void quantize_sub_block(const float * __restrict__ x,
     }
 }
 
+// Four int8 products summed into c: the dp4a instruction from compute capability 6.1 on; ggml's non-native CUDA
+// builds with CUDA 12 also emit PTX for 5.0, which gets this plain version (Q4_S24_CUDA_NO_DP4A forces it, so that
+// it is compile-checked too).
+__device__ __forceinline__ int dot4_s8(int a, int b, int c) {
+#if (defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 610) || defined(Q4_S24_CUDA_NO_DP4A)
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        c += (int) (int8_t) (a >> (8 * i)) * (int) (int8_t) (b >> (8 * i));
+    }
+    return c;
+#else
+    return __dp4a(a, b, c);
+#endif
+}
+
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
     for (int off = 16; off > 0; off >>= 1) {
@@ -196,7 +211,7 @@ mul_mat_vec_kernel(const uint8_t * __restrict__ w, const uint8_t * __restrict__ 
 #pragma unroll
                 for (int j = 0; j < 4; ++j) {
                     const int a = (int) __byte_perm((uint32_t) act[c][2 * j], (uint32_t) act[c][2 * j + 1], sel[j]);
-                    isum = __dp4a(wq[j], a, isum);
+                    isum = dot4_s8(wq[j], a, isum);
                 }
                 acc[r][c] = fmaf((float) isum, dw[r] * da[c], acc[r][c]);
             }

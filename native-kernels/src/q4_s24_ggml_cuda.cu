@@ -42,12 +42,16 @@ bool ggml_cuda_q4_s24_supports_op(const ggml_tensor * op) {
     }
 }
 
-// Per CUDA backend context: the int8 activations of the last Q4_S24 mat-vec input, kept for the next matmul that
-// reads the same tensor (q, k and v read one input; gate and up another) so it skips the quantization. Valid within
-// one graph evaluation (graph_begin forgets it) and on the main stream. The buffer is allocated once at a
-// fixed size and never moved: captured CUDA graphs keep its address.
+// Per CUDA backend context: the int8 activations of the last input a Q4_S24 mat-vec quantized into the buffer, kept
+// for the next matmul that reads the same tensor (q, k and v read one input; so do gate and up when the fused
+// gate/up kernel does not take them) so it skips the quantization. Valid within one graph evaluation (graph_begin
+// forgets it) and on the main stream. The key is the tensor and its data pointer: this assumes no node writes into
+// an input's memory while later nodes still read it as that tensor, which ggml's allocator guarantees for
+// llama.cpp's graphs (an in-place op makes a new tensor, a miss here). The buffer is allocated once at a fixed size
+// and never moved: captured CUDA graphs keep its address.
 struct ggml_cuda_q4_s24_state {
     void *              buffer = nullptr;
+    bool                no_buffer = false; // cudaMalloc failed once (device full): scratch from the pool from then on
     const ggml_tensor * src1   = nullptr; // input whose activations the buffer holds, or null
     const void *        data   = nullptr;
     cudaStream_t        stream = nullptr;
@@ -56,7 +60,7 @@ struct ggml_cuda_q4_s24_state {
 // Covers inputs of up to 32768 values x 8 columns (Llama-3-70B's feed-forward width is 28672).
 static const size_t kActCacheBytes = q4_s24_cuda_act_bytes(32768, Q4_S24_CUDA_MMV_MAX_COLS);
 
-// Q4_S24_CUDA_NO_FUSION=1 turns off activation reuse and the gate/up fusion (to measure what they give).
+// Q4_S24_CUDA_NO_FUSION=1 (any nonzero number) turns off activation reuse and the gate/up fusion, to measure them.
 static bool fusion_disabled() {
     static const bool disabled = [] {
         const char * env = getenv("Q4_S24_CUDA_NO_FUSION");
@@ -80,9 +84,25 @@ void ggml_cuda_q4_s24_graph_begin(ggml_backend_cuda_context & ctx) {
     }
 }
 
+// The context's activation buffer, allocated on first use; null when it cannot be (then callers use pool scratch).
+static void * activation_buffer(ggml_backend_cuda_context & ctx) {
+    if (ctx.q4_s24_state == nullptr) {
+        ctx.q4_s24_state = new ggml_cuda_q4_s24_state();
+    }
+    ggml_cuda_q4_s24_state & state = *ctx.q4_s24_state;
+    if (state.buffer == nullptr && !state.no_buffer) {
+        if (cudaMalloc(&state.buffer, kActCacheBytes) != cudaSuccess) {
+            (void) cudaGetLastError(); // a full device: run without reuse rather than abort
+            state.buffer    = nullptr;
+            state.no_buffer = true;
+        }
+    }
+    return state.buffer;
+}
+
 // The quantized activations of src1 (one matrix of ncols <= Q4_S24_CUDA_MMV_MAX_COLS columns): reused when the last
-// Q4_S24 matmul of this graph read the same tensor on this stream, else quantized into the context's buffer, or into
-// scratch (allocated here) when src1 is larger than the buffer.
+// input quantized into the context's buffer was the same tensor on this stream, else quantized into that buffer, or
+// into scratch (allocated here) when src1 is larger than the buffer or there is none.
 static q4_s24_cuda_act quantized_activations(ggml_backend_cuda_context & ctx, const ggml_tensor * src1,
                                              ggml_cuda_pool_alloc<char> & scratch) {
     const int64_t k      = src1->ne[0];
@@ -91,20 +111,16 @@ static q4_s24_cuda_act quantized_activations(ggml_backend_cuda_context & ctx, co
     const size_t  bytes  = q4_s24_cuda_act_bytes(k, ncols);
     // Only the main stream uses the buffer: matmuls on the side streams of ggml's concurrent branches
     // (GGML_CUDA_GRAPH_OPT) could overwrite it while the main stream still reads it.
-    if (bytes > kActCacheBytes || fusion_disabled() || ctx.curr_stream_no != 0) {
+    void * buffer = bytes > kActCacheBytes || fusion_disabled() || ctx.curr_stream_no != 0 ? nullptr
+                                                                                           : activation_buffer(ctx);
+    if (buffer == nullptr) {
         q4_s24_cuda_act act = q4_s24_cuda_act_view(scratch.alloc(ctx.pool(), bytes), k, ncols);
         q4_s24_cuda_quantize_act((const float *) src1->data, k, (int64_t) (src1->nb[1] / sizeof(float)), ncols, act,
                                  stream);
         return act;
     }
-    if (ctx.q4_s24_state == nullptr) {
-        ctx.q4_s24_state = new ggml_cuda_q4_s24_state();
-    }
     ggml_cuda_q4_s24_state & state = *ctx.q4_s24_state;
-    if (state.buffer == nullptr) {
-        CUDA_CHECK(cudaMalloc(&state.buffer, kActCacheBytes));
-    }
-    q4_s24_cuda_act act = q4_s24_cuda_act_view(state.buffer, k, ncols);
+    q4_s24_cuda_act act = q4_s24_cuda_act_view(buffer, k, ncols);
     if (state.src1 != src1 || state.data != src1->data || state.stream != stream) {
         q4_s24_cuda_quantize_act((const float *) src1->data, k, (int64_t) (src1->nb[1] / sizeof(float)), ncols, act,
                                  stream);
