@@ -64,8 +64,37 @@ def load(in_dir: str, stem: str):
 # kinds: "bf16" exact bfloat16 bits; "sparse24" a 2:4 weight as its keep-mask (exactly 2 of every 4
 # input columns) plus the bf16 values at kept positions; "q8" int8 codes with an fp16 scale per 32
 # consecutive input columns (Q8_0's layout; used for the distillation teacher only).
+# Checkpoints rebuilt from Q8_0 GGUFs (gguf_to_ckpt.py) hold bf16(q * d) values; for them "q8x" (dense) and
+# "sparse24q8x" (2:4: mask + the codes at kept positions) store the Q8_0 codes and fp16 scales instead, and the
+# loader returns bf16(q * d) again: exact, and smaller than bf16 bits (q8_exact finds (q, d) or says it cannot).
 def _bf16_bits(a):
     return (np.ascontiguousarray(a, dtype=np.float32).view(np.uint32) >> 16).astype(np.uint16)
+
+
+def _bf16_rne(x):
+    """float32 -> nearest bfloat16 (ties to even), returned as float32."""
+    u = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    return (((u + 0x7FFF + ((u >> 16) & 1)) >> 16) << 16).astype(np.uint32).view(np.float32)
+
+
+def q8_exact(a):
+    """(int8 codes, fp16 scales per 32 consecutive columns) with bf16(code * scale) == a exactly, or None.
+    Tries the fp16 scales within a few ulps of max|a| / 127 for every 32-column block."""
+    g = np.ascontiguousarray(a, dtype=np.float32).reshape(-1, 32)
+    base = (np.abs(g).max(-1) / np.float32(127)).astype(np.float16)
+    q_out = np.zeros(g.shape, np.int8)
+    d_out = np.zeros(len(g), np.float16)
+    todo = np.ones(len(g), bool)
+    for k in (0, 1, -1, 2, -2, 3, -3, 4, -4):
+        cand = (base.view(np.uint16).astype(np.int32) + k).clip(0, 0x7BFF).astype(np.uint16).view(np.float16)
+        d = cand.astype(np.float32)[:, None]
+        q = np.clip(np.rint(np.where(d > 0, g / np.where(d > 0, d, 1), 0)), -127, 127)
+        ok = todo & (_bf16_rne(q * d) == g).all(-1)
+        q_out[ok], d_out[ok] = q[ok].astype(np.int8), cand[ok]
+        todo &= ~ok
+        if not todo.any():
+            return q_out.reshape(a.shape), d_out
+    return None
 
 
 def keep_mask_24(w):
@@ -82,19 +111,37 @@ def keep_mask_24(w):
 
 
 def save_pack(entries: dict, out_dir: str, stem: str, meta: dict) -> dict:
-    """entries: name -> (kind, float32 array)."""
+    """entries: name -> (kind, float32 array) or, for "sparse24", (kind, array, keep-mask) with an explicit mask
+    (exactly 2 of every 4 input columns, holding all nonzeros) instead of the one keep_mask_24 derives."""
     import lzma
     os.makedirs(out_dir, exist_ok=True)
     hi, lo, mask, codes, scales, index = [], [], [], [], [], []
-    for name, (kind, a) in entries.items():
+    for name, (kind, a, *given) in entries.items():
         a = np.ascontiguousarray(a, dtype=np.float32)
         rec = {"name": name, "kind": kind, "shape": list(a.shape)}
         if kind == "bf16":
             bits = _bf16_bits(a).reshape(-1)
         elif kind == "sparse24":
-            keep = keep_mask_24(a)
+            if given and given[0] is not None:
+                keep = np.asarray(given[0], dtype=bool)
+                assert keep.shape == a.shape and (keep.reshape(a.shape[0], -1, 4).sum(-1) == 2).all(), name
+                assert not ((a != 0) & ~keep).any(), f"{name}: nonzeros outside the given mask"
+            else:
+                keep = keep_mask_24(a)
             mask.append(np.packbits(keep.reshape(-1)))
             bits = _bf16_bits(a[keep])
+        elif kind in ("q8x", "sparse24q8x"):
+            if kind == "sparse24q8x":
+                keep = np.asarray(given[0], dtype=bool) if given and given[0] is not None else keep_mask_24(a)
+                assert keep.shape == a.shape and (keep.reshape(a.shape[0], -1, 4).sum(-1) == 2).all(), name
+                assert not ((a != 0) & ~keep).any(), f"{name}: nonzeros outside the mask"
+                mask.append(np.packbits(keep.reshape(-1)))
+            enc = q8_exact(a)
+            assert enc is not None, f"{name}: not bf16 of Q8_0 values"
+            q, d = enc
+            codes.append(q[keep] if kind == "sparse24q8x" else q.reshape(-1))
+            scales.append(d.reshape(-1))
+            bits = np.zeros(0, np.uint16)
         elif kind == "q8":
             g = a.reshape(a.shape[0], -1, 32)
             d = (np.abs(g).max(-1, keepdims=True) / 127.0).astype(np.float16)
@@ -149,6 +196,21 @@ def load_pack(in_dir: str, stem: str):
             w = np.zeros(shape, np.float32)
             w[keep] = vals[off:off + t["count"]]
             out[t["name"]], masks[t["name"]] = w, keep
+        elif t["kind"] in ("q8x", "sparse24q8x"):
+            d = np.repeat(scales[soff:soff + n // 32].astype(np.float32), 32)
+            q = np.zeros(n, np.float32)
+            if t["kind"] == "sparse24q8x":
+                nb = (n + 7) // 8
+                keep = np.unpackbits(mask[moff:moff + nb])[:n].astype(bool)
+                moff += nb
+                cnt = int(keep.sum())
+                q[keep] = codes[coff:coff + cnt]
+                masks[t["name"]] = keep.reshape(shape)
+            else:
+                cnt = n
+                q[:] = codes[coff:coff + n]
+            out[t["name"]] = _bf16_rne(q * d).reshape(shape)
+            coff, soff = coff + cnt, soff + n // 32
         else:  # q8
             q = codes[coff:coff + n].astype(np.float32).reshape(shape[0], -1, 32)
             d = scales[soff:soff + n // 32].astype(np.float32).reshape(shape[0], -1, 1)

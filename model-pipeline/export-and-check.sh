@@ -19,7 +19,8 @@ if [ -d $W/fimtune-raw ]; then
 fi
 SPARSE=$W/sparse-fim
 if [ -d $W/recover-raw/sp ]; then  # `run.sh recover`: the shipped sparse twin after the continued recovery
-    $PY $P/merge_embedding.py $W/recover-raw/sp sparse $W/dense $W/sparse-rec
+    # (EMB_BASE=model-pipeline/work/dense-gguf when the carry was built from the GGUFs: run.sh ckpt-from-gguf)
+    $PY $P/merge_embedding.py $W/recover-raw/sp sparse ${EMB_BASE:-$W/dense} $W/sparse-rec
     SPARSE=$W/sparse-rec
 fi
 variants=(

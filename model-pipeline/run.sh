@@ -7,7 +7,11 @@
 #   model-pipeline/run.sh prune       SparseGPT 2:4 + SquareHead recovery    (GPU machine; see below)
 #   model-pipeline/run.sh fim-tune    FIM-dense tuning of the dense model, then SparseGPT + short recovery
 #                                     from the tuned model, in one call (GPU machine; uses work/carry-prune)
+#   model-pipeline/run.sh ckpt-from-gguf  fresh clone without work/*-fim: float checkpoints work/dense-gguf (teacher)
+#                                     and work/sparse-gguf (student, exact 2:4 mask) from the committed GGUFs (here)
 #   model-pipeline/run.sh recover-carry  stage the shipped sparse model, the dense teacher and data for `recover`
+#                                     (after ckpt-from-gguf: STUDENT=model-pipeline/work/sparse-gguf
+#                                     TEACHER=model-pipeline/work/dense-gguf; CARRY_MIB=58 caps the carry folder alone)
 #   model-pipeline/run.sh recover     continued fixed-mask distillation of the shipped sparse model (GPU machine)
 #   model-pipeline/run.sh export      write float GGUFs + verify them with node-llama-cpp (here)
 #   model-pipeline/run.sh quantize    the bundled files: converter round to nearest as template, then GPTQ 4-bit
@@ -27,7 +31,7 @@ cd "$(dirname "$0")/.."
 P=model-pipeline
 W=$P/work
 PY=${PYTHON:-python3}
-stage=${1:?stage: corpus|tokenize|train|prune-carry|prune|fim-tune|recover-carry|recover|export|quantize|smoke}
+stage=${1:?stage: corpus|tokenize|train|prune-carry|prune|fim-tune|ckpt-from-gguf|recover-carry|recover|export|quantize|smoke}
 shift || true
 
 case "$stage" in
@@ -59,14 +63,24 @@ fim-tune)
     mkdir -p $O/ft $O/sp
     $PY $P/train.py --data $C/data --init-dir $C/dense --out $O/ft --minutes "${FT_MINUTES:-2}" --lr 3e-4 --warmup 20 --eval-every 40 $F
     $PY $P/prune_sparsegpt.py --dense-dir $O/ft --embedding-from $C/dense --data $C/data --out $O/sp --minutes "${MINUTES:-1.5}" $F ;;
+ckpt-from-gguf)
+    # The float checkpoints rebuilt from the committed files (docs/model.md, "Continued recovery from a fresh clone"):
+    # Q8_0 dequantized and rounded to bf16; the sparse twin's 2:4 keep-masks from the Q4_S24 file's kept positions
+    # (written as work/sparse-gguf/sparse.keep.npz, used by recover_carry.py); both share the Q8_0 embedding.
+    N=sparse-complete-coder-34m
+    $PY $P/gguf_to_ckpt.py --gguf models/$N-dense-q8_0.gguf --stem dense --out $W/dense-gguf
+    $PY $P/gguf_to_ckpt.py --gguf models/$N-sparse24-q8_0.gguf --mask-from models/$N-sparse-q4_s24.gguf \
+        --embedding-from models/$N-dense-q8_0.gguf --stem sparse --out $W/sparse-gguf ;;
 recover-carry)
     # Student (shipped sparse-fim, exact) + teacher (dense-fim, matrices as Q8_0-style int8) + the shared
-    # embedding once, then validation and a training subset filling the 64 MiB call (62 MiB by default).
+    # embedding once, then validation and a training subset filling the 64 MiB call (62 MiB by default,
+    # counting the working tree; CARRY_MIB=58: the carry folder alone at most 58 MiB).
     rm -rf $W/carry-recover && mkdir -p $W/carry-recover/model $W/carry-recover/data
-    TPY=${PYTHON:-/usr/bin/python3}
+    TPY=${PYTHON:-/usr/bin/python3}  # numpy only: PYTHON=python3 where Debian's python3 has no numpy
     $TPY $P/recover_carry.py --student ${STUDENT:-$W/sparse-fim} --teacher ${TEACHER:-$W/dense-fim} --dst $W/carry-recover/model
     cp $W/carry/val.* $W/carry-recover/data/
-    $TPY $P/subset_tokens.py --src $W/tokens --carry-full $W/carry --dst $W/carry-recover/data ;;
+    $TPY $P/subset_tokens.py --src $W/tokens --carry-full $W/carry --dst $W/carry-recover/data \
+        ${CARRY_MIB:+--limit-mib $CARRY_MIB --no-tree} ;;
 recover)
     # Continues the fixed-mask SquareHead distillation of the shipped sparse twin with the same FIM options
     # as fim-tune; training stops STOP_BY seconds after start at the latest so eval + save always finish.
@@ -79,15 +93,23 @@ export)
     PYTHON=$PY bash $P/export-and-check.sh ;;
 quantize)
     # GPTQ needs numpy with an optimized BLAS: the python3 on PATH (GPTQ_PYTHON), not Debian's /usr/bin/python3.
+    # ONLY=sparse (or ONLY=dense) re-makes one twin's 4-bit + Q8_0 files and leaves the other's committed files as they
+    # are (e.g. after `recover`: the dense float model did not change); the manifest is always rewritten for all four.
     GPY=${GPTQ_PYTHON:-python3} N=sparse-complete-coder-34m
-    npm run convert -- $W/$N-sparse24-f16.gguf $W/rtn-sparse-q4_s24.gguf --sparse24 --embeddings q8_0
-    npm run convert -- $W/$N-dense-f16.gguf $W/rtn-dense-q4_0.gguf --dense q4_0 --embeddings q8_0
-    $GPY $P/gptq_quant.py --format q4_s24 --f16 $W/$N-sparse24-f16.gguf --template $W/rtn-sparse-q4_s24.gguf \
-        --out models/$N-sparse-q4_s24.gguf --log $W/gptq-sparse-log.jsonl
-    $GPY $P/gptq_quant.py --format q4_0 --f16 $W/$N-dense-f16.gguf --template $W/rtn-dense-q4_0.gguf \
-        --out models/$N-dense-q4_0.gguf --log $W/gptq-dense-log.jsonl
-    npm run convert -- $W/$N-dense-f16.gguf models/$N-dense-q8_0.gguf --dense q8_0 --embeddings q8_0
-    npm run convert -- $W/$N-sparse24-f16.gguf models/$N-sparse24-q8_0.gguf --dense q8_0 --embeddings q8_0
+    for twin in sparse dense; do
+        [ -n "${ONLY:-}" ] && [ "$ONLY" != $twin ] && continue
+        if [ $twin = sparse ]; then
+            npm run convert -- $W/$N-sparse24-f16.gguf $W/rtn-sparse-q4_s24.gguf --sparse24 --embeddings q8_0
+            $GPY $P/gptq_quant.py --format q4_s24 --f16 $W/$N-sparse24-f16.gguf --template $W/rtn-sparse-q4_s24.gguf \
+                --out models/$N-sparse-q4_s24.gguf --log $W/gptq-sparse-log.jsonl
+            npm run convert -- $W/$N-sparse24-f16.gguf models/$N-sparse24-q8_0.gguf --dense q8_0 --embeddings q8_0
+        else
+            npm run convert -- $W/$N-dense-f16.gguf $W/rtn-dense-q4_0.gguf --dense q4_0 --embeddings q8_0
+            $GPY $P/gptq_quant.py --format q4_0 --f16 $W/$N-dense-f16.gguf --template $W/rtn-dense-q4_0.gguf \
+                --out models/$N-dense-q4_0.gguf --log $W/gptq-dense-log.jsonl
+            npm run convert -- $W/$N-dense-f16.gguf models/$N-dense-q8_0.gguf --dense q8_0 --embeddings q8_0
+        fi
+    done
     node scripts/writeModelManifest.mjs $N-sparse-q4_s24.gguf $N-dense-q4_0.gguf \
         --dense-8bit $N-dense-q8_0.gguf --sparse-8bit $N-sparse24-q8_0.gguf ;;
 smoke)

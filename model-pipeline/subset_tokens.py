@@ -1,6 +1,8 @@
 """Picks a deterministic random subset of the tokenized training documents that, xz-compressed,
 fits what is left of the device call's 64 MiB carry limit next to the dense checkpoint
 (the prune/recovery call needs both). Writes train.tok.u16.xz and train.len.u32.xz into --dst.
+By default the budget is --limit-mib minus the carry folder so far minus the git working tree (which
+counts the committed models/*.gguf unless they are moved aside); --no-tree budgets the carry folder alone.
 """
 import argparse
 import os
@@ -20,10 +22,13 @@ def main():
     ap.add_argument("--carry-full", required=True, help="work/carry (full xz files, to estimate the ratio)")
     ap.add_argument("--dst", required=True)
     ap.add_argument("--limit-mib", type=float, default=62.0)
+    ap.add_argument("--no-tree", action="store_true",
+                    help="budget the carry folder alone (--limit-mib for it), not carry + the git working tree")
     args = ap.parse_args()
     repo = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, check=True, text=True).stdout.strip()
     carry_root = os.path.dirname(os.path.abspath(args.dst))
-    used = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(carry_root) for f in fs) + tree_bytes(repo)
+    used = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(carry_root) for f in fs)
+    used += 0 if args.no_tree else tree_bytes(repo)
     budget = args.limit_mib * (1 << 20) - used
     toks = np.fromfile(os.path.join(args.src, "train.tok.u16"), dtype=np.uint16)
     lens = np.fromfile(os.path.join(args.src, "train.len.u32"), dtype=np.uint32).astype(np.int64)
@@ -31,15 +36,22 @@ def main():
     want = int(budget * 0.97 / ratio / 2)
     starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
     order = np.random.default_rng(3).permutation(len(lens))
-    pick = order[: int(np.searchsorted(np.cumsum(lens[order]), want))]
-    pick.sort()
-    sub = np.concatenate([toks[starts[i]:starts[i] + lens[i]] for i in pick])
     os.makedirs(args.dst, exist_ok=True)
-    for name, arr in (("train.tok.u16", sub), ("train.len.u32", lens[pick].astype(np.uint32))):
-        raw = os.path.join(args.dst, name)
-        arr.tofile(raw)
-        subprocess.run(["xz", f"-T{os.cpu_count()}", "-6", "-f", raw], check=True)
-    got = os.path.getsize(os.path.join(args.dst, "train.tok.u16.xz"))
+    for attempt in range(5):
+        # a random subset compresses somewhat worse than the whole split: shrink until both files fit
+        pick = np.sort(order[: int(np.searchsorted(np.cumsum(lens[order]), want))])
+        sub = np.concatenate([toks[starts[i]:starts[i] + lens[i]] for i in pick])
+        for name, arr in (("train.tok.u16", sub), ("train.len.u32", lens[pick].astype(np.uint32))):
+            raw = os.path.join(args.dst, name)
+            arr.tofile(raw)
+            subprocess.run(["xz", f"-T{os.cpu_count()}", "-6", "-f", raw], check=True)
+        got = os.path.getsize(os.path.join(args.dst, "train.tok.u16.xz"))
+        total = got + os.path.getsize(os.path.join(args.dst, "train.len.u32.xz"))
+        if total <= budget - (64 << 10):  # slack for directory entries (du -sb counts them)
+            break
+        want = int(want * (budget - (64 << 10)) / total * 0.99)
+    else:
+        raise SystemExit(f"subset does not fit: {total} bytes for a budget of {budget:.0f}")
     print(f"subset: {len(pick)} docs, {sub.size} tokens, {got / 1e6:.1f} MB xz (budget {budget / 1e6:.1f} MB, tree+carry so far {used / 1e6:.1f} MB)")
 
 
