@@ -22,15 +22,18 @@ VOCAB_GGUF = os.path.join(LLAMA_CPP, "models", "ggml-vocab-deepseek-coder.gguf")
 FIM_HOLE, FIM_BEGIN, FIM_END = 32015, 32016, 32017
 
 
+# Checkpoint module name -> llama.cpp tensor name, per layer (gguf_to_ckpt.py inverts it).
+LAYER_TENSORS = {"attn_norm": "attn_norm", "wq": "attn_q", "wk": "attn_k", "wv": "attn_v", "wo": "attn_output",
+                 "ffn_norm": "ffn_norm", "w1": "ffn_gate", "w3": "ffn_up", "w2": "ffn_down"}
+
+
 def gguf_name(name: str) -> str:
     if name == "tok.weight":
         return "token_embd.weight"
     if name == "norm.weight":
         return "output_norm.weight"
     _, i, mod, _ = name.split(".")
-    table = {"attn_norm": "attn_norm", "wq": "attn_q", "wk": "attn_k", "wv": "attn_v", "wo": "attn_output",
-             "ffn_norm": "ffn_norm", "w1": "ffn_gate", "w3": "ffn_up", "w2": "ffn_down"}
-    return f"blk.{i}.{table[mod]}.weight"
+    return f"blk.{i}.{LAYER_TENSORS[mod]}.weight"
 
 
 def field(reader, key):

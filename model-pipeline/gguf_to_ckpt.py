@@ -28,6 +28,9 @@ sys.path.insert(0, HERE)
 import gguf  # noqa: E402
 from gguf import quants  # noqa: E402
 import ckpt_io  # noqa: E402
+from export_gguf import LAYER_TENSORS  # noqa: E402
+
+CKPT_MODULES = {gguf_mod: ckpt_mod for ckpt_mod, gguf_mod in LAYER_TENSORS.items()}
 
 GGML_Q4_S24 = 100
 
@@ -39,9 +42,7 @@ def ckpt_name(gname: str) -> str:
     if gname == "output_norm.weight":
         return "norm.weight"
     _, i, mod, _ = gname.split(".")
-    table = {"attn_norm": "attn_norm", "attn_q": "wq", "attn_k": "wk", "attn_v": "wv", "attn_output": "wo",
-             "ffn_norm": "ffn_norm", "ffn_gate": "w1", "ffn_up": "w3", "ffn_down": "w2"}
-    return f"layers.{i}.{table[mod]}.weight"
+    return f"layers.{i}.{CKPT_MODULES[mod]}.weight"
 
 
 def bf16_bits(a):
