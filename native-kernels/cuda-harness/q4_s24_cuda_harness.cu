@@ -98,6 +98,19 @@ static HostWeights make_weights(const Shape & sh, std::mt19937 & rng) {
     return hw;
 }
 
+// ncols columns of k standard-normal activations: x gets the host copy (for the references), the device copy is returned.
+static float * upload_activations(std::mt19937 & rng, int64_t k, int ncols, std::vector<float> & x) {
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    x.resize((size_t) ncols * k);
+    for (auto & v : x) {
+        v = nd(rng);
+    }
+    float * d_x;
+    CUDA_OK(cudaMalloc(&d_x, x.size() * sizeof(float)));
+    CUDA_OK(cudaMemcpy(d_x, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice));
+    return d_x;
+}
+
 // Same steps as the quantize kernel, in the same float operations.
 static void emulate_act_quant(const float * x, int64_t k, std::vector<int8_t> & q, std::vector<float> & d) {
     q.resize(k);
@@ -186,18 +199,12 @@ static void run_swiglu(std::mt19937 & rng, bool quick, std::vector<std::string> 
         CUDA_OK(cudaMemcpy(d_up + i * w_bytes, up.blocks.data(), w_bytes, cudaMemcpyHostToDevice));
         CUDA_OK(cudaMemcpy(d_gate + i * w_bytes, gate.blocks.data(), w_bytes, cudaMemcpyHostToDevice));
     }
-    std::normal_distribution<float> nd(0.0f, 1.0f);
-    std::vector<float>              x((size_t) max_cols * sh.k);
-    for (auto & v : x) {
-        v = nd(rng);
-    }
-    float * d_x;
-    float * d_y;
-    void *  d_scratch;
-    CUDA_OK(cudaMalloc(&d_x, x.size() * sizeof(float)));
+    std::vector<float> x;
+    float *            d_x = upload_activations(rng, sh.k, max_cols, x);
+    float *            d_y;
+    void *             d_scratch;
     CUDA_OK(cudaMalloc(&d_y, (size_t) 2 * max_cols * sh.rows * sizeof(float)));
     CUDA_OK(cudaMalloc(&d_scratch, q4_s24_cuda_act_bytes(sh.k, max_cols)));
-    CUDA_OK(cudaMemcpy(d_x, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice));
     const q4_s24_cuda_act act = q4_s24_cuda_act_view(d_scratch, sh.k, max_cols);
 
     std::vector<std::vector<double>> ref(max_cols);
@@ -295,20 +302,14 @@ static void run_profile_launches(std::mt19937 & rng) {
         HostWeights   hw        = make_weights(sh, rng);
         const size_t  row_bytes = (size_t) (sh.k / QK_Q4_S24) * sizeof(block_q4_s24);
         uint8_t *     d_w;
-        float *       d_x;
         float *       d_y;
         void *        d_scratch;
         CUDA_OK(cudaMalloc(&d_w, hw.blocks.size()));
         CUDA_OK(cudaMemcpy(d_w, hw.blocks.data(), hw.blocks.size(), cudaMemcpyHostToDevice));
-        std::vector<float> x(sh.k);
-        std::normal_distribution<float> nd(0.0f, 1.0f);
-        for (auto & v : x) {
-            v = nd(rng);
-        }
-        CUDA_OK(cudaMalloc(&d_x, x.size() * sizeof(float)));
+        std::vector<float> x;
+        float *            d_x = upload_activations(rng, sh.k, 1, x);
         CUDA_OK(cudaMalloc(&d_y, sh.rows * sizeof(float)));
         CUDA_OK(cudaMalloc(&d_scratch, q4_s24_cuda_act_bytes(sh.k, 1)));
-        CUDA_OK(cudaMemcpy(d_x, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice));
         const q4_s24_cuda_act act = q4_s24_cuda_act_view(d_scratch, sh.k, 1);
         q4_s24_cuda_quantize_act(d_x, sh.k, sh.k, 1, act, 0);
         q4_s24_cuda_mul_mat_vec_q(d_w, sh.rows, sh.k, row_bytes, act, 1, d_y, sh.rows, 0);
@@ -386,18 +387,13 @@ int main(int argc, char ** argv) {
             CUDA_OK(cudaMemcpy(d_w + i * w_bytes, hw.blocks.data(), w_bytes, cudaMemcpyHostToDevice));
         }
 
-        std::normal_distribution<float> nd(0.0f, 1.0f);
-        std::vector<float>              x((size_t) max_cols * sh.k);
-        for (auto & v : x) {
-            v = nd(rng);
-        }
-        float *  d_x;
-        float *  d_y;
-        void *   d_scratch;
-        CUDA_OK(cudaMalloc(&d_x, x.size() * sizeof(float)));
+        std::normal_distribution<float> nd(0.0f, 1.0f); // prefill activations below
+        std::vector<float>              x;
+        float *                         d_x = upload_activations(rng, sh.k, max_cols, x);
+        float *                         d_y;
+        void *                          d_scratch;
         CUDA_OK(cudaMalloc(&d_y, (size_t) max_cols * sh.rows * sizeof(float)));
         CUDA_OK(cudaMalloc(&d_scratch, q4_s24_cuda_act_bytes(sh.k, max_cols)));
-        CUDA_OK(cudaMemcpy(d_x, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice));
         const q4_s24_cuda_act act_q = q4_s24_cuda_act_view(d_scratch, sh.k, max_cols);
         q4_s24_cuda_act       act_f = act_q; // fused variants read the float columns
         act_f.x            = d_x;
