@@ -1,6 +1,7 @@
 /**
  * `npm run bench:decode -- [--model sparse|dense|PATH]... [--device auto|gpu|cpu] [--threads N] [--tokens 128]
- *     [--prompt-tokens 256] [--rounds 5] [--warmup 1] [--llama-bench PATH | --no-llama-bench] [--no-engine] [--json] [--out DIR]`
+ *     [--prompt-tokens 256] [--rounds 5] [--warmup 1] [--llama-bench PATH | --no-llama-bench] [--no-engine]
+ *     [--sequences 4] [--json] [--out DIR]`
  *
  * Decode speed of one model through three paths in one run, interleaved round by round: llama.cpp's llama-bench
  * (tg at the prompt's depth), node-llama-cpp's bare `sequence.evaluate` greedy loop in this process (node-llama-cpp's
@@ -45,6 +46,8 @@ async function main(): Promise<number> {
     const rounds = positiveInteger(flag("rounds"), 5, "rounds");
     const warmup = flag("warmup") === "0" ? 0 : positiveInteger(flag("warmup"), 1, "warmup");
     const threadsFlag = flag("threads") != null ? positiveInteger(flag("threads"), 1, "threads") : undefined;
+    // The bare loop's context holds the engine's number of sequences unless told otherwise (llama-bench uses one).
+    const sequences = positiveInteger(flag("sequences"), SEQUENCES, "sequences");
     const llamaBench = flags.has("no-llama-bench") ? undefined : flag("llama-bench") ?? findLlamaBench(root, settings.device);
     const sourceText = await fs.readFile(path.join(projectPaths(root).samplesDir, "benchmark-source.ts.txt"), "utf8");
     const log = (level: "info" | "warn" | "error", message: string) => {
@@ -58,7 +61,9 @@ async function main(): Promise<number> {
         const notes: string[] = [];
         progress(`${choice.path}: loading node-llama-cpp in this process`);
         const loop: BareDecodeLoop = await openBareDecodeLoop({modelPath: choice.path, device: settings.device, threads: threadsFlag,
-            promptText: sourceText, promptTokens, contextSize: CONTEXT_SIZE, sequences: SEQUENCES, batchSize: BATCH_SIZE, log});
+            promptText: sourceText, promptTokens, contextSize: CONTEXT_SIZE, sequences, batchSize: BATCH_SIZE, log});
+        if (sequences !== SEQUENCES)
+            notes.push(`--sequences ${sequences}: the node-llama-cpp loops' context holds ${sequences} sequence(s); the engine keeps ${SEQUENCES}`);
         let engine: EngineClient | undefined;
         try {
             const paths: DecodePath[] = [];
