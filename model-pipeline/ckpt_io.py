@@ -110,6 +110,16 @@ def keep_mask_24(w):
     return g.reshape(w.shape)
 
 
+def _sparse_keep(name, a, given):
+    """The 2:4 keep-mask of a sparse entry: the one given with it (checked), else keep_mask_24's."""
+    if not given or given[0] is None:
+        return keep_mask_24(a)
+    keep = np.asarray(given[0], dtype=bool)
+    assert keep.shape == a.shape and (keep.reshape(a.shape[0], -1, 4).sum(-1) == 2).all(), name
+    assert not ((a != 0) & ~keep).any(), f"{name}: nonzeros outside the given mask"
+    return keep
+
+
 def save_pack(entries: dict, out_dir: str, stem: str, meta: dict) -> dict:
     """entries: name -> (kind, float32 array) or, for "sparse24", (kind, array, keep-mask) with an explicit mask
     (exactly 2 of every 4 input columns, holding all nonzeros) instead of the one keep_mask_24 derives."""
@@ -122,19 +132,12 @@ def save_pack(entries: dict, out_dir: str, stem: str, meta: dict) -> dict:
         if kind == "bf16":
             bits = _bf16_bits(a).reshape(-1)
         elif kind == "sparse24":
-            if given and given[0] is not None:
-                keep = np.asarray(given[0], dtype=bool)
-                assert keep.shape == a.shape and (keep.reshape(a.shape[0], -1, 4).sum(-1) == 2).all(), name
-                assert not ((a != 0) & ~keep).any(), f"{name}: nonzeros outside the given mask"
-            else:
-                keep = keep_mask_24(a)
+            keep = _sparse_keep(name, a, given)
             mask.append(np.packbits(keep.reshape(-1)))
             bits = _bf16_bits(a[keep])
         elif kind in ("q8x", "sparse24q8x"):
             if kind == "sparse24q8x":
-                keep = np.asarray(given[0], dtype=bool) if given and given[0] is not None else keep_mask_24(a)
-                assert keep.shape == a.shape and (keep.reshape(a.shape[0], -1, 4).sum(-1) == 2).all(), name
-                assert not ((a != 0) & ~keep).any(), f"{name}: nonzeros outside the mask"
+                keep = _sparse_keep(name, a, given)
                 mask.append(np.packbits(keep.reshape(-1)))
             enc = q8_exact(a)
             assert enc is not None, f"{name}: not bf16 of Q8_0 values"

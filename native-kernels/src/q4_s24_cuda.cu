@@ -452,18 +452,15 @@ void q4_s24_cuda_swiglu_variant(q4_s24_cuda_swiglu_shape shape, const void * w_u
                                 int64_t k, size_t w_row_bytes, q4_s24_cuda_act act, int ncols, float * y,
                                 int64_t y_col_stride, cudaStream_t stream) {
     switch (shape) {
-        case Q4_S24_SWIGLU_R1_T128:
-            launch_for_cols<1, 128, false, true>(ncols, w_up, w_gate, nrows, k, w_row_bytes, act, y, y_col_stride, stream);
+#define Q4_S24_SWIGLU_CASE(R, T) \
+        case Q4_S24_SWIGLU_R##R##_T##T: \
+            launch_for_cols<R, T, false, true>(ncols, w_up, w_gate, nrows, k, w_row_bytes, act, y, y_col_stride, stream); \
             break;
-        case Q4_S24_SWIGLU_R2_T64:
-            launch_for_cols<2, 64, false, true>(ncols, w_up, w_gate, nrows, k, w_row_bytes, act, y, y_col_stride, stream);
-            break;
-        case Q4_S24_SWIGLU_R2_T128:
-            launch_for_cols<2, 128, false, true>(ncols, w_up, w_gate, nrows, k, w_row_bytes, act, y, y_col_stride, stream);
-            break;
-        case Q4_S24_SWIGLU_R4_T64:
-            launch_for_cols<4, 64, false, true>(ncols, w_up, w_gate, nrows, k, w_row_bytes, act, y, y_col_stride, stream);
-            break;
+        Q4_S24_SWIGLU_CASE(1, 128)
+        Q4_S24_SWIGLU_CASE(2, 64)
+        Q4_S24_SWIGLU_CASE(2, 128)
+        Q4_S24_SWIGLU_CASE(4, 64)
+#undef Q4_S24_SWIGLU_CASE
         default:
             fprintf(stderr, "q4_s24_cuda_swiglu_variant: unknown shape %d\n", (int) shape);
             abort();

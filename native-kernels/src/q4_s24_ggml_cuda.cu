@@ -100,41 +100,39 @@ static void * activation_buffer(ggml_backend_cuda_context & ctx) {
     return state.buffer;
 }
 
-// The quantized activations of src1 (one matrix of ncols <= Q4_S24_CUDA_MMV_MAX_COLS columns): reused when the last
-// input quantized into the context's buffer was the same tensor on this stream, else quantized into that buffer, or
-// into scratch (allocated here) when src1 is larger than the buffer or there is none.
+// Whether the context's buffer holds src1's quantized activations, written on this stream in this graph evaluation.
+static bool reuses_activations(ggml_backend_cuda_context & ctx, const ggml_tensor * src1) {
+    const ggml_cuda_q4_s24_state * state = ctx.q4_s24_state;
+    return state != nullptr && state->buffer != nullptr && state->src1 == src1 && state->data == src1->data &&
+           state->stream == ctx.stream();
+}
+
+// The quantized activations of src1 (one matrix of ncols <= Q4_S24_CUDA_MMV_MAX_COLS columns): reused when the
+// context's buffer holds them, else quantized into that buffer, or into scratch (allocated here) when src1 is larger
+// than the buffer or there is none.
 static q4_s24_cuda_act quantized_activations(ggml_backend_cuda_context & ctx, const ggml_tensor * src1,
                                              ggml_cuda_pool_alloc<char> & scratch) {
-    const int64_t k      = src1->ne[0];
-    const int     ncols  = (int) src1->ne[1];
-    cudaStream_t  stream = ctx.stream();
-    const size_t  bytes  = q4_s24_cuda_act_bytes(k, ncols);
+    const int64_t k     = src1->ne[0];
+    const int     ncols = (int) src1->ne[1];
+    const size_t  bytes = q4_s24_cuda_act_bytes(k, ncols);
+    if (reuses_activations(ctx, src1)) {
+        return q4_s24_cuda_act_view(ctx.q4_s24_state->buffer, k, ncols);
+    }
     // Only the main stream uses the buffer: matmuls on the side streams of ggml's concurrent branches
     // (GGML_CUDA_GRAPH_OPT) could overwrite it while the main stream still reads it.
     void * buffer = bytes > kActCacheBytes || fusion_disabled() || ctx.curr_stream_no != 0 ? nullptr
                                                                                            : activation_buffer(ctx);
-    if (buffer == nullptr) {
-        q4_s24_cuda_act act = q4_s24_cuda_act_view(scratch.alloc(ctx.pool(), bytes), k, ncols);
-        q4_s24_cuda_quantize_act((const float *) src1->data, k, (int64_t) (src1->nb[1] / sizeof(float)), ncols, act,
-                                 stream);
-        return act;
-    }
-    ggml_cuda_q4_s24_state & state = *ctx.q4_s24_state;
-    q4_s24_cuda_act act = q4_s24_cuda_act_view(buffer, k, ncols);
-    if (state.src1 != src1 || state.data != src1->data || state.stream != stream) {
-        q4_s24_cuda_quantize_act((const float *) src1->data, k, (int64_t) (src1->nb[1] / sizeof(float)), ncols, act,
-                                 stream);
+    void * const          dst = buffer != nullptr ? buffer : scratch.alloc(ctx.pool(), bytes);
+    const q4_s24_cuda_act act = q4_s24_cuda_act_view(dst, k, ncols);
+    q4_s24_cuda_quantize_act((const float *) src1->data, k, (int64_t) (src1->nb[1] / sizeof(float)), ncols, act,
+                             ctx.stream());
+    if (buffer != nullptr) {
+        ggml_cuda_q4_s24_state & state = *ctx.q4_s24_state;
         state.src1   = src1;
         state.data   = src1->data;
-        state.stream = stream;
+        state.stream = ctx.stream();
     }
     return act;
-}
-
-static bool reuses_activations(const ggml_backend_cuda_context & ctx, const ggml_tensor * src1) {
-    const ggml_cuda_q4_s24_state * state = ctx.q4_s24_state;
-    return state != nullptr && state->src1 == src1 && state->data == src1->data &&
-           state->stream == const_cast<ggml_backend_cuda_context &>(ctx).stream();
 }
 
 bool ggml_cuda_q4_s24_mul_mat_vec(ggml_backend_cuda_context & ctx, const ggml_tensor * src0,
