@@ -59,6 +59,13 @@ if [ "$step" = build ]; then
     cp native-kernels/src/*.c native-kernels/src/*.h native-kernels/src/*.cu native-kernels/src/*.cuh "$tree/ggml/src/ggml-q4-s24/"
     grep -q SetInlineDecode node_modules/node-llama-cpp/llama/addon/AddonContext.cpp \
         || { echo "node-llama-cpp's addon is not patched: run node native-kernels/build.mjs --prepare-only before packing" >&2; exit 1; }
+    # The tree travels patched (its .git does not travel), so a carry packed before a patch changed builds the old
+    # patch silently: every llama.cpp patch as it is now must reverse-apply (GIT_DIR: plain patch mode, even inside
+    # the project's own repository).
+    for p in native-kernels/patches/llama.cpp-*.diff; do
+        (cd "$tree" && GIT_DIR=/nonexistent git apply --reverse --check "$root/$p" 2> /dev/null) \
+            || { echo "the carried llama.cpp tree lacks $p as it is now: run node native-kernels/build.mjs --prepare-only and ../shared/tools/device-pack.sh again" >&2; exit 1; }
+    done
     # Inside the device tool's 10 minutes, so that the log comes back when it does not finish.
     CI=true timeout "${BUILD_TIMEOUT:-520}" node node_modules/node-llama-cpp/dist/cli/cli.js source build --gpu "$GPU" \
         --noUsageExample --noCustomCmakeBuildOptionsInBinaryFolderName > "$OUT/build.log" 2>&1 \

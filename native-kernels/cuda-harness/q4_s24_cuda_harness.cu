@@ -170,13 +170,11 @@ static float time_us(F && run_once, int iters, int reps = 7) {
 }
 
 static const char * variant_name(int v) {
-    static const char * names[] = {"r2t128", "r4t128", "r4t64", "F.r2t128", "F.r4t128", "F.r4t64"};
-    return names[v];
+    return q4_s24_cuda_mmv_variant_name((q4_s24_cuda_mmv_variant) v);
 }
 
 static const char * swiglu_shape_name(int v) {
-    static const char * names[] = {"r1t128", "r2t64", "r2t128", "r4t64"};
-    return names[v];
+    return q4_s24_cuda_swiglu_shape_name((q4_s24_cuda_swiglu_shape) v);
 }
 
 // Feed-forward gate/up + SWIGLU in one launch (q4_s24_cuda_mul_mat_vec_swiglu), every launch shape and batch, on the

@@ -18,22 +18,56 @@ __device__ __forceinline__ uint32_t load_word(const uint8_t * p) {
     return __ldg(reinterpret_cast<const uint32_t *>(p));
 }
 
-// Kept values 4j..4j+3 of a sub-block (groups 2j and 2j+1, dense columns 8j..8j+7) live in byte b of
-// nibble word (j & 1), low nibbles for j < 2, high nibbles for j >= 2. Returns them as 4 signed bytes
-// equal to 16*q: the nibble u = q + 8 moved to the high half of the byte with its top bit flipped is
-// the two's complement of q in 4 bits, so no subtraction is needed; the 1/16 goes into the scale.
-__device__ __forceinline__ int weights_x16(uint32_t qs_word, int j) {
-    const uint32_t hi = j < 2 ? (qs_word << 4) : qs_word;
-    return (int) ((hi & 0xF0F0F0F0u) ^ 0x80808080u);
+// prmt with a selector computed at run time. __byte_perm masks every selector nibble to 3 bits first (one more
+// instruction); the selectors built here never have bit 3 of a nibble set, so plain prmt gives the same bytes.
+__device__ __forceinline__ uint32_t select_bytes(uint32_t lo, uint32_t hi, uint32_t selector) {
+    uint32_t r;
+    asm("prmt.b32 %0, %1, %2, %3;" : "=r"(r) : "r"(lo), "r"(hi), "r"(selector));
+    return r;
 }
 
-// __byte_perm selector that picks, for kept values 4j..4j+3, the activation byte at their dense
-// position out of the 8 activation bytes of columns 8j..8j+7 (word 2j = bytes 0..3, word 2j+1 = 4..7).
-// Positions come as 2-bit fields (bits 2j of each idx byte); values of group 2j+1 get +4.
-__device__ __forceinline__ uint32_t gather_selector(uint32_t idx_word, int j) {
-    const uint32_t pos = ((idx_word >> (2 * j)) & 0x03030303u) | 0x04040000u;
-    const uint32_t nib = pos | (pos >> 4);        // byte 0 = sel0 | sel1 << 4, byte 2 = sel2 | sel3 << 4
-    return __byte_perm(nib, 0, 0x0020);           // low 16 bits: the 4 selector nibbles
+// (a & b) | c and (a & b) ^ c as one lop3 each: with two constant operands the compiler otherwise emits two
+// instructions (one immediate per instruction); here one constant stays in a register for the whole kernel.
+__device__ __forceinline__ uint32_t and_or(uint32_t a, uint32_t b, uint32_t c) {
+    uint32_t r;
+    asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(r) : "r"(a), "r"(b), "r"(c));
+    return r;
+}
+
+__device__ __forceinline__ uint32_t and_xor(uint32_t a, uint32_t b, uint32_t c) {
+    uint32_t r;
+    asm("lop3.b32 %0, %1, %2, %3, 0x6A;" : "=r"(r) : "r"(a), "r"(b), "r"(c));
+    return r;
+}
+
+// One sub-block of one row, ready for four dp4a: dot m (0..3) multiplies weights[m] by
+// select_bytes(act[m], act[m + 4], selectors[m]), where act[0..7] are the sub-block's 32 int8 activations as
+// words. Dot m takes the kept values {2m, 8 + 2m, 2m + 1, 9 + 2m}: kept value k belongs to group k / 2, so these
+// come from activation words m (groups 2m's columns: value 2m, 2m + 1) and m + 4 (values 8 + 2m, 9 + 2m). This
+// pairing makes both halves cheap to build:
+// - selectors: idx byte b holds the positions of kept values b, 4 + b, 8 + b, 12 + b at bits 0, 2, 4, 6, so
+//   (idx & 0x33333333) has, per byte, the position of kept value b in its low nibble and that of 8 + b in its high
+//   nibble: exactly the selector nibbles of dots 0 (bytes 0, 1) and 1 (bytes 2, 3) once the high nibbles get +4
+//   (they pick from the second word); idx >> 2 gives dots 2 and 3 the same way. Five instructions for all four.
+// - weights: nibble byte b holds u(b) low and u(8 + b) high (u = q + 8). Both nibbles moved to the high half of a
+//   byte with the top bit flipped are the two's complement of 16 q, so no subtraction (the 1/16 goes into the
+//   scale); then one prmt per dot interleaves low and high: bytes (lo b, hi b, lo b+1, hi b+1).
+__device__ __forceinline__ void decode_sub_block(uint32_t qs0, uint32_t qs1, uint32_t idx, int weights[4],
+                                                 uint32_t selectors[4]) {
+    const uint32_t s01 = and_or(idx, 0x33333333u, 0x40404040u);
+    const uint32_t s23 = and_or(idx >> 2, 0x33333333u, 0x40404040u);
+    selectors[0] = s01;
+    selectors[1] = s01 >> 16;
+    selectors[2] = s23;
+    selectors[3] = s23 >> 16;
+    const uint32_t lo0 = and_xor(qs0 << 4, 0xF0F0F0F0u, 0x80808080u);
+    const uint32_t hi0 = and_xor(qs0, 0xF0F0F0F0u, 0x80808080u);
+    const uint32_t lo1 = and_xor(qs1 << 4, 0xF0F0F0F0u, 0x80808080u);
+    const uint32_t hi1 = and_xor(qs1, 0xF0F0F0F0u, 0x80808080u);
+    weights[0] = (int) __byte_perm(lo0, hi0, 0x5140);
+    weights[1] = (int) __byte_perm(lo0, hi0, 0x7362);
+    weights[2] = (int) __byte_perm(lo1, hi1, 0x5140);
+    weights[3] = (int) __byte_perm(lo1, hi1, 0x7362);
 }
 
 __device__ __forceinline__ int pack_s8(float a, float b, float c, float d) {
@@ -118,11 +152,14 @@ __device__ __forceinline__ float swiglu(float gate, float up) {
 // multiple of 8, so a thread always sees the same sub-block slot (t % 8) of every block it visits and its
 // field offsets just advance by THREADS/8 blocks per step. The activations of a sub-block stay in registers
 // for all ROWS rows (fewer activation re-reads per weight byte).
+// UNROLL: sub-blocks whose loads a thread issues before it computes on any of them. The kernel is latency-bound
+// (Nsight Compute: L1TEX scoreboard stalls, DRAM a third busy), and a 4096-row matrix gives an H200 only ~16-32
+// warps per SM, so more loads in flight per thread is the way to more bytes in flight.
 // FUSED: read float activations (x) and quantize each sub-block in the thread that uses it, instead of reading
 // the int8 copy made by quantize_act_kernel: one launch instead of two, more arithmetic per weight.
 // SWIGLU: the feed-forward gate and up projections in one launch: the block also reads the same ROWS rows of
 // w_gate (same shape and row bytes as w, the up matrix) and writes silu(gate row . x) * (up row . x).
-template <int ROWS, int NCOLS, int THREADS, bool FUSED, bool SWIGLU = false>
+template <int ROWS, int NCOLS, int THREADS, int UNROLL, bool FUSED, bool SWIGLU = false>
 __global__ void __launch_bounds__(THREADS)
 mul_mat_vec_kernel(const uint8_t * __restrict__ w, const uint8_t * __restrict__ w_gate, int64_t nrows, int nsub,
                    size_t row_bytes, const int8_t * __restrict__ aq, const float * __restrict__ ad, int64_t k,
@@ -145,75 +182,103 @@ mul_mat_vec_kernel(const uint8_t * __restrict__ w, const uint8_t * __restrict__ 
         }
     }
 
-    // Rows past the end re-read the last row (no divergence) and are never written. Every row has the
-    // same layout, so one byte offset per field serves all rows.
-    const uint8_t * rows[kRows];
+    // Rows past the end re-read the last row (no divergence) and are never written. Every row has the same layout,
+    // so each field is at the same offset in every row: one pointer per row and field, all advanced by the same step
+    // (cheaper than recomputing row * row_bytes + offset at every load).
+    const int       first_blk = threadIdx.x / kSubsPerBlock;
+    const uint8_t * qs_at[kRows];  // this thread's 8 nibble bytes
+    const uint8_t * idx_at[kRows]; // its position word
+    const uint8_t * d_at[kRows];   // its half of the scale word
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
-        const int64_t row = row0 + r % ROWS;
-        rows[r] = (r < ROWS ? w : w_gate) + (row < nrows ? row : nrows - 1) * row_bytes;
+        const int64_t   row = row0 + r % ROWS;
+        const uint8_t * blk = (r < ROWS ? w : w_gate) + (row < nrows ? row : nrows - 1) * row_bytes +
+                             first_blk * kBlockBytes;
+        qs_at[r]  = blk + kQsOffset + 8 * sub;
+        idx_at[r] = blk + kIdxOffset + 4 * sub;
+        d_at[r]   = blk + (sub < 4 ? 0 : 2);
     }
-    uint32_t       off_qs  = (threadIdx.x / kSubsPerBlock) * kBlockBytes + kQsOffset + 8 * sub;
-    const uint32_t to_idx  = kIdxOffset - kQsOffset - 4 * sub;       // idx field minus qs field
-    const uint32_t to_d    = kQsOffset + 8 * sub - (sub < 4 ? 0 : 2); // qs field minus this slot's scale
     const int8_t * a_ptr   = aq + (int64_t) threadIdx.x * kSubCols;
     const float *  d_act   = ad + threadIdx.x;
     const int64_t  a_col   = k;            // bytes between activation columns
     const int64_t  d_col   = k / kSubCols; // scales between activation columns
     const float *  x_ptr   = FUSED ? x + (int64_t) threadIdx.x * kSubCols : nullptr;
 
-    for (int s = threadIdx.x; s < nsub; s += THREADS, off_qs += kStepBytes) {
-        uint32_t qs0[kRows], qs1[kRows], idx[kRows];
-        float    dw[kRows];
+    for (int s = threadIdx.x; s < nsub; s += UNROLL * THREADS) {
+        // All loads of the UNROLL sub-blocks first. A sub-block past the row's end loads nothing and counts zero
+        // (its weight scale is 0 and its codes stay finite).
+        uint32_t qs0[UNROLL][kRows], qs1[UNROLL][kRows], idx[UNROLL][kRows];
+        float    dw[UNROLL][kRows];
+        int      act[UNROLL][NCOLS][8];
+        float    da[UNROLL][NCOLS];
+#pragma unroll
+        for (int u = 0; u < UNROLL; ++u) {
+            const bool in_row = u == 0 || s + u * THREADS < nsub;
+#pragma unroll
+            for (int r = 0; r < kRows; ++r) {
+                qs0[u][r] = in_row ? load_word(qs_at[r] + u * kStepBytes) : 0u;
+                qs1[u][r] = in_row ? load_word(qs_at[r] + u * kStepBytes + 4) : 0u;
+                idx[u][r] = in_row ? load_word(idx_at[r] + u * kStepBytes) : 0u;
+                dw[u][r]  = in_row ? __half2float(__ushort_as_half(
+                                         __ldg(reinterpret_cast<const unsigned short *>(d_at[r] + u * kStepBytes))))
+                                   : 0.0f;
+            }
+            if constexpr (FUSED) {
+#pragma unroll
+                for (int c = 0; c < NCOLS; ++c) {
+                    if (in_row) {
+                        quantize_sub_block(x_ptr + u * THREADS * kSubCols + c * x_col_stride, act[u][c], da[u][c]);
+                        da[u][c] *= 1.0f / 16.0f; // the weight bytes are 16 q
+                    } else {
+#pragma unroll
+                        for (int i = 0; i < 8; ++i) {
+                            act[u][c][i] = 0;
+                        }
+                        da[u][c] = 0.0f;
+                    }
+                }
+            } else {
+#pragma unroll
+                for (int c = 0; c < NCOLS; ++c) {
+                    const int4 * ap = reinterpret_cast<const int4 *>(a_ptr + u * THREADS * kSubCols + c * a_col);
+                    const int4 lo = in_row ? __ldg(ap) : make_int4(0, 0, 0, 0);
+                    const int4 hi = in_row ? __ldg(ap + 1) : make_int4(0, 0, 0, 0);
+                    act[u][c][0] = lo.x; act[u][c][1] = lo.y; act[u][c][2] = lo.z; act[u][c][3] = lo.w;
+                    act[u][c][4] = hi.x; act[u][c][5] = hi.y; act[u][c][6] = hi.z; act[u][c][7] = hi.w;
+                    da[u][c] = in_row ? __ldg(d_act + u * THREADS + c * d_col) * (1.0f / 16.0f) : 0.0f;
+                }
+            }
+        }
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-            const uint8_t * q = rows[r] + off_qs;
-            qs0[r] = load_word(q);
-            qs1[r] = load_word(q + 4);
-            idx[r] = load_word(q + to_idx);
-            dw[r]  = __half2float(__ushort_as_half(__ldg(reinterpret_cast<const unsigned short *>(q - to_d)))) *
-                    (1.0f / 16.0f);
+            qs_at[r] += UNROLL * kStepBytes;
+            idx_at[r] += UNROLL * kStepBytes;
+            d_at[r] += UNROLL * kStepBytes;
         }
-        int   act[NCOLS][8];
-        float da[NCOLS];
         if constexpr (FUSED) {
-#pragma unroll
-            for (int c = 0; c < NCOLS; ++c) {
-                quantize_sub_block(x_ptr + c * x_col_stride, act[c], da[c]);
-            }
-            x_ptr += THREADS * kSubCols;
+            x_ptr += UNROLL * THREADS * kSubCols;
         } else {
-#pragma unroll
-            for (int c = 0; c < NCOLS; ++c) {
-                const int4 * ap = reinterpret_cast<const int4 *>(a_ptr + c * a_col);
-                const int4 lo = __ldg(ap);
-                const int4 hi = __ldg(ap + 1);
-                act[c][0] = lo.x; act[c][1] = lo.y; act[c][2] = lo.z; act[c][3] = lo.w;
-                act[c][4] = hi.x; act[c][5] = hi.y; act[c][6] = hi.z; act[c][7] = hi.w;
-                da[c] = __ldg(d_act + c * d_col);
-            }
-            a_ptr += THREADS * kSubCols;
-            d_act += THREADS;
+            a_ptr += UNROLL * THREADS * kSubCols;
+            d_act += UNROLL * THREADS;
         }
 
 #pragma unroll
-        for (int r = 0; r < kRows; ++r) {
-            int      wq[4];
-            uint32_t sel[4];
+        for (int u = 0; u < UNROLL; ++u) {
 #pragma unroll
-            for (int j = 0; j < 4; ++j) {
-                wq[j]  = weights_x16((j & 1) ? qs1[r] : qs0[r], j);
-                sel[j] = gather_selector(idx[r], j);
-            }
+            for (int r = 0; r < kRows; ++r) {
+                int      wq[4];
+                uint32_t sel[4];
+                decode_sub_block(qs0[u][r], qs1[u][r], idx[u][r], wq, sel);
 #pragma unroll
-            for (int c = 0; c < NCOLS; ++c) {
-                int isum = 0;
+                for (int c = 0; c < NCOLS; ++c) {
+                    int isum = 0;
 #pragma unroll
-                for (int j = 0; j < 4; ++j) {
-                    const int a = (int) __byte_perm((uint32_t) act[c][2 * j], (uint32_t) act[c][2 * j + 1], sel[j]);
-                    isum = dot4_s8(wq[j], a, isum);
+                    for (int m = 0; m < 4; ++m) {
+                        const int a = (int) select_bytes((uint32_t) act[u][c][m], (uint32_t) act[u][c][m + 4], sel[m]);
+                        isum = dot4_s8(wq[m], a, isum);
+                    }
+                    acc[r][c] = fmaf((float) isum, dw[u][r] * da[u][c], acc[r][c]);
                 }
-                acc[r][c] = fmaf((float) isum, dw[r] * da[c], acc[r][c]);
             }
         }
     }
@@ -339,23 +404,23 @@ __global__ void get_rows_kernel(const uint8_t * __restrict__ src, int64_t ne00, 
     }
 }
 
-template <int ROWS, int NCOLS, int THREADS, bool FUSED, bool SWIGLU>
+template <int ROWS, int NCOLS, int THREADS, int UNROLL, bool FUSED, bool SWIGLU>
 void launch_mul_mat_vec(const void * w, const void * w_gate, int64_t nrows, int64_t k, size_t w_row_bytes,
                         q4_s24_cuda_act act, float * y, int64_t y_col_stride, cudaStream_t stream) {
     const int64_t blocks = (nrows + ROWS - 1) / ROWS;
-    mul_mat_vec_kernel<ROWS, NCOLS, THREADS, FUSED, SWIGLU><<<(unsigned) blocks, THREADS, 0, stream>>>(
+    mul_mat_vec_kernel<ROWS, NCOLS, THREADS, UNROLL, FUSED, SWIGLU><<<(unsigned) blocks, THREADS, 0, stream>>>(
         static_cast<const uint8_t *>(w), static_cast<const uint8_t *>(w_gate), nrows, (int) (k / kSubCols),
         w_row_bytes, act.q, act.d, k, act.x, act.x_col_stride, y, y_col_stride);
 }
 
-template <int ROWS, int THREADS, bool FUSED, bool SWIGLU = false>
+template <int ROWS, int THREADS, int UNROLL, bool FUSED, bool SWIGLU = false>
 void launch_for_cols(int ncols, const void * w, const void * w_gate, int64_t nrows, int64_t k, size_t w_row_bytes,
                      q4_s24_cuda_act act, float * y, int64_t y_col_stride, cudaStream_t stream) {
     switch (ncols) {
 #define Q4_S24_COLS_CASE(C) \
         case C: \
-            launch_mul_mat_vec<ROWS, C, THREADS, FUSED, SWIGLU>(w, w_gate, nrows, k, w_row_bytes, act, y, y_col_stride, \
-                                                                stream); \
+            launch_mul_mat_vec<ROWS, C, THREADS, UNROLL, FUSED, SWIGLU>(w, w_gate, nrows, k, w_row_bytes, act, y, \
+                                                                        y_col_stride, stream); \
             break;
         Q4_S24_COLS_CASE(1)
         Q4_S24_COLS_CASE(2)
@@ -403,14 +468,14 @@ void q4_s24_cuda_mul_mat_vec_variant(q4_s24_cuda_mmv_variant variant, const void
                                      size_t w_row_bytes, q4_s24_cuda_act act, int ncols, float * y,
                                      int64_t y_col_stride, cudaStream_t stream) {
     switch (variant) {
-#define Q4_S24_MMV_CASE(R, T) \
-        case Q4_S24_MMV_R##R##_T##T: \
-            launch_for_cols<R, T, false>(ncols, w, nullptr, nrows, k, w_row_bytes, act, y, y_col_stride, stream); break; \
-        case Q4_S24_MMV_FUSED_R##R##_T##T: \
-            launch_for_cols<R, T, true>(ncols, w, nullptr, nrows, k, w_row_bytes, act, y, y_col_stride, stream); break;
-        Q4_S24_MMV_CASE(2, 128)
-        Q4_S24_MMV_CASE(4, 128)
-        Q4_S24_MMV_CASE(4, 64)
+#define Q4_S24_MMV_CASE(R, T, U) \
+        case Q4_S24_MMV_R##R##_T##T##_U##U: \
+            launch_for_cols<R, T, U, false>(ncols, w, nullptr, nrows, k, w_row_bytes, act, y, y_col_stride, stream); \
+            break; \
+        case Q4_S24_MMV_FUSED_R##R##_T##T##_U##U: \
+            launch_for_cols<R, T, U, true>(ncols, w, nullptr, nrows, k, w_row_bytes, act, y, y_col_stride, stream); \
+            break;
+        Q4_S24_MMV_SHAPES(Q4_S24_MMV_CASE)
 #undef Q4_S24_MMV_CASE
         default:
             fprintf(stderr, "q4_s24_cuda_mul_mat_vec_variant: unknown variant %d\n", (int) variant);
@@ -419,32 +484,47 @@ void q4_s24_cuda_mul_mat_vec_variant(q4_s24_cuda_mmv_variant variant, const void
 }
 
 bool q4_s24_cuda_mmv_variant_is_fused(q4_s24_cuda_mmv_variant variant) {
-    return variant >= Q4_S24_MMV_FUSED_R2_T128;
+    return variant >= Q4_S24_MMV_SHAPE_COUNT;
+}
+
+q4_s24_cuda_mmv_variant q4_s24_cuda_mmv_variant_unfused(q4_s24_cuda_mmv_variant variant) {
+    return q4_s24_cuda_mmv_variant_is_fused(variant) ? (q4_s24_cuda_mmv_variant) (variant - Q4_S24_MMV_SHAPE_COUNT)
+                                                     : variant;
+}
+
+const char * q4_s24_cuda_mmv_variant_name(q4_s24_cuda_mmv_variant variant) {
+    static const char * const names[] = {
+#define Q4_S24_MMV_NAME(R, T, U) "r" #R "t" #T "u" #U,
+        Q4_S24_MMV_SHAPES(Q4_S24_MMV_NAME)
+#undef Q4_S24_MMV_NAME
+#define Q4_S24_MMV_NAME(R, T, U) "F.r" #R "t" #T "u" #U,
+        Q4_S24_MMV_SHAPES(Q4_S24_MMV_NAME)
+#undef Q4_S24_MMV_NAME
+    };
+    return variant >= 0 && variant < Q4_S24_MMV_VARIANT_COUNT ? names[variant] : "?";
 }
 
 // From the harness on the H200 (docs/benchmarks.md, "GPU (H200)"): small matrices (the 1024-row k/v projections)
 // are launch-bound, so at batch 1-2 in-kernel quantization (one launch) wins; otherwise separate quantization.
-// Up to 4096 rows: 4 rows per 128 threads at batch 1 and 2 rows per 128 threads at batch 2 (the best in three
-// harness runs: 0.2-1.2 us and 0.5-2.4 us ahead of the next shape); 4 rows per 64 threads for taller matrices and
-// larger batches.
+// Larger matrices: 2 rows per 128 threads at batch 1 (4096x4096, 4096x14336 and 14336x4096 alike; 4 rows need
+// 72 registers, which leaves a second wave of thread blocks), 4 rows per 64 threads with two sub-blocks in flight at
+// batch 2, and without from batch 3 on.
 q4_s24_cuda_mmv_variant q4_s24_cuda_mmv_default_variant(int64_t nrows, int64_t k, int ncols) {
     (void) k;
     if (nrows <= 2048) {
-        return ncols <= 2 ? Q4_S24_MMV_FUSED_R4_T128 : Q4_S24_MMV_R4_T128;
+        return ncols <= 2 ? Q4_S24_MMV_FUSED_R4_T128_U1 : Q4_S24_MMV_R4_T128_U1;
     }
-    if (nrows <= 4096 && ncols <= 2) {
-        return ncols == 1 ? Q4_S24_MMV_R4_T128 : Q4_S24_MMV_R2_T128;
+    if (ncols == 1) {
+        return Q4_S24_MMV_R2_T128_U1;
     }
-    return Q4_S24_MMV_R4_T64;
+    return ncols == 2 ? Q4_S24_MMV_R4_T64_U2 : Q4_S24_MMV_R4_T64_U1;
 }
 
 void q4_s24_cuda_mul_mat_vec_q(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, q4_s24_cuda_act act,
                                int ncols, float * y, int64_t y_col_stride, cudaStream_t stream) {
     q4_s24_cuda_mmv_variant variant = q4_s24_cuda_mmv_default_variant(nrows, k, ncols);
-    if (q4_s24_cuda_mmv_variant_is_fused(variant)) {
-        variant = (q4_s24_cuda_mmv_variant) (variant - Q4_S24_MMV_FUSED_R2_T128); // same shape, int8 activations
-    }
-    act.x = nullptr;
+    variant = q4_s24_cuda_mmv_variant_unfused(variant); // same shape, int8 activations
+    act.x   = nullptr;
     q4_s24_cuda_mul_mat_vec_variant(variant, w, nrows, k, w_row_bytes, act, ncols, y, y_col_stride, stream);
 }
 
@@ -452,14 +532,12 @@ void q4_s24_cuda_swiglu_variant(q4_s24_cuda_swiglu_shape shape, const void * w_u
                                 int64_t k, size_t w_row_bytes, q4_s24_cuda_act act, int ncols, float * y,
                                 int64_t y_col_stride, cudaStream_t stream) {
     switch (shape) {
-#define Q4_S24_SWIGLU_CASE(R, T) \
-        case Q4_S24_SWIGLU_R##R##_T##T: \
-            launch_for_cols<R, T, false, true>(ncols, w_up, w_gate, nrows, k, w_row_bytes, act, y, y_col_stride, stream); \
+#define Q4_S24_SWIGLU_CASE(R, T, U) \
+        case Q4_S24_SWIGLU_R##R##_T##T##_U##U: \
+            launch_for_cols<R, T, U, false, true>(ncols, w_up, w_gate, nrows, k, w_row_bytes, act, y, y_col_stride, \
+                                                  stream); \
             break;
-        Q4_S24_SWIGLU_CASE(1, 128)
-        Q4_S24_SWIGLU_CASE(2, 64)
-        Q4_S24_SWIGLU_CASE(2, 128)
-        Q4_S24_SWIGLU_CASE(4, 64)
+        Q4_S24_SWIGLU_SHAPES(Q4_S24_SWIGLU_CASE)
 #undef Q4_S24_SWIGLU_CASE
         default:
             fprintf(stderr, "q4_s24_cuda_swiglu_variant: unknown shape %d\n", (int) shape);
@@ -467,13 +545,22 @@ void q4_s24_cuda_swiglu_variant(q4_s24_cuda_swiglu_shape shape, const void * w_u
     }
 }
 
-// From the harness on the H200 (14336x4096, docs/benchmarks.md): 4 rows of each matrix per 64 threads is best at
-// batch 1 (22.6 us with the quantization, against 26.3 us for quantization + two mat-vecs); from batch 2 on,
-// 2 rows per 64 threads is as fast or faster (within 4%) and keeps the registers of 8 columns in check.
+const char * q4_s24_cuda_swiglu_shape_name(q4_s24_cuda_swiglu_shape shape) {
+    static const char * const names[] = {
+#define Q4_S24_SWIGLU_NAME(R, T, U) "r" #R "t" #T "u" #U,
+        Q4_S24_SWIGLU_SHAPES(Q4_S24_SWIGLU_NAME)
+#undef Q4_S24_SWIGLU_NAME
+    };
+    return shape >= 0 && shape < Q4_S24_SWIGLU_SHAPE_COUNT ? names[shape] : "?";
+}
+
+// From the harness on the H200 (14336x4096, docs/benchmarks.md): 2 rows of each matrix per 64 threads with two
+// sub-blocks in flight per thread at batch 1-3 (batch 1: 20.9 us with the quantization, against 28.2 us for
+// quantization + two mat-vecs), without from batch 4 on (fewer registers for 4-8 columns).
 q4_s24_cuda_swiglu_shape q4_s24_cuda_swiglu_default_shape(int64_t nrows, int64_t k, int ncols) {
     (void) nrows;
     (void) k;
-    return ncols == 1 ? Q4_S24_SWIGLU_R4_T64 : Q4_S24_SWIGLU_R2_T64;
+    return ncols <= 3 ? Q4_S24_SWIGLU_R2_T64_U2 : Q4_S24_SWIGLU_R2_T64_U1;
 }
 
 void q4_s24_cuda_mul_mat_vec_swiglu(const void * w_up, const void * w_gate, int64_t nrows, int64_t k,
@@ -488,8 +575,8 @@ void q4_s24_cuda_mul_mat_vec(const void * w, int64_t nrows, int64_t k, size_t w_
                              cudaStream_t stream) {
     q4_s24_cuda_mmv_variant variant = q4_s24_cuda_mmv_default_variant(nrows, k, ncols);
     const bool x_aligned = reinterpret_cast<uintptr_t>(x) % 16 == 0 && x_col_stride % 4 == 0;
-    if (q4_s24_cuda_mmv_variant_is_fused(variant) && !x_aligned) {
-        variant = (q4_s24_cuda_mmv_variant) (variant - Q4_S24_MMV_FUSED_R2_T128); // same shape, separate quantization
+    if (!x_aligned) {
+        variant = q4_s24_cuda_mmv_variant_unfused(variant); // same shape, separate quantization
     }
     q4_s24_cuda_act act = q4_s24_cuda_act_view(scratch, k, ncols);
     if (q4_s24_cuda_mmv_variant_is_fused(variant)) {

@@ -51,32 +51,40 @@ void q4_s24_cuda_mul_mat_vec_q(const void * w, int64_t nrows, int64_t k, size_t 
 void q4_s24_cuda_mul_mat_vec_swiglu(const void * w_up, const void * w_gate, int64_t nrows, int64_t k,
                                     size_t w_row_bytes, q4_s24_cuda_act act, int ncols, float * y,
                                     int64_t y_col_stride, cudaStream_t stream);
-// Its launch shapes (R rows of each matrix per thread block, T threads), for the harness to time.
+// Its launch shapes (R rows of each matrix per thread block, T threads, U sub-blocks in flight per thread), for the
+// harness to time.
+#define Q4_S24_SWIGLU_SHAPES(X) X(1, 128, 1) X(2, 64, 1) X(4, 64, 1) X(2, 64, 2) X(4, 64, 2)
 enum q4_s24_cuda_swiglu_shape {
-    Q4_S24_SWIGLU_R1_T128,
-    Q4_S24_SWIGLU_R2_T64,
-    Q4_S24_SWIGLU_R2_T128,
-    Q4_S24_SWIGLU_R4_T64,
+#define Q4_S24_SWIGLU_ENUM(R, T, U) Q4_S24_SWIGLU_R##R##_T##T##_U##U,
+    Q4_S24_SWIGLU_SHAPES(Q4_S24_SWIGLU_ENUM)
+#undef Q4_S24_SWIGLU_ENUM
     Q4_S24_SWIGLU_SHAPE_COUNT,
 };
+const char * q4_s24_cuda_swiglu_shape_name(q4_s24_cuda_swiglu_shape shape);
 q4_s24_cuda_swiglu_shape q4_s24_cuda_swiglu_default_shape(int64_t nrows, int64_t k, int ncols);
 void q4_s24_cuda_swiglu_variant(q4_s24_cuda_swiglu_shape shape, const void * w_up, const void * w_gate, int64_t nrows,
                                 int64_t k, size_t w_row_bytes, q4_s24_cuda_act act, int ncols, float * y,
                                 int64_t y_col_stride, cudaStream_t stream);
 
-// Mat-vec launch shapes (rows per thread block, threads per block); the harness times each,
-// q4_s24_cuda_mmv_default_variant picks per shape from those timings.
+// Mat-vec launch shapes: R weight rows per thread block, T threads per block, U sub-blocks whose loads a thread
+// issues before computing. The harness times each; q4_s24_cuda_mmv_default_variant picks per shape from those timings.
+#define Q4_S24_MMV_SHAPES(X) X(2, 128, 1) X(4, 128, 1) X(4, 64, 1) X(4, 64, 2)
 enum q4_s24_cuda_mmv_variant {
-    Q4_S24_MMV_R2_T128, // R weight rows per thread block, T threads per block
-    Q4_S24_MMV_R4_T128,
-    Q4_S24_MMV_R4_T64,
-    Q4_S24_MMV_FUSED_R2_T128, // the same shapes, quantizing the float activations in-kernel (act.x); same order
-    Q4_S24_MMV_FUSED_R4_T128,
-    Q4_S24_MMV_FUSED_R4_T64,
+#define Q4_S24_MMV_ENUM(R, T, U) Q4_S24_MMV_R##R##_T##T##_U##U,
+    Q4_S24_MMV_SHAPES(Q4_S24_MMV_ENUM)
+#undef Q4_S24_MMV_ENUM
+    Q4_S24_MMV_SHAPE_COUNT,
+    // The same shapes, quantizing the float activations in-kernel (act.x), in the same order.
+    Q4_S24_MMV_FUSED_BEFORE_FIRST = Q4_S24_MMV_SHAPE_COUNT - 1,
+#define Q4_S24_MMV_ENUM(R, T, U) Q4_S24_MMV_FUSED_R##R##_T##T##_U##U,
+    Q4_S24_MMV_SHAPES(Q4_S24_MMV_ENUM)
+#undef Q4_S24_MMV_ENUM
     Q4_S24_MMV_VARIANT_COUNT,
 };
 q4_s24_cuda_mmv_variant q4_s24_cuda_mmv_default_variant(int64_t nrows, int64_t k, int ncols);
 bool q4_s24_cuda_mmv_variant_is_fused(q4_s24_cuda_mmv_variant variant);
+q4_s24_cuda_mmv_variant q4_s24_cuda_mmv_variant_unfused(q4_s24_cuda_mmv_variant variant); // same shape
+const char * q4_s24_cuda_mmv_variant_name(q4_s24_cuda_mmv_variant variant);
 void q4_s24_cuda_mul_mat_vec_variant(q4_s24_cuda_mmv_variant variant, const void * w, int64_t nrows, int64_t k,
                                      size_t w_row_bytes, q4_s24_cuda_act act, int ncols, float * y,
                                      int64_t y_col_stride, cudaStream_t stream);
