@@ -174,6 +174,14 @@ def save_pack(entries: dict, out_dir: str, stem: str, meta: dict) -> dict:
     return head
 
 
+def _check_keep(name, keep):
+    """A stored keep-mask must hold exactly 2 of every 4 input columns (save_pack writes no other); anything else
+    is a corrupted pack, whose values would otherwise land at wrong positions."""
+    if keep.ndim != 2 or keep.shape[1] % 4 or not (keep.reshape(keep.shape[0], -1, 4).sum(-1) == 2).all():
+        raise ValueError(f"{name}: corrupted pack, keep-mask is not exactly 2 of every 4")
+    return keep
+
+
 def load_pack(in_dir: str, stem: str):
     """Returns (meta, name -> float32 array, name -> bool keep-mask for the sparse24 entries)."""
     import lzma
@@ -194,7 +202,7 @@ def load_pack(in_dir: str, stem: str):
             out[t["name"]] = vals[off:off + t["count"]].reshape(shape).copy()
         elif t["kind"] == "sparse24":
             nb = (n + 7) // 8
-            keep = np.unpackbits(mask[moff:moff + nb])[:n].astype(bool).reshape(shape)
+            keep = _check_keep(t["name"], np.unpackbits(mask[moff:moff + nb])[:n].astype(bool).reshape(shape))
             moff += nb
             w = np.zeros(shape, np.float32)
             w[keep] = vals[off:off + t["count"]]
@@ -204,7 +212,7 @@ def load_pack(in_dir: str, stem: str):
             q = np.zeros(n, np.float32)
             if t["kind"] == "sparse24q8x":
                 nb = (n + 7) // 8
-                keep = np.unpackbits(mask[moff:moff + nb])[:n].astype(bool)
+                keep = _check_keep(t["name"], np.unpackbits(mask[moff:moff + nb])[:n].astype(bool).reshape(shape)).reshape(-1)
                 moff += nb
                 cnt = int(keep.sum())
                 q[keep] = codes[coff:coff + cnt]
