@@ -33,6 +33,7 @@ import fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
 import { getNodeLlamaCppDir, nativeKernelsDir, projectRoot } from "./sparseBuildPaths.mjs";
+import { compilersBuildAllCpuVariants } from "./cpuVariantCompilers.mjs";
 
 const stampFileName = "q4_s24-build-stamp.json";
 const treeSourceDirName = path.join("ggml", "src", "ggml-q4-s24");
@@ -85,6 +86,12 @@ function setPortableCmakeOptions() {
     // set GGML_NATIVE (node-llama-cpp's documented switch) gets exactly that.
     if (process.platform !== "linux" || !["x64", "arm64"].includes(process.arch)) return;
     if (process.env[cmakeOptionPrefix + "GGML_NATIVE"] != null) return;
+    const compilers = compilersBuildAllCpuVariants();
+    if (!compilers.ok) {
+        log(`warning: ${compilers.reason}: the portable build (one CPU library per feature level) would fail, so this ` +
+            "build is for this machine's CPU only (GGML_NATIVE); do not package it for other machines (gcc >= 11 builds the portable one)");
+        return;
+    }
     for (const [key, value] of Object.entries(portableCmakeOptions))
         process.env[cmakeOptionPrefix + key] ??= value;
 }
