@@ -126,6 +126,11 @@ if [ "$step" = bench ]; then
             node dist/decodeBenchCli.mjs --model "$WORK/model-$t.gguf" --device "$device" --llama-bench "$bin/llama-bench" \
                 2>&1 | tee "$LOGS/decode-$t.md" || true
         done
+        # The same with one sequence per context (llama-bench's shape; the engine keeps 4, one per recent file): what the
+        # sequence pool costs per token on the GPU (on the CPU: nothing measurable).
+        stamp "bench:decode Q4_S24, one sequence per context"
+        node dist/decodeBenchCli.mjs --model "$WORK/model-Q4_S24.gguf" --device "$device" --llama-bench "$bin/llama-bench" \
+            --sequences 1 2>&1 | tee "$LOGS/decode-Q4_S24-1seq.md" || true
     fi
 
     stamp "bench:typing: engine vs llama-server, one by one, 64-token completions, 2k-token prompts"

@@ -46,7 +46,7 @@ async function main(): Promise<number> {
     const rounds = positiveInteger(flag("rounds"), 5, "rounds");
     const warmup = flag("warmup") === "0" ? 0 : positiveInteger(flag("warmup"), 1, "warmup");
     const threadsFlag = flag("threads") != null ? positiveInteger(flag("threads"), 1, "threads") : undefined;
-    // The bare loop's context holds the engine's number of sequences unless told otherwise (llama-bench uses one).
+    // Both node-llama-cpp paths hold the engine's number of sequences unless told otherwise (llama-bench uses one).
     const sequences = positiveInteger(flag("sequences"), SEQUENCES, "sequences");
     const llamaBench = flags.has("no-llama-bench") ? undefined : flag("llama-bench") ?? findLlamaBench(root, settings.device);
     const sourceText = await fs.readFile(path.join(projectPaths(root).samplesDir, "benchmark-source.ts.txt"), "utf8");
@@ -63,7 +63,7 @@ async function main(): Promise<number> {
         const loop: BareDecodeLoop = await openBareDecodeLoop({modelPath: choice.path, device: settings.device, threads: threadsFlag,
             promptText: sourceText, promptTokens, contextSize: CONTEXT_SIZE, sequences, batchSize: BATCH_SIZE, log});
         if (sequences !== SEQUENCES)
-            notes.push(`--sequences ${sequences}: the node-llama-cpp loops' context holds ${sequences} sequence(s); the engine keeps ${SEQUENCES}`);
+            notes.push(`--sequences ${sequences}: the node-llama-cpp loops' and the engine's contexts hold ${sequences} sequence(s); the extension's engine keeps ${SEQUENCES}`);
         let engine: EngineClient | undefined;
         try {
             const paths: DecodePath[] = [];
@@ -92,7 +92,7 @@ async function main(): Promise<number> {
             if (!flags.has("no-engine")) {
                 engine = new EngineClient({enginePath: projectPaths(root).engineEntry, log});
                 progress(`${choice.path}: loading the engine process`);
-                const info = await engine.load({modelPath: choice.path, device: settings.device, contextSize: CONTEXT_SIZE, sequences: SEQUENCES});
+                const info = await engine.load({modelPath: choice.path, device: settings.device, contextSize: CONTEXT_SIZE, sequences});
                 if (info.backend !== loop.backend)
                     notes.push(`the engine runs on ${info.backend}, the bare loop on ${loop.backend}`);
                 if (threadsFlag != null)
