@@ -114,11 +114,13 @@ if [ "$step" = bench ]; then
             2>&1 | unsplit | tee "$LOGS/perf-mul-mat.log" | grep "us/run" || true
     fi
 
-    stamp "llama-bench decode (the reference for bench:decode); Q4_S24 again without its fusion"
+    stamp "llama-bench decode (the reference for bench:decode); Q4_S24 again without its fusion, and without PDL"
     "$bin/llama-bench" -m "$WORK/model-Q4_0.gguf" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 -p 0 -n 128 -r 3 -o md \
         2>&1 | tee "$LOGS/llama-bench.md"
     Q4_S24_CUDA_NO_FUSION=1 "$bin/llama-bench" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 -p 0 -n 128 -r 3 -o md \
         2>&1 | tee "$LOGS/llama-bench-no-fusion.md"
+    Q4_S24_CUDA_PDL=0 "$bin/llama-bench" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 -p 0 -n 128 -r 3 -o md \
+        2>&1 | tee "$LOGS/llama-bench-no-pdl.md"
 
     if [ -f dist/decodeBenchCli.mjs ]; then
         for t in Q4_0 Q4_S24; do

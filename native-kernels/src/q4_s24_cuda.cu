@@ -3,6 +3,7 @@
 // 32-column sub-block), idx at 68 (4 bytes per sub-block). Every field is 4-byte aligned.
 #include "q4_s24_cuda.cuh"
 
+#include <atomic>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -16,6 +17,23 @@ constexpr int kSubsPerBlock = 8;
 
 __device__ __forceinline__ uint32_t load_word(const uint8_t * p) {
     return __ldg(reinterpret_cast<const uint32_t *>(p));
+}
+
+// Programmatic dependent launch (Hopper on): a kernel launched with it (launch_kernel) may start before the kernel
+// ahead of it in the stream has finished, as ggml-cuda's own kernels do since this llama.cpp. It must wait before it
+// touches memory the previous kernel writes or reads; allow_next_kernel lets the kernel after it start early in turn.
+// Activations come from the previous kernel, so they are read with plain loads after the wait (no __restrict__ or
+// __ldg, which would let the compiler move them above it); the weights never change and keep the read-only path.
+__device__ __forceinline__ void wait_for_previous_kernel() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void allow_next_kernel() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
 }
 
 // prmt with a selector computed at run time. __byte_perm masks every selector nibble to 3 bits first (one more
@@ -78,11 +96,11 @@ __device__ __forceinline__ int pack_s8(float a, float b, float c, float d) {
 
 // The quantize kernel's arithmetic for one 32-value sub-block, done by the thread that uses it (fused variants):
 // same integers and scale, so fused and separate quantization give identical results.
-__device__ __forceinline__ void quantize_sub_block(const float * __restrict__ x, int q[8], float & d) {
+__device__ __forceinline__ void quantize_sub_block(const float * x, int q[8], float & d) {
     float4 v[8];
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
-        v[i] = __ldg(reinterpret_cast<const float4 *>(x) + i);
+        v[i] = reinterpret_cast<const float4 *>(x)[i];
     }
     float amax = 0.0f;
 #pragma unroll
@@ -121,14 +139,16 @@ __device__ __forceinline__ float warp_sum(float v) {
 }
 
 // One warp per 32 values: symmetric int8 with one float scale per 32 columns.
-__global__ void quantize_act_kernel(const float * __restrict__ x, int64_t k, int64_t x_col_stride,
-                                    int64_t total, int8_t * __restrict__ q, float * __restrict__ d) {
+__global__ void quantize_act_kernel(const float * x, int64_t k, int64_t x_col_stride,
+                                    int64_t total, int8_t * q, float * d) {
+    allow_next_kernel(); // the mat-vec that reads q and d waits for this whole grid anyway
     const int64_t i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= total) {
         return; // total is a multiple of 32 and blockDim of 32: whole warps leave together
     }
     const int64_t col = i / k;
     const int64_t e   = i - col * k;
+    wait_for_previous_kernel();
     const float   v   = x[col * x_col_stride + e];
     float amax = fabsf(v);
 #pragma unroll
@@ -162,9 +182,9 @@ __device__ __forceinline__ float swiglu(float gate, float up) {
 template <int ROWS, int NCOLS, int THREADS, int UNROLL, bool FUSED, bool SWIGLU = false>
 __global__ void __launch_bounds__(THREADS)
 mul_mat_vec_kernel(const uint8_t * __restrict__ w, const uint8_t * __restrict__ w_gate, int64_t nrows, int nsub,
-                   size_t row_bytes, const int8_t * __restrict__ aq, const float * __restrict__ ad, int64_t k,
-                   const float * __restrict__ x, int64_t x_col_stride,
-                   float * __restrict__ y, int64_t y_col_stride) {
+                   size_t row_bytes, const int8_t * aq, const float * ad, int64_t k,
+                   const float * x, int64_t x_col_stride,
+                   float * y, int64_t y_col_stride) {
     static_assert(THREADS % 32 == 0, "THREADS must be a multiple of 32");
     static_assert(!(FUSED && SWIGLU), "the gate/up kernel reads pre-quantized activations");
     constexpr int kStepBytes = THREADS / kSubsPerBlock * kBlockBytes;
@@ -204,6 +224,7 @@ mul_mat_vec_kernel(const uint8_t * __restrict__ w, const uint8_t * __restrict__ 
     const int64_t  d_col   = k / kSubCols; // scales between activation columns
     const float *  x_ptr   = FUSED ? x + (int64_t) threadIdx.x * kSubCols : nullptr;
 
+    wait_for_previous_kernel();
     for (int s = threadIdx.x; s < nsub; s += UNROLL * THREADS) {
         // All loads of the UNROLL sub-blocks first. A sub-block past the row's end loads nothing and counts zero
         // (its weight scale is 0 and its codes stay finite).
@@ -241,11 +262,11 @@ mul_mat_vec_kernel(const uint8_t * __restrict__ w, const uint8_t * __restrict__ 
 #pragma unroll
                 for (int c = 0; c < NCOLS; ++c) {
                     const int4 * ap = reinterpret_cast<const int4 *>(a_ptr + u * THREADS * kSubCols + c * a_col);
-                    const int4 lo = in_row ? __ldg(ap) : make_int4(0, 0, 0, 0);
-                    const int4 hi = in_row ? __ldg(ap + 1) : make_int4(0, 0, 0, 0);
+                    const int4 lo = in_row ? ap[0] : make_int4(0, 0, 0, 0);
+                    const int4 hi = in_row ? ap[1] : make_int4(0, 0, 0, 0);
                     act[u][c][0] = lo.x; act[u][c][1] = lo.y; act[u][c][2] = lo.z; act[u][c][3] = lo.w;
                     act[u][c][4] = hi.x; act[u][c][5] = hi.y; act[u][c][6] = hi.z; act[u][c][7] = hi.w;
-                    da[u][c] = in_row ? __ldg(d_act + u * THREADS + c * d_col) * (1.0f / 16.0f) : 0.0f;
+                    da[u][c] = in_row ? d_act[u * THREADS + c * d_col] * (1.0f / 16.0f) : 0.0f;
                 }
             }
         }
@@ -282,6 +303,8 @@ mul_mat_vec_kernel(const uint8_t * __restrict__ w, const uint8_t * __restrict__ 
             }
         }
     }
+
+    allow_next_kernel(); // only the reduction and the stores are left
 
     constexpr int kWarps = THREADS / 32;
     __shared__ float partial[kWarps][kRows * NCOLS];
@@ -404,13 +427,68 @@ __global__ void get_rows_kernel(const uint8_t * __restrict__ src, int64_t ne00, 
     }
 }
 
+// Whether launch_kernel uses programmatic dependent launch: the runtime supports it (CUDA 12.3 on, as ggml-cuda
+// requires), neither Q4_S24_CUDA_PDL=0 nor ggml's GGML_CUDA_PDL=0 turns it off, and the code the device runs was
+// compiled for compute capability 9.0 or newer (PTX version >= 90, where the kernels' griddepcontrol instructions exist;
+// older code must not opt in). The PTX version is the same for all our kernels on one device: one cached answer per
+// device.
+bool pdl_enabled(const void * kernel) {
+#if CUDART_VERSION >= 12030
+    static const bool env_allows = [] {
+        const char * ours  = getenv("Q4_S24_CUDA_PDL");
+        const char * ggmls = getenv("GGML_CUDA_PDL");
+        return !(ours != nullptr && atoi(ours) == 0) && !(ggmls != nullptr && atoi(ggmls) == 0);
+    }();
+    if (!env_allows) {
+        return false;
+    }
+    constexpr int kMaxDevices = 64;
+    static std::atomic<int> cached[kMaxDevices]; // 0 unknown, 1 no, 2 yes
+    int device = 0;
+    if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) {
+        return false;
+    }
+    int state = cached[device].load(std::memory_order_relaxed);
+    if (state == 0) {
+        cudaFuncAttributes attr = {};
+        state = cudaFuncGetAttributes(&attr, kernel) == cudaSuccess && attr.ptxVersion >= 90 ? 2 : 1;
+        cached[device].store(state, std::memory_order_relaxed);
+    }
+    return state == 2;
+#else
+    (void) kernel;
+    return false;
+#endif
+}
+
+template <typename... Params, typename... Args>
+void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t stream, Args... args) {
+#if CUDART_VERSION >= 12030
+    if (pdl_enabled(reinterpret_cast<const void *>(kernel))) {
+        cudaLaunchAttribute attr;
+        attr.id                                         = cudaLaunchAttributeProgrammaticStreamSerialization;
+        attr.val.programmaticStreamSerializationAllowed = 1;
+        cudaLaunchConfig_t config                       = {};
+        config.gridDim                                  = grid;
+        config.blockDim                                 = block;
+        config.stream                                   = stream;
+        config.attrs                                    = &attr;
+        config.numAttrs                                 = 1;
+        cudaLaunchKernelEx(&config, kernel, args...); // a failure shows in cudaGetLastError, as with <<<>>>
+        return;
+    }
+#endif
+    kernel<<<grid, block, 0, stream>>>(args...);
+}
+
 template <int ROWS, int NCOLS, int THREADS, int UNROLL, bool FUSED, bool SWIGLU>
 void launch_mul_mat_vec(const void * w, const void * w_gate, int64_t nrows, int64_t k, size_t w_row_bytes,
                         q4_s24_cuda_act act, float * y, int64_t y_col_stride, cudaStream_t stream) {
     const int64_t blocks = (nrows + ROWS - 1) / ROWS;
-    mul_mat_vec_kernel<ROWS, NCOLS, THREADS, UNROLL, FUSED, SWIGLU><<<(unsigned) blocks, THREADS, 0, stream>>>(
-        static_cast<const uint8_t *>(w), static_cast<const uint8_t *>(w_gate), nrows, (int) (k / kSubCols),
-        w_row_bytes, act.q, act.d, k, act.x, act.x_col_stride, y, y_col_stride);
+    launch_kernel(mul_mat_vec_kernel<ROWS, NCOLS, THREADS, UNROLL, FUSED, SWIGLU>, dim3((unsigned) blocks), dim3(THREADS),
+                  stream, static_cast<const uint8_t *>(w), static_cast<const uint8_t *>(w_gate), nrows,
+                  (int) (k / kSubCols), w_row_bytes, (const int8_t *) act.q, (const float *) act.d, k, act.x,
+                  act.x_col_stride, y, y_col_stride);
 }
 
 template <int ROWS, int THREADS, int UNROLL, bool FUSED, bool SWIGLU = false>
@@ -460,8 +538,8 @@ void q4_s24_cuda_quantize_act(const float * x, int64_t k, int64_t x_col_stride, 
                               cudaStream_t stream) {
     const int64_t total   = k * ncols;
     const int     threads = 256;
-    quantize_act_kernel<<<(unsigned) ((total + threads - 1) / threads), threads, 0, stream>>>(
-        x, k, x_col_stride, total, act.q, act.d);
+    launch_kernel(quantize_act_kernel, dim3((unsigned) ((total + threads - 1) / threads)), dim3(threads), stream, x, k,
+                  x_col_stride, total, act.q, act.d);
 }
 
 void q4_s24_cuda_mul_mat_vec_variant(q4_s24_cuda_mmv_variant variant, const void * w, int64_t nrows, int64_t k,
