@@ -46,6 +46,7 @@ __device__ __forceinline__ uint32_t select_bytes(uint32_t lo, uint32_t hi, uint3
 
 // (a & b) | c and (a & b) ^ c as one lop3 each: with two constant operands the compiler otherwise emits two
 // instructions (one immediate per instruction); here one constant stays in a register for the whole kernel.
+// Lookup tables from PTX's operand bytes a = 0xF0, b = 0xCC, c = 0xAA: (0xF0 & 0xCC) | 0xAA = 0xEA, ^ 0xAA = 0x6A.
 __device__ __forceinline__ uint32_t and_or(uint32_t a, uint32_t b, uint32_t c) {
     uint32_t r;
     asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(r) : "r"(a), "r"(b), "r"(c));
@@ -141,7 +142,9 @@ __device__ __forceinline__ float warp_sum(float v) {
 // One warp per 32 values: symmetric int8 with one float scale per 32 columns.
 __global__ void quantize_act_kernel(const float * x, int64_t k, int64_t x_col_stride,
                                     int64_t total, int8_t * q, float * d) {
-    allow_next_kernel(); // the mat-vec that reads q and d waits for this whole grid anyway
+    // Lets the mat-vec launch at once: it waits for this whole grid before reading q and d. This relies on every kernel
+    // that follows waiting before it writes x (the programmatic-launch contract; ggml's quantize_q8_1 does the same).
+    allow_next_kernel();
     const int64_t i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= total) {
         return; // total is a multiple of 32 and blockDim of 32: whole warps leave together
@@ -304,7 +307,10 @@ mul_mat_vec_kernel(const uint8_t * __restrict__ w, const uint8_t * __restrict__ 
         }
     }
 
-    allow_next_kernel(); // only the reduction and the stores are left
+    // Only the reduction and the stores are left. Must stay after the wait and the loop: the k/v mat-vecs read
+    // activations quantized two kernels earlier, and a later quantization overwrites them; both rely on this kernel
+    // having finished its reads before anything after it can start.
+    allow_next_kernel();
 
     constexpr int kWarps = THREADS / 32;
     __shared__ float partial[kWarps][kRows * NCOLS];
@@ -451,7 +457,11 @@ bool pdl_enabled(const void * kernel) {
     int state = cached[device].load(std::memory_order_relaxed);
     if (state == 0) {
         cudaFuncAttributes attr = {};
-        state = cudaFuncGetAttributes(&attr, kernel) == cudaSuccess && attr.ptxVersion >= 90 ? 2 : 1;
+        if (cudaFuncGetAttributes(&attr, kernel) != cudaSuccess) {
+            (void) cudaGetLastError(); // not a launch error: the kernel just goes without programmatic launch
+            attr.ptxVersion = 0;
+        }
+        state = attr.ptxVersion >= 90 ? 2 : 1;
         cached[device].store(state, std::memory_order_relaxed);
     }
     return state == 2;
