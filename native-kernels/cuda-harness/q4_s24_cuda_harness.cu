@@ -2,7 +2,8 @@
 // reference (q4_s24_ref.c), on fresh random data every run. Build and run: native-kernels/cuda-harness/run.sh.
 //
 // Checks, for every shape and batch that is timed: the mat-vec kernel (every launch variant) and the fused
-// gate/up + SWIGLU kernel (every launch shape) against a CPU
+// gate/up + SWIGLU kernel (every launch shape), and once the kernels chained after a producer kernel as llama.cpp
+// launches them (programmatic dependent launch), against a CPU
 // emulation of the same int8 activation quantization (tight) and against the float reference (loose: int8
 // activations cost ~1e-2); dequantize to f16/f32 and get_rows bit for bit; dequantize + cuBLAS prefill on
 // sampled outputs. Times with CUDA events over weight copies rotated past the L2, median of repeats.
@@ -291,6 +292,123 @@ static void run_swiglu(std::mt19937 & rng, bool quick, std::vector<std::string> 
     CUDA_OK(cudaFree(d_x));
     CUDA_OK(cudaFree(d_y));
     CUDA_OK(cudaFree(d_scratch));
+}
+
+// A producer kernel like ggml's norm or quantize kernels under programmatic dependent launch: it lets the next kernel
+// launch at once, then spends ~spin_ns before it writes dst. A consumer that read dst before waiting for this grid
+// would see the old contents.
+__global__ void slow_producer(const float * src, float * dst, int64_t n, long long spin_ns) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+    const long long start = clock64();
+    while (clock64() - start < spin_ns * 2) { // ~2 cycles per ns on the GPUs this runs on
+    }
+    for (int64_t i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t) gridDim.x * blockDim.x) {
+        dst[i] = src[i];
+    }
+}
+
+// The decode kernels as llama.cpp chains them, checked: a producer writes the activations (and lets our kernels
+// launch early), then quantization + mat-vec, then a second mat-vec on the same quantized activations (k/v after
+// q), then a new producer and quantization into the same buffer; and the 1024-row kernel that reads the float
+// activations itself. Every output against the CPU emulation, with the activations the producer wrote, not the
+// zeros it replaced. With programmatic launch off (Q4_S24_CUDA_PDL=0, or a GPU before compute 9.0) this is a plain
+// stream-order check.
+static void run_launch_chain_checks(std::mt19937 & rng) {
+    const Shape   big{4096, 4096}, small{1024, 4096};
+    const int64_t k = big.k;
+    HostWeights   wa = make_weights(big, rng), wb = make_weights(big, rng), wc = make_weights(small, rng);
+    const size_t  row_bytes = (size_t) (k / QK_Q4_S24) * sizeof(block_q4_s24);
+    uint8_t *     d_wa;
+    uint8_t *     d_wb;
+    uint8_t *     d_wc;
+    CUDA_OK(cudaMalloc(&d_wa, wa.blocks.size()));
+    CUDA_OK(cudaMalloc(&d_wb, wb.blocks.size()));
+    CUDA_OK(cudaMalloc(&d_wc, wc.blocks.size()));
+    CUDA_OK(cudaMemcpy(d_wa, wa.blocks.data(), wa.blocks.size(), cudaMemcpyHostToDevice));
+    CUDA_OK(cudaMemcpy(d_wb, wb.blocks.data(), wb.blocks.size(), cudaMemcpyHostToDevice));
+    CUDA_OK(cudaMemcpy(d_wc, wc.blocks.data(), wc.blocks.size(), cudaMemcpyHostToDevice));
+    const auto reference = [&](const HostWeights & w, int64_t rows, const std::vector<float> & x, int ncols) {
+        std::vector<double> ref((size_t) ncols * rows);
+        for (int c = 0; c < ncols; ++c) {
+            std::vector<int8_t> q;
+            std::vector<float>  d;
+            emulate_act_quant(x.data() + c * k, k, q, d);
+            for (int64_t r = 0; r < rows; ++r) {
+                double a = 0;
+                for (int64_t i = 0; i < k; ++i) {
+                    a += (double) w.dense[r * k + i] * ((double) q[i] * d[i / 32]);
+                }
+                ref[c * rows + r] = a;
+            }
+        }
+        return ref;
+    };
+    const auto fetch = [](const float * d_y, size_t n) {
+        std::vector<float> y(n);
+        CUDA_OK(cudaDeviceSynchronize());
+        CUDA_OK(cudaMemcpy(y.data(), d_y, n * sizeof(float), cudaMemcpyDeviceToHost));
+        return y;
+    };
+    for (int ncols : {1, 2, 5}) {
+        std::vector<float> x1, x2;
+        float *            d_src1 = upload_activations(rng, k, ncols, x1);
+        float *            d_src2 = upload_activations(rng, k, ncols, x2);
+        float *            d_x;
+        float *            d_y;
+        void *             d_scratch;
+        const size_t       n = (size_t) ncols * k;
+        CUDA_OK(cudaMalloc(&d_x, n * sizeof(float)));
+        CUDA_OK(cudaMalloc(&d_y, (size_t) 4 * ncols * big.rows * sizeof(float)));
+        CUDA_OK(cudaMalloc(&d_scratch, q4_s24_cuda_act_bytes(k, ncols)));
+        const q4_s24_cuda_act act = q4_s24_cuda_act_view(d_scratch, k, ncols);
+        float * y_a = d_y;
+        float * y_b = d_y + ncols * big.rows;
+        float * y_c = d_y + 2 * ncols * big.rows;
+        float * y_d = d_y + 3 * ncols * big.rows;
+        CUDA_OK(cudaMemset(d_x, 0, n * sizeof(float)));
+        CUDA_OK(cudaMemset(d_y, 0xff, (size_t) 4 * ncols * big.rows * sizeof(float)));
+        CUDA_OK(cudaDeviceSynchronize());
+
+        slow_producer<<<64, 256>>>(d_src1, d_x, (int64_t) n, 50000);
+        q4_s24_cuda_quantize_act(d_x, k, k, ncols, act, 0);
+        q4_s24_cuda_mul_mat_vec_q(d_wa, big.rows, k, row_bytes, act, ncols, y_a, big.rows, 0);
+        q4_s24_cuda_mul_mat_vec_q(d_wb, big.rows, k, row_bytes, act, ncols, y_b, big.rows, 0);
+        slow_producer<<<64, 256>>>(d_src2, d_x, (int64_t) n, 50000);
+        q4_s24_cuda_quantize_act(d_x, k, k, ncols, act, 0);
+        q4_s24_cuda_mul_mat_vec_q(d_wa, big.rows, k, row_bytes, act, ncols, y_c, big.rows, 0);
+        slow_producer<<<64, 256>>>(d_src1, d_x, (int64_t) n, 50000);
+        q4_s24_cuda_mul_mat_vec(d_wc, small.rows, k, row_bytes, d_x, k, ncols, y_d, small.rows, d_scratch, 0);
+        LAUNCH_OK();
+
+        const struct {
+            const char *        what;
+            const float *       y;
+            std::vector<double> ref;
+        } outputs[] = {
+            {"quantize + mat-vec after a producer", y_a, reference(wa, big.rows, x1, ncols)},
+            {"second mat-vec on the same activations", y_b, reference(wb, big.rows, x1, ncols)},
+            {"producer + quantization into the same buffer, then mat-vec", y_c, reference(wa, big.rows, x2, ncols)},
+            {"1024-row default launch (quantizes itself at batch 1-2) after a producer", y_d,
+             reference(wc, small.rows, x1, ncols)},
+        };
+        for (const auto & o : outputs) {
+            const double e = rel_err(fetch(o.y, o.ref.size()), o.ref);
+            char         what[200];
+            snprintf(what, sizeof what, "launch chain, batch %d: %s: err %.2e", ncols, o.what, e);
+            expect(e < 1e-5, what);
+        }
+        printf("launch chain checks, batch %d: done\n", ncols);
+        CUDA_OK(cudaFree(d_src1));
+        CUDA_OK(cudaFree(d_src2));
+        CUDA_OK(cudaFree(d_x));
+        CUDA_OK(cudaFree(d_y));
+        CUDA_OK(cudaFree(d_scratch));
+    }
+    CUDA_OK(cudaFree(d_wa));
+    CUDA_OK(cudaFree(d_wb));
+    CUDA_OK(cudaFree(d_wc));
 }
 
 // For a profiler (ncu): one launch each of the decode kernels on the Llama-3-8B shapes, batch 1, default launch
@@ -664,6 +782,7 @@ int main(int argc, char ** argv) {
         CUDA_OK(cudaFree(d_scratch));
     }
     run_swiglu(rng, quick, summary);
+    run_launch_chain_checks(rng);
 #ifdef Q4_S24_HARNESS_CUBLAS
     cublasDestroy(blas);
 #endif
