@@ -74,7 +74,8 @@ enum q4_s24_cuda_mmv_variant {
     Q4_S24_MMV_SHAPES(Q4_S24_MMV_ENUM)
 #undef Q4_S24_MMV_ENUM
     Q4_S24_MMV_SHAPE_COUNT,
-    // The same shapes, quantizing the float activations in-kernel (act.x), in the same order.
+    // The same shapes, quantizing the float activations in-kernel (act.x), in the same order: fused variant i is
+    // Q4_S24_MMV_SHAPE_COUNT + i (this placeholder makes the next enumerator equal the count).
     Q4_S24_MMV_FUSED_BEFORE_FIRST = Q4_S24_MMV_SHAPE_COUNT - 1,
 #define Q4_S24_MMV_ENUM(R, T, U) Q4_S24_MMV_FUSED_R##R##_T##T##_U##U,
     Q4_S24_MMV_SHAPES(Q4_S24_MMV_ENUM)
