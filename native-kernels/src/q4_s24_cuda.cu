@@ -552,6 +552,9 @@ void q4_s24_cuda_quantize_act(const float * x, int64_t k, int64_t x_col_stride, 
                   x_col_stride, total, act.q, act.d);
 }
 
+// "r2t128u1": rows per thread block, threads, sub-blocks in flight (the harness's column of launch shapes).
+#define Q4_S24_SHAPE_NAME(R, T, U) "r" #R "t" #T "u" #U,
+
 void q4_s24_cuda_mul_mat_vec_variant(q4_s24_cuda_mmv_variant variant, const void * w, int64_t nrows, int64_t k,
                                      size_t w_row_bytes, q4_s24_cuda_act act, int ncols, float * y,
                                      int64_t y_col_stride, cudaStream_t stream) {
@@ -582,12 +585,10 @@ q4_s24_cuda_mmv_variant q4_s24_cuda_mmv_variant_unfused(q4_s24_cuda_mmv_variant 
 
 const char * q4_s24_cuda_mmv_variant_name(q4_s24_cuda_mmv_variant variant) {
     static const char * const names[] = {
-#define Q4_S24_MMV_NAME(R, T, U) "r" #R "t" #T "u" #U,
-        Q4_S24_MMV_SHAPES(Q4_S24_MMV_NAME)
-#undef Q4_S24_MMV_NAME
-#define Q4_S24_MMV_NAME(R, T, U) "F.r" #R "t" #T "u" #U,
-        Q4_S24_MMV_SHAPES(Q4_S24_MMV_NAME)
-#undef Q4_S24_MMV_NAME
+        Q4_S24_MMV_SHAPES(Q4_S24_SHAPE_NAME)
+#define Q4_S24_FUSED_SHAPE_NAME(R, T, U) "F." Q4_S24_SHAPE_NAME(R, T, U)
+        Q4_S24_MMV_SHAPES(Q4_S24_FUSED_SHAPE_NAME)
+#undef Q4_S24_FUSED_SHAPE_NAME
     };
     return variant >= 0 && variant < Q4_S24_MMV_VARIANT_COUNT ? names[variant] : "?";
 }
@@ -635,9 +636,7 @@ void q4_s24_cuda_swiglu_variant(q4_s24_cuda_swiglu_shape shape, const void * w_u
 
 const char * q4_s24_cuda_swiglu_shape_name(q4_s24_cuda_swiglu_shape shape) {
     static const char * const names[] = {
-#define Q4_S24_SWIGLU_NAME(R, T, U) "r" #R "t" #T "u" #U,
-        Q4_S24_SWIGLU_SHAPES(Q4_S24_SWIGLU_NAME)
-#undef Q4_S24_SWIGLU_NAME
+        Q4_S24_SWIGLU_SHAPES(Q4_S24_SHAPE_NAME)
     };
     return shape >= 0 && shape < Q4_S24_SWIGLU_SHAPE_COUNT ? names[shape] : "?";
 }
