@@ -22,16 +22,16 @@ VOCAB_GGUF = os.path.join(LLAMA_CPP, "models", "ggml-vocab-deepseek-coder.gguf")
 FIM_HOLE, FIM_BEGIN, FIM_END = 32015, 32016, 32017
 
 
-# Checkpoint module name -> llama.cpp tensor name, per layer (gguf_to_ckpt.py inverts it).
+# Checkpoint name -> llama.cpp tensor name: the tensors outside the layers, then each layer's modules
+# (gguf_to_ckpt.py inverts both tables).
+GLOBAL_TENSORS = {"tok.weight": "token_embd.weight", "norm.weight": "output_norm.weight"}
 LAYER_TENSORS = {"attn_norm": "attn_norm", "wq": "attn_q", "wk": "attn_k", "wv": "attn_v", "wo": "attn_output",
                  "ffn_norm": "ffn_norm", "w1": "ffn_gate", "w3": "ffn_up", "w2": "ffn_down"}
 
 
 def gguf_name(name: str) -> str:
-    if name == "tok.weight":
-        return "token_embd.weight"
-    if name == "norm.weight":
-        return "output_norm.weight"
+    if name in GLOBAL_TENSORS:
+        return GLOBAL_TENSORS[name]
     _, i, mod, _ = name.split(".")
     return f"blk.{i}.{LAYER_TENSORS[mod]}.weight"
 

@@ -28,8 +28,9 @@ sys.path.insert(0, HERE)
 import gguf  # noqa: E402
 from gguf import quants  # noqa: E402
 import ckpt_io  # noqa: E402
-from export_gguf import LAYER_TENSORS  # noqa: E402
+from export_gguf import GLOBAL_TENSORS, LAYER_TENSORS  # noqa: E402
 
+CKPT_GLOBALS = {gguf: ckpt for ckpt, gguf in GLOBAL_TENSORS.items()}
 CKPT_MODULES = {gguf_mod: ckpt_mod for ckpt_mod, gguf_mod in LAYER_TENSORS.items()}
 
 GGML_Q4_S24 = 100
@@ -37,10 +38,8 @@ GGML_Q4_S24 = 100
 
 def ckpt_name(gname: str) -> str:
     """Inverse of export_gguf.gguf_name."""
-    if gname == "token_embd.weight":
-        return "tok.weight"
-    if gname == "output_norm.weight":
-        return "norm.weight"
+    if gname in CKPT_GLOBALS:
+        return CKPT_GLOBALS[gname]
     _, i, mod, _ = gname.split(".")
     return f"layers.{i}.{CKPT_MODULES[mod]}.weight"
 

@@ -135,15 +135,3 @@ class Transformer(nn.Module):
     def linear_names(self):
         return [n for n, m in self.named_modules() if isinstance(m, nn.Linear)]
 
-
-# llama.cpp GGUF tensor names for our parameter names
-def gguf_name(name: str) -> str:
-    if name == "tok.weight":
-        return "token_embd.weight"
-    if name == "norm.weight":
-        return "output_norm.weight"
-    parts = name.split(".")  # layers.{i}.{module}.weight
-    i, mod = parts[1], parts[2]
-    table = {"attn_norm": "attn_norm", "wq": "attn_q", "wk": "attn_k", "wv": "attn_v", "wo": "attn_output",
-             "ffn_norm": "ffn_norm", "w1": "ffn_gate", "w3": "ffn_up", "w2": "ffn_down"}
-    return f"blk.{i}.{table[mod]}.weight"
