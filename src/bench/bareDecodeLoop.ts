@@ -2,7 +2,7 @@ import type {LlamaContext, LlamaContextSequence, LlamaModel, Token} from "node-l
 import {mathThreadsFor} from "../core/mathThreads.js";
 import type {ComputeDevice} from "../core/settings.js";
 import {loadLlamaRuntime, type LlamaRuntime} from "../engine/loadLlamaRuntime.js";
-import {setInlineDecode, supportsInlineDecode, type InlineDecodeMode} from "../engine/inlineDecode.js";
+import {setDecodeAhead, setInlineDecode, supportsDecodeAhead, supportsInlineDecode, type InlineDecodeMode} from "../engine/inlineDecode.js";
 
 export interface BareDecodeLoopOptions {
     readonly modelPath: string;
@@ -35,6 +35,8 @@ export interface BareDecodeLoop {
     readonly backend: string;
     /** Whether the addon has our inline-decode patch; without it only the stock mode runs. */
     readonly inlineDecodeSupported: boolean;
+    /** Whether the addon has our decode-ahead patch (modes with decodeAhead need it). */
+    readonly decodeAheadSupported: boolean;
     /** Whether our llama.cpp build loaded (not node-llama-cpp's prebuilt fallback). */
     readonly hasSparseType: boolean;
     run(tokens: number, mode: InlineDecodeMode): Promise<BareDecodeRun>;
@@ -60,9 +62,12 @@ export async function openBareDecodeLoop(options: BareDecodeLoopOptions): Promis
             threads,
             backend: runtime.llama.gpu === false ? "cpu" : runtime.llama.gpu,
             inlineDecodeSupported: supportsInlineDecode(context),
+            decodeAheadSupported: supportsDecodeAhead(context),
             hasSparseType: runtime.hasSparseType,
             async run(tokens, mode) {
                 setInlineDecode(loaded.context, mode);
+                // tokens + 1 are sampled; the last one's decode would be wasted
+                setDecodeAhead(loaded.context, mode.decodeAhead ? tokens : 0);
                 await sequence.clearHistory();
                 const generated: number[] = [];
                 let firstAt = 0;

@@ -18,7 +18,7 @@ import {decodeResultOf, findLlamaBench, llamaBenchDecodeArgs, runLlamaBench} fro
 import {EngineClient} from "../core/EngineClient.js";
 import {chooseModel, projectPaths} from "../core/modelCatalog.js";
 import {parseSettings} from "../core/settings.js";
-import {INLINE_DECODE_MODE, STOCK_DECODE_MODE} from "../engine/inlineDecode.js";
+import {INLINE_DECODE_MODE, PIPELINED_DECODE_MODE, STOCK_DECODE_MODE, type InlineDecodeMode} from "../engine/inlineDecode.js";
 import {modelSettingsFromArgument, parseArgs, progressLogger, runCliMain} from "./parseArgs.js";
 
 /** The engine's context shape (runBenchmark's load), used by the bare loop too. */
@@ -64,7 +64,7 @@ async function main(): Promise<number> {
             promptText: sourceText, promptTokens, contextSize: CONTEXT_SIZE, sequences, batchSize: BATCH_SIZE, log});
         if (sequences !== SEQUENCES)
             notes.push(`--sequences ${sequences}: the node-llama-cpp loops' and the engine's contexts hold ${sequences} sequence(s); the extension's engine keeps ${SEQUENCES}`);
-        let engine: EngineClient | undefined;
+        const engines: EngineClient[] = [];
         try {
             const paths: DecodePath[] = [];
             if (llamaBench != null) {
@@ -78,7 +78,7 @@ async function main(): Promise<number> {
                     "cmake --build .cache/llama-server/<cpu|cuda> --target llama-bench)");
             }
             const outputs = new Map<string, string>();
-            const bare = (id: string, label: string, mode: typeof STOCK_DECODE_MODE): DecodePath => ({id, label, measure: async () => {
+            const bare = (id: string, label: string, mode: InlineDecodeMode): DecodePath => ({id, label, measure: async () => {
                 const run = await loop.run(tokens, mode);
                 outputs.set(`${id}:${outputs.size}`, run.tokens.join(","));
                 return run.msPerToken;
@@ -86,24 +86,36 @@ async function main(): Promise<number> {
             paths.push(bare("node-stock", "node-llama-cpp evaluate loop, stock (worker round trips)", STOCK_DECODE_MODE));
             if (loop.inlineDecodeSupported)
                 paths.push(bare("node-inline", "node-llama-cpp evaluate loop, inline decode", INLINE_DECODE_MODE));
-            else
+            // Decoding ahead overlaps nothing on the CPU (the queued decode runs inside the sampling call).
+            if (loop.inlineDecodeSupported && loop.decodeAheadSupported && loop.backend !== "cpu")
+                paths.push(bare("node-pipelined", "node-llama-cpp evaluate loop, inline decode + decode ahead", PIPELINED_DECODE_MODE));
+            if (!loop.inlineDecodeSupported)
                 notes.push("the loaded addon lacks the inline-decode patch (node-llama-cpp's prebuilt binary, or built before it): " +
                     "run npm run build:native");
+            const engineTexts = new Map<string, string>();
             if (!flags.has("no-engine")) {
-                engine = new EngineClient({enginePath: projectPaths(root).engineEntry, log});
-                progress(`${choice.path}: loading the engine process`);
-                const info = await engine.load({modelPath: choice.path, device: settings.device, contextSize: CONTEXT_SIZE, sequences});
-                if (info.backend !== loop.backend)
-                    notes.push(`the engine runs on ${info.backend}, the bare loop on ${loop.backend}`);
+                const openEngine = async (id: string, label: string, decodeAhead: boolean) => {
+                    const client = new EngineClient({enginePath: projectPaths(root).engineEntry, log});
+                    engines.push(client);
+                    progress(`${choice.path}: loading the engine process (${id})`);
+                    const info = await client.load({modelPath: choice.path, device: settings.device, contextSize: CONTEXT_SIZE, sequences, decodeAhead});
+                    if (info.backend !== loop.backend)
+                        notes.push(`the engine runs on ${info.backend}, the bare loop on ${loop.backend}`);
+                    paths.push({id, label, measure: async () => {
+                        const completion = await client.complete({prefix: loop.promptText, suffix: "", cacheKey: "decode-bench"},
+                            {maxTokens: tokens + 1, stop: [], singleLine: false, temperature: 0, ignoreEndOfText: true, reuseCachedPrefix: false});
+                        engineTexts.set(`${id}:${engineTexts.size}`, completion.text);
+                        const {generatedTokens, totalMs, timeToFirstTokenMs} = completion.stats;
+                        return (totalMs - timeToFirstTokenMs) / Math.max(1, generatedTokens - 1);
+                    }});
+                    return info;
+                };
+                const info = await openEngine("engine", "engine process (the extension's path, over IPC)", true);
+                // On a GPU the engine decodes ahead; the same engine without it shows what that is worth.
+                if (info.decodeAhead)
+                    await openEngine("engine-no-ahead", "engine process without decode ahead", false);
                 if (threadsFlag != null)
                     notes.push(`--threads ${threadsFlag}: the engine keeps its own thread count (one core left to the editor)`);
-                const client = engine;
-                paths.push({id: "engine", label: "engine process (the extension's path, over IPC)", measure: async () => {
-                    const completion = await client.complete({prefix: loop.promptText, suffix: "", cacheKey: "decode-bench"},
-                        {maxTokens: tokens + 1, stop: [], singleLine: false, temperature: 0, ignoreEndOfText: true, reuseCachedPrefix: false});
-                    const {generatedTokens, totalMs, timeToFirstTokenMs} = completion.stats;
-                    return (totalMs - timeToFirstTokenMs) / Math.max(1, generatedTokens - 1);
-                }});
             }
 
             const startedAt = new Date().toISOString();
@@ -111,6 +123,8 @@ async function main(): Promise<number> {
             const samples = await runInterleaved(paths, rounds, warmup, (round, decodePath, ms) =>
                 progress(`  ${round < 0 ? "warm-up" : `round ${round + 1}`}: ${decodePath.id} ${ms.toFixed(3)} ms/token`));
             const distinct = new Set(outputs.values());
+            if (new Set(engineTexts.values()).size > 1)
+                notes.push("the engine paths' completions DIFFER between rounds or settings (greedy output must not depend on them)");
             const cpus = os.cpus();
             const report: DecodeBenchReport = {
                 version: 1,
@@ -132,7 +146,7 @@ async function main(): Promise<number> {
             if (!json)
                 console.log(renderDecodeBenchMarkdown(report) + "\n");
         } finally {
-            await engine?.dispose();
+            await Promise.all(engines.map((client) => client.dispose()));
             await loop.dispose();
         }
     }

@@ -38,6 +38,13 @@ export interface LoadModelOptions {
      * (docs/benchmarks.md).
      */
     readonly promptLookup?: boolean;
+    /**
+     * Decode ahead (GPU only): each sampled token's decode is queued on the GPU before the token is handed back, so the
+     * per-token JavaScript (node-llama-cpp's loop, stop rules, streaming) overlaps the next token's compute instead of
+     * adding to it. Greedy output is unchanged. Default: on when the model runs on a GPU (true also turns it on for the
+     * CPU, where it gains nothing); needs our addon patch.
+     */
+    readonly decodeAhead?: boolean;
 }
 
 export interface LoadedModelInfo {
@@ -54,6 +61,8 @@ export interface LoadedModelInfo {
     readonly contextReducedFrom?: number;
     readonly trainContextSize: number;
     readonly weightTypes: readonly string[];
+    /** Whether generations decode ahead (LoadModelOptions.decodeAhead). */
+    readonly decodeAhead: boolean;
 }
 
 export type StopReason = "eos" | "max-tokens" | "stop-string" | "single-line" | "aborted" | "context-full";

@@ -9,7 +9,7 @@ import {SequencePool} from "./SequencePool.js";
 import {buildPromptTokens, tokenizesLineStartsApart, type PromptTokenizer} from "./buildPromptTokens.js";
 import {memoizeTokenize} from "./memoizeTokenize.js";
 import {GgmlType, ggmlTypeName} from "../gguf/ggmlTypes.js";
-import {setInlineDecode} from "./inlineDecode.js";
+import {setDecodeAhead, setInlineDecode, supportsDecodeAhead} from "./inlineDecode.js";
 
 type Logger = (level: "info" | "warn" | "error", message: string) => void;
 
@@ -78,6 +78,9 @@ export class CompletionEngine {
             // patch; a no-op on node-llama-cpp's prebuilt binary).
             if (!setInlineDecode(context) && runtime.hasSparseType)
                 this.log("warn", "our llama.cpp build lacks the inline-decode addon patch (rebuild with `node native-kernels/build.mjs`); decoding through node-llama-cpp's worker round trips");
+            // Default on a GPU only: on the CPU the decode queued ahead runs inside the sampling call (no overlap, and
+            // each token reaches JavaScript one decode later); tests turn it on there to check it changes no output.
+            const decodeAhead = supportsDecodeAhead(context) && (options.decodeAhead ?? runtime.llama.gpu !== false);
             const sequences = Array.from({length: context.totalSequences}, () => context.getSequence({
                 tokenPredictor: options.promptLookup === true ? createPromptLookupPredictor() : undefined
             }));
@@ -103,7 +106,8 @@ export class CompletionEngine {
                 contextSize: context.contextSize,
                 ...(reducedFrom != null ? {contextReducedFrom: reducedFrom} : {}),
                 trainContextSize: model.trainContextSize,
-                weightTypes: summary.weightTypes
+                weightTypes: summary.weightTypes,
+                decodeAhead
             };
             this.loaded = {runtime, model, context, pool: new SequencePool(sequences), tokenizer, stopTokens, info};
             return info;
@@ -227,6 +231,9 @@ export class CompletionEngine {
         // yieldEogToken: without it node-llama-cpp ends the iteration silently at end-of-text, which would report "max-tokens"
         // and make ignoreEndOfText impossible; the loop below decides what end-of-text means.
         const iterator = sequence.evaluate(tokens.slice(keep) as Token[], {temperature: options.temperature, seed: 1, yieldEogToken: true});
+        // The last of maxTokens tokens is never decoded, so it is not decoded ahead either.
+        if (loaded.info.decodeAhead)
+            setDecodeAhead(loaded.context, maxTokens - 1);
         try {
             for await (const token of iterator) {
                 firstTokenAt ??= performance.now();
@@ -257,6 +264,8 @@ export class CompletionEngine {
                 }
             }
         } finally {
+            if (loaded.info.decodeAhead)
+                setDecodeAhead(loaded.context, 0);
             await iterator.return();
         }
         if (stopReason !== "stop-string" && stopReason !== "single-line") {

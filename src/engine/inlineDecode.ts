@@ -13,25 +13,30 @@ export interface InlineDecodeMode {
     readonly maxTokens: number;
     /** Plain greedy sampling takes the highest logit directly instead of building a vocabulary-sized candidate list. */
     readonly greedyFromLogits: boolean;
+    /** Each sampled token's decode is queued before the token is returned (see setDecodeAhead); needs maxTokens > 0. */
+    readonly decodeAhead: boolean;
 }
 
 /** node-llama-cpp's own behaviour: every decode and every sample is a round trip through a libuv worker thread. */
-export const STOCK_DECODE_MODE: InlineDecodeMode = {maxTokens: 0, greedyFromLogits: false};
-export const INLINE_DECODE_MODE: InlineDecodeMode = {maxTokens: INLINE_DECODE_MAX_TOKENS, greedyFromLogits: true};
+export const STOCK_DECODE_MODE: InlineDecodeMode = {maxTokens: 0, greedyFromLogits: false, decodeAhead: false};
+export const INLINE_DECODE_MODE: InlineDecodeMode = {maxTokens: INLINE_DECODE_MAX_TOKENS, greedyFromLogits: true, decodeAhead: false};
+/** Inline decode, and each token's decode queued on the GPU while JavaScript handles the token (the engine's GPU mode). */
+export const PIPELINED_DECODE_MODE: InlineDecodeMode = {...INLINE_DECODE_MODE, decodeAhead: true};
 
-interface AddonContextWithInlineDecode {
+interface PatchedAddonContext {
     setInlineDecode?(maxTokens: number, greedyFromLogits?: boolean): void;
+    setDecodeAhead?(tokens: number): void;
+    getDecodeAheadStats?(): Uint32Array;
 }
 
-/** The native context behind a LlamaContext (node-llama-cpp's internal `_ctx`), if it has our patch's method. */
-function inlineDecodeAddon(context: LlamaContext): Required<AddonContextWithInlineDecode> | undefined {
-    const addon = (context as unknown as {_ctx?: AddonContextWithInlineDecode})._ctx;
-    return typeof addon?.setInlineDecode === "function" ? addon as Required<AddonContextWithInlineDecode> : undefined;
+/** The native context behind a LlamaContext (node-llama-cpp's internal `_ctx`), with our patches' methods if built in. */
+function nativeContext(context: LlamaContext): PatchedAddonContext | undefined {
+    return (context as unknown as {_ctx?: PatchedAddonContext})._ctx;
 }
 
 /** Whether the loaded addon has our inline-decode patch (native-kernels/patches/node-llama-cpp-addon-inline-decode.diff). */
 export function supportsInlineDecode(context: LlamaContext): boolean {
-    return inlineDecodeAddon(context) != null;
+    return typeof nativeContext(context)?.setInlineDecode === "function";
 }
 
 /**
@@ -44,9 +49,45 @@ export function supportsInlineDecode(context: LlamaContext): boolean {
  * loop added to llama_decode. Small decodes on one thread also share one OpenMP team instead of one per libuv worker.
  */
 export function setInlineDecode(context: LlamaContext, mode: InlineDecodeMode = INLINE_DECODE_MODE): boolean {
-    const addon = inlineDecodeAddon(context);
-    if (addon == null)
+    const addon = nativeContext(context);
+    if (typeof addon?.setInlineDecode !== "function")
         return false;
     addon.setInlineDecode(mode.maxTokens, mode.greedyFromLogits);
     return true;
+}
+
+/** Whether the loaded addon has our decode-ahead patch (native-kernels/patches/node-llama-cpp-addon-pipelined-decode.diff). */
+export function supportsDecodeAhead(context: LlamaContext): boolean {
+    return typeof nativeContext(context)?.setDecodeAhead === "function";
+}
+
+/**
+ * Lets the next `tokens` tokens sampled in inline mode be decoded ahead: right after a token is sampled, its one-token
+ * decode is queued (on a GPU it runs while the call returns), and node-llama-cpp's following decode of exactly that
+ * token only waits for it; any other call on the context first rolls the queued decode back (synchronize, then remove
+ * its KV cell), so a generation that stops early leaves the sequence as it would have been. Give the number of tokens
+ * the caller may still ask for after the next one, so the last is not decoded for nothing; 0 turns it off. On the CPU
+ * the queued decode runs inside the sampling call and gains nothing. Returns false without the patch.
+ */
+export function setDecodeAhead(context: LlamaContext, tokens: number): boolean {
+    const addon = nativeContext(context);
+    if (typeof addon?.setDecodeAhead !== "function")
+        return false;
+    addon.setDecodeAhead(Math.max(0, Math.floor(tokens)));
+    return true;
+}
+
+/** What decoding ahead did in a context so far (undefined without the patch). */
+export interface DecodeAheadStats {
+    /** Decodes queued right after a token was sampled. */
+    readonly queued: number;
+    /** Queued decodes that node-llama-cpp's next decode took over (the generation went on). */
+    readonly adopted: number;
+    /** Queued decodes removed again because something else came next (generation stopped or other input). */
+    readonly rolledBack: number;
+}
+
+export function decodeAheadStats(context: LlamaContext): DecodeAheadStats | undefined {
+    const counts = nativeContext(context)?.getDecodeAheadStats?.();
+    return counts == null ? undefined : {queued: counts[0]!, adopted: counts[1]!, rolledBack: counts[2]!};
 }

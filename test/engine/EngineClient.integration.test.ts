@@ -89,6 +89,53 @@ describe("engine process (real node-llama-cpp on the CPU, tiny model)", function
         assert.ok(next.stats.generatedTokens > 0);
     });
 
+    it("decodes ahead (forced on, here on the CPU) without changing a completion: stops, edits, prefills, files, aborts", async () => {
+        const ahead = new EngineClient({enginePath: requireBuiltEngine(), log: (level, message) => logs.push(`${level}: ${message}`)});
+        try {
+            assert.equal((await load()).decodeAhead, false, "off by default on the CPU");
+            assert.equal((await ahead.load({modelPath, device: "cpu", contextSize: 2048, sequences: 2, decodeAhead: true})).decodeAhead, true);
+            const plain = await client.complete(prompt, greedy);
+            await ahead.complete(prompt, greedy); // the same cache state in both
+            const stop = plain.text.length > 8 ? [plain.text.slice(4, 7)] : [];
+            const other: CompletionPrompt = {prefix: "def median(values):\n    ordered = sorted(values)\n    return ", suffix: "\n", cacheKey: "median.py"};
+            const typed = {...prompt, prefix: prompt.prefix + "Math.floor((low + high) / 2);\n        if (items[mid]"};
+            // Each request ends with the queued decode of a token nobody asked for (stop string, single line, max tokens,
+            // abort) or continues the sequence the next one reuses, so both the roll-back and the adoption paths run.
+            const script: {prompt: CompletionPrompt, options: GenerationOptions, prefill?: boolean, abortAfterChunks?: number}[] = [
+                {prompt, options: greedy},
+                {prompt: {...prompt, prefix: prompt.prefix + "("}, options: greedy},
+                {prompt, options: {...greedy, stop}},
+                {prompt, options: {...greedy, singleLine: true}},
+                {prompt: other, options: {...greedy, maxTokens: 7}},
+                {prompt: typed, options: greedy, prefill: true},
+                {prompt: {...typed, prefix: "// sorted input\n" + typed.prefix}, options: greedy},
+                {prompt, options: {...greedy, maxTokens: 200}, abortAfterChunks: 3},
+                {prompt: other, options: {...greedy, maxTokens: 1}},
+                {prompt, options: greedy}
+            ];
+            for (const [index, step] of script.entries()) {
+                const run = async (engine: EngineClient) => {
+                    if (step.prefill === true)
+                        await engine.prefill(step.prompt, step.options);
+                    if (step.abortAfterChunks == null)
+                        return engine.complete(step.prompt, step.options);
+                    // The same abort point for both: after a fixed number of streamed pieces.
+                    const controller = new AbortController();
+                    let chunks = 0;
+                    await assert.rejects(engine.complete(step.prompt, step.options,
+                        {signal: controller.signal, onChunk: () => { if (++chunks === step.abortAfterChunks) controller.abort(); }}), RequestAbortedError);
+                    return undefined;
+                };
+                const [expected, actual] = [await run(client), await run(ahead)];
+                assert.equal(actual?.text, expected?.text, `step ${index}`);
+                assert.equal(actual?.stopReason, expected?.stopReason, `step ${index}`);
+                assert.equal(actual?.stats.evaluatedPromptTokens, expected?.stats.evaluatedPromptTokens, `step ${index}`);
+            }
+        } finally {
+            await ahead.dispose();
+        }
+    });
+
     it("refuses a missing or corrupt model with a clear error and stays usable", async () => {
         await assert.rejects(client.load({modelPath: path.join(generatedDir, "missing.gguf"), device: "cpu", contextSize: 1024, sequences: 1}),
             (error: unknown) => error instanceof EngineError && error.code === "model-not-found");

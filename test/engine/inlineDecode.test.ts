@@ -1,7 +1,9 @@
 import * as assert from "node:assert/strict";
-import type {LlamaContext} from "node-llama-cpp";
+import type {LlamaContext, LlamaContextSequence, Token} from "node-llama-cpp";
 import {openBareDecodeLoop} from "../../src/bench/bareDecodeLoop.js";
-import {INLINE_DECODE_MODE, INLINE_DECODE_MAX_TOKENS, setInlineDecode, STOCK_DECODE_MODE, supportsInlineDecode} from "../../src/engine/inlineDecode.js";
+import {decodeAheadStats, INLINE_DECODE_MODE, INLINE_DECODE_MAX_TOKENS, PIPELINED_DECODE_MODE, setDecodeAhead, setInlineDecode, STOCK_DECODE_MODE,
+    supportsDecodeAhead, supportsInlineDecode} from "../../src/engine/inlineDecode.js";
+import {loadSparseLlama, SparseLlamaBuildMissingError} from "../../src/native/loadSparseLlama.js";
 import {tinyModelPath} from "../support/fixtures.js";
 
 describe("inline decode switch", () => {
@@ -17,6 +19,17 @@ describe("inline decode switch", () => {
         assert.equal(supportsInlineDecode(stock), false);
         assert.equal(setInlineDecode(stock), false);
         assert.equal(setInlineDecode({} as LlamaContext), false);
+    });
+
+    it("passes a decode-ahead budget to a patched addon context and reports an unpatched one", () => {
+        const budgets: unknown[] = [];
+        const patched = {_ctx: {setDecodeAhead: (tokens: unknown) => void budgets.push(tokens)}} as unknown as LlamaContext;
+        assert.equal(supportsDecodeAhead(patched), true);
+        assert.equal(setDecodeAhead(patched, 63), true);
+        assert.equal(setDecodeAhead(patched, -2), true);
+        assert.deepEqual(budgets, [63, 0]);
+        assert.equal(supportsDecodeAhead({_ctx: {setInlineDecode: () => undefined}} as unknown as LlamaContext), false);
+        assert.equal(setDecodeAhead({} as LlamaContext, 5), false);
     });
 });
 
@@ -34,14 +47,71 @@ describe("inline decode (real node-llama-cpp on the CPU, tiny model)", function 
             assert.ok(loop.inlineDecodeSupported, "our llama.cpp build lacks the inline-decode addon patch: rebuild with `node native-kernels/build.mjs`");
             const stock = await loop.run(24, STOCK_DECODE_MODE);
             const inline = await loop.run(24, INLINE_DECODE_MODE);
-            const greedyOnly = await loop.run(24, {maxTokens: 0, greedyFromLogits: true});
-            const inlineOnly = await loop.run(24, {maxTokens: INLINE_DECODE_MAX_TOKENS, greedyFromLogits: false});
+            const greedyOnly = await loop.run(24, {maxTokens: 0, greedyFromLogits: true, decodeAhead: false});
+            const inlineOnly = await loop.run(24, {maxTokens: INLINE_DECODE_MAX_TOKENS, greedyFromLogits: false, decodeAhead: false});
             assert.equal(stock.tokens.length, 25);
             assert.deepEqual(inline.tokens, stock.tokens);
             assert.deepEqual(greedyOnly.tokens, stock.tokens);
             assert.deepEqual(inlineOnly.tokens, stock.tokens);
+            assert.ok(loop.decodeAheadSupported, "our llama.cpp build lacks the decode-ahead addon patch: rebuild with `node native-kernels/build.mjs`");
+            const pipelined = await loop.run(24, PIPELINED_DECODE_MODE);
+            assert.deepEqual(pipelined.tokens, stock.tokens);
         } finally {
             await loop.dispose();
+        }
+    });
+
+    it("rolls a decode queued ahead back when generation stops, and adopts it when the same token follows", async function () {
+        let llama;
+        try {
+            llama = await loadSparseLlama({gpu: false});
+        } catch (error) {
+            if (error instanceof SparseLlamaBuildMissingError)
+                this.skip();
+            throw error;
+        }
+        try {
+            const model = await llama.loadModel({modelPath: await tinyModelPath(), gpuLayers: 0});
+            const context = await model.createContext({contextSize: 512, sequences: 1, batchSize: 512, threads: 1});
+            setInlineDecode(context, INLINE_DECODE_MODE);
+            const code = (text: string) => model.tokenize(text, false);
+            const take = async (sequence: LlamaContextSequence, tokens: Token[], count: number) => {
+                const out: Token[] = [];
+                for await (const token of sequence.evaluate(tokens, {temperature: 0, seed: 1, yieldEogToken: true})) {
+                    out.push(token);
+                    if (out.length >= count)
+                        break; // the last token's decode was queued ahead (budget left) and is now not wanted
+                }
+                return out;
+            };
+            // What a completion engine does to a sequence: generate and stop early, continue with other text (the queued
+            // decode must be rolled back), continue with exactly the last sampled token (adopted), erase and continue.
+            const scenario = async (budget: number) => {
+                const sequence = context.getSequence();
+                try {
+                    setDecodeAhead(context, budget);
+                    const first = await take(sequence, code("function add(a: number, b: number) {\n    return"), 6);
+                    const other = await take(sequence, code(" a + b;\n}\n\nfunction sub("), 5);
+                    const same = await take(sequence, [other.at(-1)!], 5);
+                    await sequence.eraseContextTokenRanges([{start: sequence.nextTokenIndex - 7, end: sequence.nextTokenIndex}]);
+                    const afterErase = await take(sequence, code("x: string"), 5);
+                    return {first, other, same, afterErase, nextTokenIndex: sequence.nextTokenIndex};
+                } finally {
+                    sequence.dispose();
+                }
+            };
+            const reference = await scenario(0);
+            assert.deepEqual(decodeAheadStats(context), {queued: 0, adopted: 0, rolledBack: 0});
+            const ahead = await scenario(1000);
+            assert.deepEqual(ahead, reference);
+            assert.equal(reference.first.length, 6);
+            // Each of the 21 sampled tokens was decoded ahead (none is end-of-text); three stops rolled theirs back (other
+            // input, an erase, disposing of the sequence), the rest were adopted, including the one continued by hand.
+            assert.deepEqual(decodeAheadStats(context), {queued: 21, adopted: 18, rolledBack: 3});
+            await context.dispose();
+            await model.dispose();
+        } finally {
+            await llama.dispose();
         }
     });
 });
