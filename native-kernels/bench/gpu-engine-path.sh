@@ -7,6 +7,7 @@
 #
 #   native-kernels/bench/gpu-engine-path.sh build   # unpack, CUDA build (~6 min), 8B-shaped F16 written meanwhile
 #   native-kernels/bench/gpu-engine-path.sh bench   # quantize Q4_0 + Q4_S24, llama-bench, bench:decode, bench:typing
+#   (bench: DECODE_MODELS="Q4_S24" limits bench:decode to one model; DECODE_THREADS="1 4" adds runs with those threads)
 #
 # Inputs, made here (see native-kernels/README.md, "GPU machine"): .device-carry/ from
 # ../shared/tools/device-pack.sh (node, npm, node_modules with the patched llama.cpp tree) plus vocab.gguf.xz from
@@ -57,8 +58,11 @@ if [ "$step" = build ]; then
     # node-llama-cpp's build straight away (the carried tree is patched; build.mjs's git checks need the tree's real
     # .git), with the current kernel sources; the plain folder name lets getLlama() find it, as build.mjs arranges.
     cp native-kernels/src/*.c native-kernels/src/*.h native-kernels/src/*.cu native-kernels/src/*.cuh "$tree/ggml/src/ggml-q4-s24/"
-    grep -q SetInlineDecode node_modules/node-llama-cpp/llama/addon/AddonContext.cpp \
-        || { echo "node-llama-cpp's addon is not patched: run node native-kernels/build.mjs --prepare-only before packing" >&2; exit 1; }
+    # One method each addon patch adds (inline decode, decode ahead).
+    for method in SetInlineDecode SetDecodeAhead; do
+        grep -q "$method" node_modules/node-llama-cpp/llama/addon/AddonContext.cpp \
+            || { echo "node-llama-cpp's addon lacks $method: run node native-kernels/build.mjs --prepare-only before packing" >&2; exit 1; }
+    done
     # The tree travels patched (its .git does not travel), so a carry packed before a patch changed builds the old
     # patch silently: every llama.cpp patch as it is now must reverse-apply (GIT_DIR: plain patch mode, even inside
     # the project's own repository).
@@ -123,7 +127,7 @@ if [ "$step" = bench ]; then
         2>&1 | tee "$LOGS/llama-bench-no-pdl.md"
 
     if [ -f dist/decodeBenchCli.mjs ]; then
-        for t in Q4_0 Q4_S24; do
+        for t in ${DECODE_MODELS:-Q4_0 Q4_S24}; do
             stamp "bench:decode $t: llama-bench vs node-llama-cpp's loop vs the engine"
             node dist/decodeBenchCli.mjs --model "$WORK/model-$t.gguf" --device "$device" --llama-bench "$bin/llama-bench" \
                 2>&1 | tee "$LOGS/decode-$t.md" || true
@@ -133,6 +137,13 @@ if [ "$step" = bench ]; then
         stamp "bench:decode Q4_S24, one sequence per context"
         node dist/decodeBenchCli.mjs --model "$WORK/model-Q4_S24.gguf" --device "$device" --llama-bench "$bin/llama-bench" \
             --sequences 1 2>&1 | tee "$LOGS/decode-Q4_S24-1seq.md" || true
+        # CPU threads of the contexts and llama-bench (default: all math cores; with the model on the GPU only the token
+        # embedding's row lookup runs on the CPU, and a spinning thread team competes with JavaScript for the cores).
+        for n in ${DECODE_THREADS:-}; do
+            stamp "bench:decode Q4_S24, $n CPU thread(s)"
+            node dist/decodeBenchCli.mjs --model "$WORK/model-Q4_S24.gguf" --device "$device" --llama-bench "$bin/llama-bench" \
+                --threads "$n" 2>&1 | tee "$LOGS/decode-Q4_S24-threads$n.md" || true
+        done
     fi
 
     stamp "bench:typing: engine vs llama-server, one by one, 64-token completions, 2k-token prompts"

@@ -98,7 +98,8 @@ async function main(): Promise<number> {
                     const client = new EngineClient({enginePath: projectPaths(root).engineEntry, log});
                     engines.push(client);
                     progress(`${choice.path}: loading the engine process (${id})`);
-                    const info = await client.load({modelPath: choice.path, device: settings.device, contextSize: CONTEXT_SIZE, sequences, decodeAhead});
+                    const info = await client.load({modelPath: choice.path, device: settings.device, contextSize: CONTEXT_SIZE, sequences, decodeAhead,
+                        ...(threadsFlag != null ? {threads: threadsFlag} : {})});
                     if (info.backend !== loop.backend)
                         notes.push(`the engine runs on ${info.backend}, the bare loop on ${loop.backend}`);
                     paths.push({id, label, measure: async () => {
@@ -114,8 +115,6 @@ async function main(): Promise<number> {
                 // On a GPU the engine decodes ahead; the same engine without it shows what that is worth.
                 if (info.decodeAhead)
                     await openEngine("engine-no-ahead", "engine process without decode ahead", false);
-                if (threadsFlag != null)
-                    notes.push(`--threads ${threadsFlag}: the engine keeps its own thread count (one core left to the editor)`);
             }
 
             const startedAt = new Date().toISOString();

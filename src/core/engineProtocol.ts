@@ -45,6 +45,8 @@ export interface LoadModelOptions {
      * CPU, where it gains nothing); needs our addon patch.
      */
     readonly decodeAhead?: boolean;
+    /** CPU threads of the context (default: mathThreadsFor the machine's math cores). */
+    readonly threads?: number;
 }
 
 export interface LoadedModelInfo {

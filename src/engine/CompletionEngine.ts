@@ -146,7 +146,7 @@ export class CompletionEngine {
                     contextSize,
                     sequences: options.sequences,
                     batchSize: Math.min(contextSize, 1024),
-                    threads: mathThreadsFor(model.llama.cpuMathCores)
+                    threads: options.threads ?? mathThreadsFor(model.llama.cpuMathCores)
                 });
                 return contextSize < wanted ? {context, reducedFrom: wanted} : {context};
             } catch (error) {
