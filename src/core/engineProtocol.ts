@@ -78,6 +78,8 @@ export interface CompletionStats {
     readonly totalMs: number;
     /** Prompt-lookup drafts during this generation: validated (accepted by the model) and refuted. */
     readonly draftTokens?: {readonly validated: number, readonly refuted: number};
+    /** Decode ahead during this request (when on): decodes queued, adopted by the next step, rolled back. */
+    readonly decodedAhead?: {readonly queued: number, readonly adopted: number, readonly rolledBack: number};
 }
 
 export interface PrefillResult {

@@ -9,7 +9,7 @@ import {SequencePool} from "./SequencePool.js";
 import {buildPromptTokens, tokenizesLineStartsApart, type PromptTokenizer} from "./buildPromptTokens.js";
 import {memoizeTokenize} from "./memoizeTokenize.js";
 import {GgmlType, ggmlTypeName} from "../gguf/ggmlTypes.js";
-import {setDecodeAhead, setInlineDecode, supportsDecodeAhead} from "./inlineDecode.js";
+import {decodeAheadStats, setDecodeAhead, setInlineDecode, supportsDecodeAhead, type DecodeAheadStats} from "./inlineDecode.js";
 
 type Logger = (level: "info" | "warn" | "error", message: string) => void;
 
@@ -218,6 +218,8 @@ export class CompletionEngine {
     private async generate(loaded: LoadedModel, prompt: CompletionPrompt, options: GenerationOptions, signal: AbortSignal,
         onChunk: (text: string) => void): Promise<EngineCompletion> {
         const started = performance.now();
+        // Before the sequence is prepared: a decode the previous request left queued is rolled back there, and counted here.
+        const aheadBefore = loaded.info.decodeAhead ? decodeAheadStats(loaded.context) : undefined;
         const {sequence, tokens, keep, maxTokens} = await this.prepareSequence(loaded, prompt, options);
 
         const matcher = new StopRuleMatcher(options.stop, options.singleLine);
@@ -231,12 +233,17 @@ export class CompletionEngine {
         // yieldEogToken: without it node-llama-cpp ends the iteration silently at end-of-text, which would report "max-tokens"
         // and make ignoreEndOfText impossible; the loop below decides what end-of-text means.
         const iterator = sequence.evaluate(tokens.slice(keep) as Token[], {temperature: options.temperature, seed: 1, yieldEogToken: true});
-        // The last of maxTokens tokens is never decoded, so it is not decoded ahead either.
-        if (loaded.info.decodeAhead)
-            setDecodeAhead(loaded.context, maxTokens - 1);
+        setDecodeAhead(loaded.context, 0);
         try {
             for await (const token of iterator) {
-                firstTokenAt ??= performance.now();
+                if (firstTokenAt == null) {
+                    firstTokenAt = performance.now();
+                    // From the second token on: queueing the first token's decode before handing it back would put that
+                    // decode's CPU-side launch (a graph that is not reused after the prompt's batch) before the first
+                    // token, which is what the user waits for. The last of maxTokens tokens is never decoded at all.
+                    if (loaded.info.decodeAhead)
+                        setDecodeAhead(loaded.context, maxTokens - 2);
+                }
                 if (!options.ignoreEndOfText && (loaded.stopTokens.has(token) || loaded.model.isEogToken(token))) {
                     stopReason = "eos";
                     break;
@@ -264,8 +271,7 @@ export class CompletionEngine {
                 }
             }
         } finally {
-            if (loaded.info.decodeAhead)
-                setDecodeAhead(loaded.context, 0);
+            setDecodeAhead(loaded.context, 0);
             await iterator.return();
         }
         if (stopReason !== "stop-string" && stopReason !== "single-line") {
@@ -277,6 +283,7 @@ export class CompletionEngine {
         }
         const finished = performance.now();
         const draftsAfter = sequence.tokenPredictions;
+        const aheadAfter = aheadBefore != null ? decodeAheadStats(loaded.context) : undefined;
         return {
             text: released,
             stopReason,
@@ -289,7 +296,8 @@ export class CompletionEngine {
                 ...(sequence.tokenPredictor == null ? {} : {draftTokens: {
                     validated: draftsAfter.validated - draftsBefore.validated,
                     refuted: draftsAfter.refuted - draftsBefore.refuted
-                }})
+                }}),
+                ...(aheadBefore != null && aheadAfter != null ? {decodedAhead: statsBetween(aheadBefore, aheadAfter)} : {})
             }
         };
     }
@@ -302,6 +310,10 @@ export class CompletionEngine {
 /** Drafts come from the prompt after a match of at least 4 tokens, 2 at a time: a refuted draft costs a wider batch. */
 function createPromptLookupPredictor(): InputLookupTokenPredictor {
     return new InputLookupTokenPredictor({patternLength: {min: 4}, predictionLength: {max: 2}});
+}
+
+function statsBetween(before: DecodeAheadStats, after: DecodeAheadStats): DecodeAheadStats {
+    return {queued: after.queued - before.queued, adopted: after.adopted - before.adopted, rolledBack: after.rolledBack - before.rolledBack};
 }
 
 /** Holds back a multi-byte character split across tokens until its last byte arrives. */

@@ -113,6 +113,8 @@ describe("engine process (real node-llama-cpp on the CPU, tiny model)", function
                 {prompt: other, options: {...greedy, maxTokens: 1}},
                 {prompt, options: greedy}
             ];
+            let adopted = 0;
+            let rolledBack = 0;
             for (const [index, step] of script.entries()) {
                 const run = async (engine: EngineClient) => {
                     if (step.prefill === true)
@@ -127,10 +129,17 @@ describe("engine process (real node-llama-cpp on the CPU, tiny model)", function
                     return undefined;
                 };
                 const [expected, actual] = [await run(client), await run(ahead)];
+                assert.equal(expected?.stats.decodedAhead, undefined);
+                adopted += actual?.stats.decodedAhead?.adopted ?? 0;
+                rolledBack += actual?.stats.decodedAhead?.rolledBack ?? 0;
                 assert.equal(actual?.text, expected?.text, `step ${index}`);
                 assert.equal(actual?.stopReason, expected?.stopReason, `step ${index}`);
                 assert.equal(actual?.stats.evaluatedPromptTokens, expected?.stats.evaluatedPromptTokens, `step ${index}`);
             }
+            // Both paths of the patch ran: decodes taken over by the next step, and the decodes left queued by the stop
+            // string and the abort undone (each counted by the request after it; max-tokens stops leave none).
+            assert.ok(adopted > 50, `adopted ${adopted}`);
+            assert.ok(rolledBack >= 2, `rolled back ${rolledBack}`);
         } finally {
             await ahead.dispose();
         }
