@@ -41,8 +41,9 @@ export interface LoadModelOptions {
     /**
      * Decode ahead (GPU only): each sampled token's decode is queued on the GPU before the token is handed back, so the
      * per-token JavaScript (node-llama-cpp's loop, stop rules, streaming) overlaps the next token's compute instead of
-     * adding to it. Greedy output is unchanged. Default: on when the model runs on a GPU (true also turns it on for the
-     * CPU, where it gains nothing); needs our addon patch.
+     * adding to it. Greedy output is unchanged. Default: on when the model runs on a GPU and prompt lookup is off (true
+     * also turns it on for the CPU, where it gains nothing); needs our addon patch. Never on recurrent or hybrid models
+     * (their memory cannot drop the token of a decode that was not wanted).
      */
     readonly decodeAhead?: boolean;
     /** CPU threads of the context (default: mathThreadsFor the machine's math cores). */

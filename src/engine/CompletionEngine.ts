@@ -80,7 +80,9 @@ export class CompletionEngine {
                 this.log("warn", "our llama.cpp build lacks the inline-decode addon patch (rebuild with `node native-kernels/build.mjs`); decoding through node-llama-cpp's worker round trips");
             // Default on a GPU only: on the CPU the decode queued ahead runs inside the sampling call (no overlap, and
             // each token reaches JavaScript one decode later); tests turn it on there to check it changes no output.
-            const decodeAhead = supportsDecodeAhead(context) && (options.decodeAhead ?? runtime.llama.gpu !== false);
+            // Not with prompt lookup either: a draft batch after a token throws the queued decode of that token away.
+            const decodeAhead = supportsDecodeAhead(context) &&
+                (options.decodeAhead ?? (runtime.llama.gpu !== false && options.promptLookup !== true));
             const sequences = Array.from({length: context.totalSequences}, () => context.getSequence({
                 tokenPredictor: options.promptLookup === true ? createPromptLookupPredictor() : undefined
             }));
