@@ -23,6 +23,7 @@
 
 #include "../src/q4_s24.h"
 #include "../src/q4_s24_cuda.cuh"
+#include "../src/q4_s24_cuda_sparse_mma.cuh"
 
 #define CUDA_OK(call)                                                                                       \
     do {                                                                                                    \
@@ -684,7 +685,7 @@ int main(int argc, char ** argv) {
 #ifdef Q4_S24_HARNESS_CUBLAS
             // Prefill: dequantize to f16 + cuBLAS GEMM (what ggml-cuda does for batches past the mat-vec), against
             // dense f16 cuBLAS on the same values; outputs checked on sampled elements.
-            for (int64_t ntok : {256, 512, 2048}) {
+            for (int64_t ntok : {100, 256, 512, 2048}) {
                 if (quick && ntok > 256) {
                     break;
                 }
@@ -719,9 +720,12 @@ int main(int argc, char ** argv) {
                 CUDA_OK(cudaMemcpy(out.data(), d_out, out.size() * sizeof(float), cudaMemcpyDeviceToHost));
                 std::vector<float>  got;
                 std::vector<double> want;
+                std::vector<std::pair<int64_t, int64_t>> sampled; // (row, token)
                 std::uniform_int_distribution<int64_t> pr(0, sh.rows - 1), pt(0, ntok - 1);
                 for (int i = 0; i < 256; ++i) {
-                    const int64_t r = pr(rng), t = pt(rng);
+                    // the last token too: its tile is partial when ntok is not a multiple of 64
+                    const int64_t r = pr(rng), t = i == 0 ? ntok - 1 : pt(rng);
+                    sampled.emplace_back(r, t);
                     double        s = 0;
                     for (int64_t c = 0; c < sh.k; ++c) {
                         s += (double) q4_s24_fp16_to_fp32(q4_s24_fp32_to_fp16(hw.dense[r * sh.k + c])) * xf[t * sh.k + c];
@@ -740,6 +744,32 @@ int main(int argc, char ** argv) {
                 const float us_gemm = time_us([&](int) { gemm(); }, quick ? 1 : 20);
                 printf("prefill %lldx%lld x %4lld tok: dequant+cuBLAS %8.1f us, dense f16 cuBLAS %8.1f us, err %.1e\n",
                        (long long) sh.rows, (long long) sh.k, (long long) ntok, us_dq, us_gemm, e);
+
+                // The same product on sparse tensor cores (first version), against the same sampled references.
+                CUDA_OK(cudaMemset(d_out, 0xff, (size_t) ntok * sh.rows * sizeof(float)));
+                const bool has_sparse_mma = q4_s24_cuda_mul_mat_sparse_mma(d_w, sh.rows, sh.k, row_bytes, d_xh, ntok, d_out,
+                                                                           sh.rows, 0);
+                if (has_sparse_mma) {
+                    LAUNCH_OK();
+                    CUDA_OK(cudaDeviceSynchronize());
+                    CUDA_OK(cudaMemcpy(out.data(), d_out, out.size() * sizeof(float), cudaMemcpyDeviceToHost));
+                    std::vector<float> got_sp;
+                    for (size_t i = 0; i < sampled.size(); ++i) {
+                        got_sp.push_back(out[sampled[i].second * sh.rows + sampled[i].first]);
+                    }
+                    const double e_sp = rel_err(got_sp, want);
+                    snprintf(what, sizeof what, "prefill mma.sp %lldx%lld x %lld tokens: err %.2e", (long long) sh.rows,
+                             (long long) sh.k, (long long) ntok, e_sp);
+                    expect(e_sp < 1e-3, what);
+                    const float us_sp = time_us([&](int i) {
+                        q4_s24_cuda_mul_mat_sparse_mma(d_w + (size_t) (i % copies) * w_bytes, sh.rows, sh.k, row_bytes, d_xh,
+                                                       ntok, d_out, sh.rows, 0);
+                    }, quick ? 1 : 20);
+                    printf("prefill %lldx%lld x %4lld tok: mma.sp (first version) %8.1f us (%.2fx dense f16 cuBLAS), err %.1e\n",
+                           (long long) sh.rows, (long long) sh.k, (long long) ntok, us_sp, us_gemm / us_sp, e_sp);
+                } else {
+                    printf("prefill mma.sp: this device has no sparse tensor cores (compute capability < 8.0)\n");
+                }
                 CUDA_OK(cudaFree(d_xh));
                 CUDA_OK(cudaFree(d_out));
             }

@@ -14,8 +14,10 @@ if [ "${1:-}" = "--compile-only" ]; then
     # ggml's default CUDA architectures with CUDA 13 (75, 80, 86, 89, 90, 120a) plus Hopper's 90a, and the plain
     # path older ones (CUDA 12 builds also target 5.0-7.0) get instead of dp4a.
     for a in 75 80 86 89 90a 120a; do
-        nvcc "${common[@]}" -gencode=arch=compute_$a,code=sm_$a -c "$src/q4_s24_cuda.cu" -o "$out/q4_s24_cuda_sm$a.o"
-        echo "compiled q4_s24_cuda.cu for sm_$a"
+        for f in q4_s24_cuda q4_s24_cuda_sparse_mma; do
+            nvcc "${common[@]}" -gencode=arch=compute_$a,code=sm_$a -c "$src/$f.cu" -o "$out/${f}_sm$a.o"
+            echo "compiled $f.cu for sm_$a"
+        done
     done
     nvcc "${common[@]}" -DQ4_S24_CUDA_NO_DP4A -gencode=arch=compute_75,code=sm_75 -c "$src/q4_s24_cuda.cu" \
         -o "$out/q4_s24_cuda_nodp4a.o"
@@ -26,7 +28,8 @@ if [ "${1:-}" = "--compile-only" ]; then
 fi
 arch=${ARCH:-sm_90a}
 nvcc "${common[@]}" -gencode=arch=compute_${arch#sm_},code=$arch -DQ4_S24_HARNESS_CUBLAS \
-    "$here/q4_s24_cuda_harness.cu" "$src/q4_s24_cuda.cu" "$src/q4_s24_ref.c" -lcublas -o "$out/q4_s24_cuda_harness"
+    "$here/q4_s24_cuda_harness.cu" "$src/q4_s24_cuda.cu" "$src/q4_s24_cuda_sparse_mma.cu" "$src/q4_s24_ref.c" -lcublas \
+    -o "$out/q4_s24_cuda_harness"
 seed=${1:-$RANDOM}
 if [ "${2:-}" = "profile" ]; then
     # Nsight Compute on one launch of each decode kernel (batch 1, Llama-3-8B shapes): where the time goes.
