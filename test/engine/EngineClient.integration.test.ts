@@ -136,10 +136,11 @@ describe("engine process (real node-llama-cpp on the CPU, tiny model)", function
                 assert.equal(actual?.stopReason, expected?.stopReason, `step ${index}`);
                 assert.equal(actual?.stats.evaluatedPromptTokens, expected?.stats.evaluatedPromptTokens, `step ${index}`);
             }
-            // Both paths of the patch ran: decodes taken over by the next step, and the decodes left queued by the stop
-            // string and the abort undone (each counted by the request after it; max-tokens stops leave none).
+            // Both paths of the patch ran: decodes taken over by the next step, and the decode left queued by the abort
+            // (and by the stop string, unless it ends the first token) undone, counted by the request after it;
+            // max-tokens stops leave none.
             assert.ok(adopted > 50, `adopted ${adopted}`);
-            assert.ok(rolledBack >= 2, `rolled back ${rolledBack}`);
+            assert.ok(rolledBack >= 1, `rolled back ${rolledBack}`);
         } finally {
             await ahead.dispose();
         }

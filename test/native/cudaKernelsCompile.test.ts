@@ -18,7 +18,7 @@ function hasNvcc(): boolean {
 describe("Q4_S24 CUDA kernels (compile only)", function () {
     this.timeout(600_000);
 
-    it("compile for sm_75 to sm_120a, without dp4a for older GPUs, and the harness that checks them on the GPU machine", function () {
+    it("compile for sm_75 to sm_120a (the decode kernels and the sparse tensor-core prefill), without dp4a for older GPUs, and the harness that checks them on the GPU machine", function () {
         if (!hasNvcc()) {
             console.warn("      (nvcc is not on PATH: CUDA compile check skipped)");
             this.skip();
@@ -28,8 +28,10 @@ describe("Q4_S24 CUDA kernels (compile only)", function () {
             const result = spawnSync("bash", [harnessScript, "--compile-only"], {encoding: "utf8", env: {...process.env, HARNESS_OUT: outDir}});
             const output = `${result.stdout}\n${result.stderr}`;
             assert.equal(result.status, 0, `nvcc failed:\n${output}`);
-            for (const arch of ["sm_75", "sm_80", "sm_86", "sm_89", "sm_90a", "sm_120a"])
+            for (const arch of ["sm_75", "sm_80", "sm_86", "sm_89", "sm_90a", "sm_120a"]) {
                 assert.match(output, new RegExp(`compiled q4_s24_cuda\\.cu for ${arch}\n`));
+                assert.match(output, new RegExp(`compiled q4_s24_cuda_sparse_mma\\.cu for ${arch}\n`));
+            }
             assert.match(output, /compiled q4_s24_cuda\.cu without dp4a/);
             assert.match(output, /compiled the harness/);
         } finally {
