@@ -3,7 +3,8 @@
 #   native-kernels/cuda-harness/run.sh [seed]        check + benchmark, then compute-sanitizer memcheck (quick mode)
 #   ARCH=sm_86 native-kernels/cuda-harness/run.sh    another architecture (default: sm_90a on compute capability 9.0)
 #   native-kernels/cuda-harness/run.sh SEED profile  Nsight Compute details of the decode kernels (needs ncu)
-# Compile-check the architectures ggml builds for, without a GPU: native-kernels/cuda-harness/run.sh --compile-only
+# Compile-check the architectures ggml builds for, and replay the sparse tensor-core prefill's operand layout on the
+# CPU, without a GPU: native-kernels/cuda-harness/run.sh --compile-only
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 src="$here/../src"
@@ -24,6 +25,9 @@ if [ "${1:-}" = "--compile-only" ]; then
     echo "compiled q4_s24_cuda.cu without dp4a"
     nvcc "${common[@]}" -gencode=arch=compute_90a,code=sm_90a -c "$here/q4_s24_cuda_harness.cu" -o "$out/harness.o"
     echo "compiled the harness (without cuBLAS)"
+    # The sparse tensor-core prefill's operands, replayed on the CPU (runs without a GPU).
+    nvcc -std=c++17 -O2 "$here/sparse_mma_layout_check.cu" "$src/q4_s24_ref.c" -o "$out/sparse_mma_layout_check"
+    for seed in 1 2 3; do "$out/sparse_mma_layout_check" "$seed"; done
     exit 0
 fi
 arch=${ARCH:-sm_90a}

@@ -31,7 +31,7 @@ constexpr int kTokensPerBlock = 8 * kTokenTiles;
 
 // The 16 metadata bits of one row for groups 4*half .. 4*half+3 of a sub-block, from its position word (FORMAT.md:
 // byte b, bits [2j, 2j+2) hold the position of kept value 4j + b; kept value 2i + s is slot s of group i).
-__device__ __forceinline__ uint32_t metadata_bits(uint32_t positions, int half) {
+__host__ __device__ __forceinline__ uint32_t metadata_bits(uint32_t positions, int half) {
     const uint32_t v = (positions >> (4 * half)) & 0x0F0F0F0Fu; // byte b: kept values 8*half + b (bits 1:0), + 4 (3:2)
     uint32_t bits = 0;
 #pragma unroll
@@ -44,9 +44,36 @@ __device__ __forceinline__ uint32_t metadata_bits(uint32_t positions, int half) 
 }
 
 // Two kept values (4-bit codes q + 8) times the row's scale, as the halves of one A register.
-__device__ __forceinline__ uint32_t scaled_pair(uint32_t code_lo, uint32_t code_hi, float d) {
+__host__ __device__ __forceinline__ uint32_t scaled_pair(uint32_t code_lo, uint32_t code_hi, float d) {
     const half2 v = __floats2half2_rn(((float) code_lo - 8.0f) * d, ((float) code_hi - 8.0f) * d);
     return *reinterpret_cast<const uint32_t *>(&v);
+}
+
+// Lane t's A registers and metadata for sub-block sub of the blocks at wa (row g) and wb (row g + 8). Host-callable, so
+// that a CPU check (cuda-harness/sparse_mma_layout_check.cu) can replay the instruction's operand layout.
+__host__ __device__ __forceinline__ void weight_operands(const uint8_t * wa, const uint8_t * wb, int sub, int t,
+                                                         uint32_t (&a)[4], uint32_t & metadata) {
+    const uint32_t codes_a = *reinterpret_cast<const unsigned short *>(wa + kQsOffset + 8 * sub + 2 * t);
+    const uint32_t codes_b = *reinterpret_cast<const unsigned short *>(wb + kQsOffset + 8 * sub + 2 * t);
+    const float    da = __half2float(*reinterpret_cast<const half *>(wa + 2 * (sub / 4)));
+    const float    db = __half2float(*reinterpret_cast<const half *>(wb + 2 * (sub / 4)));
+    a[0] = scaled_pair(codes_a & 15, (codes_a >> 8) & 15, da);         // row g,     kept 2t, 2t+1
+    a[1] = scaled_pair(codes_b & 15, (codes_b >> 8) & 15, db);         // row g + 8, kept 2t, 2t+1
+    a[2] = scaled_pair((codes_a >> 4) & 15, (codes_a >> 12) & 15, da); // row g,     kept 2t+8, 2t+9
+    a[3] = scaled_pair((codes_b >> 4) & 15, (codes_b >> 12) & 15, db); // row g + 8, kept 2t+8, 2t+9
+    metadata = 0;
+    if (t < 2) {
+        const uint32_t pa = *reinterpret_cast<const uint32_t *>(wa + kIdxOffset + 4 * sub);
+        const uint32_t pb = *reinterpret_cast<const uint32_t *>(wb + kIdxOffset + 4 * sub);
+        metadata = metadata_bits(pa, t) | (metadata_bits(pb, t) << 16);
+    }
+}
+
+// Lane t's B registers for one token: its activations of the sub-block start at xs (4-byte aligned).
+__host__ __device__ __forceinline__ void activation_operands(const half * xs, int t, uint32_t (&b)[4]) {
+    for (int r = 0; r < 4; ++r) {
+        b[r] = *reinterpret_cast<const uint32_t *>(xs + 2 * t + 8 * r); // k = 2t + 8r, 2t + 8r + 1
+    }
 }
 
 __device__ __forceinline__ void mma_sp_16x8x32(float (&c)[4], const uint32_t (&a)[4], const uint32_t (&b)[4],
@@ -94,7 +121,7 @@ mul_mat_sparse_mma_kernel(const uint8_t * __restrict__ w, int64_t nrows, int nsu
 #pragma unroll
     for (int j = 0; j < kTokenTiles; ++j) {
         const int64_t tok = tok0 + 8 * j + g;
-        xt[j] = x + (tok < ncols ? tok : ncols - 1) * k + 2 * t;
+        xt[j] = x + (tok < ncols ? tok : ncols - 1) * k;
     }
 
     float acc[kTokenTiles][4];
@@ -107,32 +134,14 @@ mul_mat_sparse_mma_kernel(const uint8_t * __restrict__ w, int64_t nrows, int nsu
     }
 
     for (int s = 0; s < nsub; ++s) {
-        const int    blk = s / kSubsPerBlock;
-        const int    sub = s % kSubsPerBlock;
-        const size_t at  = (size_t) blk * kBlockBytes;
-        const uint32_t codes_a = *reinterpret_cast<const unsigned short *>(wa + at + kQsOffset + 8 * sub + 2 * t);
-        const uint32_t codes_b = *reinterpret_cast<const unsigned short *>(wb + at + kQsOffset + 8 * sub + 2 * t);
-        const float    da = __half2float(*reinterpret_cast<const half *>(wa + at + 2 * (sub / 4)));
-        const float    db = __half2float(*reinterpret_cast<const half *>(wb + at + 2 * (sub / 4)));
-        uint32_t a[4];
-        a[0] = scaled_pair(codes_a & 15, (codes_a >> 8) & 15, da);        // row g,     kept 2t, 2t+1
-        a[1] = scaled_pair(codes_b & 15, (codes_b >> 8) & 15, db);        // row g + 8, kept 2t, 2t+1
-        a[2] = scaled_pair((codes_a >> 4) & 15, (codes_a >> 12) & 15, da); // row g,     kept 2t+8, 2t+9
-        a[3] = scaled_pair((codes_b >> 4) & 15, (codes_b >> 12) & 15, db); // row g + 8, kept 2t+8, 2t+9
-        uint32_t metadata = 0;
-        if (t < 2) {
-            const uint32_t pa = *reinterpret_cast<const uint32_t *>(wa + at + kIdxOffset + 4 * sub);
-            const uint32_t pb = *reinterpret_cast<const uint32_t *>(wb + at + kIdxOffset + 4 * sub);
-            metadata = metadata_bits(pa, t) | (metadata_bits(pb, t) << 16);
-        }
+        const size_t at = (size_t) (s / kSubsPerBlock) * kBlockBytes;
+        uint32_t     a[4];
+        uint32_t     metadata;
+        weight_operands(wa + at, wb + at, s % kSubsPerBlock, t, a, metadata);
 #pragma unroll
         for (int j = 0; j < kTokenTiles; ++j) {
-            const half * xs = xt[j] + (int64_t) s * kSubCols;
-            uint32_t     b[4];
-#pragma unroll
-            for (int r = 0; r < 4; ++r) {
-                b[r] = *reinterpret_cast<const uint32_t *>(xs + 8 * r);
-            }
+            uint32_t b[4];
+            activation_operands(xt[j] + (int64_t) s * kSubCols, t, b);
             mma_sp_16x8x32(acc[j], a, b, metadata);
         }
     }

@@ -18,7 +18,7 @@ function hasNvcc(): boolean {
 describe("Q4_S24 CUDA kernels (compile only)", function () {
     this.timeout(600_000);
 
-    it("compile for sm_75 to sm_120a (the decode kernels and the sparse tensor-core prefill), without dp4a for older GPUs, and the harness that checks them on the GPU machine", function () {
+    it("compile for sm_75 to sm_120a (the decode kernels and the sparse tensor-core prefill), without dp4a for older GPUs, and the harness that checks them on the GPU machine; the prefill operands replayed on the CPU", function () {
         if (!hasNvcc()) {
             console.warn("      (nvcc is not on PATH: CUDA compile check skipped)");
             this.skip();
@@ -34,6 +34,8 @@ describe("Q4_S24 CUDA kernels (compile only)", function () {
             }
             assert.match(output, /compiled q4_s24_cuda\.cu without dp4a/);
             assert.match(output, /compiled the harness/);
+            // The prefill kernel's own operand builders, placed by the mma.sp layout and replayed on the CPU, three seeds.
+            assert.equal(output.match(/^OK: 0 mismatch\(es\)/gm)?.length, 3, output);
         } finally {
             fs.rmSync(outDir, {recursive: true, force: true});
         }
