@@ -126,6 +126,18 @@ if [ "$step" = bench ]; then
     Q4_S24_CUDA_PDL=0 "$bin/llama-bench" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 -p 0 -n 128 -r 3 -o md \
         2>&1 | tee "$LOGS/llama-bench-no-pdl.md"
 
+    if [ -x "$bin/test-backend-ops" ] && [ "$GPU" = cuda ]; then
+        # Prefill on sparse tensor cores, opt-in while new: checked through ggml, then against dequantize + cuBLAS.
+        stamp "prefill: sparse tensor cores (Q4_S24_CUDA_SPARSE_MMA=1) against dequantize + cuBLAS"
+        Q4_S24_CUDA_SPARSE_MMA=1 "$bin/test-backend-ops" test -b CUDA0 -o MUL_MAT -p "type_a=q4_s24" \
+            > "$LOGS/test-backend-ops-MUL_MAT-sparse-mma.log" 2>&1 || true
+        echo "MUL_MAT type_a=q4_s24 with sparse mma: $(grep -E "tests passed" "$LOGS/test-backend-ops-MUL_MAT-sparse-mma.log" | tr -d '\n'); $(grep -c FAIL "$LOGS/test-backend-ops-MUL_MAT-sparse-mma.log") FAIL lines"
+        for v in 0 1; do
+            Q4_S24_CUDA_SPARSE_MMA=$v "$bin/llama-bench" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 -p 512,2048 -n 0 -r 3 \
+                -o md 2>&1 | tee "$LOGS/llama-bench-prefill-sparse-mma$v.md" || true
+        done
+    fi
+
     if [ -f dist/decodeBenchCli.mjs ]; then
         for t in ${DECODE_MODELS:-Q4_0 Q4_S24}; do
             stamp "bench:decode $t: llama-bench vs node-llama-cpp's loop vs the engine"

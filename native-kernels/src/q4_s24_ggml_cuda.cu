@@ -3,6 +3,8 @@
 
 #include "../ggml-cuda/common.cuh"
 #include "q4_s24_cuda.cuh"
+#include "q4_s24_cuda_sparse_mma.cuh"
+#include "../ggml-cuda/convert.cuh"
 
 bool ggml_cuda_q4_s24_involved(const ggml_tensor * op) {
     if (op->type == GGML_TYPE_Q4_S24) {
@@ -182,6 +184,30 @@ bool ggml_cuda_q4_s24_mul_mat_vec(ggml_backend_cuda_context & ctx, const ggml_te
             CUDA_CHECK(cudaGetLastError());
         }
     }
+    return true;
+}
+
+// Prefill on sparse tensor cores, only with Q4_S24_CUDA_SPARSE_MMA=1 while the kernel is new (see
+// q4_s24_cuda_sparse_mma.cu); otherwise, and for shapes it does not take, ggml-cuda dequantizes to f16 for cuBLAS.
+bool ggml_cuda_q4_s24_mul_mat_sparse_mma(ggml_backend_cuda_context & ctx, const ggml_tensor * src0,
+                                         const ggml_tensor * src1, ggml_tensor * dst) {
+    static const bool enabled = [] {
+        const char * env = getenv("Q4_S24_CUDA_SPARSE_MMA");
+        return env != nullptr && atoi(env) != 0;
+    }();
+    GGML_TENSOR_BINARY_OP_LOCALS
+
+    if (!enabled || ggml_cuda_info().devices[ctx.device].cc < GGML_CUDA_CC_AMPERE || ne02 * ne03 != 1 ||
+        ne12 * ne13 != 1 || src1->type != GGML_TYPE_F32 || !ggml_is_contiguous(src1) || dst->type != GGML_TYPE_F32 ||
+        nb0 != sizeof(float) || ne00 % QK_Q4_S24_CUDA != 0 || nb01 % 4 != 0) {
+        return false;
+    }
+    cudaStream_t stream = ctx.stream();
+    ggml_cuda_pool_alloc<half> x16(ctx.pool(), ne10 * ne11);
+    ggml_get_to_fp16_cuda(GGML_TYPE_F32)(src1->data, x16.get(), ne10 * ne11, stream);
+    GGML_ASSERT(q4_s24_cuda_mul_mat_sparse_mma(src0->data, ne01, ne00, nb01, x16.get(), ne11, (float *) dst->data,
+                                               (int64_t) (nb1 / sizeof(float)), stream));
+    CUDA_CHECK(cudaGetLastError());
     return true;
 }
 
