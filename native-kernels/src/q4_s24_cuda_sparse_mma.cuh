@@ -1,6 +1,6 @@
 // Q4_S24 prefill on sparse tensor cores (mma.sp, compute capability 8.0 and newer). First version, written for
-// correctness of the operand layouts before speed; the standalone harness checks and times it. ggml does not call it
-// yet (its prefill path is dequantize to f16 + cuBLAS).
+// correctness of the operand layouts before speed; the standalone harness checks and times it. ggml calls it only with
+// Q4_S24_CUDA_SPARSE_MMA=1 (q4_s24_ggml_cuda.cu); by default its prefill path is dequantize to f16 + cuBLAS.
 #pragma once
 
 #include <cuda_runtime.h>
