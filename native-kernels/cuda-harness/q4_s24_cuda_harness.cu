@@ -316,6 +316,68 @@ __global__ void slow_producer(const float * src, float * dst, int64_t n, long lo
 // activations itself. Every output against the CPU emulation, with the activations the producer wrote, not the
 // zeros it replaced. With programmatic launch off (Q4_S24_CUDA_PDL=0, or a GPU before compute 9.0) this is a plain
 // stream-order check.
+// The sparse tensor-core prefill on partial tiles (rows and tokens not multiples of 64, output columns wider than the
+// rows): every output against a double-precision reference, and the padding rows of each output column untouched.
+static void run_sparse_mma_partial_tiles(std::mt19937 & rng) {
+    struct Case {
+        int64_t rows, k, ntok, y_stride;
+    };
+    for (const Case c : {Case{100, 512, 70, 104}, Case{13, 768, 129, 20}, Case{64, 256, 1, 64}}) {
+        const HostWeights hw        = make_weights(Shape{c.rows, c.k}, rng);
+        const size_t      row_bytes = (size_t) (c.k / QK_Q4_S24) * sizeof(block_q4_s24);
+        std::normal_distribution<float> nd(0.0f, 1.0f);
+        std::vector<half>               xh((size_t) c.ntok * c.k);
+        for (auto & v : xh) {
+            v = __float2half(nd(rng));
+        }
+        uint8_t * d_w;
+        half *    d_x;
+        float *   d_y;
+        const size_t ny = (size_t) c.ntok * c.y_stride;
+        CUDA_OK(cudaMalloc(&d_w, hw.blocks.size()));
+        CUDA_OK(cudaMalloc(&d_x, xh.size() * sizeof(half)));
+        CUDA_OK(cudaMalloc(&d_y, ny * sizeof(float)));
+        CUDA_OK(cudaMemcpy(d_w, hw.blocks.data(), hw.blocks.size(), cudaMemcpyHostToDevice));
+        CUDA_OK(cudaMemcpy(d_x, xh.data(), xh.size() * sizeof(half), cudaMemcpyHostToDevice));
+        CUDA_OK(cudaMemset(d_y, 0xff, ny * sizeof(float))); // NaN sentinel
+        if (!q4_s24_cuda_mul_mat_sparse_mma(d_w, c.rows, c.k, row_bytes, d_x, c.ntok, d_y, c.y_stride, 0)) {
+            printf("prefill mma.sp partial tiles: no sparse tensor cores on this device\n");
+        } else {
+            LAUNCH_OK();
+            std::vector<float> y(ny);
+            CUDA_OK(cudaMemcpy(y.data(), d_y, ny * sizeof(float), cudaMemcpyDeviceToHost));
+            std::vector<float>  got;
+            std::vector<double> want;
+            int64_t             padding_written = 0;
+            for (int64_t t = 0; t < c.ntok; ++t) {
+                for (int64_t r = 0; r < c.y_stride; ++r) {
+                    const float v = y[t * c.y_stride + r];
+                    if (r >= c.rows) {
+                        padding_written += v == v; // anything but the NaN sentinel
+                        continue;
+                    }
+                    double sum = 0;
+                    for (int64_t i = 0; i < c.k; ++i) {
+                        sum += (double) q4_s24_fp16_to_fp32(q4_s24_fp32_to_fp16(hw.dense[r * c.k + i])) *
+                               (double) __half2float(xh[t * c.k + i]);
+                    }
+                    got.push_back(v);
+                    want.push_back(sum);
+                }
+            }
+            const double e = rel_err(got, want);
+            char         what[160];
+            snprintf(what, sizeof what, "prefill mma.sp %lldx%lld x %lld tokens (output stride %lld): err %.2e, %lld padding values written",
+                     (long long) c.rows, (long long) c.k, (long long) c.ntok, (long long) c.y_stride, e,
+                     (long long) padding_written);
+            expect(e < 1e-3 && padding_written == 0, what);
+        }
+        CUDA_OK(cudaFree(d_w));
+        CUDA_OK(cudaFree(d_x));
+        CUDA_OK(cudaFree(d_y));
+    }
+}
+
 static void run_launch_chain_checks(std::mt19937 & rng) {
     const Shape   big{4096, 4096}, small{1024, 4096};
     const int64_t k = big.k;
@@ -813,6 +875,7 @@ int main(int argc, char ** argv) {
     }
     run_swiglu(rng, quick, summary);
     run_launch_chain_checks(rng);
+    run_sparse_mma_partial_tiles(rng);
 #ifdef Q4_S24_HARNESS_CUBLAS
     cublasDestroy(blas);
 #endif

@@ -163,15 +163,22 @@ mul_mat_sparse_mma_kernel(const uint8_t * __restrict__ w, int64_t nrows, int nsu
 
 bool q4_s24_cuda_mul_mat_sparse_mma(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, const void * x_f16,
                                     int64_t ncols, float * y, int64_t y_col_stride, cudaStream_t stream) {
-    int device = 0;
-    int major  = 0;
+    // The device must have sparse tensor cores, and the code it runs must have been compiled for them: a binary with
+    // only pre-8.0 PTX would be JIT-compiled into the trapping body on a newer GPU.
+    int                device = 0;
+    int                major  = 0;
+    cudaFuncAttributes attr{};
     if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess || major < 8) {
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess || major < 8 ||
+        cudaFuncGetAttributes(&attr, mul_mat_sparse_mma_kernel) != cudaSuccess || attr.ptxVersion < 80) {
         (void) cudaGetLastError();
         return false;
     }
     if (nrows == 0 || ncols == 0) {
         return true;
+    }
+    if ((ncols + kTokensPerBlock - 1) / kTokensPerBlock > 65535) {
+        return false; // grid y limit
     }
     const dim3 grid((unsigned) ((nrows + kRowsPerBlock - 1) / kRowsPerBlock),
                     (unsigned) ((ncols + kTokensPerBlock - 1) / kTokensPerBlock));
