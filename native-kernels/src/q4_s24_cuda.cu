@@ -1,7 +1,6 @@
 // Q4_S24 CUDA kernels: activation quantization, decode mat-vec (batch 1..8), dequantization, get_rows.
-// Layout recap (FORMAT.md): block = 256 dense columns, 100 bytes: d[2] fp16 at 0, qs at 4 (8 bytes per
-// 32-column sub-block), idx at 68 (4 bytes per sub-block). Every field is 4-byte aligned.
 #include "q4_s24_cuda.cuh"
+#include "q4_s24_cuda_layout.cuh"
 
 #include <atomic>
 #include <stdio.h>
@@ -9,11 +8,6 @@
 
 namespace {
 
-constexpr int kBlockBytes   = 100;
-constexpr int kQsOffset     = 4;
-constexpr int kIdxOffset    = 68;
-constexpr int kSubCols      = 32;
-constexpr int kSubsPerBlock = 8;
 
 __device__ __forceinline__ uint32_t load_word(const uint8_t * p) {
     return __ldg(reinterpret_cast<const uint32_t *>(p));

@@ -13,16 +13,12 @@
 // In FORMAT.md's terms compressed column c is kept value c of the sub-block, so lane t needs kept values 2t, 2t+1 (the
 // low nibbles of qs bytes 2t, 2t+1) and 2t+8, 2t+9 (their high nibbles): one 16-bit load per row and sub-block.
 #include "q4_s24_cuda_sparse_mma.cuh"
+#include "q4_s24_cuda_layout.cuh"
 
 #include <cuda_fp16.h>
 
 namespace {
 
-constexpr int kBlockBytes   = 100;
-constexpr int kQsOffset     = 4;
-constexpr int kIdxOffset    = 68;
-constexpr int kSubCols      = 32;
-constexpr int kSubsPerBlock = 8;
 
 constexpr int kWarps         = 4;  // warps per thread block, 16 weight rows each
 constexpr int kTokenTiles    = 8;  // 8-token tiles per warp
@@ -76,26 +72,25 @@ __host__ __device__ __forceinline__ void activation_operands(const half * xs, in
     }
 }
 
+// The ordered-metadata form (PTX 8.5, CUDA 12.5) where the toolkit has it: the two positions of a group increase, as
+// Q4_S24 stores them.
+#if __CUDACC_VER_MAJOR__ > 12 || (__CUDACC_VER_MAJOR__ == 12 && __CUDACC_VER_MINOR__ >= 5)
+#    define Q4_S24_MMA_SP "mma.sp::ordered_metadata"
+#else
+#    define Q4_S24_MMA_SP "mma.sp"
+#endif
+
 __device__ __forceinline__ void mma_sp_16x8x32(float (&c)[4], const uint32_t (&a)[4], const uint32_t (&b)[4],
                                                uint32_t metadata) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-#    if __CUDACC_VER_MAJOR__ > 12 || (__CUDACC_VER_MAJOR__ == 12 && __CUDACC_VER_MINOR__ >= 5)
-    // ordered metadata (PTX 8.5): the two positions of a group are increasing, as Q4_S24 stores them
-    asm volatile("mma.sp::ordered_metadata.sync.aligned.m16n8k32.row.col.f32.f16.f16.f32 "
+    asm volatile(Q4_S24_MMA_SP ".sync.aligned.m16n8k32.row.col.f32.f16.f16.f32 "
                  "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9, %10, %11}, {%0, %1, %2, %3}, %12, 0x0;"
                  : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "r"(b[2]), "r"(b[3]),
                    "r"(metadata));
-#    else
-    asm volatile("mma.sp.sync.aligned.m16n8k32.row.col.f32.f16.f16.f32 "
-                 "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9, %10, %11}, {%0, %1, %2, %3}, %12, 0x0;"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "r"(b[2]), "r"(b[3]),
-                   "r"(metadata));
-#    endif
 #else
     (void) c; (void) a; (void) b; (void) metadata;
-    __trap(); // the host function refuses devices below compute capability 8.0
+    __trap(); // the host function refuses devices and binaries below compute capability 8.0
 #endif
 }
 
