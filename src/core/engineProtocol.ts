@@ -70,6 +70,14 @@ export interface LoadedModelInfo {
 
 export type StopReason = "eos" | "max-tokens" | "stop-string" | "single-line" | "aborted" | "context-full";
 
+/** What decoding ahead did (LoadModelOptions.decodeAhead): decodes queued right after a token was sampled, those the
+ * next step took over (the generation went on), and those removed again (it stopped, or other input came next). */
+export interface DecodeAheadCounts {
+    readonly queued: number;
+    readonly adopted: number;
+    readonly rolledBack: number;
+}
+
 export interface CompletionStats {
     readonly promptTokens: number;
     /** Prompt tokens actually run through the model (the rest came from the KV cache). */
@@ -79,8 +87,8 @@ export interface CompletionStats {
     readonly totalMs: number;
     /** Prompt-lookup drafts during this generation: validated (accepted by the model) and refuted. */
     readonly draftTokens?: {readonly validated: number, readonly refuted: number};
-    /** Decode ahead during this request (when on): decodes queued, adopted by the next step, rolled back. */
-    readonly decodedAhead?: {readonly queued: number, readonly adopted: number, readonly rolledBack: number};
+    /** Decode ahead during this request (when on). */
+    readonly decodedAhead?: DecodeAheadCounts;
 }
 
 export interface PrefillResult {

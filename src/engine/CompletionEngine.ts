@@ -1,5 +1,5 @@
 import {InputLookupTokenPredictor, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token} from "node-llama-cpp";
-import type {CompletionPrompt, EngineCompletion, GenerationOptions, LoadedModelInfo, LoadModelOptions, PrefillResult, StopReason} from "../core/engineProtocol.js";
+import type {CompletionPrompt, DecodeAheadCounts, EngineCompletion, GenerationOptions, LoadedModelInfo, LoadModelOptions, PrefillResult, StopReason} from "../core/engineProtocol.js";
 import {EngineError, RequestAbortedError} from "../core/errors.js";
 import {inspectModelFile} from "../core/inspectModelFile.js";
 import {mathThreadsFor} from "../core/mathThreads.js";
@@ -9,7 +9,7 @@ import {SequencePool} from "./SequencePool.js";
 import {buildPromptTokens, tokenizesLineStartsApart, type PromptTokenizer} from "./buildPromptTokens.js";
 import {memoizeTokenize} from "./memoizeTokenize.js";
 import {GgmlType, ggmlTypeName} from "../gguf/ggmlTypes.js";
-import {decodeAheadStats, setDecodeAhead, setInlineDecode, supportsDecodeAhead, type DecodeAheadStats} from "./inlineDecode.js";
+import {decodeAheadStats, setDecodeAhead, setInlineDecode, supportsDecodeAhead} from "./inlineDecode.js";
 
 type Logger = (level: "info" | "warn" | "error", message: string) => void;
 
@@ -235,7 +235,6 @@ export class CompletionEngine {
         // yieldEogToken: without it node-llama-cpp ends the iteration silently at end-of-text, which would report "max-tokens"
         // and make ignoreEndOfText impossible; the loop below decides what end-of-text means.
         const iterator = sequence.evaluate(tokens.slice(keep) as Token[], {temperature: options.temperature, seed: 1, yieldEogToken: true});
-        setDecodeAhead(loaded.context, 0);
         try {
             for await (const token of iterator) {
                 if (firstTokenAt == null) {
@@ -273,6 +272,7 @@ export class CompletionEngine {
                 }
             }
         } finally {
+            // No budget is left to the next request, whose first token must not be decoded ahead (see above).
             setDecodeAhead(loaded.context, 0);
             await iterator.return();
         }
@@ -314,7 +314,7 @@ function createPromptLookupPredictor(): InputLookupTokenPredictor {
     return new InputLookupTokenPredictor({patternLength: {min: 4}, predictionLength: {max: 2}});
 }
 
-function statsBetween(before: DecodeAheadStats, after: DecodeAheadStats): DecodeAheadStats {
+function statsBetween(before: DecodeAheadCounts, after: DecodeAheadCounts): DecodeAheadCounts {
     return {queued: after.queued - before.queued, adopted: after.adopted - before.adopted, rolledBack: after.rolledBack - before.rolledBack};
 }
 

@@ -1,4 +1,5 @@
 import type {LlamaContext} from "node-llama-cpp";
+import type {DecodeAheadCounts} from "../core/engineProtocol.js";
 
 /**
  * Batches of at most this many tokens are decoded on the engine's JavaScript thread: generation (1 token a step),
@@ -78,16 +79,7 @@ export function setDecodeAhead(context: LlamaContext, tokens: number): boolean {
 }
 
 /** What decoding ahead did in a context so far (undefined without the patch). */
-export interface DecodeAheadStats {
-    /** Decodes queued right after a token was sampled. */
-    readonly queued: number;
-    /** Queued decodes that node-llama-cpp's next decode took over (the generation went on). */
-    readonly adopted: number;
-    /** Queued decodes removed again because something else came next (generation stopped or other input). */
-    readonly rolledBack: number;
-}
-
-export function decodeAheadStats(context: LlamaContext): DecodeAheadStats | undefined {
+export function decodeAheadStats(context: LlamaContext): DecodeAheadCounts | undefined {
     const counts = nativeContext(context)?.getDecodeAheadStats?.();
     return counts == null ? undefined : {queued: counts[0]!, adopted: counts[1]!, rolledBack: counts[2]!};
 }
