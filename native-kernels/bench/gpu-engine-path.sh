@@ -7,7 +7,10 @@
 #
 #   native-kernels/bench/gpu-engine-path.sh build   # unpack, CUDA build (~6 min), 8B-shaped F16 written meanwhile
 #   native-kernels/bench/gpu-engine-path.sh bench   # quantize Q4_0 + Q4_S24, llama-bench, bench:decode, bench:typing
-#   (bench: DECODE_MODELS="Q4_S24" limits bench:decode to one model; DECODE_THREADS="1 4" adds runs with those threads)
+#   (bench: DECODE_MODELS="Q4_S24" limits bench:decode to one model; DECODE_THREADS="1 4" adds runs with those threads;
+#   SKIP="one-sequence sparse-mma perf" leaves out the one-sequence decode run, the sparse tensor-core prefill runs and
+#   test-backend-ops' timings.
+#   build: HARNESS_SEED=N also runs the kernel harness, alongside the build, into $OUT/harness.log)
 #
 # Inputs, made here (see native-kernels/README.md, "GPU machine"): .device-carry/ from
 # ../shared/tools/device-pack.sh (node, npm, node_modules with the patched llama.cpp tree) plus vocab.gguf.xz from
@@ -47,6 +50,11 @@ if [ "$step" = build ]; then
     # shellcheck disable=SC2086
     (PYTHONPATH=$tree/gguf-py python3 native-kernels/bench/make_synthetic_llama.py "$WORK/vocab.gguf" "$WORK/model-f16.gguf" \
         $SHAPE > "$LOGS/generate.log" 2>&1; echo $? > "$WORK/generate.rc") &
+    # HARNESS_SEED=N: the kernel harness (cuda-harness/run.sh) alongside the build, into $OUT/harness.log (one device
+    # call for both; its compile competes with the build's for the CPU, its run with nothing).
+    if [ -n "${HARNESS_SEED:-}" ] && [ "$GPU" = cuda ]; then
+        (bash native-kernels/cuda-harness/run.sh "$HARNESS_SEED" > "$OUT/harness.log" 2>&1; echo "harness rc=$?" >> "$OUT/harness.log") &
+    fi
     t0=$(date +%s)
     # The tools come from the same CMake tree as the addon (no second CUDA compile); no network: no web UI download,
     # no HTTPS; CPU code for this machine only (GGML_NATIVE, node-llama-cpp's default; the portable variants are for
@@ -64,12 +72,17 @@ if [ "$step" = build ]; then
             || { echo "node-llama-cpp's addon lacks $method: run node native-kernels/build.mjs --prepare-only before packing" >&2; exit 1; }
     done
     # The tree travels patched (its .git does not travel), so a carry packed before a patch changed builds the old
-    # patch silently: every llama.cpp patch as it is now must reverse-apply (GIT_DIR: plain patch mode, even inside
-    # the project's own repository).
+    # patch silently: the llama.cpp patches as they are now must reverse-apply, last first (later ones touch the same
+    # hunks), on a copy of the files they touch (GIT_DIR: plain patch mode, even inside the project's own repository).
+    scratch=$(mktemp -d)
     for p in native-kernels/patches/llama.cpp-*.diff; do
-        (cd "$tree" && GIT_DIR=/nonexistent git apply --reverse --check "$root/$p" 2> /dev/null) \
+        sed -n 's|^+++ b/||p' "$p" | while read -r f; do mkdir -p "$scratch/$(dirname "$f")"; cp "$tree/$f" "$scratch/$f"; done
+    done
+    for p in $(ls native-kernels/patches/llama.cpp-*.diff | sort -r); do
+        (cd "$scratch" && GIT_DIR=/nonexistent git apply --reverse "$root/$p" 2> /dev/null) \
             || { echo "the carried llama.cpp tree lacks $p as it is now: run node native-kernels/build.mjs --prepare-only and ../shared/tools/device-pack.sh again" >&2; exit 1; }
     done
+    rm -rf "$scratch"
     # Inside the device tool's 10 minutes, so that the log comes back when it does not finish.
     CI=true timeout "${BUILD_TIMEOUT:-520}" node node_modules/node-llama-cpp/dist/cli/cli.js source build --gpu "$GPU" \
         --noUsageExample --noCustomCmakeBuildOptionsInBinaryFolderName > "$OUT/build.log" 2>&1 \
@@ -105,16 +118,20 @@ if [ "$step" = bench ]; then
 
     if [ -x "$bin/test-backend-ops" ] && [ "$GPU" = cuda ]; then
         stamp "test-backend-ops: Q4_S24 matmuls and the gate/up fusion against the CPU backend, then their times"
-        for check in "MUL_MAT type_a=q4_s24" "MUL_MAT_VEC_FUSION type=q4_s24" "GET_ROWS type=q4_s24"; do
+        for check in "MUL_MAT type_a=q4_s24" "MUL_MAT_VEC_FUSION type=q4_s24" "GET_ROWS type=q4_s24" "Q4_S24_MUL_MAT_GROUP k=" "Q4_S24_MUL_MAT_ADD k="; do
             set -- $check
             "$bin/test-backend-ops" test -b CUDA0 -o "$1" -p "$2" > "$LOGS/test-backend-ops-$1.log" 2>&1 || true
             echo "$1 $2: $(grep -E "tests passed" "$LOGS/test-backend-ops-$1.log" | tr -d '\n'); $(grep -c FAIL "$LOGS/test-backend-ops-$1.log") FAIL lines"
         done
+        # By default the q/k/v grouping also takes a GLU's gate and up: the gate/up + SWIGLU kernel only with this.
+        Q4_S24_CUDA_GROUP_GLU=0 "$bin/test-backend-ops" test -b CUDA0 -o MUL_MAT_VEC_FUSION -p type=q4_s24 \
+            > "$LOGS/test-backend-ops-MUL_MAT_VEC_FUSION-group-glu0.log" 2>&1 || true
+        echo "MUL_MAT_VEC_FUSION type=q4_s24, Q4_S24_CUDA_GROUP_GLU=0: $(grep -E "tests passed" "$LOGS/test-backend-ops-MUL_MAT_VEC_FUSION-group-glu0.log" | tr -d '\n'); $(grep -c FAIL "$LOGS/test-backend-ops-MUL_MAT_VEC_FUSION-group-glu0.log") FAIL lines"
         # ggml-cuda's debug line about CUDA graph warm-up splits a result line in two: joined back here.
         unsplit() { perl -0pe 's/ggml_backend_cuda_graph_compute: CUDA graph warmup \w+\n//g'; }
-        "$bin/test-backend-ops" perf -b CUDA0 -o MUL_MAT_VEC_FUSION -p "n=14336" 2>&1 | unsplit \
+        [[ " ${SKIP:-} " == *" perf "* ]] || "$bin/test-backend-ops" perf -b CUDA0 -o MUL_MAT_VEC_FUSION -p "n=14336" 2>&1 | unsplit \
             | tee "$LOGS/perf-fusion.log" | grep "us/run" || true
-        "$bin/test-backend-ops" perf -b CUDA0 -o MUL_MAT -p "type_a=q4_(0|s24),type_b=f32,m=(1024|4096|14336),n=(1|2|4|8)," \
+        [[ " ${SKIP:-} " == *" perf "* ]] || "$bin/test-backend-ops" perf -b CUDA0 -o MUL_MAT -p "type_a=q4_(0|s24),type_b=f32,m=(1024|4096|14336),n=(1|2|4|8)," \
             2>&1 | unsplit | tee "$LOGS/perf-mul-mat.log" | grep "us/run" || true
     fi
 
@@ -126,7 +143,55 @@ if [ "$step" = bench ]; then
     Q4_S24_CUDA_PDL=0 "$bin/llama-bench" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 -p 0 -n 128 -r 3 -o md \
         2>&1 | tee "$LOGS/llama-bench-no-pdl.md"
 
-    if [ -x "$bin/test-backend-ops" ] && [ "$GPU" = cuda ]; then
+    # q, k and v in one launch: llama-bench without it, and with gate/up left to the gate/up + SWIGLU kernel
+    # (Q4_S24_CUDA_GROUP_GLU=0) instead of grouped; ggml's own alternative (GGML_CUDA_GRAPH_OPT=1: q, k and v on
+    # concurrent streams, which turns the grouping off) for both types.
+    stamp "q/k/v in one launch: llama-bench without it, gate/up to SWIGLU instead, GGML_CUDA_GRAPH_OPT=1 instead"
+    Q4_S24_CUDA_NO_GROUP=1 "$bin/llama-bench" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 -p 0 -n 128 -r 3 -o md \
+        2>&1 | tee "$LOGS/llama-bench-no-group.md" || true
+    Q4_S24_CUDA_GROUP_GLU=0 "$bin/llama-bench" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 -p 0 -n 128 -r 3 -o md \
+        2>&1 | tee "$LOGS/llama-bench-group-glu0.md" || true
+    GGML_CUDA_GRAPH_OPT=1 "$bin/llama-bench" -m "$WORK/model-Q4_0.gguf" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 \
+        -p 0 -n 128 -r 3 -o md 2>&1 | tee "$LOGS/llama-bench-graph-opt.md" || true
+    # Our fused paths against the plain one (Q4_S24_CUDA_NO_FUSION=1) through the whole model, in batches of 1 and 4
+    # (the mat-vec paths): perplexity over the same text must agree to rounding (the synthetic model's random weights
+    # make greedy tokens flip on rounding alone, so tokens are compared only where the computation is bitwise the
+    # same: the default at batch 1, whose grouped launches sum every row as the plain ones do).
+    ppl() { # name, batch, then environment assignments
+        local name=$1 batch=$2; shift 2
+        env "$@" timeout 120 "$bin/llama-perplexity" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -f "$tree/src/llama-model.cpp" \
+            -c 32 -b "$batch" -ub "$batch" --chunks 16 > "$LOGS/ppl-$name-b$batch.log" 2>&1 || true
+        sed -n 's/.*Final estimate: PPL = \([0-9.]*\).*/\1/p' "$LOGS/ppl-$name-b$batch.log"
+    }
+    for batch in 1 4; do
+        plain=$(ppl plain "$batch" Q4_S24_CUDA_NO_FUSION=1)
+        for run in "default Q4_S24_CUDA_NO_FUSION=0" "no-group Q4_S24_CUDA_NO_GROUP=1" "group-glu0 Q4_S24_CUDA_GROUP_GLU=0" \
+                   "graph-opt GGML_CUDA_GRAPH_OPT=1"; do
+            set -- $run
+            got=$(ppl "$1" "$batch" "$2")
+            awk -v a="$plain" -v b="$got" -v n="$1" -v bt="$batch" 'BEGIN {
+                if (a == "" || b == "") { printf "perplexity, batch %s, %s vs plain: MISSING (ppl-*.log)\n", bt, n; exit }
+                d = (a - b) / a; if (d < 0) d = -d
+                printf "perplexity, batch %s, %s vs plain: %s vs %s, relative difference %.2e: %s\n", bt, n, b, a, d, d <= 1e-3 ? "agree" : "DIFFER" }'
+        done
+    done
+    for name in plain default; do
+        env Q4_S24_CUDA_NO_FUSION=$([ $name = plain ] && echo 1 || echo 0) timeout 90 "$bin/llama-completion" \
+            -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -b 1 -ub 1 -p "int main(void) {" -n 96 --temp 0 --seed 1 -no-cnv \
+            --no-display-prompt > "$LOGS/greedy-$name.txt" 2> "$LOGS/greedy-$name.log" || true
+    done
+    if [ -s "$LOGS/greedy-plain.txt" ] && cmp -s "$LOGS/greedy-plain.txt" "$LOGS/greedy-default.txt"; then
+        echo "greedy 96 tokens, batch 1, default vs plain: identical"
+    else
+        echo "greedy 96 tokens, batch 1, default vs plain: DIFFERENT or missing (greedy-*.txt/log)"
+    fi
+    # Rounds alternating the two types (the ratio moves between runs; same-run rounds show how much).
+    for round in 1 2 3; do
+        "$bin/llama-bench" -m "$WORK/model-Q4_0.gguf" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 -p 0 -n 128 -r 3 \
+            -o md 2>&1 | grep -E "^\| llama" | sed "s/^/round $round: /" | tee -a "$LOGS/llama-bench-rounds.md" || true
+    done
+
+    if [ -x "$bin/test-backend-ops" ] && [ "$GPU" = cuda ] && [[ " ${SKIP:-} " != *" sparse-mma "* ]]; then
         # Prefill on sparse tensor cores, opt-in while new: checked through ggml, then against dequantize + cuBLAS.
         stamp "prefill: sparse tensor cores (Q4_S24_CUDA_SPARSE_MMA=1) against dequantize + cuBLAS"
         Q4_S24_CUDA_SPARSE_MMA=1 "$bin/test-backend-ops" test -b CUDA0 -o MUL_MAT -p "type_a=q4_s24" \
@@ -146,9 +211,11 @@ if [ "$step" = bench ]; then
         done
         # The same with one sequence per context (llama-bench's shape; the engine keeps 4, one per recent file): what the
         # sequence pool costs per token on the GPU (on the CPU: nothing measurable).
-        stamp "bench:decode Q4_S24, one sequence per context"
-        node dist/decodeBenchCli.mjs --model "$WORK/model-Q4_S24.gguf" --device "$device" --llama-bench "$bin/llama-bench" \
-            --sequences 1 2>&1 | tee "$LOGS/decode-Q4_S24-1seq.md" || true
+        if [[ " ${SKIP:-} " != *" one-sequence "* ]]; then
+            stamp "bench:decode Q4_S24, one sequence per context"
+            node dist/decodeBenchCli.mjs --model "$WORK/model-Q4_S24.gguf" --device "$device" --llama-bench "$bin/llama-bench" \
+                --sequences 1 2>&1 | tee "$LOGS/decode-Q4_S24-1seq.md" || true
+        fi
         # CPU threads of the contexts and llama-bench (default: all math cores; with the model on the GPU only the token
         # embedding's row lookup runs on the CPU, and a spinning thread team competes with JavaScript for the cores).
         for n in ${DECODE_THREADS:-}; do

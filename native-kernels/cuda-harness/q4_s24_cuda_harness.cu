@@ -240,6 +240,17 @@ static void run_swiglu(std::mt19937 & rng, bool quick, std::vector<std::string> 
                                           sh.rows, 0);
             },
             iters);
+        // What the q/k/v grouping does with gate and up by default (Q4_S24_CUDA_GROUP_GLU): one launch for both
+        // matmuls; the whole model then runs ggml's SWIGLU kernel after it (not timed here).
+        const float grouped = time_us(
+            [&](int i) {
+                const size_t           o       = (size_t) (i % copies) * w_bytes;
+                q4_s24_cuda_mmv_matrix pair[2] = {{d_up + o, sh.rows, d_y, sh.rows},
+                                                  {d_gate + o, sh.rows, d_y + max_cols * sh.rows, sh.rows}};
+                q4_s24_cuda_quantize_act(d_x, sh.k, sh.k, ncols, act, 0);
+                q4_s24_cuda_mul_mat_vec_group(pair, 2, sh.k, row_bytes, act, ncols, 0);
+            },
+            iters);
         (void) mmv;
         float best = 0;
         int   best_v = -1;
@@ -282,10 +293,11 @@ static void run_swiglu(std::mt19937 & rng, bool quick, std::vector<std::string> 
                 best_v = v;
             }
         }
-        char line[200];
-        snprintf(line, sizeof line, "swiglu %lldx%lld batch %d: best %-7s %7.2f us (%5.0f GB/s) vs unfused %7.2f us; default %s",
+        char line[240];
+        snprintf(line, sizeof line,
+                 "swiglu %lldx%lld batch %d: best %-7s %7.2f us (%5.0f GB/s) vs unfused %7.2f us, grouped %7.2f us + SWIGLU; default %s",
                  (long long) sh.rows, (long long) sh.k, ncols, swiglu_shape_name(best_v), best, 2 * w_bytes / (best * 1e3),
-                 unfused, swiglu_shape_name(q4_s24_cuda_swiglu_default_shape(sh.rows, sh.k, ncols)));
+                 unfused, grouped, swiglu_shape_name(q4_s24_cuda_swiglu_default_shape(sh.rows, sh.k, ncols)));
         summary.push_back(line);
     }
     CUDA_OK(cudaFree(d_up));
@@ -474,6 +486,168 @@ static void run_launch_chain_checks(std::mt19937 & rng) {
     CUDA_OK(cudaFree(d_wc));
 }
 
+// q, k and v in one launch (q4_s24_cuda_mul_mat_vec_group) against the reference and against three launches of the
+// same activations; its time against those three. Llama-3-8B's projections, then uneven row counts whose thread
+// blocks end inside a matrix (k = 2816: partial launch steps too).
+static void run_mul_mat_vec_group(std::mt19937 & rng, bool quick, std::vector<std::string> & summary) {
+    struct Group {
+        int64_t k;
+        int64_t rows[3];
+    };
+    const Group groups[] = {{4096, {4096, 1024, 1024}}, {2816, {1001, 998, 35}}};
+    for (const Group & g : groups) {
+        const int64_t k         = g.k;
+        const size_t  row_bytes = (size_t) (k / QK_Q4_S24) * sizeof(block_q4_s24);
+        HostWeights   hw[3];
+        uint8_t *     d_w[3];
+        int64_t       total_rows = 0;
+        for (int m = 0; m < 3; ++m) {
+            hw[m] = make_weights(Shape{g.rows[m], k}, rng);
+            CUDA_OK(cudaMalloc(&d_w[m], hw[m].blocks.size()));
+            CUDA_OK(cudaMemcpy(d_w[m], hw[m].blocks.data(), hw[m].blocks.size(), cudaMemcpyHostToDevice));
+            total_rows += g.rows[m];
+        }
+        for (int ncols = 1; ncols <= Q4_S24_CUDA_MMV_MAX_COLS; ++ncols) {
+            std::vector<float> x;
+            float *            d_x = upload_activations(rng, k, ncols, x);
+            float *            d_y; // group outputs, then the separate launches' outputs
+            void *             d_scratch;
+            CUDA_OK(cudaMalloc(&d_y, (size_t) 2 * ncols * total_rows * sizeof(float)));
+            CUDA_OK(cudaMalloc(&d_scratch, q4_s24_cuda_act_bytes(k, ncols)));
+            CUDA_OK(cudaMemset(d_y, 0xff, (size_t) 2 * ncols * total_rows * sizeof(float)));
+            const q4_s24_cuda_act  act = q4_s24_cuda_act_view(d_scratch, k, ncols);
+            q4_s24_cuda_mmv_matrix mats[3];
+            int64_t                at = 0;
+            for (int m = 0; m < 3; ++m) {
+                mats[m] = {d_w[m], g.rows[m], d_y + at, g.rows[m]};
+                at += ncols * g.rows[m];
+            }
+            const auto grouped = [&](int count) {
+                q4_s24_cuda_mul_mat_vec_group(mats, count, k, row_bytes, act, ncols, 0);
+            };
+            const auto separate = [&](int count) {
+                for (int m = 0; m < count; ++m) {
+                    q4_s24_cuda_mul_mat_vec_q(d_w[m], g.rows[m], k, row_bytes, act, ncols,
+                                              mats[m].y + ncols * total_rows, g.rows[m], 0);
+                }
+            };
+            q4_s24_cuda_quantize_act(d_x, k, k, ncols, act, 0);
+            grouped(3);
+            separate(3);
+            LAUNCH_OK();
+            CUDA_OK(cudaDeviceSynchronize());
+            std::vector<float> y((size_t) 2 * ncols * total_rows);
+            CUDA_OK(cudaMemcpy(y.data(), d_y, y.size() * sizeof(float), cudaMemcpyDeviceToHost));
+            for (int m = 0; m < 3; ++m) {
+                const int64_t       rows = g.rows[m];
+                const size_t        off  = (size_t) (mats[m].y - d_y);
+                std::vector<double> ref((size_t) ncols * rows);
+                std::vector<float>  got(y.begin() + off, y.begin() + off + ref.size());
+                std::vector<float>  sep(y.begin() + off + ncols * total_rows,
+                                        y.begin() + off + ncols * total_rows + ref.size());
+                for (int c = 0; c < ncols; ++c) {
+                    std::vector<int8_t> q;
+                    std::vector<float>  d;
+                    emulate_act_quant(x.data() + c * k, k, q, d);
+                    for (int64_t r = 0; r < rows; ++r) {
+                        double a = 0;
+                        for (int64_t i = 0; i < k; ++i) {
+                            a += (double) hw[m].dense[r * k + i] * ((double) q[i] * d[i / 32]);
+                        }
+                        ref[c * rows + r] = a;
+                    }
+                }
+                const double e = rel_err(got, ref);
+                char         what[200];
+                snprintf(what, sizeof what, "group k=%lld batch %d, matrix %d (%lld rows): err %.2e", (long long) k,
+                         ncols, m, (long long) rows, e);
+                expect(e < 1e-5, what);
+                // At batch 1 the group's launch shape and the separate launches' have the same threads and
+                // sub-blocks in flight per row: the same sums in the same order.
+                if (ncols == 1 && k == 4096) {
+                    snprintf(what, sizeof what, "group k=%lld batch 1, matrix %d: equal to its own launch",
+                             (long long) k, m);
+                    expect(memcmp(got.data(), sep.data(), got.size() * sizeof(float)) == 0, what);
+                }
+            }
+            const int   iters = quick ? 1 : 200;
+            const float t_sep = time_us([&](int) { separate(3); }, iters);
+            const float t_grp = time_us([&](int) { grouped(3); }, iters);
+            char        line[200];
+            snprintf(line, sizeof line, "group %lldx(%lld+%lld+%lld) batch %d: one launch %7.2f us vs three %7.2f us",
+                     (long long) k, (long long) g.rows[0], (long long) g.rows[1], (long long) g.rows[2], ncols, t_grp,
+                     t_sep);
+            printf("%s\n", line);
+            summary.push_back(line);
+            CUDA_OK(cudaFree(d_x));
+            CUDA_OK(cudaFree(d_y));
+            CUDA_OK(cudaFree(d_scratch));
+        }
+        for (int m = 0; m < 3; ++m) {
+            CUDA_OK(cudaFree(d_w[m]));
+        }
+    }
+}
+
+// The mat-vec plus a same-shaped addend (ggml's MUL_MAT + ADD), against the reference plus the addend: the default
+// launches for 4096 and 1024 rows (the latter quantizes in-kernel at batch 1-2), the addend a separate buffer or the
+// output itself (ggml's in-place ADD).
+static void run_mul_mat_vec_add(std::mt19937 & rng) {
+    for (const Shape & sh : {Shape{4096, 4096}, Shape{1024, 4096}}) {
+        const int64_t k         = sh.k;
+        const size_t  row_bytes = (size_t) (k / QK_Q4_S24) * sizeof(block_q4_s24);
+        HostWeights   hw        = make_weights(sh, rng);
+        uint8_t *     d_w;
+        CUDA_OK(cudaMalloc(&d_w, hw.blocks.size()));
+        CUDA_OK(cudaMemcpy(d_w, hw.blocks.data(), hw.blocks.size(), cudaMemcpyHostToDevice));
+        for (int ncols : {1, 2, 5, 8}) {
+            for (bool in_place : {false, true}) {
+                std::vector<float> x, r;
+                float *            d_x = upload_activations(rng, k, ncols, x);
+                float *            d_r = upload_activations(rng, sh.rows, ncols, r);
+                float *            d_y;
+                void *             d_scratch;
+                CUDA_OK(cudaMalloc(&d_y, (size_t) ncols * sh.rows * sizeof(float)));
+                CUDA_OK(cudaMalloc(&d_scratch, q4_s24_cuda_act_bytes(k, ncols)));
+                if (in_place) {
+                    CUDA_OK(cudaMemcpy(d_y, d_r, (size_t) ncols * sh.rows * sizeof(float), cudaMemcpyDeviceToDevice));
+                }
+                const float * add = in_place ? d_y : d_r;
+                q4_s24_cuda_mul_mat_vec(d_w, sh.rows, k, row_bytes, d_x, k, ncols, d_y, sh.rows, d_scratch, 0, add,
+                                        sh.rows);
+                LAUNCH_OK();
+                CUDA_OK(cudaDeviceSynchronize());
+                std::vector<float> y((size_t) ncols * sh.rows);
+                CUDA_OK(cudaMemcpy(y.data(), d_y, y.size() * sizeof(float), cudaMemcpyDeviceToHost));
+                std::vector<double> ref(y.size());
+                for (int c = 0; c < ncols; ++c) {
+                    std::vector<int8_t> q;
+                    std::vector<float>  d;
+                    emulate_act_quant(x.data() + c * k, k, q, d);
+                    for (int64_t row = 0; row < sh.rows; ++row) {
+                        double a = 0;
+                        for (int64_t i = 0; i < k; ++i) {
+                            a += (double) hw.dense[row * k + i] * ((double) q[i] * d[i / 32]);
+                        }
+                        ref[c * sh.rows + row] = a + r[c * sh.rows + row];
+                    }
+                }
+                const double e = rel_err(y, ref);
+                char         what[200];
+                snprintf(what, sizeof what, "mat-vec + add %lldx%lld batch %d%s: err %.2e", (long long) sh.rows,
+                         (long long) k, ncols, in_place ? " (in place)" : "", e);
+                expect(e < 1e-5, what);
+                CUDA_OK(cudaFree(d_x));
+                CUDA_OK(cudaFree(d_r));
+                CUDA_OK(cudaFree(d_y));
+                CUDA_OK(cudaFree(d_scratch));
+            }
+        }
+        CUDA_OK(cudaFree(d_w));
+    }
+    printf("mat-vec + add checks: done\n");
+}
+
 // For a profiler (ncu): one launch each of the decode kernels on the Llama-3-8B shapes, batch 1, default launch
 // shapes; no checks, no timing loops.
 static void run_profile_launches(std::mt19937 & rng) {
@@ -506,8 +680,12 @@ static void run_profile_launches(std::mt19937 & rng) {
 
 int main(int argc, char ** argv) {
     const unsigned seed  = argc > 1 ? (unsigned) strtoul(argv[1], nullptr, 10) : (unsigned) std::random_device{}();
-    const bool     quick = argc > 2 && strcmp(argv[2], "quick") == 0; // sanitizer run: checks only, few timings
-    const bool     swiglu_only = argc > 2 && strcmp(argv[2], "swiglu") == 0; // the gate/up kernel alone
+    const char *   mode  = argc > 2 ? argv[2] : "";
+    // quick: the sanitizer run (checks, one timing iteration); prefill / prefill-quick: the prefill checks and timings
+    // alone (dequantize + cuBLAS, sparse tensor cores); swiglu: the gate/up kernel alone.
+    const bool     quick        = strcmp(mode, "quick") == 0 || strcmp(mode, "prefill-quick") == 0;
+    const bool     prefill_only = strncmp(mode, "prefill", 7) == 0;
+    const bool     swiglu_only  = strcmp(mode, "swiglu") == 0;
     if (argc > 2 && strcmp(argv[2], "profile") == 0) {
         std::mt19937 prng(seed);
         run_profile_launches(prng);
@@ -582,7 +760,7 @@ int main(int argc, char ** argv) {
 
         // References per column: with the kernel's int8 activations (tight) and with float activations (loose).
         std::vector<std::vector<double>> ref_int8(max_cols), ref_f32(max_cols);
-        for (int c = 0; c < max_cols; ++c) {
+        for (int c = 0; c < max_cols && !prefill_only; ++c) {
             std::vector<int8_t> q;
             std::vector<float>  d;
             emulate_act_quant(x.data() + c * sh.k, sh.k, q, d);
@@ -600,7 +778,7 @@ int main(int argc, char ** argv) {
             }
         }
 
-        for (int ncols = 1; ncols <= max_cols; ++ncols) {
+        for (int ncols = 1; ncols <= max_cols && !prefill_only; ++ncols) {
             float best_us = 0, best_total = 0;
             int   best_v  = -1;
             for (int v = 0; v < Q4_S24_MMV_VARIANT_COUNT; ++v) {
@@ -662,7 +840,7 @@ int main(int argc, char ** argv) {
             summary.push_back(line);
         }
 
-        if (!quick) {
+        if (!quick && !prefill_only) {
             unsigned * d_sink;
             CUDA_OK(cudaMalloc(&d_sink, sizeof(unsigned)));
             const float us_fields = time_us([&](int i) {
@@ -807,7 +985,7 @@ int main(int argc, char ** argv) {
                 printf("prefill %lldx%lld x %4lld tok: dequant+cuBLAS %8.1f us, dense f16 cuBLAS %8.1f us, err %.1e\n",
                        (long long) sh.rows, (long long) sh.k, (long long) ntok, us_dq, us_gemm, e);
 
-                // The same product on sparse tensor cores (first version), against the same sampled references.
+                // The same product on sparse tensor cores, against the same sampled references.
                 CUDA_OK(cudaMemset(d_out, 0xff, (size_t) ntok * sh.rows * sizeof(float)));
                 const bool has_sparse_mma = q4_s24_cuda_mul_mat_sparse_mma(d_w, sh.rows, sh.k, row_bytes, d_xh, ntok, d_out,
                                                                            sh.rows, 0);
@@ -827,7 +1005,7 @@ int main(int argc, char ** argv) {
                         q4_s24_cuda_mul_mat_sparse_mma(d_w + (size_t) (i % copies) * w_bytes, sh.rows, sh.k, row_bytes, d_xh,
                                                        ntok, d_out, sh.rows, 0);
                     }, quick ? 1 : 20);
-                    printf("prefill %lldx%lld x %4lld tok: mma.sp (first version) %8.1f us (%.2fx dense f16 cuBLAS), err %.1e\n",
+                    printf("prefill %lldx%lld x %4lld tok: mma.sp (tiled) %8.1f us (%.2fx dense f16 cuBLAS), err %.1e\n",
                            (long long) sh.rows, (long long) sh.k, (long long) ntok, us_sp, us_gemm / us_sp, e_sp);
                 } else {
                     printf("prefill mma.sp: this device has no sparse tensor cores (compute capability < 8.0)\n");
@@ -873,8 +1051,12 @@ int main(int argc, char ** argv) {
         CUDA_OK(cudaFree(d_y));
         CUDA_OK(cudaFree(d_scratch));
     }
-    run_swiglu(rng, quick, summary);
-    run_launch_chain_checks(rng);
+    if (!prefill_only) {
+        run_swiglu(rng, quick, summary);
+        run_mul_mat_vec_group(rng, quick, summary);
+        run_mul_mat_vec_add(rng);
+        run_launch_chain_checks(rng);
+    }
     run_sparse_mma_partial_tiles(rng);
 #ifdef Q4_S24_HARNESS_CUBLAS
     cublasDestroy(blas);

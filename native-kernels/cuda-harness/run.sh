@@ -3,6 +3,7 @@
 #   native-kernels/cuda-harness/run.sh [seed]        check + benchmark, then compute-sanitizer memcheck (quick mode)
 #   ARCH=sm_86 native-kernels/cuda-harness/run.sh    another architecture (default: sm_90a on compute capability 9.0)
 #   native-kernels/cuda-harness/run.sh SEED profile  Nsight Compute details of the decode kernels (needs ncu)
+#   native-kernels/cuda-harness/run.sh SEED prefill  the prefill checks and timings alone
 # Compile-check the architectures ggml builds for, and replay the sparse tensor-core prefill's operand layout on the
 # CPU, without a GPU: native-kernels/cuda-harness/run.sh --compile-only
 set -euo pipefail
@@ -14,20 +15,42 @@ common=(-O3 -std=c++17 -lineinfo -Xptxas -warn-spills)
 if [ "${1:-}" = "--compile-only" ]; then
     # ggml's default CUDA architectures with CUDA 13 (75, 80, 86, 89, 90, 120a) plus Hopper's 90a, and the plain
     # path older ones (CUDA 12 builds also target 5.0-7.0) get instead of dp4a.
+    # One nvcc per architecture and file, as many at a time as there are cores (each is single-threaded).
+    compile_one() {
+        nvcc "${common[@]}" -gencode=arch=compute_$1,code=sm_$1 -c "$src/$2.cu" -o "$out/${2}_sm$1.o" \
+            > "$out/${2}_sm$1.log" 2>&1 || { cat "$out/${2}_sm$1.log" >&2; return 1; }
+        echo "compiled $2.cu for sm_$1"
+    }
+    export -f compile_one
+    export src out
+    export common_flags="${common[*]}"
     for a in 75 80 86 89 90a 120a; do
-        for f in q4_s24_cuda q4_s24_cuda_sparse_mma; do
-            nvcc "${common[@]}" -gencode=arch=compute_$a,code=sm_$a -c "$src/$f.cu" -o "$out/${f}_sm$a.o"
-            echo "compiled $f.cu for sm_$a"
-        done
-    done
+        for f in q4_s24_cuda q4_s24_cuda_sparse_mma; do echo "$a $f"; done
+    done | xargs -P "$(nproc)" -n 2 bash -c 'common=($common_flags); compile_one "$0" "$1"' 
     nvcc "${common[@]}" -DQ4_S24_CUDA_NO_DP4A -gencode=arch=compute_75,code=sm_75 -c "$src/q4_s24_cuda.cu" \
         -o "$out/q4_s24_cuda_nodp4a.o"
     echo "compiled q4_s24_cuda.cu without dp4a"
-    nvcc "${common[@]}" -gencode=arch=compute_90a,code=sm_90a -c "$here/q4_s24_cuda_harness.cu" -o "$out/harness.o"
-    echo "compiled the harness (without cuBLAS)"
+    nvcc "${common[@]}" -I"$here/stub-cublas" -DQ4_S24_HARNESS_CUBLAS -gencode=arch=compute_90a,code=sm_90a \
+        -c "$here/q4_s24_cuda_harness.cu" -o "$out/harness.o"
+    echo "compiled the harness (cuBLAS stand-in)"
     # The sparse tensor-core prefill's operands, replayed on the CPU (runs without a GPU).
     nvcc -std=c++17 -O2 "$here/sparse_mma_layout_check.cu" "$src/q4_s24_ref.c" -o "$out/sparse_mma_layout_check"
     for seed in 1 2 3; do "$out/sparse_mma_layout_check" "$seed"; done
+    # The ggml glue, ggml-cuda.cu and test-backend-ops.cpp as the patches leave them, in node-llama-cpp's llama.cpp
+    # tree when it is there and patched (npm install, or node native-kernels/build.mjs --prepare-only, copies the
+    # kernel sources in), with a stand-in for cuBLAS's header.
+    tree="$here/../../node_modules/node-llama-cpp/llama/llama.cpp"
+    if [ -f "$tree/ggml/src/ggml-q4-s24/q4_s24_ggml_cuda.cu" ]; then
+        inc=(-I"$here/stub-cublas" -I"$tree/ggml/include" -I"$tree/ggml/src" -I"$tree/ggml/src/ggml-cuda" -DGGML_USE_CUDA)
+        for f in "$src/q4_s24_ggml_cuda.cu" "$tree/ggml/src/ggml-cuda/ggml-cuda.cu"; do
+            nvcc -std=c++17 "${inc[@]}" -gencode=arch=compute_90a,code=sm_90a -c "$f" -o "$out/$(basename "$f" .cu).o"
+            echo "compiled $(basename "$f") (patched tree, cuBLAS stand-in)"
+        done
+        g++ -std=c++17 -fsyntax-only -I"$tree/ggml/include" -I"$tree/include" -I"$tree/common" "$tree/tests/test-backend-ops.cpp"
+        echo "compiled test-backend-ops.cpp (syntax only)"
+    else
+        echo "no patched llama.cpp tree: the ggml glue was not compiled"
+    fi
     exit 0
 fi
 arch=${ARCH:-sm_90a}
@@ -40,8 +63,10 @@ if [ "${2:-}" = "profile" ]; then
     ncu --set full --kernel-name regex:mul_mat_vec_kernel "$out/q4_s24_cuda_harness" "$seed" profile
     exit 0
 fi
-"$out/q4_s24_cuda_harness" "$seed"
+# "prefill": the prefill checks and timings alone (dequantize + cuBLAS, sparse tensor cores), then their memcheck.
+mode=${2:-}
+"$out/q4_s24_cuda_harness" "$seed" $mode
 if command -v compute-sanitizer >/dev/null; then
-    compute-sanitizer --tool memcheck --leak-check full --error-exitcode 9 "$out/q4_s24_cuda_harness" "$((seed + 1))" quick \
-        | tail -n 6
+    compute-sanitizer --tool memcheck --leak-check full --error-exitcode 9 "$out/q4_s24_cuda_harness" "$((seed + 1))" \
+        "${mode:+$mode-}quick" | tail -n 6
 fi

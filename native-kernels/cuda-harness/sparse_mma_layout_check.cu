@@ -85,9 +85,27 @@ int main(int argc, char ** argv) {
                     a_dense[row][col] = compressed[half_row][slot];
                 }
             }
-            // B register r, half h -> k = 2t + 8r + h, token g (loaded by the kernel's activation_operands)
+            // B register r, half h -> k = 2t + 8r + h, token g (activation_operands: the documented layout)
             uint32_t b[4];
             activation_operands(&x[(size_t) g * k + (size_t) s * kSubCols], t, b);
+            // The kernel loads B with ldmatrix.x4 instead: lane L gives the address of row L % 8 of matrix L / 8
+            // (ldmatrix_b_row), and lane i receives in register j the halves at columns 2 (i % 4), + 1 of row i / 4
+            // of matrix j. Both must give this lane the same registers.
+            for (int j = 0; j < 4; ++j) {
+                const int row_lane = 8 * j + g; // the lane whose address is row g of matrix j
+                int       token, col;
+                ldmatrix_b_row(row_lane, token, col);
+                const half * row_at = &x[(size_t) token * k + (size_t) s * kSubCols + col];
+                uint16_t     lo, hi;
+                memcpy(&lo, &row_at[2 * t], 2);
+                memcpy(&hi, &row_at[2 * t + 1], 2);
+                const uint32_t loaded = (uint32_t) lo | ((uint32_t) hi << 16);
+                if (loaded != b[j]) {
+                    printf("sub-block %d lane %d register %d: ldmatrix gives %08x, the layout %08x\n", s, lane, j, loaded,
+                           b[j]);
+                    ++failures;
+                }
+            }
             for (int r = 0; r < 4; ++r) {
                 for (int h = 0; h < 2; ++h) {
                     b_dense[2 * t + 8 * r + h][g] = half_bits_to_float((uint16_t) (b[r] >> (16 * h)));

@@ -165,6 +165,22 @@ __device__ __forceinline__ float swiglu(float gate, float up) {
     return gate / (1.0f + expf(-gate)) * up;
 }
 
+// What one mat-vec launch computes: one matrix, or a group of up to kMmvMaxGroup that read the same activations with
+// the same row length (q, k and v), their thread blocks one after the other (first_block[0] is 0). Matrix 0 is also
+// passed as the single-matrix kernel's parameters. add (one matrix only, else null): a same-shaped addend, column c at
+// add + c*add_col_stride, summed into y (ggml's MUL_MAT + ADD: the residual connection after a projection).
+constexpr int kMmvMaxGroup = Q4_S24_CUDA_MMV_MAX_GROUP;
+struct mmv_matrices {
+    const uint8_t * w[kMmvMaxGroup];
+    float *         y[kMmvMaxGroup];
+    int64_t         nrows[kMmvMaxGroup];
+    int64_t         y_col_stride[kMmvMaxGroup];
+    unsigned        first_block[kMmvMaxGroup];
+    int             count;
+    const float *   add;
+    int64_t         add_col_stride;
+};
+
 // ROWS weight rows per thread block. Thread t handles sub-blocks t, t + THREADS, ... of each row; THREADS is a
 // multiple of 8, so a thread always sees the same sub-block slot (t % 8) of every block it visits and its
 // field offsets just advance by THREADS/8 blocks per step. The activations of a sub-block stay in registers
@@ -176,18 +192,35 @@ __device__ __forceinline__ float swiglu(float gate, float up) {
 // the int8 copy made by quantize_act_kernel: one launch instead of two, more arithmetic per weight.
 // SWIGLU: the feed-forward gate and up projections in one launch: the block also reads the same ROWS rows of
 // w_gate (same shape and row bytes as w, the up matrix) and writes silu(gate row . x) * (up row . x).
-template <int ROWS, int NCOLS, int THREADS, int UNROLL, bool FUSED, bool SWIGLU = false>
+template <int ROWS, int NCOLS, int THREADS, int UNROLL, bool FUSED, bool SWIGLU = false, bool GROUP = false>
 __global__ void __launch_bounds__(THREADS)
 mul_mat_vec_kernel(const uint8_t * __restrict__ w, const uint8_t * __restrict__ w_gate, int64_t nrows, int nsub,
                    size_t row_bytes, const int8_t * aq, const float * ad, int64_t k,
                    const float * x, int64_t x_col_stride,
-                   float * y, int64_t y_col_stride) {
+                   float * y, int64_t y_col_stride, mmv_matrices group) {
     static_assert(THREADS % 32 == 0, "THREADS must be a multiple of 32");
     static_assert(!(FUSED && SWIGLU), "the gate/up kernel reads pre-quantized activations");
+    static_assert(!(GROUP && (FUSED || SWIGLU)), "a group reads pre-quantized activations");
     constexpr int kStepBytes = THREADS / kSubsPerBlock * kBlockBytes;
     constexpr int kRows      = SWIGLU ? 2 * ROWS : ROWS; // up rows, then the same rows of gate
 
-    const int64_t row0 = (int64_t) blockIdx.x * ROWS;
+    // A group (GROUP) takes its matrices from group, the thread blocks of matrix m from group.first_block[m] on, and
+    // ignores w, nrows, y and y_col_stride. A separate instantiation: the selection would cost the single-matrix
+    // kernels registers.
+    int64_t first_block = 0;
+    if constexpr (GROUP) {
+#pragma unroll
+        for (int m = 1; m < kMmvMaxGroup; ++m) {
+            if (m < group.count && blockIdx.x >= group.first_block[m]) {
+                w            = group.w[m];
+                nrows        = group.nrows[m];
+                y            = group.y[m];
+                y_col_stride = group.y_col_stride[m];
+                first_block  = group.first_block[m];
+            }
+        }
+    }
+    const int64_t row0 = ((int64_t) blockIdx.x - first_block) * ROWS;
     const int     sub  = threadIdx.x % kSubsPerBlock;
 
     float acc[kRows][NCOLS];
@@ -301,9 +334,8 @@ mul_mat_vec_kernel(const uint8_t * __restrict__ w, const uint8_t * __restrict__ 
         }
     }
 
-    // Only the reduction and the stores are left. Must stay after the wait and the loop: the k/v mat-vecs read
-    // activations quantized two kernels earlier, and a later quantization overwrites them; both rely on this kernel
-    // having finished its reads before anything after it can start.
+    // Only the reduction and the stores are left. Must stay after the wait and the loop: the next quantization into
+    // the same activation buffer overwrites what this kernel reads, and relies on its reads being done.
     allow_next_kernel();
 
     constexpr int kWarps = THREADS / 32;
@@ -339,6 +371,11 @@ mul_mat_vec_kernel(const uint8_t * __restrict__ w, const uint8_t * __restrict__ 
         const int     c   = threadIdx.x % NCOLS;
         const int64_t row = row0 + r;
         if (row < nrows) {
+            if constexpr (!GROUP) {
+                if (group.add != nullptr) {
+                    sum += group.add[c * group.add_col_stride + row]; // written by an earlier kernel: after the wait
+                }
+            }
             y[c * y_col_stride + row] = sum;
         }
     }
@@ -485,24 +522,37 @@ void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_
     kernel<<<grid, block, 0, stream>>>(args...);
 }
 
+// mats.first_block is filled in here, from ROWS.
 template <int ROWS, int NCOLS, int THREADS, int UNROLL, bool FUSED, bool SWIGLU>
-void launch_mul_mat_vec(const void * w, const void * w_gate, int64_t nrows, int64_t k, size_t w_row_bytes,
-                        q4_s24_cuda_act act, float * y, int64_t y_col_stride, cudaStream_t stream) {
-    const int64_t blocks = (nrows + ROWS - 1) / ROWS;
-    launch_kernel(mul_mat_vec_kernel<ROWS, NCOLS, THREADS, UNROLL, FUSED, SWIGLU>, dim3((unsigned) blocks), dim3(THREADS),
-                  stream, static_cast<const uint8_t *>(w), static_cast<const uint8_t *>(w_gate), nrows,
-                  (int) (k / kSubCols), w_row_bytes, (const int8_t *) act.q, (const float *) act.d, k, act.x,
-                  act.x_col_stride, y, y_col_stride);
+void launch_mul_mat_vec(mmv_matrices mats, const void * w_gate, int64_t k, size_t w_row_bytes, q4_s24_cuda_act act,
+                        cudaStream_t stream) {
+    int64_t blocks = 0;
+    for (int m = 0; m < mats.count; ++m) {
+        mats.first_block[m] = (unsigned) blocks;
+        blocks += (mats.nrows[m] + ROWS - 1) / ROWS;
+    }
+    const dim3 grid((unsigned) blocks);
+    const auto args = [&](auto kernel) {
+        launch_kernel(kernel, grid, dim3(THREADS), stream, mats.w[0], static_cast<const uint8_t *>(w_gate),
+                      mats.nrows[0], (int) (k / kSubCols), w_row_bytes, (const int8_t *) act.q, (const float *) act.d,
+                      k, act.x, act.x_col_stride, mats.y[0], mats.y_col_stride[0], mats);
+    };
+    if constexpr (!FUSED && !SWIGLU) {
+        if (mats.count > 1) {
+            args(mul_mat_vec_kernel<ROWS, NCOLS, THREADS, UNROLL, false, false, true>);
+            return;
+        }
+    }
+    args(mul_mat_vec_kernel<ROWS, NCOLS, THREADS, UNROLL, FUSED, SWIGLU>);
 }
 
 template <int ROWS, int THREADS, int UNROLL, bool FUSED, bool SWIGLU = false>
-void launch_for_cols(int ncols, const void * w, const void * w_gate, int64_t nrows, int64_t k, size_t w_row_bytes,
-                     q4_s24_cuda_act act, float * y, int64_t y_col_stride, cudaStream_t stream) {
+void launch_for_cols(int ncols, const mmv_matrices & mats, const void * w_gate, int64_t k, size_t w_row_bytes,
+                     q4_s24_cuda_act act, cudaStream_t stream) {
     switch (ncols) {
 #define Q4_S24_COLS_CASE(C) \
         case C: \
-            launch_mul_mat_vec<ROWS, C, THREADS, UNROLL, FUSED, SWIGLU>(w, w_gate, nrows, k, w_row_bytes, act, y, \
-                                                                        y_col_stride, stream); \
+            launch_mul_mat_vec<ROWS, C, THREADS, UNROLL, FUSED, SWIGLU>(mats, w_gate, k, w_row_bytes, act, stream); \
             break;
         Q4_S24_COLS_CASE(1)
         Q4_S24_COLS_CASE(2)
@@ -515,6 +565,37 @@ void launch_for_cols(int ncols, const void * w, const void * w_gate, int64_t nro
 #undef Q4_S24_COLS_CASE
         default:
             fprintf(stderr, "q4_s24_cuda_mul_mat_vec: %d columns (at most %d)\n", ncols, Q4_S24_CUDA_MMV_MAX_COLS);
+            abort();
+    }
+}
+
+mmv_matrices single_matrix(const void * w, int64_t nrows, float * y, int64_t y_col_stride, const float * add = nullptr,
+                           int64_t add_col_stride = 0) {
+    mmv_matrices mats = {};
+    mats.add            = add;
+    mats.add_col_stride = add_col_stride;
+    mats.w[0]            = static_cast<const uint8_t *>(w);
+    mats.y[0]            = y;
+    mats.nrows[0]        = nrows;
+    mats.y_col_stride[0] = y_col_stride;
+    mats.count           = 1;
+    return mats;
+}
+
+void launch_variant(q4_s24_cuda_mmv_variant variant, const mmv_matrices & mats, int64_t k, size_t w_row_bytes,
+                    q4_s24_cuda_act act, int ncols, cudaStream_t stream) {
+    switch (variant) {
+#define Q4_S24_MMV_CASE(R, T, U) \
+        case Q4_S24_MMV_R##R##_T##T##_U##U: \
+            launch_for_cols<R, T, U, false>(ncols, mats, nullptr, k, w_row_bytes, act, stream); \
+            break; \
+        case Q4_S24_MMV_FUSED_R##R##_T##T##_U##U: \
+            launch_for_cols<R, T, U, true>(ncols, mats, nullptr, k, w_row_bytes, act, stream); \
+            break;
+        Q4_S24_MMV_SHAPES(Q4_S24_MMV_CASE)
+#undef Q4_S24_MMV_CASE
+        default:
+            fprintf(stderr, "q4_s24_cuda_mul_mat_vec_variant: unknown variant %d\n", (int) variant);
             abort();
     }
 }
@@ -551,21 +632,10 @@ void q4_s24_cuda_quantize_act(const float * x, int64_t k, int64_t x_col_stride, 
 
 void q4_s24_cuda_mul_mat_vec_variant(q4_s24_cuda_mmv_variant variant, const void * w, int64_t nrows, int64_t k,
                                      size_t w_row_bytes, q4_s24_cuda_act act, int ncols, float * y,
-                                     int64_t y_col_stride, cudaStream_t stream) {
-    switch (variant) {
-#define Q4_S24_MMV_CASE(R, T, U) \
-        case Q4_S24_MMV_R##R##_T##T##_U##U: \
-            launch_for_cols<R, T, U, false>(ncols, w, nullptr, nrows, k, w_row_bytes, act, y, y_col_stride, stream); \
-            break; \
-        case Q4_S24_MMV_FUSED_R##R##_T##T##_U##U: \
-            launch_for_cols<R, T, U, true>(ncols, w, nullptr, nrows, k, w_row_bytes, act, y, y_col_stride, stream); \
-            break;
-        Q4_S24_MMV_SHAPES(Q4_S24_MMV_CASE)
-#undef Q4_S24_MMV_CASE
-        default:
-            fprintf(stderr, "q4_s24_cuda_mul_mat_vec_variant: unknown variant %d\n", (int) variant);
-            abort();
-    }
+                                     int64_t y_col_stride, cudaStream_t stream, const float * add,
+                                     int64_t add_col_stride) {
+    launch_variant(variant, single_matrix(w, nrows, y, y_col_stride, add, add_col_stride), k, w_row_bytes, act, ncols,
+                   stream);
 }
 
 bool q4_s24_cuda_mmv_variant_is_fused(q4_s24_cuda_mmv_variant variant) {
@@ -604,11 +674,36 @@ q4_s24_cuda_mmv_variant q4_s24_cuda_mmv_default_variant(int64_t nrows, int64_t k
 }
 
 void q4_s24_cuda_mul_mat_vec_q(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, q4_s24_cuda_act act,
-                               int ncols, float * y, int64_t y_col_stride, cudaStream_t stream) {
+                               int ncols, float * y, int64_t y_col_stride, cudaStream_t stream, const float * add,
+                               int64_t add_col_stride) {
     q4_s24_cuda_mmv_variant variant = q4_s24_cuda_mmv_default_variant(nrows, k, ncols);
     variant = q4_s24_cuda_mmv_variant_unfused(variant); // same shape, int8 activations
     act.x   = nullptr;
-    q4_s24_cuda_mul_mat_vec_variant(variant, w, nrows, k, w_row_bytes, act, ncols, y, y_col_stride, stream);
+    q4_s24_cuda_mul_mat_vec_variant(variant, w, nrows, k, w_row_bytes, act, ncols, y, y_col_stride, stream, add,
+                                    add_col_stride);
+}
+
+void q4_s24_cuda_mul_mat_vec_group(const q4_s24_cuda_mmv_matrix * matrices, int count, int64_t k, size_t w_row_bytes,
+                                   q4_s24_cuda_act act, int ncols, cudaStream_t stream) {
+    if (count < 1 || count > kMmvMaxGroup) {
+        fprintf(stderr, "q4_s24_cuda_mul_mat_vec_group: %d matrices (1 to %d)\n", count, kMmvMaxGroup);
+        abort();
+    }
+    mmv_matrices mats = {};
+    int64_t      rows = 0;
+    for (int m = 0; m < count; ++m) {
+        mats.w[m]            = static_cast<const uint8_t *>(matrices[m].w);
+        mats.y[m]            = matrices[m].y;
+        mats.nrows[m]        = matrices[m].nrows;
+        mats.y_col_stride[m] = matrices[m].y_col_stride;
+        rows += matrices[m].nrows;
+    }
+    mats.count = count;
+    // The launch shape of one matrix with all the rows, on the int8 activations.
+    const q4_s24_cuda_mmv_variant variant =
+        q4_s24_cuda_mmv_variant_unfused(q4_s24_cuda_mmv_default_variant(rows, k, ncols));
+    act.x = nullptr;
+    launch_variant(variant, mats, k, w_row_bytes, act, ncols, stream);
 }
 
 void q4_s24_cuda_swiglu_variant(q4_s24_cuda_swiglu_shape shape, const void * w_up, const void * w_gate, int64_t nrows,
@@ -617,8 +712,8 @@ void q4_s24_cuda_swiglu_variant(q4_s24_cuda_swiglu_shape shape, const void * w_u
     switch (shape) {
 #define Q4_S24_SWIGLU_CASE(R, T, U) \
         case Q4_S24_SWIGLU_R##R##_T##T##_U##U: \
-            launch_for_cols<R, T, U, false, true>(ncols, w_up, w_gate, nrows, k, w_row_bytes, act, y, y_col_stride, \
-                                                  stream); \
+            launch_for_cols<R, T, U, false, true>(ncols, single_matrix(w_up, nrows, y, y_col_stride), w_gate, k, \
+                                                  w_row_bytes, act, stream); \
             break;
         Q4_S24_SWIGLU_SHAPES(Q4_S24_SWIGLU_CASE)
 #undef Q4_S24_SWIGLU_CASE
@@ -653,7 +748,7 @@ void q4_s24_cuda_mul_mat_vec_swiglu(const void * w_up, const void * w_gate, int6
 
 void q4_s24_cuda_mul_mat_vec(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, const float * x,
                              int64_t x_col_stride, int ncols, float * y, int64_t y_col_stride, void * scratch,
-                             cudaStream_t stream) {
+                             cudaStream_t stream, const float * add, int64_t add_col_stride) {
     q4_s24_cuda_mmv_variant variant = q4_s24_cuda_mmv_default_variant(nrows, k, ncols);
     const bool x_aligned = reinterpret_cast<uintptr_t>(x) % 16 == 0 && x_col_stride % 4 == 0;
     if (!x_aligned) {
@@ -666,7 +761,8 @@ void q4_s24_cuda_mul_mat_vec(const void * w, int64_t nrows, int64_t k, size_t w_
     } else {
         q4_s24_cuda_quantize_act(x, k, x_col_stride, ncols, act, stream);
     }
-    q4_s24_cuda_mul_mat_vec_variant(variant, w, nrows, k, w_row_bytes, act, ncols, y, y_col_stride, stream);
+    q4_s24_cuda_mul_mat_vec_variant(variant, w, nrows, k, w_row_bytes, act, ncols, y, y_col_stride, stream, add,
+                                    add_col_stride);
 }
 
 void q4_s24_cuda_dequantize_f16(const void * w, half * y, int64_t n, cudaStream_t stream) {

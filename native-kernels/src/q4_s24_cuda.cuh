@@ -36,14 +36,30 @@ void q4_s24_cuda_quantize_act(const float * x, int64_t k, int64_t x_col_stride, 
 // w: nrows rows of k/256 blocks, row r at w + r*w_row_bytes (w_row_bytes % 4 == 0). x: ncols float columns,
 // column c at x + c*x_col_stride. scratch: q4_s24_cuda_act_bytes(k, ncols) bytes, 16-byte aligned. Picks the
 // launch variant for the shape and quantizes x into scratch first unless that variant quantizes in-kernel.
+// add (optional): y[c*y_col_stride + r] gets add[c*add_col_stride + r] added (a residual connection; add may be y).
 void q4_s24_cuda_mul_mat_vec(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, const float * x,
                              int64_t x_col_stride, int ncols, float * y, int64_t y_col_stride, void * scratch,
-                             cudaStream_t stream);
+                             cudaStream_t stream, const float * add = nullptr, int64_t add_col_stride = 0);
 
 // The same decode matmul on activations already quantized by q4_s24_cuda_quantize_act into act (ggml reuses
 // them across the matmuls that read one input: q/k/v). The launch shape is the default one's.
 void q4_s24_cuda_mul_mat_vec_q(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, q4_s24_cuda_act act,
-                               int ncols, float * y, int64_t y_col_stride, cudaStream_t stream);
+                               int ncols, float * y, int64_t y_col_stride, cudaStream_t stream,
+                               const float * add = nullptr, int64_t add_col_stride = 0);
+
+// Several matrices that read the same input (attention's q, k and v) in one launch: for each m < count,
+// matrices[m].y[c*y_col_stride + r] = dot(row r of matrices[m].w, x column c). All have k columns and w_row_bytes per
+// row; act holds x quantized by q4_s24_cuda_quantize_act (ncols 1..8). The launch shape is the default one for all the
+// rows together; at batch 1 that computes every row bitwise as the matrices' own default launches do.
+#define Q4_S24_CUDA_MMV_MAX_GROUP 3
+struct q4_s24_cuda_mmv_matrix {
+    const void * w;
+    int64_t      nrows;
+    float *      y;
+    int64_t      y_col_stride;
+};
+void q4_s24_cuda_mul_mat_vec_group(const q4_s24_cuda_mmv_matrix * matrices, int count, int64_t k, size_t w_row_bytes,
+                                   q4_s24_cuda_act act, int ncols, cudaStream_t stream);
 
 // Feed-forward gate and up projections with SWIGLU in one launch: y[c*y_col_stride + r] =
 // silu(dot(gate row r, x_c)) * dot(up row r, x_c). w_up and w_gate have the same shape and row bytes; act holds
@@ -88,7 +104,8 @@ q4_s24_cuda_mmv_variant q4_s24_cuda_mmv_variant_unfused(q4_s24_cuda_mmv_variant 
 const char * q4_s24_cuda_mmv_variant_name(q4_s24_cuda_mmv_variant variant);
 void q4_s24_cuda_mul_mat_vec_variant(q4_s24_cuda_mmv_variant variant, const void * w, int64_t nrows, int64_t k,
                                      size_t w_row_bytes, q4_s24_cuda_act act, int ncols, float * y,
-                                     int64_t y_col_stride, cudaStream_t stream);
+                                     int64_t y_col_stride, cudaStream_t stream, const float * add = nullptr,
+                                     int64_t add_col_stride = 0);
 
 // Contiguous rows of blocks to dense values: n values (a multiple of 256). The signature of
 // ggml-cuda's to_fp16 / to_fp32 converters.

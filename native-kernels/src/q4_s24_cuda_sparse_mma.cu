@@ -17,13 +17,30 @@
 
 #include <cuda_fp16.h>
 
+#include <atomic>
+
 namespace {
 
-
-constexpr int kWarps         = 4;  // warps per thread block, 16 weight rows each
-constexpr int kTokenTiles    = 8;  // 8-token tiles per warp
-constexpr int kRowsPerBlock   = 16 * kWarps;
-constexpr int kTokensPerBlock = 8 * kTokenTiles;
+// Thread block tile: kTileRows weight rows x kTileTokens tokens, 8 warps as 4 (rows) x 2 (tokens), each warp 32 rows
+// (two 16-row mma tiles) x 64 tokens (eight 8-token tiles). The K loop steps one Q4_S24 block column (256 dense
+// columns, 8 sub-blocks) at a time through two shared-memory stages filled with cp.async: the weights' 100-byte blocks
+// as stored, the activations' 256 halves per token with a 16-byte pad (so that ldmatrix's eight row addresses fall in
+// different banks).
+constexpr int kWarpsM         = 4;
+constexpr int kWarpsN         = 2;
+constexpr int kThreads        = 32 * kWarpsM * kWarpsN;
+constexpr int kWarpRows       = 32;
+constexpr int kWarpTokens     = 64;
+constexpr int kTileRows       = kWarpRows * kWarpsM;     // 128
+constexpr int kTileTokens     = kWarpTokens * kWarpsN;   // 128
+constexpr int kMTiles         = kWarpRows / 16;          // 2
+constexpr int kNTiles         = kWarpTokens / 8;         // 8
+constexpr int kStageCols      = 256;                     // one Q4_S24 block column
+constexpr int kXRowHalves     = kStageCols + 8;          // activation row in shared memory, padded
+constexpr int kStageXBytes    = kTileTokens * kXRowHalves * 2;
+constexpr int kStageWBytes    = kTileRows * 100;         // kBlockBytes per row (static_assert below)
+constexpr int kStages         = 2;
+constexpr int kSharedBytes    = kStages * (kStageXBytes + kStageWBytes);
 
 // The 16 metadata bits of one row for groups 4*half .. 4*half+3 of a sub-block, from its position word (FORMAT.md:
 // byte b, bits [2j, 2j+2) hold the position of kept value 4j + b; kept value 2i + s is slot s of group i).
@@ -65,8 +82,9 @@ __host__ __device__ __forceinline__ void weight_operands(const uint8_t * wa, con
     }
 }
 
-// Lane t's B registers for one token: its activations of the sub-block start at xs (4-byte aligned).
-__host__ __device__ __forceinline__ void activation_operands(const half * xs, int t, uint32_t (&b)[4]) {
+// Lane t's B registers for one token: its activations of the sub-block start at xs (4-byte aligned). The documented
+// layout the kernel's ldmatrix loads must reproduce (the CPU layout check compares the two); not called by the kernel.
+[[maybe_unused]] __host__ __device__ __forceinline__ void activation_operands(const half * xs, int t, uint32_t (&b)[4]) {
     for (int r = 0; r < 4; ++r) {
         b[r] = *reinterpret_cast<const uint32_t *>(xs + 2 * t + 8 * r); // k = 2t + 8r, 2t + 8r + 1
     }
@@ -94,61 +112,165 @@ __device__ __forceinline__ void mma_sp_16x8x32(float (&c)[4], const uint32_t (&a
 #endif
 }
 
-// One warp: 16 weight rows x 64 tokens over the whole row, one sub-block (32 dense columns) per step. The weights come
-// straight from global memory (one 16-bit code load, one position word and one scale per row and step); the
-// activations through L1. No shared-memory staging or software pipelining yet.
-__global__ void __launch_bounds__(32 * kWarps)
-mul_mat_sparse_mma_kernel(const uint8_t * __restrict__ w, int64_t nrows, int nsub, size_t row_bytes,
+// Lane l's ldmatrix row address for one 8-token tile and one sub-block: matrix j = l / 8 (dense columns 8j .. 8j+7
+// of the sub-block), row l % 8 (token). ldmatrix.x4 then gives lane l, in register j, the two halves of row l / 4 at
+// columns 2 (l % 4) and + 1 of matrix j: token g, k = 2t + 8j + h, which is B's register layout (activation_operands).
+// Host-callable for the CPU layout check.
+__host__ __device__ __forceinline__ void ldmatrix_b_row(int lane, int & token, int & col) {
+    token = lane % 8;
+    col   = 8 * (lane / 8);
+}
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const half * p) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    const uint32_t addr = (uint32_t) __cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr));
+#else
+    (void) r; (void) p;
+    __trap();
+#endif
+}
+
+__device__ __forceinline__ void cp_async_4(void * dst, const void * src) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"((uint32_t) __cvta_generic_to_shared(dst)), "l"(src));
+#else
+    (void) dst; (void) src;
+    __trap();
+#endif
+}
+
+__device__ __forceinline__ void cp_async_16(void * dst, const void * src) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"((uint32_t) __cvta_generic_to_shared(dst)), "l"(src));
+#else
+    (void) dst; (void) src;
+    __trap();
+#endif
+}
+
+__device__ __forceinline__ void cp_async_commit() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.commit_group;" ::: "memory");
+#endif
+}
+
+template <int PENDING> __device__ __forceinline__ void cp_async_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_group %0;" ::"n"(PENDING) : "memory");
+#endif
+}
+
+static_assert(kBlockBytes == 100, "kStageWBytes assumes 100-byte blocks");
+
+// Stage the weights' block column kb (kTileRows rows, rows past the end repeat the last) and the activations' columns
+// kb*256 .. +256 (kTileTokens tokens, tokens past the end repeat the last) into shared memory.
+__device__ __forceinline__ void load_stage(uint8_t * ws, half * xs, const uint8_t * w, int64_t row0, int64_t nrows,
+                                           size_t row_bytes, const half * x, int64_t k, int64_t tok0, int64_t ncols,
+                                           int kb) {
+    constexpr int kWords = kBlockBytes / 4;
+    for (int i = threadIdx.x; i < kTileRows * kWords; i += kThreads) {
+        const int     r   = i / kWords;
+        const int     wd  = i % kWords;
+        const int64_t row = row0 + r < nrows ? row0 + r : nrows - 1;
+        cp_async_4(ws + r * kBlockBytes + 4 * wd, w + row * row_bytes + (size_t) kb * kBlockBytes + 4 * wd);
+    }
+    constexpr int kChunks = kStageCols / 8; // 16-byte chunks per token
+    for (int i = threadIdx.x; i < kTileTokens * kChunks; i += kThreads) {
+        const int     n   = i / kChunks;
+        const int     ch  = i % kChunks;
+        const int64_t tok = tok0 + n < ncols ? tok0 + n : ncols - 1;
+        cp_async_16(xs + n * kXRowHalves + 8 * ch, x + tok * k + (int64_t) kb * kStageCols + 8 * ch);
+    }
+}
+
+// The tiled kernel: see the constants above. Each warp builds its two A tiles per sub-block from the staged blocks
+// (weight_operands, the same code the CPU layout check replays) and its eight B tiles with ldmatrix, then issues 16
+// mma.sp.
+__global__ void __launch_bounds__(kThreads, 1)
+mul_mat_sparse_mma_kernel(const uint8_t * __restrict__ w, int64_t nrows, int nblocks, size_t row_bytes,
                           const half * __restrict__ x, int64_t k, int64_t ncols, float * __restrict__ y,
                           int64_t y_col_stride) {
-    const int     lane = threadIdx.x % 32;
-    const int     g    = lane / 4;
-    const int     t    = lane % 4;
-    const int64_t row0 = (int64_t) blockIdx.x * kRowsPerBlock + (threadIdx.x / 32) * 16;
-    const int64_t tok0 = (int64_t) blockIdx.y * kTokensPerBlock;
+    extern __shared__ __align__(16) uint8_t smem[];
+    half *    xs_base = reinterpret_cast<half *>(smem);
+    uint8_t * ws_base = smem + kStages * kStageXBytes;
 
-    // Rows and tokens past the end read the last ones (no divergence around the mma) and are never written.
-    const int64_t   ra  = row0 + g < nrows ? row0 + g : nrows - 1;
-    const int64_t   rb  = row0 + g + 8 < nrows ? row0 + g + 8 : nrows - 1;
-    const uint8_t * wa  = w + ra * row_bytes;
-    const uint8_t * wb  = w + rb * row_bytes;
-    const half *    xt[kTokenTiles];
-#pragma unroll
-    for (int j = 0; j < kTokenTiles; ++j) {
-        const int64_t tok = tok0 + 8 * j + g;
-        xt[j] = x + (tok < ncols ? tok : ncols - 1) * k;
-    }
+    const int     lane   = threadIdx.x % 32;
+    const int     warp   = threadIdx.x / 32;
+    const int     warp_m = warp % kWarpsM;
+    const int     warp_n = warp / kWarpsM;
+    const int     g      = lane / 4;
+    const int     t      = lane % 4;
+    const int64_t row0   = (int64_t) blockIdx.x * kTileRows;
+    const int64_t tok0   = (int64_t) blockIdx.y * kTileTokens;
 
-    float acc[kTokenTiles][4];
+    float acc[kMTiles][kNTiles][4];
 #pragma unroll
-    for (int j = 0; j < kTokenTiles; ++j) {
+    for (int mt = 0; mt < kMTiles; ++mt) {
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-            acc[j][e] = 0.0f;
+        for (int nt = 0; nt < kNTiles; ++nt) {
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                acc[mt][nt][e] = 0.0f;
+            }
         }
     }
 
-    for (int s = 0; s < nsub; ++s) {
-        const size_t at = (size_t) (s / kSubsPerBlock) * kBlockBytes;
-        uint32_t     a[4];
-        uint32_t     metadata;
-        weight_operands(wa + at, wb + at, s % kSubsPerBlock, t, a, metadata);
-#pragma unroll
-        for (int j = 0; j < kTokenTiles; ++j) {
-            uint32_t b[4];
-            activation_operands(xt[j] + (int64_t) s * kSubCols, t, b);
-            mma_sp_16x8x32(acc[j], a, b, metadata);
+    int b_token, b_col;
+    ldmatrix_b_row(lane, b_token, b_col);
+
+    load_stage(ws_base, xs_base, w, row0, nrows, row_bytes, x, k, tok0, ncols, 0);
+    cp_async_commit();
+    for (int kb = 0; kb < nblocks; ++kb) {
+        const int stage = kb % kStages;
+        if (kb + 1 < nblocks) {
+            const int next = (kb + 1) % kStages;
+            load_stage(ws_base + next * kStageWBytes, xs_base + next * (kStageXBytes / 2), w, row0, nrows, row_bytes, x,
+                       k, tok0, ncols, kb + 1);
+            cp_async_commit();
+            cp_async_wait<1>();
+        } else {
+            cp_async_wait<0>();
         }
+        __syncthreads();
+
+        const uint8_t * ws = ws_base + stage * kStageWBytes + (warp_m * kWarpRows) * kBlockBytes;
+        const half *    xs = xs_base + stage * (kStageXBytes / 2) + (warp_n * kWarpTokens + b_token) * kXRowHalves + b_col;
+#pragma unroll 2
+        for (int sub = 0; sub < kSubsPerBlock; ++sub) {
+            uint32_t b[kNTiles][4];
+#pragma unroll
+            for (int nt = 0; nt < kNTiles; ++nt) {
+                ldmatrix_x4(b[nt], xs + nt * 8 * kXRowHalves + sub * kSubCols);
+            }
+#pragma unroll
+            for (int mt = 0; mt < kMTiles; ++mt) {
+                uint32_t a[4];
+                uint32_t metadata;
+                weight_operands(ws + (mt * 16 + g) * kBlockBytes, ws + (mt * 16 + g + 8) * kBlockBytes, sub, t, a,
+                                metadata);
+#pragma unroll
+                for (int nt = 0; nt < kNTiles; ++nt) {
+                    mma_sp_16x8x32(acc[mt][nt], a, b[nt], metadata);
+                }
+            }
+        }
+        __syncthreads(); // the stage is refilled two steps later
     }
 
 #pragma unroll
-    for (int j = 0; j < kTokenTiles; ++j) {
+    for (int mt = 0; mt < kMTiles; ++mt) {
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-            const int64_t row = row0 + g + 8 * (e >> 1);
-            const int64_t tok = tok0 + 8 * j + 2 * t + (e & 1);
-            if (row < nrows && tok < ncols) {
-                y[tok * y_col_stride + row] = acc[j][e];
+        for (int nt = 0; nt < kNTiles; ++nt) {
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                const int64_t row = row0 + warp_m * kWarpRows + mt * 16 + g + 8 * (e >> 1);
+                const int64_t tok = tok0 + warp_n * kWarpTokens + nt * 8 + 2 * t + (e & 1);
+                if (row < nrows && tok < ncols) {
+                    y[tok * y_col_stride + row] = acc[mt][nt][e];
+                }
             }
         }
     }
@@ -156,30 +278,52 @@ mul_mat_sparse_mma_kernel(const uint8_t * __restrict__ w, int64_t nrows, int nsu
 
 } // namespace
 
+// Whether this device can run the kernel: sparse tensor cores, room for the two stages in shared memory (opted in
+// here), and code compiled for them (a binary with only pre-8.0 PTX would be JIT-compiled into the trapping body).
+// Asked once per device.
+static bool device_supported() {
+    constexpr int           kMaxDevices = 64;
+    static std::atomic<int> cached[kMaxDevices]; // 0 unknown, 1 no, 2 yes
+    int                     device = 0;
+    if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) {
+        (void) cudaGetLastError();
+        return false;
+    }
+    int state = cached[device].load(std::memory_order_relaxed);
+    if (state == 0) {
+        int                major = 0;
+        int                optin = 0;
+        cudaFuncAttributes attr{};
+        const bool ok =
+            cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess && major >= 8 &&
+            cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) == cudaSuccess &&
+            optin >= kSharedBytes && cudaFuncGetAttributes(&attr, mul_mat_sparse_mma_kernel) == cudaSuccess &&
+            attr.ptxVersion >= 80 &&
+            cudaFuncSetAttribute(mul_mat_sparse_mma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 kSharedBytes) == cudaSuccess;
+        (void) cudaGetLastError();
+        state = ok ? 2 : 1;
+        cached[device].store(state, std::memory_order_relaxed);
+    }
+    return state == 2;
+}
+
 bool q4_s24_cuda_mul_mat_sparse_mma(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, const void * x_f16,
                                     int64_t ncols, float * y, int64_t y_col_stride, cudaStream_t stream) {
-    // The device must have sparse tensor cores, and the code it runs must have been compiled for them: a binary with
-    // only pre-8.0 PTX would be JIT-compiled into the trapping body on a newer GPU.
-    int                device = 0;
-    int                major  = 0;
-    cudaFuncAttributes attr{};
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess || major < 8 ||
-        cudaFuncGetAttributes(&attr, mul_mat_sparse_mma_kernel) != cudaSuccess || attr.ptxVersion < 80) {
-        (void) cudaGetLastError();
+    if (!device_supported()) {
         return false;
     }
     if (nrows == 0 || ncols == 0) {
         return true;
     }
-    if ((ncols + kTokensPerBlock - 1) / kTokensPerBlock > 65535) {
-        return false; // grid y limit
+    // cp.async moves 16 bytes of activations and 4 of weights at a time.
+    if ((ncols + kTileTokens - 1) / kTileTokens > 65535 || k % QK_Q4_S24 != 0 || w_row_bytes % 4 != 0 ||
+        reinterpret_cast<uintptr_t>(x_f16) % 16 != 0 || reinterpret_cast<uintptr_t>(w) % 4 != 0) {
+        return false;
     }
-    const dim3 grid((unsigned) ((nrows + kRowsPerBlock - 1) / kRowsPerBlock),
-                    (unsigned) ((ncols + kTokensPerBlock - 1) / kTokensPerBlock));
-    mul_mat_sparse_mma_kernel<<<grid, 32 * kWarps, 0, stream>>>(static_cast<const uint8_t *>(w), nrows,
-                                                                (int) (k / kSubCols), w_row_bytes,
-                                                                static_cast<const half *>(x_f16), k, ncols, y,
-                                                                y_col_stride);
+    const dim3 grid((unsigned) ((nrows + kTileRows - 1) / kTileRows), (unsigned) ((ncols + kTileTokens - 1) / kTileTokens));
+    mul_mat_sparse_mma_kernel<<<grid, kThreads, kSharedBytes, stream>>>(
+        static_cast<const uint8_t *>(w), nrows, (int) (k / QK_Q4_S24), w_row_bytes, static_cast<const half *>(x_f16), k,
+        ncols, y, y_col_stride);
     return true;
 }

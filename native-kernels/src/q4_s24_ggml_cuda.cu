@@ -44,25 +44,20 @@ bool ggml_cuda_q4_s24_supports_op(const ggml_tensor * op) {
     }
 }
 
-// Per CUDA backend context: the int8 activations of the last input a Q4_S24 mat-vec quantized into the buffer, kept
-// for the next matmul that reads the same tensor (q, k and v read one input; so do gate and up when the fused
-// gate/up kernel does not take them) so it skips the quantization. Valid within one graph evaluation (graph_begin
-// forgets it) and on the main stream. The key is the tensor and its data pointer: this assumes no node writes into
-// an input's memory while later nodes still read it as that tensor, which ggml's allocator guarantees for
-// llama.cpp's graphs (an in-place op makes a new tensor, a miss here). The buffer is allocated once at a fixed size
-// and never moved: captured CUDA graphs keep its address.
+// Per CUDA backend context: a buffer for the int8 activations a Q4_S24 mat-vec reads, allocated once at a fixed
+// size and never moved (captured CUDA graphs keep its address), used on the main stream only. Each matmul (or fused
+// group) quantizes its input into it and reads it in the next launch. (Earlier, separate q, k and v launches shared
+// one quantization through this buffer; they share one launch now, so that bookkeeping is gone.)
 struct ggml_cuda_q4_s24_state {
-    void *              buffer = nullptr;
-    bool                no_buffer = false; // cudaMalloc failed once (device full): scratch from the pool from then on
-    const ggml_tensor * src1   = nullptr; // input whose activations the buffer holds, or null
-    const void *        data   = nullptr;
-    cudaStream_t        stream = nullptr;
+    void * buffer    = nullptr;
+    bool   no_buffer = false; // cudaMalloc failed once (device full): scratch from the pool from then on
 };
 
 // Covers inputs of up to 32768 values x 8 columns (Llama-3-70B's feed-forward width is 28672).
 static const size_t kActCacheBytes = q4_s24_cuda_act_bytes(32768, Q4_S24_CUDA_MMV_MAX_COLS);
 
-// Q4_S24_CUDA_NO_FUSION=1 (any nonzero number) turns off activation reuse and the gate/up fusion, to measure them.
+// Q4_S24_CUDA_NO_FUSION=1 (any nonzero number) turns off our graph fusions (q/k/v group, gate/up + SWIGLU, mat-vec +
+// residual) and the activation buffer, to measure them.
 static bool fusion_disabled() {
     static const bool disabled = [] {
         const char * env = getenv("Q4_S24_CUDA_NO_FUSION");
@@ -80,12 +75,6 @@ void ggml_cuda_q4_s24_free_state(ggml_cuda_q4_s24_state * state) {
     }
 }
 
-void ggml_cuda_q4_s24_graph_begin(ggml_backend_cuda_context & ctx) {
-    if (ctx.q4_s24_state != nullptr) {
-        ctx.q4_s24_state->src1 = nullptr;
-    }
-}
-
 // The context's activation buffer, allocated on first use; null when it cannot be (then callers use pool scratch).
 static void * activation_buffer(ggml_backend_cuda_context & ctx) {
     if (ctx.q4_s24_state == nullptr) {
@@ -94,7 +83,7 @@ static void * activation_buffer(ggml_backend_cuda_context & ctx) {
     ggml_cuda_q4_s24_state & state = *ctx.q4_s24_state;
     if (state.buffer == nullptr && !state.no_buffer) {
         if (cudaMalloc(&state.buffer, kActCacheBytes) != cudaSuccess) {
-            (void) cudaGetLastError(); // a full device: run without reuse rather than abort
+            (void) cudaGetLastError(); // a full device: pool scratch per matmul rather than abort
             state.buffer    = nullptr;
             state.no_buffer = true;
         }
@@ -102,24 +91,13 @@ static void * activation_buffer(ggml_backend_cuda_context & ctx) {
     return state.buffer;
 }
 
-// Whether the context's buffer holds src1's quantized activations, written on this stream in this graph evaluation.
-static bool reuses_activations(ggml_backend_cuda_context & ctx, const ggml_tensor * src1) {
-    const ggml_cuda_q4_s24_state * state = ctx.q4_s24_state;
-    return state != nullptr && state->buffer != nullptr && state->src1 == src1 && state->data == src1->data &&
-           state->stream == ctx.stream();
-}
-
-// The quantized activations of src1 (one matrix of ncols <= Q4_S24_CUDA_MMV_MAX_COLS columns): reused when the
-// context's buffer holds them, else quantized into that buffer, or into scratch (allocated here) when src1 is larger
-// than the buffer or there is none.
+// src1 (one matrix of ncols <= Q4_S24_CUDA_MMV_MAX_COLS columns) quantized into the context's buffer, or into scratch
+// (allocated here) when src1 is larger than the buffer or there is none.
 static q4_s24_cuda_act quantized_activations(ggml_backend_cuda_context & ctx, const ggml_tensor * src1,
                                              ggml_cuda_pool_alloc<char> & scratch) {
     const int64_t k     = src1->ne[0];
     const int     ncols = (int) src1->ne[1];
     const size_t  bytes = q4_s24_cuda_act_bytes(k, ncols);
-    if (reuses_activations(ctx, src1)) {
-        return q4_s24_cuda_act_view(ctx.q4_s24_state->buffer, k, ncols);
-    }
     // Only the main stream uses the buffer: matmuls on the side streams of ggml's concurrent branches
     // (GGML_CUDA_GRAPH_OPT) could overwrite it while the main stream still reads it.
     void * buffer = bytes > kActCacheBytes || fusion_disabled() || ctx.curr_stream_no != 0 ? nullptr
@@ -128,13 +106,33 @@ static q4_s24_cuda_act quantized_activations(ggml_backend_cuda_context & ctx, co
     const q4_s24_cuda_act act = q4_s24_cuda_act_view(dst, k, ncols);
     q4_s24_cuda_quantize_act((const float *) src1->data, k, (int64_t) (src1->nb[1] / sizeof(float)), ncols, act,
                              ctx.stream());
-    if (buffer != nullptr) {
-        ggml_cuda_q4_s24_state & state = *ctx.q4_s24_state;
-        state.src1   = src1;
-        state.data   = src1->data;
-        state.stream = ctx.stream();
-    }
     return act;
+}
+
+// One matrix (src0: one contiguous Q4_S24 matrix; src1: one F32 matrix of 1..Q4_S24_CUDA_MMV_MAX_COLS columns with
+// contiguous rows), plus add when not null: the shape's default launch, which quantizes src1 in-kernel (launch-bound
+// small matrices at batch 1-2) or reads a quantized copy. may_read_x false: always a quantized copy (y may overlap
+// src1).
+static void mul_mat_vec_one(ggml_backend_cuda_context & ctx, const ggml_tensor * src0, const ggml_tensor * src1,
+                            float * y, int64_t y_col_stride, const float * add, int64_t add_col_stride,
+                            bool may_read_x = true) {
+    const int64_t nrows = src0->ne[1];
+    const int64_t k     = src0->ne[0];
+    const int     ncols = (int) src1->ne[1];
+    const bool in_kernel = may_read_x &&
+                           q4_s24_cuda_mmv_variant_is_fused(q4_s24_cuda_mmv_default_variant(nrows, k, ncols));
+    ggml_cuda_pool_alloc<char> scratch;
+    if (in_kernel) {
+        scratch.alloc(ctx.pool(), q4_s24_cuda_act_bytes(k, ncols));
+        q4_s24_cuda_mul_mat_vec(src0->data, nrows, k, src0->nb[1], (const float *) src1->data,
+                                (int64_t) (src1->nb[1] / sizeof(float)), ncols, y, y_col_stride, scratch.get(),
+                                ctx.stream(), add, add_col_stride);
+    } else {
+        const q4_s24_cuda_act act = quantized_activations(ctx, src1, scratch);
+        q4_s24_cuda_mul_mat_vec_q(src0->data, nrows, k, src0->nb[1], act, ncols, y, y_col_stride, ctx.stream(), add,
+                                  add_col_stride);
+    }
+    CUDA_CHECK(cudaGetLastError());
 }
 
 bool ggml_cuda_q4_s24_mul_mat_vec(ggml_backend_cuda_context & ctx, const ggml_tensor * src0,
@@ -153,20 +151,7 @@ bool ggml_cuda_q4_s24_mul_mat_vec(ggml_backend_cuda_context & ctx, const ggml_te
     const int64_t y_col_stride = (int64_t) (nb1 / sizeof(float));
 
     if (ne12 * ne13 == 1) {
-        // One matrix: share the int8 activations with the other matmuls of this input, unless this shape's kernel
-        // quantizes in-kernel (launch-bound small matrices) and nothing is there to share yet.
-        const bool in_kernel = q4_s24_cuda_mmv_variant_is_fused(q4_s24_cuda_mmv_default_variant(ne01, ne00, ncols));
-        ggml_cuda_pool_alloc<char> scratch;
-        if (in_kernel && !reuses_activations(ctx, src1)) {
-            scratch.alloc(ctx.pool(), q4_s24_cuda_act_bytes(ne10, ncols));
-            q4_s24_cuda_mul_mat_vec(src0->data, ne01, ne00, nb01, (const float *) src1->data, x_col_stride, ncols,
-                                    (float *) dst->data, y_col_stride, scratch.get(), stream);
-        } else {
-            const q4_s24_cuda_act act = quantized_activations(ctx, src1, scratch);
-            q4_s24_cuda_mul_mat_vec_q(src0->data, ne01, ne00, nb01, act, ncols, (float *) dst->data, y_col_stride,
-                                      stream);
-        }
-        CUDA_CHECK(cudaGetLastError());
+        mul_mat_vec_one(ctx, src0, src1, (float *) dst->data, y_col_stride, nullptr, 0);
         return true;
     }
 
@@ -185,6 +170,130 @@ bool ggml_cuda_q4_s24_mul_mat_vec(ggml_backend_cuda_context & ctx, const ggml_te
         }
     }
     return true;
+}
+
+// Grouping: MUL_MATs of Q4_S24 weights on one input (attention's q, k and v) in one mat-vec launch. At a batch of one
+// these are latency-bound launches (a 1024-row projection takes about as long as a 4096-row one), so three become one.
+// Off with fusion, with Q4_S24_CUDA_NO_GROUP=1 (to measure it), and with GGML_CUDA_GRAPH_OPT=1, whose concurrent
+// streams run q, k and v side by side instead (and expect them on their own streams).
+static bool grouping_disabled() {
+    static const bool disabled = [] {
+        const char * ours  = getenv("Q4_S24_CUDA_NO_GROUP");
+        const char * ggmls = getenv("GGML_CUDA_GRAPH_OPT");
+        return (ours != nullptr && atoi(ours) != 0) || (ggmls != nullptr && atoi(ggmls) == 1);
+    }();
+    return disabled || fusion_disabled();
+}
+
+// The feed-forward gate and up projections also read one input: by default the group takes them too (two launches,
+// the group's and SWIGLU's, measured faster in the whole model than three); Q4_S24_CUDA_GROUP_GLU=0 leaves them to
+// the gate/up + SWIGLU kernel instead (one launch).
+static bool group_takes_glu_inputs() {
+    static const bool takes = [] {
+        const char * env = getenv("Q4_S24_CUDA_GROUP_GLU");
+        return env == nullptr || atoi(env) != 0;
+    }();
+    return takes;
+}
+
+// Whether node i and the node after it are the two inputs of a GLU right after them (ggml's gate/up pattern).
+static bool feeds_glu_pair(const ggml_cgraph * cgraph, int i) {
+    if (i + 2 >= cgraph->n_nodes || cgraph->nodes[i + 2]->op != GGML_OP_GLU) {
+        return false;
+    }
+    const ggml_tensor * glu = cgraph->nodes[i + 2];
+    const ggml_tensor * a   = cgraph->nodes[i];
+    const ggml_tensor * b   = cgraph->nodes[i + 1];
+    return (glu->src[0] == a && glu->src[1] == b) || (glu->src[0] == b && glu->src[1] == a);
+}
+
+// Whether the node after node i is an ADD or MUL of it (a bias or scale that ggml's mul_mat + add / mul fusions would
+// fold into node i's launch): such a matmul is not moved or grouped, so that it keeps that fusion.
+static bool followed_by_its_bias(const ggml_cgraph * cgraph, int i) {
+    if (i + 1 >= cgraph->n_nodes) {
+        return false;
+    }
+    const ggml_tensor * next = cgraph->nodes[i + 1];
+    return (next->op == GGML_OP_ADD || next->op == GGML_OP_MUL) &&
+           (next->src[0] == cgraph->nodes[i] || next->src[1] == cgraph->nodes[i]);
+}
+
+// A MUL_MAT the fused launches (group, + ADD) take: one contiguous Q4_S24 matrix of weights (a leaf), F32 activations
+// of 1 to Q4_S24_CUDA_MMV_MAX_COLS columns, an F32 result with contiguous rows that is no view.
+static bool plain_mat_vec(const ggml_tensor * node) {
+    if (node->op != GGML_OP_MUL_MAT || node->view_src != nullptr || node->type != GGML_TYPE_F32 ||
+        node->nb[0] != sizeof(float)) {
+        return false;
+    }
+    const ggml_tensor * w = node->src[0];
+    const ggml_tensor * x = node->src[1];
+    return w->type == GGML_TYPE_Q4_S24 && w->op == GGML_OP_NONE && ggml_is_contiguous(w) && w->ne[2] * w->ne[3] == 1 &&
+           w->ne[0] % QK_Q4_S24_CUDA == 0 && x->type == GGML_TYPE_F32 && x->nb[0] == sizeof(float) &&
+           x->ne[2] * x->ne[3] == 1 && x->ne[1] >= 1 && x->ne[1] <= Q4_S24_CUDA_MMV_MAX_COLS;
+}
+
+// Whether plain_mat_vec node b can share a launch with groupable node a: same input, same row length.
+static bool same_group(const ggml_tensor * a, const ggml_tensor * b) {
+    return b->src[1] == a->src[1] && b->src[0]->ne[0] == a->src[0]->ne[0] && b->src[0]->nb[1] == a->src[0]->nb[1];
+}
+
+void ggml_cuda_q4_s24_graph_optimize(ggml_cgraph * cgraph) {
+    if (grouping_disabled()) {
+        return;
+    }
+    // llama.cpp lists q's matmul, its rope, then v's and k's with theirs: up to this many nodes apart.
+    constexpr int kLookahead = 16;
+    for (int i = 0; i < cgraph->n_nodes; ++i) {
+        ggml_tensor * first = cgraph->nodes[i];
+        if (!plain_mat_vec(first) || followed_by_its_bias(cgraph, i)) {
+            continue;
+        }
+        // A node that writes the input's memory (in place, or through a view of it) ends the search: nothing after it
+        // moves above it.
+        const ggml_tensor * input = first->src[1]->view_src ? first->src[1]->view_src : first->src[1];
+        int grouped = 1;
+        for (int j = i + 1; j < cgraph->n_nodes && j <= i + kLookahead && grouped < Q4_S24_CUDA_MMV_MAX_GROUP; ++j) {
+            ggml_tensor * node = cgraph->nodes[j];
+            if (node == input || node->view_src == input) {
+                break;
+            }
+            if (plain_mat_vec(node) && same_group(first, node) && !followed_by_its_bias(cgraph, j)) {
+                // Its inputs (a leaf and first's input) exist at i already, and it writes a tensor of its own.
+                for (int m = j; m > i + grouped; --m) {
+                    cgraph->nodes[m] = cgraph->nodes[m - 1];
+                }
+                cgraph->nodes[i + grouped] = node;
+                ++grouped;
+            }
+        }
+        i += grouped - 1;
+    }
+}
+
+int ggml_cuda_q4_s24_try_fuse_mul_mat_group(ggml_backend_cuda_context & ctx, ggml_cgraph * cgraph, int i) {
+    const ggml_tensor * first = cgraph->nodes[i];
+    if (grouping_disabled() || !plain_mat_vec(first) || (!group_takes_glu_inputs() && feeds_glu_pair(cgraph, i))) {
+        return 0;
+    }
+    q4_s24_cuda_mmv_matrix matrices[Q4_S24_CUDA_MMV_MAX_GROUP];
+    int                    count = 0;
+    for (int j = i; j < cgraph->n_nodes && count < Q4_S24_CUDA_MMV_MAX_GROUP; ++j) {
+        ggml_tensor * node = cgraph->nodes[j];
+        if ((node->flags & GGML_TENSOR_FLAG_COMPUTE) == 0 || !plain_mat_vec(node) || !same_group(first, node)) {
+            break;
+        }
+        matrices[count++] = { node->src[0]->data, node->src[0]->ne[1], (float *) node->data,
+                              (int64_t) (node->nb[1] / sizeof(float)) };
+    }
+    if (count < 2) {
+        return 0;
+    }
+    ggml_cuda_pool_alloc<char> scratch;
+    const q4_s24_cuda_act act = quantized_activations(ctx, first->src[1], scratch);
+    q4_s24_cuda_mul_mat_vec_group(matrices, count, first->src[0]->ne[0], first->src[0]->nb[1], act,
+                                  (int) first->src[1]->ne[1], ctx.stream());
+    CUDA_CHECK(cudaGetLastError());
+    return count - 1;
 }
 
 // Prefill on sparse tensor cores, only with Q4_S24_CUDA_SPARSE_MMA=1 while the kernel is new (see
@@ -239,6 +348,32 @@ bool ggml_cuda_q4_s24_mul_mat_vec_swiglu(ggml_backend_cuda_context & ctx, const 
                                    (int) x->ne[1], (float *) glu->data, (int64_t) (glu->nb[1] / sizeof(float)),
                                    ctx.stream());
     CUDA_CHECK(cudaGetLastError());
+    return true;
+}
+
+bool ggml_cuda_q4_s24_mul_mat_vec_add(ggml_backend_cuda_context & ctx, const ggml_tensor * mul_mat,
+                                      const ggml_tensor * addend, ggml_tensor * sum) {
+    if (fusion_disabled() || !plain_mat_vec(mul_mat) || sum->op != GGML_OP_ADD || sum->type != GGML_TYPE_F32 ||
+        addend->type != GGML_TYPE_F32 || !ggml_are_same_shape(addend, mul_mat) || !ggml_are_same_shape(sum, mul_mat) ||
+        addend->nb[0] != sizeof(float) || sum->nb[0] != sizeof(float)) {
+        return false;
+    }
+    // ggml's allocator may give the sum the memory of the matmul's input, which no later node reads: then the
+    // activations are quantized into a buffer of their own first (a kernel reading them while others write the sum
+    // would race).
+    const auto overlaps = [](const ggml_tensor * a, const ggml_tensor * b) {
+        const char * a0 = (const char *) a->data;
+        const char * b0 = (const char *) b->data;
+        return a0 < b0 + ggml_nbytes(b) && b0 < a0 + ggml_nbytes(a);
+    };
+    // Each thread reads the addend where it then writes the sum: the same memory (ggml's in-place ADD) or none of it.
+    if (overlaps(sum, addend) && (sum->data != addend->data || sum->nb[1] != addend->nb[1])) {
+        return false;
+    }
+    const ggml_tensor * x       = mul_mat->src[1];
+    const bool          overlap = overlaps(sum, x);
+    mul_mat_vec_one(ctx, mul_mat->src[0], x, (float *) sum->data, (int64_t) (sum->nb[1] / sizeof(float)),
+                    (const float *) addend->data, (int64_t) (addend->nb[1] / sizeof(float)), !overlap);
     return true;
 }
 

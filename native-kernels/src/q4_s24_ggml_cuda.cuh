@@ -11,9 +11,9 @@ bool ggml_cuda_q4_s24_involved(const ggml_tensor * op);
 // Which ops the CUDA backend runs on Q4_S24 tensors: MUL_MAT (weights Q4_S24, activations F32) and GET_ROWS.
 bool ggml_cuda_q4_s24_supports_op(const ggml_tensor * op);
 
-// MUL_MAT with Q4_S24 weights for batches of at most Q4_S24_CUDA_MMV_MAX_COLS columns: quantizes the
-// activations (or reuses those of the previous matmul on the same input), then the mat-vec kernel. Returns false
-// for larger batches (the caller dequantizes to fp16 and uses cuBLAS).
+// MUL_MAT with Q4_S24 weights for batches of at most Q4_S24_CUDA_MMV_MAX_COLS columns: quantizes the activations
+// (in the kernel itself for small matrices at batch 1-2), then the mat-vec kernel. Returns false for larger batches
+// (the caller dequantizes to fp16 and uses cuBLAS).
 bool ggml_cuda_q4_s24_mul_mat_vec(ggml_backend_cuda_context & ctx, const ggml_tensor * src0,
                                   const ggml_tensor * src1, ggml_tensor * dst);
 
@@ -26,9 +26,22 @@ bool ggml_cuda_q4_s24_mul_mat_sparse_mma(ggml_backend_cuda_context & ctx, const 
 bool ggml_cuda_q4_s24_mul_mat_vec_swiglu(ggml_backend_cuda_context & ctx, const ggml_tensor * up,
                                          const ggml_tensor * gate, ggml_tensor * glu);
 
-// Per-context state (the reusable activations of mul_mat_vec); graph_begin forgets what the last graph left there.
+// MUL_MATs of Q4_S24 weights on one input (attention's q, k and v) in one launch. graph_optimize (from ggml-cuda's
+// graph_optimize, before allocation) moves such MUL_MATs of a graph next to each other; try_fuse_mul_mat_group (from
+// ggml-cuda's fusion pass at node i) launches nodes i, i + 1, ... that form a group together and returns how many
+// nodes after i it took (0: none, node i is not grouped).
+struct ggml_cgraph;
+void ggml_cuda_q4_s24_graph_optimize(ggml_cgraph * cgraph);
+int ggml_cuda_q4_s24_try_fuse_mul_mat_group(ggml_backend_cuda_context & ctx, ggml_cgraph * cgraph, int i);
+
+// ggml-cuda's {MUL_MAT, ADD} pattern (the residual connection after a projection, batch 1-8): sum = mul_mat + addend,
+// where addend is the ADD's other operand, same shape, in one mat-vec launch. Returns false, doing nothing, when
+// mul_mat is not a Q4_S24 mat-vec this can take.
+bool ggml_cuda_q4_s24_mul_mat_vec_add(ggml_backend_cuda_context & ctx, const ggml_tensor * mul_mat,
+                                      const ggml_tensor * addend, ggml_tensor * sum);
+
+// Per-context state (the mat-vecs' activation buffer), freed with the context.
 struct ggml_cuda_q4_s24_state;
-void ggml_cuda_q4_s24_graph_begin(ggml_backend_cuda_context & ctx);
 void ggml_cuda_q4_s24_free_state(ggml_cuda_q4_s24_state * state);
 
 void ggml_cuda_q4_s24_get_rows(ggml_backend_cuda_context & ctx, ggml_tensor * dst);

@@ -13,12 +13,13 @@ function hasNvcc(): boolean {
 
 // The CUDA kernels cannot run without a GPU (the harness on the GPU machine checks them against the CPU reference),
 // but the architectures ggml's CUDA build targets by default must at least compile: a kernel change that only builds
-// for the GPU it was measured on would break users of the others. (The ggml glue, q4_s24_ggml_cuda.cu, needs
-// cuBLAS headers and is compiled by the CUDA build itself.)
+// for the GPU it was measured on would break users of the others. The ggml glue (q4_s24_ggml_cuda.cu), ggml-cuda.cu and
+// test-backend-ops.cpp as our patches leave them compile against node-llama-cpp's patched llama.cpp tree, with a
+// stand-in for cuBLAS's header (this machine has none).
 describe("Q4_S24 CUDA kernels (compile only)", function () {
     this.timeout(600_000);
 
-    it("compile for sm_75 to sm_120a (the decode kernels and the sparse tensor-core prefill), without dp4a for older GPUs, and the harness that checks them on the GPU machine; the prefill operands replayed on the CPU", function () {
+    it("compile for sm_75 to sm_120a (the decode kernels and the sparse tensor-core prefill), without dp4a for older GPUs, and the harness that checks them on the GPU machine; the prefill operands replayed on the CPU; the ggml glue and the patched ggml-cuda.cu", function () {
         if (!hasNvcc()) {
             console.warn("      (nvcc is not on PATH: CUDA compile check skipped)");
             this.skip();
@@ -36,6 +37,10 @@ describe("Q4_S24 CUDA kernels (compile only)", function () {
             assert.match(output, /compiled the harness/);
             // The prefill kernel's own operand builders, placed by the mma.sp layout and replayed on the CPU, three seeds.
             assert.equal(output.match(/^OK: 0 mismatch\(es\)/gm)?.length, 3, output);
+            // npm install builds node-llama-cpp from the patched tree, so it is there.
+            assert.match(output, /compiled q4_s24_ggml_cuda\.cu \(patched tree/);
+            assert.match(output, /compiled ggml-cuda\.cu \(patched tree/);
+            assert.match(output, /compiled test-backend-ops\.cpp/);
         } finally {
             fs.rmSync(outDir, {recursive: true, force: true});
         }
