@@ -130,6 +130,26 @@ static void emulate_act_quant(const float * x, int64_t k, std::vector<int8_t> & 
     }
 }
 
+// dot(weight row r, x column c) in double, with x quantized as the kernels quantize it (emulate_act_quant):
+// ref[c*rows + r], for the first rows rows of w and ncols columns of k values.
+static std::vector<double> int8_reference(const HostWeights & w, int64_t rows, int64_t k, const std::vector<float> & x,
+                                          int ncols) {
+    std::vector<double> ref((size_t) ncols * rows);
+    for (int c = 0; c < ncols; ++c) {
+        std::vector<int8_t> q;
+        std::vector<float>  d;
+        emulate_act_quant(x.data() + c * k, k, q, d);
+        for (int64_t r = 0; r < rows; ++r) {
+            double a = 0;
+            for (int64_t i = 0; i < k; ++i) {
+                a += (double) w.dense[r * k + i] * ((double) q[i] * d[i / 32]);
+            }
+            ref[c * rows + r] = a;
+        }
+    }
+    return ref;
+}
+
 static double rel_err(const std::vector<float> & got, const std::vector<double> & ref) {
     double num = 0, den = 0;
     for (size_t i = 0; i < ref.size(); ++i) {
@@ -405,20 +425,7 @@ static void run_launch_chain_checks(std::mt19937 & rng) {
     CUDA_OK(cudaMemcpy(d_wb, wb.blocks.data(), wb.blocks.size(), cudaMemcpyHostToDevice));
     CUDA_OK(cudaMemcpy(d_wc, wc.blocks.data(), wc.blocks.size(), cudaMemcpyHostToDevice));
     const auto reference = [&](const HostWeights & w, int64_t rows, const std::vector<float> & x, int ncols) {
-        std::vector<double> ref((size_t) ncols * rows);
-        for (int c = 0; c < ncols; ++c) {
-            std::vector<int8_t> q;
-            std::vector<float>  d;
-            emulate_act_quant(x.data() + c * k, k, q, d);
-            for (int64_t r = 0; r < rows; ++r) {
-                double a = 0;
-                for (int64_t i = 0; i < k; ++i) {
-                    a += (double) w.dense[r * k + i] * ((double) q[i] * d[i / 32]);
-                }
-                ref[c * rows + r] = a;
-            }
-        }
-        return ref;
+        return int8_reference(w, rows, k, x, ncols);
     };
     const auto fetch = [](const float * d_y, size_t n) {
         std::vector<float> y(n);
@@ -541,22 +548,10 @@ static void run_mul_mat_vec_group(std::mt19937 & rng, bool quick, std::vector<st
             for (int m = 0; m < 3; ++m) {
                 const int64_t       rows = g.rows[m];
                 const size_t        off  = (size_t) (mats[m].y - d_y);
-                std::vector<double> ref((size_t) ncols * rows);
-                std::vector<float>  got(y.begin() + off, y.begin() + off + ref.size());
-                std::vector<float>  sep(y.begin() + off + ncols * total_rows,
-                                        y.begin() + off + ncols * total_rows + ref.size());
-                for (int c = 0; c < ncols; ++c) {
-                    std::vector<int8_t> q;
-                    std::vector<float>  d;
-                    emulate_act_quant(x.data() + c * k, k, q, d);
-                    for (int64_t r = 0; r < rows; ++r) {
-                        double a = 0;
-                        for (int64_t i = 0; i < k; ++i) {
-                            a += (double) hw[m].dense[r * k + i] * ((double) q[i] * d[i / 32]);
-                        }
-                        ref[c * rows + r] = a;
-                    }
-                }
+                const std::vector<double> ref = int8_reference(hw[m], rows, k, x, ncols);
+                std::vector<float>        got(y.begin() + off, y.begin() + off + ref.size());
+                std::vector<float>        sep(y.begin() + off + ncols * total_rows,
+                                              y.begin() + off + ncols * total_rows + ref.size());
                 const double e = rel_err(got, ref);
                 char         what[200];
                 snprintf(what, sizeof what, "group k=%lld batch %d, matrix %d (%lld rows): err %.2e", (long long) k,
@@ -619,18 +614,9 @@ static void run_mul_mat_vec_add(std::mt19937 & rng) {
                 CUDA_OK(cudaDeviceSynchronize());
                 std::vector<float> y((size_t) ncols * sh.rows);
                 CUDA_OK(cudaMemcpy(y.data(), d_y, y.size() * sizeof(float), cudaMemcpyDeviceToHost));
-                std::vector<double> ref(y.size());
-                for (int c = 0; c < ncols; ++c) {
-                    std::vector<int8_t> q;
-                    std::vector<float>  d;
-                    emulate_act_quant(x.data() + c * k, k, q, d);
-                    for (int64_t row = 0; row < sh.rows; ++row) {
-                        double a = 0;
-                        for (int64_t i = 0; i < k; ++i) {
-                            a += (double) hw.dense[row * k + i] * ((double) q[i] * d[i / 32]);
-                        }
-                        ref[c * sh.rows + row] = a + r[c * sh.rows + row];
-                    }
+                std::vector<double> ref = int8_reference(hw, sh.rows, k, x, ncols);
+                for (size_t i = 0; i < ref.size(); ++i) {
+                    ref[i] += r[i];
                 }
                 const double e = rel_err(y, ref);
                 char         what[200];
