@@ -18,6 +18,7 @@
 #include <cuda_fp16.h>
 
 #include <atomic>
+#include <cstring>
 
 namespace {
 
@@ -56,10 +57,18 @@ __host__ __device__ __forceinline__ uint32_t metadata_bits(uint32_t positions, i
     return bits;
 }
 
-// Two kept values (4-bit codes q + 8) times the row's scale, as the halves of one A register.
-__host__ __device__ __forceinline__ uint32_t scaled_pair(uint32_t code_lo, uint32_t code_hi, float d) {
-    const half2 v = __floats2half2_rn(((float) code_lo - 8.0f) * d, ((float) code_hi - 8.0f) * d);
-    return *reinterpret_cast<const uint32_t *>(&v);
+// Two kept values (4-bit codes u = q + 8, in bits 0-3 and 16-19 of pair) times the row's scale d, as the halves of
+// one A register. Integer bits 0x6400 | u are the half 1024 + u; minus 1032 is q exactly, and one half multiply
+// rounds q * d once: the same half as rounding the exact float product (what dequantization to f16 gives), in three
+// instructions instead of float conversions.
+__host__ __device__ __forceinline__ uint32_t scaled_pair(uint32_t pair, half2 d) {
+    const uint32_t biased = pair | 0x64006400u;
+    half2          v;
+    memcpy(&v, &biased, 4);
+    v = __hmul2(__hsub2(v, __halves2half2(__ushort_as_half(0x6408), __ushort_as_half(0x6408))), d); // 0x6408: 1032
+    uint32_t r;
+    memcpy(&r, &v, 4);
+    return r;
 }
 
 // Lane t's A registers and metadata for sub-block sub of the blocks at wa (row g) and wb (row g + 8). Host-callable, so
@@ -68,12 +77,13 @@ __host__ __device__ __forceinline__ void weight_operands(const uint8_t * wa, con
                                                          uint32_t (&a)[4], uint32_t & metadata) {
     const uint32_t codes_a = *reinterpret_cast<const unsigned short *>(wa + kQsOffset + 8 * sub + 2 * t);
     const uint32_t codes_b = *reinterpret_cast<const unsigned short *>(wb + kQsOffset + 8 * sub + 2 * t);
-    const float    da = __half2float(*reinterpret_cast<const half *>(wa + 2 * (sub / 4)));
-    const float    db = __half2float(*reinterpret_cast<const half *>(wb + 2 * (sub / 4)));
-    a[0] = scaled_pair(codes_a & 15, (codes_a >> 8) & 15, da);         // row g,     kept 2t, 2t+1
-    a[1] = scaled_pair(codes_b & 15, (codes_b >> 8) & 15, db);         // row g + 8, kept 2t, 2t+1
-    a[2] = scaled_pair((codes_a >> 4) & 15, (codes_a >> 12) & 15, da); // row g,     kept 2t+8, 2t+9
-    a[3] = scaled_pair((codes_b >> 4) & 15, (codes_b >> 12) & 15, db); // row g + 8, kept 2t+8, 2t+9
+    const half2    da = __half2half2(*reinterpret_cast<const half *>(wa + 2 * (sub / 4)));
+    const half2    db = __half2half2(*reinterpret_cast<const half *>(wb + 2 * (sub / 4)));
+    // Low nibbles of the two code bytes (kept 2t, 2t+1) to bits 0-3 and 16-19; then their high nibbles (2t+8, 2t+9).
+    a[0] = scaled_pair((codes_a & 0x000Fu) | ((codes_a & 0x0F00u) << 8), da);        // row g,     kept 2t, 2t+1
+    a[1] = scaled_pair((codes_b & 0x000Fu) | ((codes_b & 0x0F00u) << 8), db);        // row g + 8, kept 2t, 2t+1
+    a[2] = scaled_pair(((codes_a & 0x00F0u) >> 4) | ((codes_a & 0xF000u) << 4), da); // row g,     kept 2t+8, 2t+9
+    a[3] = scaled_pair(((codes_b & 0x00F0u) >> 4) | ((codes_b & 0xF000u) << 4), db); // row g + 8, kept 2t+8, 2t+9
     metadata = 0;
     if (t < 2) {
         const uint32_t pa = *reinterpret_cast<const uint32_t *>(wa + kIdxOffset + 4 * sub);
