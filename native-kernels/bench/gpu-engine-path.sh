@@ -92,8 +92,9 @@ if [ "$step" = build ]; then
     (g++ -O2 -std=c++17 -I"$tree/ggml/include" "$tree/tests/test-backend-ops.cpp" "$bin"/libggml.*so "$bin"/libggml-base.so \
         -Wl,-rpath,'$ORIGIN' -pthread -o "$bin/test-backend-ops" > "$LOGS/build-test-backend-ops.log" 2>&1 \
         || echo "test-backend-ops did not build (see build-test-backend-ops.log); the bench step skips its checks") &
-    # The tools: built by the default target already when the options took; otherwise this builds just these three.
-    cmake --build "$build_dir" -j "$(nproc)" --target llama-bench llama-server llama-quantize > "$LOGS/build-tools.log" 2>&1 \
+    # The tools: built by the default target already when the options took; otherwise this builds just these.
+    cmake --build "$build_dir" -j "$(nproc)" --target llama-bench llama-server llama-quantize llama-perplexity llama-completion \
+        > "$LOGS/build-tools.log" 2>&1 \
         || { tail -30 "$LOGS/build-tools.log"; exit 1; }
     stamp "build took $(( $(date +%s) - t0 )) s"
     wait
@@ -163,6 +164,8 @@ if [ "$step" = bench ]; then
             -c 32 -b "$batch" -ub "$batch" --chunks 16 > "$LOGS/ppl-$name-b$batch.log" 2>&1 || true
         sed -n 's/.*Final estimate: PPL = \([0-9.]*\).*/\1/p' "$LOGS/ppl-$name-b$batch.log"
     }
+    [ -x "$bin/llama-perplexity" ] && [ -x "$bin/llama-completion" ] \
+        || echo "llama-perplexity or llama-completion was not built: the comparisons below report MISSING"
     for batch in 1 4; do
         plain=$(ppl plain "$batch" Q4_S24_CUDA_NO_FUSION=1)
         for run in "default Q4_S24_CUDA_NO_FUSION=0" "no-group Q4_S24_CUDA_NO_GROUP=1" "group-glu0 Q4_S24_CUDA_GROUP_GLU=0" \

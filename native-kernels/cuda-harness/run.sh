@@ -67,6 +67,7 @@ fi
 mode=${2:-}
 "$out/q4_s24_cuda_harness" "$seed" $mode
 if command -v compute-sanitizer >/dev/null; then
+    case "$mode" in prefill) checks=prefill-quick ;; *) checks=quick ;; esac
     compute-sanitizer --tool memcheck --leak-check full --error-exitcode 9 "$out/q4_s24_cuda_harness" "$((seed + 1))" \
-        "${mode:+$mode-}quick" | tail -n 6
+        "$checks" | tail -n 6
 fi

@@ -279,8 +279,9 @@ int ggml_cuda_q4_s24_try_fuse_mul_mat_group(ggml_backend_cuda_context & ctx, ggm
     int                    count = 0;
     for (int j = i; j < cgraph->n_nodes && count < Q4_S24_CUDA_MMV_MAX_GROUP; ++j) {
         ggml_tensor * node = cgraph->nodes[j];
-        if ((node->flags & GGML_TENSOR_FLAG_COMPUTE) == 0 || !plain_mat_vec(node) || !same_group(first, node)) {
-            break;
+        if ((node->flags & GGML_TENSOR_FLAG_COMPUTE) == 0 || !plain_mat_vec(node) || !same_group(first, node) ||
+            followed_by_its_bias(cgraph, j)) {
+            break; // (a matmul followed by its own bias keeps ggml's mul_mat + add fusion)
         }
         matrices[count++] = { node->src[0]->data, node->src[0]->ne[1], (float *) node->data,
                               (int64_t) (node->nb[1] / sizeof(float)) };
@@ -308,7 +309,7 @@ bool ggml_cuda_q4_s24_mul_mat_sparse_mma(ggml_backend_cuda_context & ctx, const 
 
     const int cc = ggml_cuda_info().devices[ctx.device].cc;
     if (!enabled || !GGML_CUDA_CC_IS_NVIDIA(cc) || ggml_cuda_highest_compiled_arch(cc) < GGML_CUDA_CC_AMPERE ||
-        ne02 * ne03 != 1 || ne12 * ne13 != 1 || ne11 < 1 || ne11 > 65535ll * 64 || src1->type != GGML_TYPE_F32 ||
+        ne02 * ne03 != 1 || ne12 * ne13 != 1 || ne11 < 1 || ne11 > 65535ll * 128 || src1->type != GGML_TYPE_F32 ||
         !ggml_is_contiguous(src1) || dst->type != GGML_TYPE_F32 || nb0 != sizeof(float) ||
         ne00 % QK_Q4_S24_CUDA != 0 || nb01 % 4 != 0 || ((uintptr_t) src0->data & 3) != 0) {
         return false;
