@@ -4,6 +4,7 @@
 #   ARCH=sm_86 native-kernels/cuda-harness/run.sh    another architecture (default: sm_90a on compute capability 9.0)
 #   native-kernels/cuda-harness/run.sh SEED profile  Nsight Compute details of the decode kernels (needs ncu)
 #   native-kernels/cuda-harness/run.sh SEED prefill  the prefill checks and timings alone
+#   native-kernels/cuda-harness/run.sh SEED profile-prefill  Nsight Compute on the sparse tensor-core prefill kernel
 # Compile-check the architectures ggml builds for, and replay the sparse tensor-core prefill's operand layout on the
 # CPU, without a GPU: native-kernels/cuda-harness/run.sh --compile-only
 set -euo pipefail
@@ -58,6 +59,12 @@ nvcc "${common[@]}" -gencode=arch=compute_${arch#sm_},code=$arch -DQ4_S24_HARNES
     "$here/q4_s24_cuda_harness.cu" "$src/q4_s24_cuda.cu" "$src/q4_s24_cuda_sparse_mma.cu" "$src/q4_s24_ref.c" -lcublas \
     -o "$out/q4_s24_cuda_harness"
 seed=${1:-$RANDOM}
+if [ "${2:-}" = "profile-prefill" ]; then
+    # Nsight Compute on the sparse tensor-core prefill (a few launches of the prefill checks): stall reasons, pipes.
+    ncu --set full --kernel-name regex:mul_mat_sparse_mma_kernel --launch-count 4 "$out/q4_s24_cuda_harness" "$seed" \
+        prefill-quick
+    exit 0
+fi
 if [ "${2:-}" = "profile" ]; then
     # Nsight Compute on one launch of each decode kernel (batch 1, Llama-3-8B shapes): where the time goes.
     ncu --set full --kernel-name regex:mul_mat_vec_kernel "$out/q4_s24_cuda_harness" "$seed" profile
