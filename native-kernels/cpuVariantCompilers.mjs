@@ -16,7 +16,11 @@ function compiles(compiler, language, flags) {
     const res = spawnSync(compiler, ["-x", language, ...flags, "-c", "-o", os.devNull, "-"], {
         input: source, stdio: ["pipe", "ignore", "pipe"], encoding: "utf8", timeout: 30000,
     });
-    if (res.error != null) return { ok: false, missing: true };
+    // Only a compiler that is not there counts as missing; one that could not be run (busy, timed out) counts as failing,
+    // so that the build falls back to this machine's CPU rather than fail halfway.
+    if (res.error != null) {
+        return res.error.code === "ENOENT" ? { ok: false, missing: true } : { ok: false, missing: false, stderr: `error: ${res.error.message}` };
+    }
     return { ok: res.status === 0, missing: false, stderr: res.stderr ?? "" };
 }
 

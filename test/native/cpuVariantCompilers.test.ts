@@ -2,6 +2,7 @@ import {strict as assert} from "node:assert";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import {spawnSync} from "node:child_process";
 import {compilersBuildAllCpuVariants, newestCpuVariantFlags} from "../../native-kernels/cpuVariantCompilers.mjs";
 
 // build.mjs asks this before a portable CPU build: a compiler without the newest variant's flags (gcc < 11 has no
@@ -20,6 +21,13 @@ describe("compilers for ggml's portable CPU build (native-kernels/cpuVariantComp
         const file = path.join(dir, name);
         fs.writeFileSync(file, `#!/bin/sh\nfor a in "$@"; do [ "$a" = "${flag}" ] && { echo "${name}: error: unrecognized command-line option '${flag}'" >&2; exit 1; }; done\nexec ${real} "$@"\n`);
         fs.chmodSync(file, 0o755);
+        // A script executed right after it was written can fail with ETXTBSY while a child process forked meanwhile
+        // still holds the write descriptor (seen once in CI): wait until it runs.
+        for (let attempt = 0; attempt < 200; attempt++) {
+            if ((spawnSync(file, ["--version"], {stdio: "ignore"}).error as NodeJS.ErrnoException | undefined)?.code !== "ETXTBSY")
+                break;
+            Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+        }
         return file;
     }
 
