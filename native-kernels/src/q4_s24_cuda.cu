@@ -1,5 +1,6 @@
 // Q4_S24 CUDA kernels: activation quantization, decode mat-vec (batch 1..8), dequantization, get_rows.
 #include "q4_s24_cuda.cuh"
+#include "q4_s24_cuda_device_cache.cuh"
 #include "q4_s24_cuda_layout.cuh"
 
 #include <atomic>
@@ -479,23 +480,11 @@ bool pdl_enabled(const void * kernel) {
     if (!env_allows) {
         return false;
     }
-    constexpr int kMaxDevices = 64;
-    static std::atomic<int> cached[kMaxDevices]; // 0 unknown, 1 no, 2 yes
-    int device = 0;
-    if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) {
-        return false;
-    }
-    int state = cached[device].load(std::memory_order_relaxed);
-    if (state == 0) {
+    static std::atomic<int> cached[64];
+    return q4_s24_cuda_ask_once_per_device(cached, [kernel](int) {
         cudaFuncAttributes attr = {};
-        if (cudaFuncGetAttributes(&attr, kernel) != cudaSuccess) {
-            (void) cudaGetLastError(); // not a launch error: the kernel just goes without programmatic launch
-            attr.ptxVersion = 0;
-        }
-        state = attr.ptxVersion >= 90 ? 2 : 1;
-        cached[device].store(state, std::memory_order_relaxed);
-    }
-    return state == 2;
+        return cudaFuncGetAttributes(&attr, kernel) == cudaSuccess && attr.ptxVersion >= 90;
+    });
 #else
     (void) kernel;
     return false;

@@ -13,6 +13,7 @@
 // In FORMAT.md's terms compressed column c is kept value c of the sub-block, so lane t needs kept values 2t, 2t+1 (the
 // low nibbles of qs bytes 2t, 2t+1) and 2t+8, 2t+9 (their high nibbles): one 16-bit load per row and sub-block.
 #include "q4_s24_cuda_sparse_mma.cuh"
+#include "q4_s24_cuda_device_cache.cuh"
 #include "q4_s24_cuda_layout.cuh"
 
 #include <cuda_fp16.h>
@@ -143,18 +144,17 @@ __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const half * p) {
 #endif
 }
 
-__device__ __forceinline__ void cp_async_4(void * dst, const void * src) {
+// BYTES (4 or 16) from global to shared memory without registers; 16-byte copies bypass L1 (.cg, which only exists
+// for 16), smaller ones cannot (.ca).
+template <int BYTES> __device__ __forceinline__ void cp_async(void * dst, const void * src) {
+    static_assert(BYTES == 4 || BYTES == 16, "cp.async copies 4, 8 or 16 bytes; these kernels use 4 and 16");
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"((uint32_t) __cvta_generic_to_shared(dst)), "l"(src));
-#else
-    (void) dst; (void) src;
-    __trap();
-#endif
-}
-
-__device__ __forceinline__ void cp_async_16(void * dst, const void * src) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"((uint32_t) __cvta_generic_to_shared(dst)), "l"(src));
+    const uint32_t to = (uint32_t) __cvta_generic_to_shared(dst);
+    if constexpr (BYTES == 16) {
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(to), "l"(src));
+    } else {
+        asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(to), "l"(src));
+    }
 #else
     (void) dst; (void) src;
     __trap();
@@ -185,14 +185,14 @@ __device__ __forceinline__ void load_stage(uint8_t * ws, half * xs, const uint8_
         const int     r   = i / kWords;
         const int     wd  = i % kWords;
         const int64_t row = row0 + r < nrows ? row0 + r : nrows - 1;
-        cp_async_4(ws + r * kBlockBytes + 4 * wd, w + row * row_bytes + (size_t) kb * kBlockBytes + 4 * wd);
+        cp_async<4>(ws + r * kBlockBytes + 4 * wd, w + row * row_bytes + (size_t) kb * kBlockBytes + 4 * wd);
     }
     constexpr int kChunks = kStageCols / 8; // 16-byte chunks per token
     for (int i = threadIdx.x; i < kTileTokens * kChunks; i += kThreads) {
         const int     n   = i / kChunks;
         const int     ch  = i % kChunks;
         const int64_t tok = tok0 + n < ncols ? tok0 + n : ncols - 1;
-        cp_async_16(xs + n * kXRowHalves + 8 * ch, x + tok * k + (int64_t) kb * kStageCols + 8 * ch);
+        cp_async<16>(xs + n * kXRowHalves + 8 * ch, x + tok * k + (int64_t) kb * kStageCols + 8 * ch);
     }
 }
 
@@ -216,17 +216,7 @@ mul_mat_sparse_mma_kernel(const uint8_t * __restrict__ w, int64_t nrows, int nbl
     const int64_t row0   = (int64_t) blockIdx.x * kTileRows;
     const int64_t tok0   = (int64_t) blockIdx.y * kTileTokens;
 
-    float acc[kMTiles][kNTiles][4];
-#pragma unroll
-    for (int mt = 0; mt < kMTiles; ++mt) {
-#pragma unroll
-        for (int nt = 0; nt < kNTiles; ++nt) {
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                acc[mt][nt][e] = 0.0f;
-            }
-        }
-    }
+    float acc[kMTiles][kNTiles][4] = {};
 
     int b_token, b_col;
     ldmatrix_b_row(lane, b_token, b_col);
@@ -288,39 +278,26 @@ mul_mat_sparse_mma_kernel(const uint8_t * __restrict__ w, int64_t nrows, int nbl
 
 } // namespace
 
-// Whether this device can run the kernel: sparse tensor cores, room for the two stages in shared memory (opted in
-// here), and code compiled for them (a binary with only pre-8.0 PTX would be JIT-compiled into the trapping body).
-// Asked once per device.
-static bool device_supported() {
-    constexpr int           kMaxDevices = 64;
-    static std::atomic<int> cached[kMaxDevices]; // 0 unknown, 1 no, 2 yes
-    int                     device = 0;
-    if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) {
-        (void) cudaGetLastError();
-        return false;
-    }
-    int state = cached[device].load(std::memory_order_relaxed);
-    if (state == 0) {
+bool q4_s24_cuda_sparse_mma_available() {
+    // Sparse tensor cores, room for the two stages in shared memory (opted in here), and code compiled for them: a
+    // binary with only pre-8.0 PTX would be JIT-compiled into the trapping body.
+    static std::atomic<int> cached[64];
+    return q4_s24_cuda_ask_once_per_device(cached, [](int device) {
         int                major = 0;
         int                optin = 0;
         cudaFuncAttributes attr{};
-        const bool ok =
-            cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess && major >= 8 &&
-            cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) == cudaSuccess &&
-            optin >= kSharedBytes && cudaFuncGetAttributes(&attr, mul_mat_sparse_mma_kernel) == cudaSuccess &&
-            attr.ptxVersion >= 80 &&
-            cudaFuncSetAttribute(mul_mat_sparse_mma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                 kSharedBytes) == cudaSuccess;
-        (void) cudaGetLastError();
-        state = ok ? 2 : 1;
-        cached[device].store(state, std::memory_order_relaxed);
-    }
-    return state == 2;
+        return cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess && major >= 8 &&
+               cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) == cudaSuccess &&
+               optin >= kSharedBytes && cudaFuncGetAttributes(&attr, mul_mat_sparse_mma_kernel) == cudaSuccess &&
+               attr.ptxVersion >= 80 &&
+               cudaFuncSetAttribute(mul_mat_sparse_mma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    kSharedBytes) == cudaSuccess;
+    });
 }
 
 bool q4_s24_cuda_mul_mat_sparse_mma(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, const void * x_f16,
                                     int64_t ncols, float * y, int64_t y_col_stride, cudaStream_t stream) {
-    if (!device_supported()) {
+    if (!q4_s24_cuda_sparse_mma_available()) {
         return false;
     }
     if (nrows == 0 || ncols == 0) {

@@ -13,3 +13,7 @@
 // too little shared memory, code compiled below 8.0) or the arguments break its alignment or grid limits.
 bool q4_s24_cuda_mul_mat_sparse_mma(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, const void * x_f16,
                                     int64_t ncols, float * y, int64_t y_col_stride, cudaStream_t stream);
+
+// Whether the current device can run it (sparse tensor cores, enough shared memory, code compiled for 8.0 or newer);
+// asked once per device. Callers check it before preparing f16 activations.
+bool q4_s24_cuda_sparse_mma_available();
