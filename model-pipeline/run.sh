@@ -74,13 +74,14 @@ ckpt-from-gguf)
 recover-carry)
     # Student (shipped sparse-fim, exact) + teacher (dense-fim, matrices as Q8_0-style int8) + the shared
     # embedding once, then validation and a training subset filling the 64 MiB call (62 MiB by default,
-    # counting the working tree; CARRY_MIB=58: the carry folder alone at most 58 MiB).
+    # counting the working tree; CARRY_MIB=58: the carry folder alone at most 58 MiB). SKIP_DOCS=N starts the subset
+    # N documents into its fixed random order: documents an earlier recovery call did not see.
     rm -rf $W/carry-recover && mkdir -p $W/carry-recover/model $W/carry-recover/data
     TPY=${PYTHON:-/usr/bin/python3}  # numpy only: PYTHON=python3 where Debian's python3 has no numpy
     $TPY $P/recover_carry.py --student ${STUDENT:-$W/sparse-fim} --teacher ${TEACHER:-$W/dense-fim} --dst $W/carry-recover/model
     cp $W/carry/val.* $W/carry-recover/data/
     $TPY $P/subset_tokens.py --src $W/tokens --carry-full $W/carry --dst $W/carry-recover/data \
-        ${CARRY_MIB:+--limit-mib $CARRY_MIB --no-tree} ;;
+        ${CARRY_MIB:+--limit-mib $CARRY_MIB --no-tree} ${SKIP_DOCS:+--skip-docs $SKIP_DOCS} ;;
 recover)
     # Continues the fixed-mask SquareHead distillation of the shipped sparse twin with the same FIM options
     # as fim-tune; training stops STOP_BY seconds after start at the latest so eval + save always finish.

@@ -22,6 +22,9 @@ def main():
     ap.add_argument("--carry-full", required=True, help="work/carry (full xz files, to estimate the ratio)")
     ap.add_argument("--dst", required=True)
     ap.add_argument("--limit-mib", type=float, default=62.0)
+    ap.add_argument("--skip-docs", type=int, default=0,
+                    help="start this many documents into the fixed random order: a later recovery call gets documents "
+                         "the earlier subsets (which start at 0) did not hold")
     ap.add_argument("--no-tree", action="store_true",
                     help="budget the carry folder alone (--limit-mib for it), not carry + the git working tree")
     args = ap.parse_args()
@@ -35,7 +38,9 @@ def main():
     ratio = os.path.getsize(os.path.join(args.carry_full, "train.tok.u16.xz")) / toks.nbytes
     want = int(budget * 0.97 / ratio / 2)
     starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
-    order = np.random.default_rng(3).permutation(len(lens))
+    order = np.random.default_rng(3).permutation(len(lens))[args.skip_docs:]
+    if len(order) == 0:
+        raise SystemExit(f"--skip-docs {args.skip_docs} leaves no documents (there are {len(lens)})")
     os.makedirs(args.dst, exist_ok=True)
     for attempt in range(5):
         # a random subset compresses somewhat worse than the whole split: shrink until both files fit
@@ -52,7 +57,7 @@ def main():
         want = int(want * (budget - (64 << 10)) / total * 0.99)
     else:
         raise SystemExit(f"subset does not fit: {total} bytes for a budget of {budget:.0f}")
-    print(f"subset: {len(pick)} docs, {sub.size} tokens, {got / 1e6:.1f} MB xz (budget {budget / 1e6:.1f} MB, tree+carry so far {used / 1e6:.1f} MB)")
+    print(f"subset: {len(pick)} docs from position {args.skip_docs} of the order, {sub.size} tokens, {got / 1e6:.1f} MB xz (budget {budget / 1e6:.1f} MB, tree+carry so far {used / 1e6:.1f} MB)")
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@
 #   native-kernels/bench/gpu-engine-path.sh build   # unpack, CUDA build (~6 min), 8B-shaped F16 written meanwhile
 #   native-kernels/bench/gpu-engine-path.sh bench   # quantize Q4_0 + Q4_S24, llama-bench, bench:decode, bench:typing
 #   (bench: DECODE_MODELS="Q4_S24" limits bench:decode to one model; DECODE_THREADS="1 4" adds runs with those threads;
-#   SKIP="one-sequence sparse-mma perf" leaves out the one-sequence decode run, the sparse tensor-core prefill runs and
-#   test-backend-ops' timings.
+#   SKIP="one-sequence sparse-mma perf typing-group-glu0" leaves out the one-sequence decode run, the sparse tensor-core
+#   prefill runs, test-backend-ops' timings and the typing replay with Q4_S24_CUDA_GROUP_GLU=0.
 #   build: HARNESS_SEED=N also runs the kernel harness, alongside the build, into $OUT/harness.log)
 #
 # Inputs, made here (see native-kernels/README.md, "GPU machine"): .device-carry/ from
@@ -232,6 +232,14 @@ if [ "$step" = bench ]; then
     node dist/typingBenchCli.mjs --model "$WORK/model-Q4_S24.gguf" --model "$WORK/model-Q4_0.gguf" --device "$device" \
         --llama-server "$bin/llama-server" --pacing one-by-one --fixed-tokens 64 --context-tokens 2048 \
         --source "$tree/src/llama-model.cpp" --keystrokes "$KEYSTROKES" --out "$OUT/typing.json" 2>&1 | tee "$OUT/typing.md"
+    # The same replay with gate/up left to the gate/up + SWIGLU kernel (the harness times it faster per layer than the
+    # grouped launch + ggml's SWIGLU; llama-bench above measures the same switch): the engine only, Q4_S24 only.
+    if [[ " ${SKIP:-} " != *" typing-group-glu0 "* ]]; then
+        stamp "bench:typing, Q4_S24 engine only, Q4_S24_CUDA_GROUP_GLU=0"
+        Q4_S24_CUDA_GROUP_GLU=0 node dist/typingBenchCli.mjs --model "$WORK/model-Q4_S24.gguf" --device "$device" \
+            --pacing one-by-one --fixed-tokens 64 --context-tokens 2048 --source "$tree/src/llama-model.cpp" \
+            --keystrokes "$KEYSTROKES" --out "$OUT/typing-group-glu0.json" 2>&1 | tee "$OUT/typing-group-glu0.md" || true
+    fi
     stamp "bench step done"
     exit 0
 fi
