@@ -260,8 +260,8 @@ static void run_swiglu(std::mt19937 & rng, bool quick, std::vector<std::string> 
                                           sh.rows, 0);
             },
             iters);
-        // What the q/k/v grouping does with gate and up by default (Q4_S24_CUDA_GROUP_GLU): one launch for both
-        // matmuls; the whole model then runs ggml's SWIGLU kernel after it (not timed here).
+        // What the q/k/v grouping does with gate and up under Q4_S24_CUDA_GROUP_GLU=1: one launch for both matmuls;
+        // the whole model then runs ggml's SWIGLU kernel after it (not timed here).
         const float grouped = time_us(
             [&](int i) {
                 const size_t           o       = (size_t) (i % copies) * w_bytes;

@@ -185,13 +185,14 @@ static bool grouping_disabled() {
     return disabled || fusion_disabled();
 }
 
-// The feed-forward gate and up projections also read one input: by default the group takes them too (two launches,
-// the group's and SWIGLU's, measured faster in the whole model than three); Q4_S24_CUDA_GROUP_GLU=0 leaves them to
-// the gate/up + SWIGLU kernel instead (one launch).
+// The feed-forward gate and up projections also read one input, but by default the group leaves them to the gate/up +
+// SWIGLU kernel (one launch that also applies the GLU): on the H200 that measured 472.5 t/s against 434.4 t/s with
+// them grouped (two launches: the group's, then ggml's SWIGLU), 8B-shaped model, llama-bench tg128, same run.
+// Q4_S24_CUDA_GROUP_GLU=1 groups them (its rows sum exactly as the plain path's; the SWIGLU kernel's do not).
 static bool group_takes_glu_inputs() {
     static const bool takes = [] {
         const char * env = getenv("Q4_S24_CUDA_GROUP_GLU");
-        return env == nullptr || atoi(env) != 0;
+        return env != nullptr && atoi(env) != 0;
     }();
     return takes;
 }
