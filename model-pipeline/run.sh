@@ -11,7 +11,8 @@
 #                                     and work/sparse-gguf (student, exact 2:4 mask) from the committed GGUFs (here)
 #   model-pipeline/run.sh recover-carry  stage the shipped sparse model, the dense teacher and data for `recover`
 #                                     (after ckpt-from-gguf: STUDENT=model-pipeline/work/sparse-gguf
-#                                     TEACHER=model-pipeline/work/dense-gguf; CARRY_MIB=58 caps the carry folder alone)
+#                                     TEACHER=model-pipeline/work/dense-gguf; CARRY_MIB=58 caps the carry folder alone;
+#                                     SKIP_DOCS=N takes documents from position N of the subsets' fixed order on)
 #   model-pipeline/run.sh recover     continued fixed-mask distillation of the shipped sparse model (GPU machine)
 #   model-pipeline/run.sh export      write float GGUFs + verify them with node-llama-cpp (here)
 #   model-pipeline/run.sh quantize    the bundled files: converter round to nearest as template, then GPTQ 4-bit

@@ -38,6 +38,8 @@ def main():
     ratio = os.path.getsize(os.path.join(args.carry_full, "train.tok.u16.xz")) / toks.nbytes
     want = int(budget * 0.97 / ratio / 2)
     starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+    if args.skip_docs < 0:
+        raise SystemExit("--skip-docs must be 0 or more")
     order = np.random.default_rng(3).permutation(len(lens))[args.skip_docs:]
     if len(order) == 0:
         raise SystemExit(f"--skip-docs {args.skip_docs} leaves no documents (there are {len(lens)})")

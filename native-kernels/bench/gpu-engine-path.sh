@@ -16,8 +16,8 @@
 # ../shared/tools/device-pack.sh (node, npm, node_modules with the patched llama.cpp tree) plus vocab.gguf.xz from
 # native-kernels/bench/pack-gpu-carry.sh, and dist/ (npm run build). GPU=false runs the same steps on the CPU with a
 # small model (SHAPE="--layers 2 --embd 256 --ff 768 --heads 4 --kv-heads 2"), which is how this script is tested
-# without a GPU. Outputs go to $OUT (the device tool's folder) or ./gpu-bench-out: logs-<step>.tgz (every log) and
-# typing.json.
+# without a GPU. Outputs go to $OUT (the device tool's folder) or ./gpu-bench-out: logs-<step>.tgz (every log),
+# typing.json / typing.md and typing-group-glu1.json / .md.
 set -euo pipefail
 step=${1:?usage: gpu-engine-path.sh build|bench}
 root=$(pwd)
@@ -155,9 +155,11 @@ if [ "$step" = bench ]; then
     GGML_CUDA_GRAPH_OPT=1 "$bin/llama-bench" -m "$WORK/model-Q4_0.gguf" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 \
         -p 0 -n 128 -r 3 -o md 2>&1 | tee "$LOGS/llama-bench-graph-opt.md" || true
     # Our fused paths against the plain one (Q4_S24_CUDA_NO_FUSION=1) through the whole model, in batches of 1 and 4
-    # (the mat-vec paths): perplexity over the same text must agree to rounding (the synthetic model's random weights
-    # make greedy tokens flip on rounding alone, so tokens are compared only where the computation is bitwise the
-    # same: Q4_S24_CUDA_GROUP_GLU=1 at batch 1, whose grouped launches sum every row as the plain ones do).
+    # (the mat-vec paths): perplexity over the same text must agree to rounding, within 2e-3 (summing in another
+    # order, as the SWIGLU kernel and the group at batch > 1 do, moved it by 0.7-1.1e-3 on the H200). The synthetic
+    # model's random weights make greedy tokens flip on rounding alone, so tokens are compared only where the
+    # computation is bitwise the same: Q4_S24_CUDA_GROUP_GLU=1 at batch 1, whose grouped launches sum every row as the
+    # plain ones do.
     # GGML_CUDA_GRAPH_OPT=1 (ggml's concurrent q/k/v streams, not used by the extension) measured 2.1% off at batch 1
     # in session 8: the runs with PDL off and with all our fusions off, and Q4_0's own comparison, say whose it is.
     ppl() { # type, name, batch, then environment assignments
@@ -168,9 +170,9 @@ if [ "$step" = bench ]; then
     }
     compare() { # type, name, batch, plain perplexity, perplexity
         awk -v t="$1" -v n="$2" -v bt="$3" -v a="$4" -v b="$5" 'BEGIN {
-            if (a == "" || b == "") { printf "perplexity %s, batch %s, %s vs plain: MISSING (ppl-*.log)\n", t, bt, n; exit }
+            if (a == "" || b == "" || a + 0 <= 0) { printf "perplexity %s, batch %s, %s vs plain: MISSING or not a perplexity (ppl-*.log)\n", t, bt, n; exit }
             d = (a - b) / a; if (d < 0) d = -d
-            printf "perplexity %s, batch %s, %s vs plain: %s vs %s, relative difference %.2e: %s\n", t, bt, n, b, a, d, d <= 1e-3 ? "agree" : "DIFFER" }'
+            printf "perplexity %s, batch %s, %s vs plain: %s vs %s, relative difference %.2e: %s\n", t, bt, n, b, a, d, d <= 2e-3 ? "agree" : "DIFFER" }'
     }
     [ -x "$bin/llama-perplexity" ] && [ -x "$bin/llama-completion" ] \
         || echo "llama-perplexity or llama-completion was not built: the comparisons below report MISSING"

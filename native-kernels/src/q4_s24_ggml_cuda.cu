@@ -188,7 +188,7 @@ static bool grouping_disabled() {
 // The feed-forward gate and up projections also read one input, but by default the group leaves them to the gate/up +
 // SWIGLU kernel (one launch that also applies the GLU): on the H200 that measured 472.5 t/s against 434.4 t/s with
 // them grouped (two launches: the group's, then ggml's SWIGLU), 8B-shaped model, llama-bench tg128, same run.
-// Q4_S24_CUDA_GROUP_GLU=1 groups them (its rows sum exactly as the plain path's; the SWIGLU kernel's do not).
+// Q4_S24_CUDA_GROUP_GLU=1 groups them (at batch 1 its rows sum exactly as the plain path's; the SWIGLU kernel's do not).
 static bool group_takes_glu_inputs() {
     static const bool takes = [] {
         const char * env = getenv("Q4_S24_CUDA_GROUP_GLU");
@@ -197,15 +197,35 @@ static bool group_takes_glu_inputs() {
     return takes;
 }
 
-// Whether node i and the node after it are the two inputs of a GLU right after them (ggml's gate/up pattern).
-static bool feeds_glu_pair(const ggml_cgraph * cgraph, int i) {
+// Whether the gate/up + SWIGLU kernel computes glu = swiglu(gate, up) (checks only; the caller checks fusion is on).
+static bool swiglu_kernel_takes(const ggml_tensor * up, const ggml_tensor * gate, const ggml_tensor * glu) {
+    const ggml_tensor * w_up   = up->src[0];
+    const ggml_tensor * w_gate = gate->src[0];
+    const ggml_tensor * x      = up->src[1];
+    if (up->op != GGML_OP_MUL_MAT || gate->op != GGML_OP_MUL_MAT || w_up->type != GGML_TYPE_Q4_S24 ||
+        w_gate->type != GGML_TYPE_Q4_S24 || gate->src[1] != x || glu->op != GGML_OP_GLU ||
+        ggml_get_glu_op(glu) != GGML_GLU_OP_SWIGLU || ggml_get_op_params_i32(glu, 1) != 0 ||
+        glu->src[0] != gate || glu->src[1] != up || glu->type != GGML_TYPE_F32) {
+        return false;
+    }
+    // One matrix each, same shape, batch within the mat-vec kernel; contiguous weights; glu's rows contiguous.
+    return ggml_are_same_shape(w_up, w_gate) && w_up->nb[1] == w_gate->nb[1] && ggml_is_contiguous(w_up) &&
+           ggml_is_contiguous(w_gate) && w_up->ne[2] * w_up->ne[3] == 1 && x->ne[2] * x->ne[3] == 1 &&
+           x->ne[1] <= Q4_S24_CUDA_MMV_MAX_COLS && x->type == GGML_TYPE_F32 && x->nb[0] == sizeof(float) &&
+           glu->nb[0] == sizeof(float) && glu->ne[0] == w_up->ne[1] && glu->ne[1] == x->ne[1];
+}
+
+// Whether node i and the node after it are the gate and up of a GLU right after them that the gate/up + SWIGLU kernel
+// takes (any other GLU, e.g. GEGLU or swapped halves, is better served by the group).
+static bool feeds_swiglu_kernel(const ggml_cgraph * cgraph, int i) {
     if (i + 2 >= cgraph->n_nodes || cgraph->nodes[i + 2]->op != GGML_OP_GLU) {
         return false;
     }
     const ggml_tensor * glu = cgraph->nodes[i + 2];
     const ggml_tensor * a   = cgraph->nodes[i];
     const ggml_tensor * b   = cgraph->nodes[i + 1];
-    return (glu->src[0] == a && glu->src[1] == b) || (glu->src[0] == b && glu->src[1] == a);
+    const bool          pair = (glu->src[0] == a && glu->src[1] == b) || (glu->src[0] == b && glu->src[1] == a);
+    return pair && swiglu_kernel_takes(glu->src[1], glu->src[0], glu);
 }
 
 // Whether the node after node i is an ADD or MUL of it (a bias or scale that ggml's mul_mat + add / mul fusions would
@@ -273,7 +293,7 @@ void ggml_cuda_q4_s24_graph_optimize(ggml_cgraph * cgraph) {
 
 int ggml_cuda_q4_s24_try_fuse_mul_mat_group(ggml_backend_cuda_context & ctx, ggml_cgraph * cgraph, int i) {
     const ggml_tensor * first = cgraph->nodes[i];
-    if (grouping_disabled() || !plain_mat_vec(first) || (!group_takes_glu_inputs() && feeds_glu_pair(cgraph, i))) {
+    if (grouping_disabled() || !plain_mat_vec(first) || (!group_takes_glu_inputs() && feeds_swiglu_kernel(cgraph, i))) {
         return 0;
     }
     q4_s24_cuda_mmv_matrix matrices[Q4_S24_CUDA_MMV_MAX_GROUP];
@@ -328,22 +348,12 @@ bool ggml_cuda_q4_s24_mul_mat_sparse_mma(ggml_backend_cuda_context & ctx, const 
 
 bool ggml_cuda_q4_s24_mul_mat_vec_swiglu(ggml_backend_cuda_context & ctx, const ggml_tensor * up,
                                          const ggml_tensor * gate, ggml_tensor * glu) {
+    if (fusion_disabled() || !swiglu_kernel_takes(up, gate, glu)) {
+        return false;
+    }
     const ggml_tensor * w_up   = up->src[0];
     const ggml_tensor * w_gate = gate->src[0];
     const ggml_tensor * x      = up->src[1];
-    if (fusion_disabled() || up->op != GGML_OP_MUL_MAT || gate->op != GGML_OP_MUL_MAT || w_up->type != GGML_TYPE_Q4_S24 ||
-        w_gate->type != GGML_TYPE_Q4_S24 || gate->src[1] != x || glu->op != GGML_OP_GLU ||
-        ggml_get_glu_op(glu) != GGML_GLU_OP_SWIGLU || ggml_get_op_params_i32(glu, 1) != 0 ||
-        glu->src[0] != gate || glu->src[1] != up || glu->type != GGML_TYPE_F32) {
-        return false;
-    }
-    // One matrix each, same shape, batch within the mat-vec kernel; contiguous weights; glu's rows contiguous.
-    if (!ggml_are_same_shape(w_up, w_gate) || w_up->nb[1] != w_gate->nb[1] || !ggml_is_contiguous(w_up) ||
-        !ggml_is_contiguous(w_gate) || w_up->ne[2] * w_up->ne[3] != 1 || x->ne[2] * x->ne[3] != 1 ||
-        x->ne[1] > Q4_S24_CUDA_MMV_MAX_COLS || x->type != GGML_TYPE_F32 || x->nb[0] != sizeof(float) ||
-        glu->nb[0] != sizeof(float) || glu->ne[0] != w_up->ne[1] || glu->ne[1] != x->ne[1]) {
-        return false;
-    }
     ggml_cuda_pool_alloc<char> scratch;
     const q4_s24_cuda_act act = quantized_activations(ctx, x, scratch);
     q4_s24_cuda_mul_mat_vec_swiglu(w_up->data, w_gate->data, w_up->ne[1], w_up->ne[0], w_up->nb[1], act,
