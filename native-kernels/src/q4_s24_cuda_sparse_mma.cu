@@ -278,7 +278,7 @@ mul_mat_sparse_mma_kernel(const uint8_t * __restrict__ w, int64_t nrows, int nbl
 
 } // namespace
 
-bool q4_s24_cuda_sparse_mma_available() {
+static bool device_supported() {
     // Sparse tensor cores, room for the two stages in shared memory (opted in here), and code compiled for them: a
     // binary with only pre-8.0 PTX would be JIT-compiled into the trapping body.
     static std::atomic<int> cached[64];
@@ -295,18 +295,20 @@ bool q4_s24_cuda_sparse_mma_available() {
     });
 }
 
+bool q4_s24_cuda_sparse_mma_accepts(const void * w, int64_t k, size_t w_row_bytes, int64_t ncols) {
+    // cp.async moves 4 bytes of weights at a time; grid.y counts token tiles.
+    return (ncols + kTileTokens - 1) / kTileTokens <= 65535 && k % QK_Q4_S24 == 0 && w_row_bytes % 4 == 0 &&
+           reinterpret_cast<uintptr_t>(w) % 4 == 0 && device_supported();
+}
+
 bool q4_s24_cuda_mul_mat_sparse_mma(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, const void * x_f16,
                                     int64_t ncols, float * y, int64_t y_col_stride, cudaStream_t stream) {
-    if (!q4_s24_cuda_sparse_mma_available()) {
+    // cp.async moves 16 bytes of activations at a time.
+    if (!q4_s24_cuda_sparse_mma_accepts(w, k, w_row_bytes, ncols) || reinterpret_cast<uintptr_t>(x_f16) % 16 != 0) {
         return false;
     }
     if (nrows == 0 || ncols == 0) {
         return true;
-    }
-    // cp.async moves 16 bytes of activations and 4 of weights at a time.
-    if ((ncols + kTileTokens - 1) / kTileTokens > 65535 || k % QK_Q4_S24 != 0 || w_row_bytes % 4 != 0 ||
-        reinterpret_cast<uintptr_t>(x_f16) % 16 != 0 || reinterpret_cast<uintptr_t>(w) % 4 != 0) {
-        return false;
     }
     const dim3 grid((unsigned) ((nrows + kTileRows - 1) / kTileRows), (unsigned) ((ncols + kTileTokens - 1) / kTileTokens));
     mul_mat_sparse_mma_kernel<<<grid, kThreads, kSharedBytes, stream>>>(

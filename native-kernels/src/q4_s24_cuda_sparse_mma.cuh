@@ -14,6 +14,7 @@
 bool q4_s24_cuda_mul_mat_sparse_mma(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, const void * x_f16,
                                     int64_t ncols, float * y, int64_t y_col_stride, cudaStream_t stream);
 
-// Whether the current device can run it (sparse tensor cores, enough shared memory, code compiled for 8.0 or newer);
-// asked once per device. Callers check it before preparing f16 activations.
-bool q4_s24_cuda_sparse_mma_available();
+// Whether it would run for these weights and ncols on the current device (sparse tensor cores, enough shared memory,
+// code compiled for 8.0 or newer: asked once per device; the weights' alignment; the grid limit), everything but the
+// activations' alignment. Callers ask it before preparing f16 activations.
+bool q4_s24_cuda_sparse_mma_accepts(const void * w, int64_t k, size_t w_row_bytes, int64_t ncols);

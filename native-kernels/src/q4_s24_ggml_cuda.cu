@@ -329,10 +329,9 @@ bool ggml_cuda_q4_s24_mul_mat_sparse_mma(ggml_backend_cuda_context & ctx, const 
     GGML_TENSOR_BINARY_OP_LOCALS
 
     const int cc = ggml_cuda_info().devices[ctx.device].cc;
-    if (!enabled || !GGML_CUDA_CC_IS_NVIDIA(cc) || !q4_s24_cuda_sparse_mma_available() || ne02 * ne03 != 1 ||
-        ne12 * ne13 != 1 || ne11 < 1 || ne11 > 65535ll * 128 || src1->type != GGML_TYPE_F32 ||
-        !ggml_is_contiguous(src1) || dst->type != GGML_TYPE_F32 || nb0 != sizeof(float) ||
-        ne00 % QK_Q4_S24_CUDA != 0 || nb01 % 4 != 0 || ((uintptr_t) src0->data & 3) != 0) {
+    if (!enabled || !GGML_CUDA_CC_IS_NVIDIA(cc) || ne02 * ne03 != 1 || ne12 * ne13 != 1 || ne11 < 1 ||
+        src1->type != GGML_TYPE_F32 || !ggml_is_contiguous(src1) || dst->type != GGML_TYPE_F32 ||
+        nb0 != sizeof(float) || !q4_s24_cuda_sparse_mma_accepts(src0->data, ne00, nb01, ne11)) {
         return false;
     }
     cudaStream_t stream = ctx.stream();
@@ -340,7 +339,7 @@ bool ggml_cuda_q4_s24_mul_mat_sparse_mma(ggml_backend_cuda_context & ctx, const 
     ggml_get_to_fp16_cuda(GGML_TYPE_F32)(src1->data, x16.get(), ne10 * ne11, stream);
     if (!q4_s24_cuda_mul_mat_sparse_mma(src0->data, ne01, ne00, nb01, x16.get(), ne11, (float *) dst->data,
                                         (int64_t) (nb1 / sizeof(float)), stream)) {
-        return false; // its alignment or grid limits: cuBLAS (the f16 copy goes unused)
+        return false; // the pool's f16 copy not 16-byte aligned: cuBLAS (the copy goes unused)
     }
     CUDA_CHECK(cudaGetLastError());
     return true;
