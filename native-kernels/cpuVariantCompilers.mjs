@@ -3,7 +3,9 @@
 // on ARM; a compiler that lacks those flags (gcc before 11 has no -mavxvnni or -mamx-*) fails the whole build
 // halfway, after minutes. build.mjs asks first and builds for this machine's CPU instead (GGML_NATIVE), with a warning.
 import { spawnSync } from "node:child_process";
+import fs from "node:fs";
 import os from "node:os";
+import path from "node:path";
 
 /** The flags of the newest variant ggml builds per architecture (ggml/src/ggml-cpu/CMakeLists.txt). */
 export const newestCpuVariantFlags = {
@@ -12,16 +14,24 @@ export const newestCpuVariantFlags = {
 };
 
 function compiles(compiler, language, flags) {
-    const source = language === "c" ? "int main(void) { return 0; }\n" : "int main() { return 0; }\n";
-    const res = spawnSync(compiler, ["-x", language, ...flags, "-c", "-o", os.devNull, "-"], {
-        input: source, stdio: ["pipe", "ignore", "pipe"], encoding: "utf8", timeout: 30000,
-    });
-    // Only a compiler that is not there counts as missing; one that could not be run (busy, timed out) counts as failing,
-    // so that the build falls back to this machine's CPU rather than fail halfway.
-    if (res.error != null) {
-        return res.error.code === "ENOENT" ? { ok: false, missing: true } : { ok: false, missing: false, stderr: `error: ${res.error.message}` };
+    // The source goes in a file, not on stdin: a compiler that rejects a flag exits before reading stdin, and writing to
+    // it then fails with EPIPE, which would hide the compiler's own error (seen in CI).
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cpu-variant-probe-"));
+    try {
+        const sourceFile = path.join(dir, language === "c" ? "probe.c" : "probe.cpp");
+        fs.writeFileSync(sourceFile, language === "c" ? "int main(void) { return 0; }\n" : "int main() { return 0; }\n");
+        const res = spawnSync(compiler, ["-x", language, ...flags, "-c", "-o", os.devNull, sourceFile], {
+            stdio: ["ignore", "ignore", "pipe"], encoding: "utf8", timeout: 30000,
+        });
+        // Only a compiler that is not there counts as missing; one that could not be run (busy, timed out) counts as
+        // failing, so that the build falls back to this machine's CPU rather than fail halfway.
+        if (res.error != null) {
+            return res.error.code === "ENOENT" ? { ok: false, missing: true } : { ok: false, missing: false, stderr: `error: ${res.error.message}` };
+        }
+        return { ok: res.status === 0, missing: false, stderr: res.stderr ?? "" };
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
     }
-    return { ok: res.status === 0, missing: false, stderr: res.stderr ?? "" };
 }
 
 /**
