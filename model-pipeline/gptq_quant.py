@@ -110,11 +110,16 @@ def read_gguf(path):
 
 
 def tensor_f32(path, info):
+    """Any tensor of ours as float32 (R, C): F32, F16, or dequantized Q8_0 / Q4_0 / Q4_S24."""
     with open(path, "rb") as f:
         f.seek(info["offset"])
         raw = f.read(info["nbytes"])
-    dt = {GGML_F32: np.float32, GGML_F16: np.float16}[info["type"]]
-    return np.frombuffer(raw, dt).astype(np.float32).reshape(list(reversed(info["dims"])))
+    shape = list(reversed(info["dims"]))
+    if info["type"] in (GGML_F32, GGML_F16):
+        dt = {GGML_F32: np.float32, GGML_F16: np.float16}[info["type"]]
+        return np.frombuffer(raw, dt).astype(np.float32).reshape(shape)
+    unpack = {GGML_Q8_0: unpack_q8_0, GGML_Q4_0: unpack_q4_0, GGML_Q4_S24: unpack_q4_s24}[info["type"]]
+    return unpack(raw, int(np.prod(shape[:-1])), shape[-1]).reshape(shape)
 
 
 def tensor_bytes(path, info):
@@ -149,21 +154,32 @@ def pack_q4_s24(codes, keep, d16):
     return np.concatenate([d, qs.reshape(R, nb, 64), idx.reshape(R, nb, 32)], -1).tobytes()
 
 
-def unpack_q4_s24(raw, R, C):
+def q4_s24_parts(raw, R, C):
+    """Q4_S24 blocks -> (codes int8 (R, C) with 0 at pruned positions, keep bool (R, C), d16 (R, C/128))."""
     nb = C // 256
     b = np.frombuffer(raw, np.uint8).reshape(R, nb, 100)
-    d = b[..., :4].copy().view("<f2").astype(np.float32)                 # (R, nb, 2)
+    d16 = b[..., :4].copy().view("<f2").reshape(R, nb * 2)
     qs = b[..., 4:68].reshape(R, nb, 8, 8)
     idx = b[..., 68:100].reshape(R, nb, 8, 4)
-    u = np.concatenate([qs & 15, qs >> 4], -1).astype(np.int32)          # (R, nb, 8, 16)
-    p = np.stack([(idx >> (2 * j)) & 3 for j in range(4)], -2).reshape(R, nb, 8, 16)
-    dd = np.repeat(d, 4, axis=-1).reshape(R, nb, 8, 1)
-    v = (dd * (u - 8).astype(np.float32)).astype(np.float32).reshape(R, nb, 8, 8, 2)
-    pp = p.reshape(R, nb, 8, 8, 2)
-    assert (pp[..., 0] < pp[..., 1]).all(), "positions must increase within a group"
-    out = np.zeros((R, nb, 8, 8, 4), np.float32)
-    np.put_along_axis(out, pp.astype(np.int64), v, -1)
-    return out.reshape(R, C)
+    u = np.concatenate([qs & 15, qs >> 4], -1).astype(np.int8)           # (R, nb, 8, 16)
+    p = np.stack([(idx >> (2 * j)) & 3 for j in range(4)], -2).reshape(R, nb, 8, 8, 2)
+    assert (p[..., 0] < p[..., 1]).all(), "positions must increase within a group"
+    codes = np.zeros((R, nb, 8, 8, 4), np.int8)
+    np.put_along_axis(codes, p.astype(np.int64), (u - 8).reshape(R, nb, 8, 8, 2), -1)
+    keep = np.zeros((R, nb, 8, 8, 4), bool)
+    np.put_along_axis(keep, p.astype(np.int64), True, -1)
+    return codes.reshape(R, C), keep.reshape(R, C), d16
+
+
+def unpack_q4_s24(raw, R, C):
+    codes, _, d16 = q4_s24_parts(raw, R, C)
+    return (codes.astype(np.float32) * np.repeat(d16.astype(np.float32), 128, axis=1)).astype(np.float32)
+
+
+def unpack_q8_0(raw, R, C):
+    b = np.frombuffer(raw, np.uint8).reshape(R, C // 32, 34)
+    d = b[..., :2].copy().view("<f2").astype(np.float32)
+    return (d * b[..., 2:].copy().view(np.int8).astype(np.float32)).reshape(R, C)
 
 
 def pack_q4_0(codes, d16):
@@ -249,8 +265,14 @@ def choose_scale(Wg, keep_g, hdiag):
     return best_d
 
 
-def gptq(W, H, keep, group, blocksize=128, percdamp=0.01):
-    """W (R, C), H (C, C), keep (R, C) bool -> (codes int8 (R, C), d16 (R, C/group) float16, dequantized W float64)."""
+def gptq(W, H, keep, group, blocksize=128, percdamp=0.01, scales=None, order=None):
+    """W (R, C), H (C, C), keep (R, C) bool -> (codes int8 (R, C), d16 (R, C/group) float16, dequantized W float64).
+
+    scales (R, C/group), optional: fixed fp16 scales ("static groups") instead of choosing each group's scale when the
+    sweep reaches it; only then may order (a permutation of the C columns) change the sweep's order, e.g. act-order
+    (descending diag(H): the columns that matter most are rounded first, while the most columns remain to absorb
+    their error)."""
+    assert order is None or scales is not None, "a column order other than left to right needs fixed scales"
     W = W.astype(np.float64).copy()
     R, C = W.shape
     H = H.astype(np.float64).copy()
@@ -259,10 +281,12 @@ def gptq(W, H, keep, group, blocksize=128, percdamp=0.01):
     W[:, dead] = 0
     H += percdamp * np.mean(np.diag(H)) * np.eye(C)
     hdiag = np.diag(H).copy()
+    perm = np.arange(C) if order is None else np.asarray(order)
+    W, H, keepf = W[:, perm], H[perm][:, perm], keep.astype(np.float64)[:, perm]
     Hinv = np.linalg.cholesky(np.linalg.inv(H)).T  # upper U with H^-1 = U^T U
-    keepf = keep.astype(np.float64)
     codes = np.zeros((R, C), np.int8)
-    scales = np.zeros((R, C // group))
+    choose = scales is None
+    scales = np.zeros((R, C // group)) if choose else np.asarray(scales, np.float64)
     Q = np.zeros_like(W)
     d = None
     for i1 in range(0, C, blocksize):
@@ -272,12 +296,12 @@ def gptq(W, H, keep, group, blocksize=128, percdamp=0.01):
         Err1 = np.zeros_like(W1)
         Hinv1 = Hinv[i1:i2, i1:i2]
         for i in range(i2 - i1):
-            c = i1 + i
-            if c % group == 0:
-                d = choose_scale(W1[:, i:i + group], keepf[:, c:c + group], hdiag[c:c + group])
-                scales[:, c // group] = d
+            c = int(perm[i1 + i])
+            if choose and c % group == 0:
+                scales[:, c // group] = choose_scale(W1[:, i:i + group], keepf[:, c:c + group], hdiag[c:c + group])
+            d = scales[:, c // group]
             w = W1[:, i]
-            q = np.clip(np.rint(w / np.where(d == 0, 1.0, d)), -8, 7) * keepf[:, c]
+            q = np.clip(np.rint(w / np.where(d == 0, 1.0, d)), -8, 7) * keepf[:, i1 + i]
             codes[:, c] = q.astype(np.int8)
             dq = q * d
             Q1[:, i] = dq
@@ -286,7 +310,66 @@ def gptq(W, H, keep, group, blocksize=128, percdamp=0.01):
             Err1[:, i] = err
         Q[:, i1:i2] = Q1
         W[:, i2:] -= Err1 @ Hinv[i1:i2, i2:]
-    return codes, scales.astype(np.float16), Q
+    out = np.zeros_like(Q)
+    out[:, perm] = Q
+    return codes, scales.astype(np.float16), out
+
+
+def refit_scales(W, H, codes, d16, group):
+    """The fp16 scales that, for these codes, minimise the layer's output error tr((W - Q) H (W - Q)^T), row by row
+    (a least-squares problem in the row's C/group scales, coupled through H); a group whose codes are all 0 keeps its
+    scale. GPTQ picks a group's scale before its columns' rounding errors have moved the weights, so the codes it
+    ends with usually want slightly different scales."""
+    W = W.astype(np.float64)
+    R, C = W.shape
+    G = C // group
+    q = codes.astype(np.float64)
+    qh = np.stack([q[:, g * group:(g + 1) * group] @ H[g * group:(g + 1) * group] for g in range(G)], 1)  # (R, G, C)
+    A = np.einsum("rghk,rhk->rgh", qh.reshape(R, G, G, group), q.reshape(R, G, group))
+    b = np.einsum("rgc,rc->rg", qh, W)
+    empty = np.einsum("rgg->rg", A) <= 0
+    eye = np.eye(G, dtype=bool)[None]
+    A[empty[:, :, None] & eye] = 1.0
+    A += 1e-12 * np.abs(A).max() * eye  # keeps a (near-)singular row solvable
+    b = np.where(empty, 0.0, b)
+    d = np.linalg.solve(A, b[..., None])[..., 0]
+    d = np.where(empty | ~np.isfinite(d), d16.astype(np.float64), d).astype(np.float16)
+    # Rounding each scale to fp16 on its own can leave a better fp16 point one step away (the scales are coupled
+    # through H): move single scales by one fp16 step while that lowers the error d^T A d - 2 b^T d.
+    err = lambda d: np.einsum("rg,rgh,rh->r", d, A, d) - 2 * np.einsum("rg,rg->r", b, d)
+    for _ in range(8):
+        moved = False
+        for g in range(G):
+            for toward in (np.float16(np.inf), np.float16(-np.inf)):
+                trial = d.copy()
+                trial[:, g] = np.nextafter(d[:, g], toward)
+                better = (err(trial.astype(np.float64)) < err(d.astype(np.float64))) & ~empty[:, g] & (trial[:, g] != 0)
+                d[better, g] = trial[better, g]
+                moved |= bool(better.any())
+        if not moved:
+            break
+    return d
+
+
+def dequantize(codes, d16, group):
+    return codes.astype(np.float64) * np.repeat(d16.astype(np.float64), group, axis=1)
+
+
+def quantize_layer(W, H, keep, group):
+    """GPTQ with the scale refit, then again with the refit scales fixed, left to right and in act-order (each again
+    refit): -> (codes, d16, Q, name of the variant kept), the one with the smallest output error rel_err(W, Q, H)
+    (calibration data only). Every candidate is on the same grid, so any of them is storable as is."""
+    codes, d16, _ = gptq(W, H, keep, group)
+    candidates = [("gptq", codes, d16)]
+    d16 = refit_scales(W, H, codes, d16, group)
+    candidates.append(("gptq+refit", codes, d16))
+    act_order = np.argsort(-np.diag(H), kind="stable")
+    for name, order in (("static", None), ("static-act-order", act_order)):
+        c2, s2, _ = gptq(W, H, keep, group, scales=d16, order=order)
+        candidates.append((name + "+refit", c2, refit_scales(W, H, c2, s2, group)))
+    scored = [(rel_err(W, dequantize(c, s, group), H), name, c, s) for name, c, s in candidates]
+    err, name, codes, d16 = min(scored, key=lambda t: t[0])
+    return codes, d16, dequantize(codes, d16, group), name, {n: round(e, 6) for e, n, _, _ in scored}
 
 
 def rel_err(W, Wq, H):
@@ -449,13 +532,13 @@ def main():
                 W = model.layers[li][name]
                 raw, keep = rtn(W)
                 assert not (W != 0)[~keep].any(), f"{gname(li, name)} is not 2:4"
-                codes, d16, Q = gptq(W, H, keep, group)
+                codes, d16, Q, variant, errs = quantize_layer(W, H, keep, group)
                 Qf = Q.astype(np.float32)
                 assert np.array_equal(Qf.astype(np.float64), Q)
                 results[(li, name)] = (codes, keep, d16, Qf)
                 model.layers[li][name] = Qf
                 report.append({"layer": li, "linear": name, "rel_err_rtn": round(rel_err(W, unpack(raw, *W.shape), H), 6),
-                               "rel_err_gptq": round(rel_err(W, Q, H), 6)})
+                               "rel_err_gptq": round(rel_err(W, Q, H), 6), "variant": variant, "rel_err_variants": errs})
                 emit(report[-1])
         xs = [model.block(li, x) for x in xs]
         emit({"event": "block", "layer": li, "s": round(time.time() - t0, 1)})

@@ -92,6 +92,65 @@ class GptqQ4S24(unittest.TestCase):
         self.assertTrue(codes.min() >= -8 and codes.max() <= 7)
 
 
+class RefitAndActOrder(unittest.TestCase):
+    """The variants quantize_layer tries: scales refit to the codes, fixed scales, act-order; all on the same grid."""
+
+    @classmethod
+    def setUpClass(cls):
+        rng = np.random.default_rng(7)
+        cls.X = correlated_inputs(rng, C, N)
+        cls.H = hessian(cls.X)
+        cls.keep = random_keep_24(rng, R, C)
+        cls.W = (rng.standard_normal((R, C)) * 0.05 * cls.keep).astype(np.float32)
+
+    def test_refit_scales_lower_the_output_error_for_the_same_codes(self):
+        W, H, keep = self.W, self.H, self.keep
+        codes, d16, Q = gq.gptq(W, H, keep, 128)
+        refit = gq.refit_scales(W, H, codes, d16, 128)
+        self.assertEqual((refit.dtype, refit.shape), (np.float16, d16.shape))
+        self.assertTrue(np.isfinite(refit).all() and (refit != 0).all())
+        before, after = gq.rel_err(W, Q, H), gq.rel_err(W, gq.dequantize(codes, refit, 128), H)
+        self.assertLess(after, before, f"refit {after:.4g} vs GPTQ's own scales {before:.4g}")
+        # least squares: no fp16 scale one step away from the refit one does better on its row (up to rounding)
+        row_err = lambda d: np.einsum("rc,cd,rd->r", *(lambda D: (D, H, D))(W - gq.dequantize(codes, d, 128)))
+        base = row_err(refit)
+        for g in range(refit.shape[1]):
+            for step in (np.float16(np.inf), np.float16(-np.inf)):
+                moved = refit.copy()
+                moved[:, g] = np.nextafter(refit[:, g], step)
+                self.assertTrue((row_err(moved) >= base * (1 - 1e-9)).all())
+
+    def test_a_group_with_no_nonzero_code_keeps_its_scale(self):
+        codes, d16, _ = gq.gptq(self.W, self.H, self.keep, 128)
+        codes = codes.copy()
+        codes[3, 128:] = 0
+        refit = gq.refit_scales(self.W, self.H, codes, d16, 128)
+        self.assertEqual(refit[3, 1], d16[3, 1])
+
+    def test_fixed_scales_in_act_order_stay_on_the_grid_and_the_mask(self):
+        W, H, keep = self.W, self.H, self.keep
+        _, d16, _ = gq.gptq(W, H, keep, 128)
+        order = np.argsort(-np.diag(H), kind="stable")
+        codes, d16b, Q = gq.gptq(W, H, keep, 128, scales=d16, order=order)
+        np.testing.assert_array_equal(d16b, d16)
+        self.assertTrue((codes[~keep] == 0).all() and codes.min() >= -8 and codes.max() <= 7)
+        np.testing.assert_array_equal(Q, gq.dequantize(codes, d16, 128))
+        np.testing.assert_array_equal(gq.unpack_q4_s24(gq.pack_q4_s24(codes, keep, d16), R, C), Q.astype(np.float32))
+        self.assertLess(gq.rel_err(W, Q, H), gq.rel_err(W, rtn_with_scales(W, keep, d16, 128), H))
+        with self.assertRaises(AssertionError):
+            gq.gptq(W, H, keep, 128, order=order)  # choosing scales on the way needs left to right
+
+    def test_quantize_layer_keeps_the_best_variant(self):
+        W, H, keep = self.W, self.H, self.keep
+        codes, d16, Q, name, errs = gq.quantize_layer(W, H, keep, 128)
+        self.assertEqual(set(errs), {"gptq", "gptq+refit", "static+refit", "static-act-order+refit"})
+        self.assertEqual(errs[name], min(errs.values()))
+        self.assertAlmostEqual(gq.rel_err(W, Q, H), errs[name], places=6)
+        self.assertLess(errs[name], errs["gptq"])
+        np.testing.assert_array_equal(Q, gq.dequantize(codes, d16, 128))
+        self.assertTrue((codes[~keep] == 0).all())
+
+
 class ChooseScale(unittest.TestCase):
     def test_never_worse_than_absmax_and_often_better(self):
         # the scale search (grid around absmax / 8, diag(H)-weighted error) against round to nearest's d = vmax / -8
