@@ -25,6 +25,7 @@ import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ckpt_io  # noqa: E402
+from fake_quant import quantize_in_forward  # noqa: E402
 from fim_data import build_windows, load_split, segments  # noqa: E402
 from model import Config, Transformer  # noqa: E402
 from prune_sparsegpt import check_24, recover  # noqa: E402
@@ -50,6 +51,9 @@ def main():
     ap.add_argument("--val-windows", type=int, default=64)
     ap.add_argument("--log", default=None)
     ap.add_argument("--smoke", action="store_true", help="CPU dry run: short windows, a few steps")
+    ap.add_argument("--qat", action="store_true",
+                    help="quantization-aware: the student's 2:4 matrices pass through Q4_S24 round to nearest in the "
+                         "forward pass (fake_quant.py); ship the converter's file of the result, not GPTQ's")
     args = ap.parse_args()
     args.freeze_embedding = True  # the embedding is shared with the teacher and is not returned
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -79,6 +83,9 @@ def main():
     masks = {n: torch.from_numpy(k).to(device) for n, k in keep.items()}
     check_24(student, masks)
     assert all(bool((p.detach()[~masks[n]] == 0).all()) for n, p in student.named_parameters() if n in masks)
+    if args.qat:
+        # every validation figure below is then the 4-bit model's, as the converter will store it
+        quantize_in_forward([m for n, m in student.named_modules() if n + ".weight" in masks])
 
     if args.smoke:
         args.seq, args.batch, args.val_windows = 128, 2, 2
@@ -114,7 +121,8 @@ def main():
                        "recovered": round(math.exp(rec[0]), 3)},
                "args": vars(args)}
     emit(summary)
-    save_model(student, cfg, args.out, "sparse", {"kind": "sparsegpt-2:4 + squarehead recovery, continued", "summary": summary,
+    kind = "sparsegpt-2:4 + squarehead recovery, continued" + (", quantization-aware (Q4_S24 round to nearest)" if args.qat else "")
+    save_model(student, cfg, args.out, "sparse", {"kind": kind, "summary": summary,
                                                   "embedding_from": "carry-recover/model/emb"}, skip=("tok.weight",))
     emit({"event": "saved", "total_s": round(time.time() - T_START, 1)})
 
