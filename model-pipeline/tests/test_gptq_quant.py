@@ -17,14 +17,18 @@ def rtn_with_scales(W, keep, d16, group):
     return q * d
 
 
+def layer_problem(seed):
+    """One 2:4 layer and its calibration: (X, H, keep, W)."""
+    rng = np.random.default_rng(seed)
+    X = correlated_inputs(rng, C, N)
+    keep = random_keep_24(rng, R, C)
+    return X, hessian(X), keep, (rng.standard_normal((R, C)) * 0.05 * keep).astype(np.float32)
+
+
 class GptqQ4S24(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        rng = np.random.default_rng(1)
-        cls.X = correlated_inputs(rng, C, N)
-        cls.H = hessian(cls.X)
-        cls.keep = random_keep_24(rng, R, C)
-        cls.W = (rng.standard_normal((R, C)) * 0.05 * cls.keep).astype(np.float32)
+        cls.X, cls.H, cls.keep, cls.W = layer_problem(1)
         cls.codes, cls.d16, cls.Q = gq.gptq(cls.W, cls.H, cls.keep, 128)
 
     def test_keeps_exactly_the_given_mask(self):
@@ -97,11 +101,7 @@ class RefitAndActOrder(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        rng = np.random.default_rng(7)
-        cls.X = correlated_inputs(rng, C, N)
-        cls.H = hessian(cls.X)
-        cls.keep = random_keep_24(rng, R, C)
-        cls.W = (rng.standard_normal((R, C)) * 0.05 * cls.keep).astype(np.float32)
+        cls.X, cls.H, cls.keep, cls.W = layer_problem(7)
 
     def test_refit_scales_lower_the_output_error_for_the_same_codes(self):
         W, H, keep = self.W, self.H, self.keep
