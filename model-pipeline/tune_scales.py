@@ -31,8 +31,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fim_data import build_windows, load_split, segments  # noqa: E402
-from gptq_quant import (GGML_F32, GGML_Q4_S24, LAYER_NAMES, Model, q4_s24_parts, read_gguf,  # noqa: E402
-                        tensor_bytes)
+from gptq_quant import (GGML_F32, GGML_Q4_S24, LAYER_NAMES, Model, pack_q4_s24, q4_s24_parts,  # noqa: E402
+                        read_gguf, tensor_bytes)
 
 LINEARS = ("wq", "wk", "wv", "wo", "w1", "w3", "w2")
 NORMS = ("attn_norm", "ffn_norm")
@@ -47,10 +47,12 @@ def log_softmax(z):
 class SparseStudent:
     """The quantized model with its scales and norm weights as parameters: W = codes * repeat(d0 * exp(s), 128)."""
 
-    def __init__(self, base, codes, keep, d16, tensors=None):
+    def __init__(self, base, codes, keep, d16, tensors=None, train_codes=False):
         """base: a gptq_quant.Model (embedding, norms, hyper-parameters; its linear weights are not used);
-        codes / keep / d16: per layer, per linear name, the Q4_S24 parts (gptq_quant.q4_s24_parts)."""
-        self.tensors = tensors
+        codes / keep / d16: per layer, per linear name, the Q4_S24 parts (gptq_quant.q4_s24_parts).
+        train_codes: also train latent float weights "i.wq.w" ... (started at the file's weights, so the start is
+        exactly the file), whose codes are round(w / d) clamped to [-8, 7] on the mask (straight-through gradients)."""
+        self.tensors, self.train_codes = tensors, train_codes
         self.emb, self.heads, self.kv_heads, self.hd = base.emb, base.heads, base.kv_heads, base.hd
         self.eps, self.rope_tables, self.n_layers = base.eps, base.rope_tables, base.n_layers
         self.codes, self.keep = codes, keep
@@ -59,9 +61,12 @@ class SparseStudent:
         self.params = {f"{i}.{n}": np.zeros(self.d0[i][n].shape) for i in range(self.n_layers) for n in LINEARS}
         self.params.update({f"{i}.{n}": base.layers[i][n].astype(np.float64) for i in range(self.n_layers) for n in NORMS})
         self.params["output_norm"] = base.norm.astype(np.float64)
+        if train_codes:
+            self.params.update({f"{i}.{n}.w": self.codes[i][n] * np.repeat(self.d0[i][n], GROUP, axis=1)
+                                for i in range(self.n_layers) for n in LINEARS})
 
     @classmethod
-    def from_gguf(cls, path):
+    def from_gguf(cls, path, train_codes=False):
         tensors, _ = read_gguf(path)
         base = Model(path)
         codes, keep, d16 = [], [], []
@@ -74,13 +79,19 @@ class SparseStudent:
             codes.append({n: p[0] for n, p in parts.items()})
             keep.append({n: p[1] for n, p in parts.items()})
             d16.append({n: p[2] for n, p in parts.items()})
-        return cls(base, codes, keep, d16, tensors)
+        return cls(base, codes, keep, d16, tensors, train_codes)
 
     def scales(self, i, name):
-        return self.d0[i][name] * np.exp(self.params[f"{i}.{name}"])
+        """The fp16 scales the file will hold (as float64)."""
+        return (self.d0[i][name] * np.exp(self.params[f"{i}.{name}"])).astype(np.float16).astype(np.float64)
 
     def weight(self, i, name):
-        return (self.codes[i][name] * np.repeat(self.scales(i, name), GROUP, axis=1)).astype(np.float32)
+        """The weights the file will hold; with train_codes the codes are re-derived from the latent weights first."""
+        d = np.repeat(self.scales(i, name), GROUP, axis=1)
+        if self.train_codes:
+            latent = self.params[f"{i}.{name}.w"]
+            self.codes[i][name] = (np.clip(np.rint(latent / np.where(d == 0, 1.0, d)), -8, 7) * self.keep[i][name]).astype(np.int8)
+        return (self.codes[i][name] * d).astype(np.float32)
 
     # ------------------------------------------------------------------ forward with the activations backward needs
     def forward(self, ids):
@@ -167,6 +178,8 @@ class SparseStudent:
                 R, C = dW[name].shape
                 dd = (dW[name].astype(np.float64) * self.codes[i][name]).reshape(R, C // GROUP, GROUP).sum(-1)
                 grads[f"{i}.{name}"] = dd * self.scales(i, name)
+                if self.train_codes:
+                    grads[f"{i}.{name}.w"] = dW[name].astype(np.float64) * self.keep[i][name]
         return {k: np.asarray(v, np.float64) for k, v in grads.items()}
 
 
@@ -215,17 +228,19 @@ class Adam:
         self.m = {k: np.zeros_like(v) for k, v in params.items()}
         self.v = {k: np.zeros_like(v) for k, v in params.items()}
 
-    def step(self, params, grads, lr):
+    def step(self, params, grads, lr, lr_of=None):
+        """lr_of(name) -> a factor on lr for that parameter (default 1)."""
         self.t += 1
         for k, g in grads.items():
             self.m[k] = self.b1 * self.m[k] + (1 - self.b1) * g
             self.v[k] = self.b2 * self.v[k] + (1 - self.b2) * g * g
             mh, vh = self.m[k] / (1 - self.b1 ** self.t), self.v[k] / (1 - self.b2 ** self.t)
-            params[k] -= lr * mh / (np.sqrt(vh) + self.eps)
+            params[k] -= lr * (1.0 if lr_of is None else lr_of(k)) * mh / (np.sqrt(vh) + self.eps)
 
 
 def write_tuned(student, template, out):
-    """A copy of the GPTQ file with the tuned fp16 scales and the tuned norm weights; read back and checked."""
+    """A copy of the GPTQ file with the tuned fp16 scales (and codes, with train_codes) and norm weights; read back
+    and checked."""
     tmp = out + ".tmp"
     shutil.copyfile(template, tmp)
     changed = []
@@ -236,11 +251,9 @@ def write_tuned(student, template, out):
                 R, C = info["dims"][1], info["dims"][0]
                 d16 = student.scales(i, name).astype(np.float16)
                 assert np.isfinite(d16).all(), f"blk.{i}.{LAYER_NAMES[name]}: a tuned scale overflowed fp16"
-                raw = bytearray(tensor_bytes(template, info))
-                blocks = np.frombuffer(raw, np.uint8).reshape(R, C // 256, 100).copy()
-                blocks[..., :4] = np.ascontiguousarray(d16.astype("<f2")).view(np.uint8).reshape(R, C // 256, 4)
+                student.weight(i, name)  # the codes for the final scales
                 f.seek(info["offset"])
-                f.write(blocks.tobytes())
+                f.write(pack_q4_s24(student.codes[i][name], student.keep[i][name], d16))
                 changed.append(info)
             for name in NORMS:
                 info = student.tensors[f"blk.{i}.{LAYER_NAMES[name]}.weight"]
@@ -259,7 +272,7 @@ def write_tuned(student, template, out):
         for name in LINEARS:
             assert np.array_equal(back.codes[i][name], student.codes[i][name])
             assert np.array_equal(back.keep[i][name], student.keep[i][name])
-            assert np.array_equal(back.d0[i][name], student.scales(i, name).astype(np.float16).astype(np.float64))
+            assert np.array_equal(back.d0[i][name], student.scales(i, name))
     with open(tmp, "rb") as fa, open(template, "rb") as fb:
         a, b = fa.read(), fb.read()
     assert len(a) == len(b)
@@ -281,7 +294,10 @@ def main():
     ap.add_argument("--windows", type=int, default=256, help="calibration windows (training split only); with as many "
                     "steps as windows each is seen once: 64 windows seen 4 times overfit them (validation did not move)")
     ap.add_argument("--val-windows", type=int, default=8)
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr", type=float, default=1e-3, help="peak learning rate of the log-scales and norm weights")
+    ap.add_argument("--train-codes", action="store_true",
+                    help="also train latent weights whose rounding gives the codes (quantization-aware, from the file's start)")
+    ap.add_argument("--lr-weights", type=float, default=3e-5, help="peak learning rate of the latent weights")
     ap.add_argument("--steps", type=int, default=256, help="one window per step, cosine learning-rate schedule; "
                     "a fixed count, not a time limit, so that the result does not depend on the machine (~5 s a step here)")
     ap.add_argument("--log", default=None)
@@ -296,7 +312,7 @@ def main():
             log.write(json.dumps(rec) + "\n")
             log.flush()
 
-    student, teacher = SparseStudent.from_gguf(args.student), Model(args.teacher)
+    student, teacher = SparseStudent.from_gguf(args.student, args.train_codes), Model(args.teacher)
     toks, lens = load_split(args.data, "train")
     calib = build_windows(toks, segments(lens, args.seq - 6), args.seq, np.random.default_rng(23), 0.6, args.windows,
                           fim_chunk=(32, 512), short_middle=0.5).astype(np.int64)
@@ -316,6 +332,7 @@ def main():
         tnll = sum(float(-tl[np.arange(len(tl)), w[1:]].sum()) for w, tl in zip(val, val_teacher))
         return {"val_kl": round(kl / n, 5), "val_nll": round(nll / n, 5), "teacher_val_nll": round(tnll / n, 5)}
     emit({"event": "start", "windows": len(calib), "seq": args.seq, **validate()})
+    base_codes = [{n: c.copy() for n, c in layer.items()} for layer in student.codes]
     opt = Adam(student.params, args.lr)
     for step in range(args.steps):
         w = calib[step % len(calib)]
@@ -325,12 +342,13 @@ def main():
         loss, dlogits = kl_loss_and_grad(logits, tl)
         grads = student.backward(dlogits, state, ids)
         lr = args.lr * 0.5 * (1 + math.cos(math.pi * step / args.steps))
-        opt.step(student.params, grads, lr)
+        opt.step(student.params, grads, lr, lambda k: args.lr_weights / args.lr if k.endswith(".w") else 1.0)
         if (step + 1) % 8 == 0:
             emit({"event": "step", "step": step + 1, "kl": round(loss, 5), "lr": round(lr, 6)})
     emit({"event": "tuned", "steps": args.steps, "epochs": round(args.steps / len(calib), 2), **validate()})
     write_tuned(student, args.student, args.out)
-    emit({"event": "written", "out": args.out, "check": "codes and masks unchanged, scales = tuned fp16, other bytes = template"})
+    emit({"event": "written", "out": args.out, "check": "masks unchanged, blocks decode to the tuned model, other bytes = template",
+          "codes_changed": int(sum((student.codes[i][n] != base_codes[i][n]).sum() for i in range(student.n_layers) for n in LINEARS))})
 
 
 if __name__ == "__main__":

@@ -101,6 +101,37 @@ class StudentGradients(unittest.TestCase):
         self.assertLess(after, 0.9 * before)
 
 
+class TrainCodes(unittest.TestCase):
+    """Quantization-aware mode: latent weights whose rounding gives the codes, started at the file's weights."""
+
+    def test_starts_exactly_at_the_file_and_trains_codes_on_the_mask_and_grid(self):
+        fixed, _ = tiny_student(seed=6)
+        twin, base = tiny_student(seed=6)
+        student = ts.SparseStudent(base, twin.codes, twin.keep,
+                                   [{n: s.astype(np.float16) for n, s in d.items()} for d in twin.d0], train_codes=True)
+        ids = np.random.default_rng(8).integers(0, 64, 12)
+        teacher = ts.log_softmax(np.random.default_rng(9).standard_normal((12, 64)) * 2)
+        np.testing.assert_array_equal(student.forward(ids)[0], fixed.forward(ids)[0])
+        start_codes = [{n: c.copy() for n, c in layer.items()} for layer in student.codes]
+        before = ts.kl_loss_and_grad(student.forward(ids)[0], teacher)[0]
+        opt = ts.Adam(student.params, 1e-2)
+        for _ in range(15):
+            logits, state = student.forward(ids)
+            _, dlogits = ts.kl_loss_and_grad(logits, teacher)
+            grads = student.backward(dlogits, state, ids)
+            self.assertTrue(all((grads[f"{i}.{n}.w"][~student.keep[i][n]] == 0).all() for i in range(2) for n in ts.LINEARS))
+            opt.step(student.params, grads, 1e-2, lambda k: 0.3 if k.endswith(".w") else 1.0)
+        after = ts.kl_loss_and_grad(student.forward(ids)[0], teacher)[0]
+        self.assertLess(after, 0.9 * before)
+        changed = sum(int((student.codes[i][n] != start_codes[i][n]).sum()) for i in range(2) for n in ts.LINEARS)
+        self.assertGreater(changed, 0)
+        for i in range(2):
+            for n in ts.LINEARS:
+                c = student.codes[i][n]
+                self.assertTrue((c[~student.keep[i][n]] == 0).all() and c.min() >= -8 and c.max() <= 7)
+                np.testing.assert_array_equal(student.weight(i, n), (c * np.repeat(student.scales(i, n), 128, axis=1)).astype(np.float32))
+
+
 @unittest.skipUnless(os.path.exists(SPARSE), "the bundled sparse model is not there")
 class BundledModelFile(unittest.TestCase):
     def test_reads_the_bundled_file_and_writes_only_scales_and_norms(self):
@@ -122,6 +153,20 @@ class BundledModelFile(unittest.TestCase):
                 np.testing.assert_array_equal(back.params[name], student.params[name].astype(np.float32))
             np.testing.assert_array_equal(back.scales(2, "w2"), student.scales(2, "w2").astype(np.float16))
             self.assertEqual(os.path.getsize(out), os.path.getsize(SPARSE))
+
+    def test_writes_trained_codes(self):
+        student = ts.SparseStudent.from_gguf(SPARSE, train_codes=True)
+        d = np.repeat(student.scales(5, "wo"), 128, axis=1)
+        student.params["5.wo.w"] += 0.7 * d * student.keep[5]["wo"]  # moves most kept codes up by one
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "tuned.gguf")
+            ts.write_tuned(student, SPARSE, out)
+            back = ts.SparseStudent.from_gguf(out)
+            original = ts.SparseStudent.from_gguf(SPARSE)
+            self.assertGreater(int((back.codes[5]["wo"] != original.codes[5]["wo"]).sum()), 0.5 * student.keep[5]["wo"].sum())
+            np.testing.assert_array_equal(back.codes[5]["wo"], student.codes[5]["wo"])
+            np.testing.assert_array_equal(back.codes[4]["wo"], original.codes[4]["wo"])
+            np.testing.assert_array_equal(back.keep[5]["wo"], original.keep[5]["wo"])
 
 
 if __name__ == "__main__":
