@@ -14,7 +14,8 @@ masks and every byte outside the scales and norm weights are unchanged.
 
 Measured on the bundled sparse twin (2026-11-29, docs/model.md): 256 fresh 1,024-token windows, one step each (21 min
 on this 2-core CPU), lowered the validation KL to the dense twin by 2.3% and the validation perplexity by 0.12%; with
-the codes fixed, that is about what scales and norms can still give. Hence off by default in `run.sh quantize`.
+the codes fixed, that is about what scales and norms can still give; with --train-codes (320 fresh windows) the same
+(-2.5% KL, -0.12%): the codes need the GPU's scale of data (recover.py --qat). Hence off by default in `run.sh quantize`.
 
   python3 model-pipeline/tune_scales.py --student models/...-sparse-q4_s24.gguf \
       --teacher models/...-dense-q8_0.gguf --out tuned.gguf --steps 256
