@@ -2,7 +2,8 @@
 
 The forward pass sees exactly the weights that the shipped file will hold when the trained float weights go through
 the project's converter (`npm run convert -- ... --sparse24`, round to nearest, native-kernels/FORMAT.md): the float
-weight rounded to fp16 (the export's F16 GGUF), one scale per 128 input columns of a row, d = fp16(vmax / -8) where
+weight rounded to bf16 (the checkpoint train.save_model writes), then to fp16 (the export's F16 GGUF; exact for bf16
+values in fp16's range), one scale per 128 input columns of a row, d = fp16(vmax / -8) where
 vmax is the group's first largest-magnitude value, codes round-half-even(clamp(w / d, -8, 7)). The backward pass
 passes the gradient straight through to the latent float weights (straight-through estimator). On the GPU the
 recovery runs under bf16 autocast, which rounds these weights once more for the matmul, as it does any weight. GPTQ is not run
@@ -17,7 +18,7 @@ GROUP = 128
 def q4_s24_round_to_nearest(W: torch.Tensor) -> torch.Tensor:
     """(R, C) float weights, already 2:4 -> the dequantized Q4_S24 weights the converter stores (float32)."""
     R, C = W.shape
-    g = W.detach().half().float().reshape(R, C // GROUP, GROUP)
+    g = W.detach().to(torch.bfloat16).float().half().float().reshape(R, C // GROUP, GROUP)
     first = g.abs().argmax(-1, keepdim=True)  # torch returns the first of equal maxima, like the converter
     d = (g.gather(-1, first) / -8.0).half().float()
     inv = torch.where(d != 0, 1.0 / torch.where(d != 0, d, torch.ones_like(d)), torch.zeros_like(d))

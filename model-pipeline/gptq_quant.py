@@ -333,7 +333,9 @@ def refit_scales(W, H, codes, d16, group):
     A += 1e-12 * np.abs(A).max() * eye  # keeps a (near-)singular row solvable
     b = np.where(empty, 0.0, b)
     d = np.linalg.solve(A, b[..., None])[..., 0]
-    d = np.where(empty | ~np.isfinite(d), d16.astype(np.float64), d).astype(np.float16)
+    with np.errstate(over="ignore"):
+        d = d.astype(np.float16)  # a least-squares scale beyond fp16's range becomes inf here, and is replaced next
+    d = np.where(empty | ~np.isfinite(d), d16, d).astype(np.float16)
     # Rounding each scale to fp16 on its own can leave a better fp16 point one step away (the scales are coupled
     # through H): move single scales by one fp16 step while that lowers the error d^T A d - 2 b^T d.
     err = lambda d: np.einsum("rg,rgh,rh->r", d, A, d) - 2 * np.einsum("rg,rg->r", b, d)

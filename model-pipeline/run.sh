@@ -116,7 +116,7 @@ quantize)
             fi
             if [ "${TUNE_STEPS:-0}" != 0 ]; then
                 $GPY $P/tune_scales.py --student $W/gptq-sparse-q4_s24.gguf --teacher models/$N-dense-q8_0.gguf \
-                    --out models/$N-sparse-q4_s24.gguf --steps "$TUNE_STEPS" --log $W/tune-sparse-log.jsonl
+                    --out models/$N-sparse-q4_s24.gguf --steps "$TUNE_STEPS" --windows "$TUNE_STEPS" --log $W/tune-sparse-log.jsonl
             else
                 cp $W/gptq-sparse-q4_s24.gguf models/$N-sparse-q4_s24.gguf
             fi

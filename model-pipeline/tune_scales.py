@@ -332,7 +332,7 @@ def main():
             n += len(tl)
         tnll = sum(float(-tl[np.arange(len(tl)), w[1:]].sum()) for w, tl in zip(val, val_teacher))
         return {"val_kl": round(kl / n, 5), "val_nll": round(nll / n, 5), "teacher_val_nll": round(tnll / n, 5)}
-    emit({"event": "start", "windows": len(calib), "seq": args.seq, **validate()})
+    emit({"event": "start", "windows": len(calib), "seq": args.seq, "args": vars(args), **validate()})
     base_codes = [{n: c.copy() for n, c in layer.items()} for layer in student.codes]
     opt = Adam(student.params, args.lr)
     for step in range(args.steps):

@@ -16,8 +16,9 @@ export const newestCpuVariantFlags = {
 function compiles(compiler, language, flags) {
     // The source goes in a file, not on stdin: a compiler that rejects a flag exits before reading stdin, and writing to
     // it then fails with EPIPE, which would hide the compiler's own error (seen in CI).
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cpu-variant-probe-"));
+    let dir;
     try {
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "cpu-variant-probe-"));
         const sourceFile = path.join(dir, language === "c" ? "probe.c" : "probe.cpp");
         fs.writeFileSync(sourceFile, language === "c" ? "int main(void) { return 0; }\n" : "int main() { return 0; }\n");
         const res = spawnSync(compiler, ["-x", language, ...flags, "-c", "-o", os.devNull, sourceFile], {
@@ -29,8 +30,11 @@ function compiles(compiler, language, flags) {
             return res.error.code === "ENOENT" ? { ok: false, missing: true } : { ok: false, missing: false, stderr: `error: ${res.error.message}` };
         }
         return { ok: res.status === 0, missing: false, stderr: res.stderr ?? "" };
+    } catch (error) {
+        // no temporary folder to probe in: count as failing, so the build falls back to this machine's CPU
+        return { ok: false, missing: false, stderr: `error: ${error.message}` };
     } finally {
-        fs.rmSync(dir, { recursive: true, force: true });
+        if (dir != null) fs.rmSync(dir, { recursive: true, force: true });
     }
 }
 

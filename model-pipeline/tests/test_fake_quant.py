@@ -6,13 +6,15 @@ import torch
 
 from _common import random_keep_24
 
+import ckpt_io
 import fake_quant as fq
 import gptq_quant as gq
 
 
 def converter_weights(W):
-    """What `npm run convert --sparse24` stores for a float weight (its bit-exact twin in gptq_quant), dequantized."""
-    W16 = W.astype(np.float16).astype(np.float32)  # the export writes the weights as F16
+    """What the pipeline stores for a float weight, dequantized: the checkpoint keeps bf16 (train.save_model), the
+    export writes F16, and `npm run convert --sparse24` rounds to nearest (its bit-exact twin in gptq_quant)."""
+    W16 = ckpt_io._bf16_rne(W).astype(np.float16).astype(np.float32)
     codes, keep, d16 = gq.rtn_q4_s24(W16)
     return gq.unpack_q4_s24(gq.pack_q4_s24(codes, keep, d16), *W.shape)
 
@@ -27,6 +29,13 @@ class FakeQuant(unittest.TestCase):
         W[5, 256] = 0.5 if self.keep[5, 256] else W[5, 256]        # an outlier
         W[6, :] = W[6, :] * 1e-5                                   # tiny scales, deep in fp16's range
         self.W = W
+
+    def test_rounds_through_the_checkpoints_bf16_like_save_model(self):
+        W = torch.from_numpy(self.W)
+        np.testing.assert_array_equal(ckpt_io._bf16_rne(self.W), W.to(torch.bfloat16).float().numpy())
+        # fp32 weights that bf16 rounds differently than fp16 does: the stored model is the bf16 one's
+        self.assertGreater(int((converter_weights(self.W) != gq.unpack_q4_s24(gq.pack_q4_s24(
+            *gq.rtn_q4_s24(self.W.astype(np.float16).astype(np.float32))), *self.W.shape)).sum()), 0)
 
     def test_equals_the_converters_round_to_nearest_bit_for_bit(self):
         got = fq.q4_s24_round_to_nearest(torch.from_numpy(self.W)).numpy()
