@@ -17,10 +17,8 @@
 #   model-pipeline/run.sh export      write float GGUFs + verify them with node-llama-cpp (here)
 #   model-pipeline/run.sh quantize    the bundled files: converter round to nearest as template, then GPTQ 4-bit
 #                                     (q4_s24 sparse, q4_0 dense), Q8_0 eval references, models/manifest.json (here,
-#                                     CPU); TUNE_STEPS=256 then tunes the sparse file's scales and norms end to end
-#                                     against the dense Q8_0 twin (tune_scales.py, ~21 min; off by default: -0.12%
-#                                     perplexity, see docs/model.md); SPARSE_QUANT=rtn ships the converter's round
-#                                     to nearest instead of GPTQ (for a sparse twin from `recover --qat`)
+#                                     CPU); SPARSE_QUANT=rtn ships the converter's round to nearest instead of GPTQ
+#                                     (for a sparse twin from `recover --qat`)
 #   model-pipeline/run.sh smoke       tiny CPU run of train/prune/export on random tokens (needs python3-torch)
 #
 # GPU stages go through the device tool's `run` from the repo root, e.g.
@@ -102,23 +100,16 @@ quantize)
     # ONLY=sparse (or ONLY=dense) re-makes one twin's 4-bit + Q8_0 files and leaves the other's committed files as they
     # are (e.g. after `recover`: the dense float model did not change); the manifest is always rewritten for all four.
     GPY=${GPTQ_PYTHON:-python3} N=sparse-complete-coder-34m
-    # dense first: the sparse twin's scale tuning distils from the dense Q8_0 file
-    for twin in dense sparse; do
+    for twin in sparse dense; do
         [ -n "${ONLY:-}" ] && [ "$ONLY" != $twin ] && continue
         if [ $twin = sparse ]; then
             npm run convert -- $W/$N-sparse24-f16.gguf $W/rtn-sparse-q4_s24.gguf --sparse24 --embeddings q8_0
             if [ "${SPARSE_QUANT:-gptq}" = rtn ]; then
                 # after `recover --qat`: the model was trained through exactly this rounding (fake_quant.py)
-                cp $W/rtn-sparse-q4_s24.gguf $W/gptq-sparse-q4_s24.gguf
+                cp $W/rtn-sparse-q4_s24.gguf models/$N-sparse-q4_s24.gguf
             else
                 $GPY $P/gptq_quant.py --format q4_s24 --f16 $W/$N-sparse24-f16.gguf --template $W/rtn-sparse-q4_s24.gguf \
-                    --out $W/gptq-sparse-q4_s24.gguf --log $W/gptq-sparse-log.jsonl
-            fi
-            if [ "${TUNE_STEPS:-0}" != 0 ]; then
-                $GPY $P/tune_scales.py --student $W/gptq-sparse-q4_s24.gguf --teacher models/$N-dense-q8_0.gguf \
-                    --out models/$N-sparse-q4_s24.gguf --steps "$TUNE_STEPS" --windows "$TUNE_STEPS" --log $W/tune-sparse-log.jsonl
-            else
-                cp $W/gptq-sparse-q4_s24.gguf models/$N-sparse-q4_s24.gguf
+                    --out models/$N-sparse-q4_s24.gguf --log $W/gptq-sparse-log.jsonl
             fi
             npm run convert -- $W/$N-sparse24-f16.gguf models/$N-sparse24-q8_0.gguf --dense q8_0 --embeddings q8_0
         else

@@ -15,7 +15,7 @@ masks and every byte outside the scales and norm weights are unchanged.
 Measured on the bundled sparse twin (2026-11-29, docs/model.md): 256 fresh 1,024-token windows, one step each (21 min
 on this 2-core CPU), lowered the validation KL to the dense twin by 2.3% and the validation perplexity by 0.12%; with
 the codes fixed, that is about what scales and norms can still give; with --train-codes (320 fresh windows) the same
-(-2.5% KL, -0.12%): the codes need the GPU's scale of data (recover.py --qat). Hence off by default in `run.sh quantize`.
+(-2.5% KL, -0.12%): the codes need the GPU's scale of data (recover.py --qat). Hence not part of `run.sh quantize`: run it by hand.
 
   python3 model-pipeline/tune_scales.py --student models/...-sparse-q4_s24.gguf \
       --teacher models/...-dense-q8_0.gguf --out tuned.gguf --steps 256
@@ -33,7 +33,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fim_data import build_windows, load_split, segments  # noqa: E402
 from gptq_quant import (GGML_F32, GGML_Q4_S24, LAYER_NAMES, Model, pack_q4_s24, q4_s24_parts,  # noqa: E402
-                        read_gguf, tensor_bytes)
+                        read_gguf, rope, tensor_bytes)
 
 LINEARS = ("wq", "wk", "wv", "wo", "w1", "w3", "w2")
 NORMS = ("attn_norm", "ffn_norm")
@@ -107,8 +107,8 @@ class SparseStudent:
             c["r1"] = 1 / np.sqrt((x * x).mean(-1, keepdims=True) + self.eps)
             h = x * c["r1"] * an
             c["h"] = h
-            q = _rope((h @ W["wq"].T).reshape(T, self.heads, self.hd), cos, sin).transpose(1, 0, 2)
-            k = _rope((h @ W["wk"].T).reshape(T, self.kv_heads, self.hd), cos, sin).transpose(1, 0, 2)
+            q = rope((h @ W["wq"].T).reshape(T, self.heads, self.hd), cos, sin).transpose(1, 0, 2)
+            k = rope((h @ W["wk"].T).reshape(T, self.kv_heads, self.hd), cos, sin).transpose(1, 0, 2)
             v = (h @ W["wv"].T).reshape(T, self.kv_heads, self.hd).transpose(1, 0, 2)
             rep = self.heads // self.kv_heads
             kr, vr = np.repeat(k, rep, axis=0), np.repeat(v, rep, axis=0)
@@ -184,13 +184,6 @@ class SparseStudent:
         return {k: np.asarray(v, np.float64) for k, v in grads.items()}
 
 
-def _rope(v, cos, sin):
-    a, b = v[..., 0::2], v[..., 1::2]
-    out = np.empty_like(v)
-    out[..., 0::2], out[..., 1::2] = a * cos - b * sin, a * sin + b * cos
-    return out
-
-
 def _rope_backward(dv, cos, sin):
     """The transpose of the rotation: rotate the gradient back."""
     da, db = dv[..., 0::2], dv[..., 1::2]
@@ -217,10 +210,7 @@ def kl_loss_and_grad(student_logits, teacher_logp):
 
 
 def teacher_logp(teacher, ids):
-    x = teacher.emb[ids]
-    for i in range(teacher.n_layers):
-        x = teacher.block(i, x)
-    return log_softmax((teacher.rms(x, teacher.norm) @ teacher.emb.T).astype(np.float64))
+    return log_softmax(teacher.logits(ids).astype(np.float64))
 
 
 class Adam:
