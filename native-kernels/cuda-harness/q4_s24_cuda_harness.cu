@@ -991,7 +991,7 @@ int main(int argc, char ** argv) {
                         q4_s24_cuda_mul_mat_sparse_mma(d_w + (size_t) (i % copies) * w_bytes, sh.rows, sh.k, row_bytes, d_xh,
                                                        ntok, d_out, sh.rows, 0);
                     }, quick ? 1 : 20);
-                    printf("prefill %lldx%lld x %4lld tok: mma.sp (tiled) %8.1f us (%.2fx dense f16 cuBLAS), err %.1e\n",
+                    printf("prefill %lldx%lld x %4lld tok: mma.sp %8.1f us (%.2fx dense f16 cuBLAS), err %.1e\n",
                            (long long) sh.rows, (long long) sh.k, (long long) ntok, us_sp, us_gemm / us_sp, e_sp);
                 } else {
                     printf("prefill mma.sp: this device has no sparse tensor cores (compute capability < 8.0)\n");

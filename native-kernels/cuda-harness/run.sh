@@ -5,6 +5,8 @@
 #   native-kernels/cuda-harness/run.sh SEED profile  Nsight Compute details of the decode kernels (needs ncu)
 #   native-kernels/cuda-harness/run.sh SEED prefill  the prefill checks and timings alone
 #   native-kernels/cuda-harness/run.sh SEED profile-prefill  Nsight Compute on the sparse tensor-core prefill kernel
+#   HARNESS_NVCC_FLAGS=-DQ4_S24_MMA_WARP_ROWS=64 HARNESS_OUT=/tmp/h64 native-kernels/cuda-harness/run.sh SEED prefill
+#                                                    a kernel variant (extra nvcc flags for the GPU build)
 # Compile-check the architectures ggml builds for, and replay the sparse tensor-core prefill's operand layout on the
 # CPU, without a GPU: native-kernels/cuda-harness/run.sh --compile-only
 set -euo pipefail
@@ -55,7 +57,7 @@ if [ "${1:-}" = "--compile-only" ]; then
     exit 0
 fi
 arch=${ARCH:-sm_90a}
-nvcc "${common[@]}" -gencode=arch=compute_${arch#sm_},code=$arch -DQ4_S24_HARNESS_CUBLAS \
+nvcc "${common[@]}" ${HARNESS_NVCC_FLAGS:-} -gencode=arch=compute_${arch#sm_},code=$arch -DQ4_S24_HARNESS_CUBLAS \
     "$here/q4_s24_cuda_harness.cu" "$src/q4_s24_cuda.cu" "$src/q4_s24_cuda_sparse_mma.cu" "$src/q4_s24_ref.c" -lcublas \
     -o "$out/q4_s24_cuda_harness"
 seed=${1:-$RANDOM}

@@ -25,7 +25,7 @@ int main(int argc, char ** argv) {
     const unsigned seed = argc > 1 ? (unsigned) atoi(argv[1]) : 1u;
     std::mt19937   rng(seed);
     std::normal_distribution<float> wd(0.0f, 0.02f), xd(0.0f, 1.0f);
-    const int64_t k = 256, rows = 16, tokens = 8;
+    const int64_t k = 512, rows = 16, tokens = 8; // two blocks: both halves of each
     const size_t  row_bytes = (size_t) (k / QK_Q4_S24) * sizeof(block_q4_s24);
 
     std::vector<uint8_t> w(row_bytes * rows);
@@ -44,8 +44,24 @@ int main(int argc, char ** argv) {
 
     int    failures = 0;
     double worst    = 0;
+    // Each row's half blocks staged as the kernel's load_stage copies them (staged_byte_source).
+    const int            steps = (int) (k / kStepCols);
+    std::vector<uint8_t> staged((size_t) rows * steps * kStagedBytes);
+    for (int64_t r = 0; r < rows; ++r) {
+        for (int step = 0; step < steps; ++step) {
+            for (int wd = 0; wd < kStagedWords; ++wd) {
+                memcpy(&staged[((size_t) r * steps + step) * kStagedBytes + 4 * wd],
+                       &w[r * row_bytes + (size_t) (step / 2) * kBlockBytes + staged_byte_source(step & 1, wd)], 4);
+            }
+        }
+    }
+    const auto staged_row = [&](int r, int s) { return &staged[((size_t) r * steps + s / kStepSubs) * kStagedBytes]; };
+    const auto operands   = [&](int g, int s, int t, uint32_t(&a)[4], uint32_t & metadata) {
+        const int half = (s / kStepSubs) & 1;
+        weight_operands(staged_row(g, s), staged_row(g + 8, s), s % kStepSubs, t, staged_scale(staged_row(g, s), half),
+                        staged_scale(staged_row(g + 8, s), half), a, metadata);
+    };
     for (int s = 0; s < (int) (k / kSubCols); ++s) {
-        const size_t at = (size_t) (s / kSubsPerBlock) * kBlockBytes;
         // The operands as the instruction would see them: dense A (16 x 32), B (32 x 8).
         double a_dense[16][32] = {};
         double b_dense[32][8]  = {};
@@ -53,8 +69,7 @@ int main(int argc, char ** argv) {
         for (int lane = 0; lane < 32; ++lane) {
             const int g = lane / 4, t = lane % 4;
             uint32_t  a[4], metadata;
-            weight_operands(w.data() + g * row_bytes + at, w.data() + (g + 8) * row_bytes + at, s % kSubsPerBlock, t, a,
-                            metadata);
+            operands(g, s, t, a, metadata);
             // compressed A: register r, half h -> row g + 8 (r & 1), compressed column 2t + 8 (r >> 1) + h
             double compressed[2][4]; // [row g / g + 8][compressed columns 2t, 2t+1, 2t+8, 2t+9]
             for (int r = 0; r < 4; ++r) {
@@ -72,8 +87,7 @@ int main(int argc, char ** argv) {
                     const int group = c / 2;
                     const int owner = group / 4; // metadata lane t' of this quad
                     uint32_t  a_owner[4], meta_owner;
-                    weight_operands(w.data() + g * row_bytes + at, w.data() + (g + 8) * row_bytes + at, s % kSubsPerBlock,
-                                    owner, a_owner, meta_owner);
+                    operands(g, s, owner, a_owner, meta_owner);
                     const uint32_t nibble = (meta_owner >> (16 * half_row + 4 * (group % 4))) & 15u;
                     const int      pos    = (int) ((nibble >> (2 * (c % 2))) & 3u);
                     const int      col    = 4 * group + pos;

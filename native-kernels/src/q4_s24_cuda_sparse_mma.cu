@@ -23,45 +23,73 @@
 
 namespace {
 
-// Thread block tile: kTileRows weight rows x kTileTokens tokens, 8 warps as 4 (rows) x 2 (tokens), each warp 32 rows
-// (two 16-row mma tiles) x 64 tokens (eight 8-token tiles). The K loop steps one Q4_S24 block column (256 dense
-// columns, 8 sub-blocks) at a time through two shared-memory stages filled with cp.async: the weights' 100-byte blocks
-// as stored, the activations' 256 halves per token with a 16-byte pad (so that ldmatrix's eight row addresses fall in
-// different banks).
-constexpr int kWarpsM         = 4;
-constexpr int kWarpsN         = 2;
-constexpr int kThreads        = 32 * kWarpsM * kWarpsN;
-constexpr int kWarpRows       = 32;
-constexpr int kWarpTokens     = 64;
-constexpr int kTileRows       = kWarpRows * kWarpsM;     // 128
-constexpr int kTileTokens     = kWarpTokens * kWarpsN;   // 128
-constexpr int kMTiles         = kWarpRows / 16;          // 2
-constexpr int kNTiles         = kWarpTokens / 8;         // 8
-constexpr int kStageCols      = 256;                     // one Q4_S24 block column
-constexpr int kXRowHalves     = kStageCols + 8;          // activation row in shared memory, padded
+// Thread block tile: kTileRows (256) weight rows x kTileTokens (128) tokens, 8 warps. A warp covers kWarpRows rows
+// (kMTiles 16-row mma tiles) x kWarpTokens tokens (kNTiles 8-token tiles): every A operand it builds from the 4-bit codes
+// serves kNTiles mma.sp and every B operand it loads serves kMTiles. 32 x 128 by default (the A operands cost ~20
+// instructions each, a B operand one ldmatrix); Q4_S24_MMA_WARP_ROWS=64 builds 64 x 64 warps for comparison. (The
+// first tiled version had 32 x 64 warps and stayed issue-bound at about a fifth of the tensor cores' rate.)
+// The K loop steps half a Q4_S24 block (128 dense columns, 4 sub-blocks) at a time through STAGES shared-memory stages
+// filled with cp.async: per weight row the half's pieces of its 100-byte block (staged_byte_source), per token the
+// 128 activations with a 16-byte pad (so that ldmatrix's eight row addresses fall in different banks).
+#ifndef Q4_S24_MMA_WARP_ROWS
+#    define Q4_S24_MMA_WARP_ROWS 32
+#endif
+constexpr int kTileRows       = 256;
+constexpr int kTileTokens     = 128;
+constexpr int kWarps          = 8;
+constexpr int kThreads        = 32 * kWarps;
+constexpr int kWarpRows       = Q4_S24_MMA_WARP_ROWS;
+constexpr int kWarpsM         = kTileRows / kWarpRows;
+constexpr int kWarpsN         = kWarps / kWarpsM;
+constexpr int kWarpTokens     = kTileTokens / kWarpsN;
+constexpr int kMTiles         = kWarpRows / 16;
+constexpr int kNTiles         = kWarpTokens / 8;
+static_assert(kWarpsM * kWarpsN == kWarps && kWarpRows % 16 == 0, "warp tiles must cover the block tile");
+constexpr int kStepCols       = QK_Q4_S24 / 2;           // half a block
+constexpr int kStepSubs       = kStepCols / kSubCols;    // 4
+constexpr int kXRowHalves     = kStepCols + 8;           // activation row in shared memory, padded
 constexpr int kStageXBytes    = kTileTokens * kXRowHalves * 2;
-constexpr int kStageWBytes    = kTileRows * 100;         // kBlockBytes per row (static_assert below)
-constexpr int kStages         = 2;
-constexpr int kSharedBytes    = kStages * (kStageXBytes + kStageWBytes);
+// A staged weight row, 13 words: the block's scales word (both halves' d; the step's own is picked at use), the half's
+// 32 code bytes (8 per sub-block), its 16 position bytes (4 per sub-block). 13 words apart, the rows g = 0..7 a warp
+// reads together fall in different banks.
+constexpr int kStagedWords    = 1 + kStepSubs * 2 + kStepSubs;
+constexpr int kStagedBytes    = 4 * kStagedWords;        // 52
+constexpr int kStagedQs       = 4;
+constexpr int kStagedIdx      = kStagedQs + 8 * kStepSubs;
+constexpr int kStageWBytes    = kTileRows * kStagedBytes;
+constexpr int kStageBytes     = kStageXBytes + kStageWBytes;
 
-// The 16 metadata bits of one row for groups 4*half .. 4*half+3 of a sub-block, from its position word (FORMAT.md:
-// byte b, bits [2j, 2j+2) hold the position of kept value 4j + b; kept value 2i + s is slot s of group i).
-__host__ __device__ __forceinline__ uint32_t metadata_bits(uint32_t positions, int half) {
-    const uint32_t v = (positions >> (4 * half)) & 0x0F0F0F0Fu; // byte b: kept values 8*half + b (bits 1:0), + 4 (3:2)
-    uint32_t bits = 0;
-#pragma unroll
-    for (int b = 0; b < 4; ++b) {
-        const uint32_t byte = v >> (8 * b);
-        bits |= (byte & 3u) << (2 * b);            // kept value 8*half + b
-        bits |= ((byte >> 2) & 3u) << (8 + 2 * b); // kept value 8*half + 4 + b
-    }
-    return bits;
+static_assert(kBlockBytes == 100 && kSubsPerBlock == 2 * kStepSubs, "the staging assumes FORMAT.md's block layout");
+
+// Where staged word w of half `half` comes from in the 100-byte block (byte offset; every piece is 4-byte aligned).
+__host__ __device__ constexpr int staged_byte_source(int half, int w) {
+    return w == 0 ? 0 : w <= 2 * kStepSubs ? kQsOffset + 8 * kStepSubs * half + 4 * (w - 1)
+                                            : kIdxOffset + 4 * kStepSubs * half + 4 * (w - 1 - 2 * kStepSubs);
 }
 
-// Two kept values (4-bit codes u = q + 8, in bits 0-3 and 16-19 of pair) times the row's scale d, as the halves of
-// one A register. Integer bits 0x6400 | u are the half 1024 + u; minus 1032 is q exactly, and one half multiply
-// rounds q * d once: the same half as rounding the exact float product (what dequantization to f16 gives), in three
-// instructions instead of float conversions.
+// The scale of a staged row's half, twice.
+__host__ __device__ __forceinline__ half2 staged_scale(const uint8_t * staged_row, int half) {
+    return __half2half2(reinterpret_cast<const __half *>(staged_row)[half]);
+}
+
+// The 16 metadata bits of one row for groups 4*half .. 4*half+3 of a sub-block, from its position word (FORMAT.md:
+// byte b, bits [2j, 2j+2) hold the position of kept value 4j + b; kept value 2i + s is slot s of group i): bits 2b+1:2b
+// take kept value 8*half + b (byte b's bits 1:0 after the shift), bits 8+2b+1:8+2b kept value 8*half + 4 + b (its bits
+// 3:2). A multiply gathers the four bytes' 2-bit fields into the top byte (byte b's field lands at bit 24 + 2b; the
+// other partial products land in distinct 2-bit slots below bit 24, so nothing carries into it): two multiplies instead
+// of sixteen shift-and-mask steps.
+__host__ __device__ __forceinline__ uint32_t metadata_bits(uint32_t positions, int half) {
+    constexpr uint32_t kGather = (1u << 24) | (1u << 18) | (1u << 12) | (1u << 6);
+    const uint32_t     v       = positions >> (4 * half);
+    const uint32_t     first   = ((v & 0x03030303u) * kGather) >> 24;
+    const uint32_t     second  = (((v >> 2) & 0x03030303u) * kGather) >> 24;
+    return first | (second << 8);
+}
+
+// Two kept values (4-bit codes u = q + 8, in bits 0-3 and 16-19 of pair, other bits zero) times the row's scale d, as
+// the halves of one A register. Integer bits 0x6400 | u are the half 1024 + u; minus 1032 is q exactly, and one half
+// multiply rounds q * d once: the same half as rounding the exact float product (what dequantization to f16 gives), in
+// three instructions instead of float conversions.
 __host__ __device__ __forceinline__ uint32_t scaled_pair(uint32_t pair, half2 d) {
     const uint32_t biased = pair | 0x64006400u;
     half2          v;
@@ -72,25 +100,30 @@ __host__ __device__ __forceinline__ uint32_t scaled_pair(uint32_t pair, half2 d)
     return r;
 }
 
-// Lane t's A registers and metadata for sub-block sub of the blocks at wa (row g) and wb (row g + 8). Host-callable, so
-// that a CPU check (cuda-harness/sparse_mma_layout_check.cu) can replay the instruction's operand layout.
-__host__ __device__ __forceinline__ void weight_operands(const uint8_t * wa, const uint8_t * wb, int sub, int t,
-                                                         uint32_t (&a)[4], uint32_t & metadata) {
-    const uint32_t codes_a = *reinterpret_cast<const unsigned short *>(wa + kQsOffset + 8 * sub + 2 * t);
-    const uint32_t codes_b = *reinterpret_cast<const unsigned short *>(wb + kQsOffset + 8 * sub + 2 * t);
-    const half2    da = __half2half2(*reinterpret_cast<const half *>(wa + 2 * (sub / 4)));
-    const half2    db = __half2half2(*reinterpret_cast<const half *>(wb + 2 * (sub / 4)));
-    // Low nibbles of the two code bytes (kept 2t, 2t+1) to bits 0-3 and 16-19; then their high nibbles (2t+8, 2t+9).
-    a[0] = scaled_pair((codes_a & 0x000Fu) | ((codes_a & 0x0F00u) << 8), da);        // row g,     kept 2t, 2t+1
-    a[1] = scaled_pair((codes_b & 0x000Fu) | ((codes_b & 0x0F00u) << 8), db);        // row g + 8, kept 2t, 2t+1
-    a[2] = scaled_pair(((codes_a & 0x00F0u) >> 4) | ((codes_a & 0xF000u) << 4), da); // row g,     kept 2t+8, 2t+9
-    a[3] = scaled_pair(((codes_b & 0x00F0u) >> 4) | ((codes_b & 0xF000u) << 4), db); // row g + 8, kept 2t+8, 2t+9
-    metadata = 0;
-    if (t < 2) {
-        const uint32_t pa = *reinterpret_cast<const uint32_t *>(wa + kIdxOffset + 4 * sub);
-        const uint32_t pb = *reinterpret_cast<const uint32_t *>(wb + kIdxOffset + 4 * sub);
-        metadata = metadata_bits(pa, t) | (metadata_bits(pb, t) << 16);
-    }
+// Bytes lo and hi of x in bytes 0 and 2 of the result, zeros elsewhere (one PRMT on the GPU).
+__host__ __device__ __forceinline__ uint32_t spread_bytes(uint32_t x) {
+#ifdef __CUDA_ARCH__
+    return __byte_perm(x, 0u, 0x4140);
+#else
+    return (x & 0xFFu) | ((x & 0xFF00u) << 8);
+#endif
+}
+
+// Lane t's A registers and metadata for sub-block sub (0-3) of the step staged at sa (row g) and sb (row g + 8), with
+// the rows' scales da, db (staged_scale). Host-callable, so that a CPU check (cuda-harness/sparse_mma_layout_check.cu)
+// can replay the instruction's operand layout. Every lane computes metadata; the instruction reads lanes t = 0, 1.
+__host__ __device__ __forceinline__ void weight_operands(const uint8_t * sa, const uint8_t * sb, int sub, int t,
+                                                         half2 da, half2 db, uint32_t (&a)[4], uint32_t & metadata) {
+    // Code bytes 2t, 2t+1 of the sub-block: kept values 2t, 2t+1 in their low nibbles, 2t+8, 2t+9 in their high ones.
+    const uint32_t codes_a = spread_bytes(*reinterpret_cast<const unsigned short *>(sa + kStagedQs + 8 * sub + 2 * t));
+    const uint32_t codes_b = spread_bytes(*reinterpret_cast<const unsigned short *>(sb + kStagedQs + 8 * sub + 2 * t));
+    a[0] = scaled_pair(codes_a & 0x000F000Fu, da);        // row g,     kept 2t, 2t+1
+    a[1] = scaled_pair(codes_b & 0x000F000Fu, db);        // row g + 8, kept 2t, 2t+1
+    a[2] = scaled_pair((codes_a >> 4) & 0x000F000Fu, da); // row g,     kept 2t+8, 2t+9
+    a[3] = scaled_pair((codes_b >> 4) & 0x000F000Fu, db); // row g + 8, kept 2t+8, 2t+9
+    const uint32_t pa = *reinterpret_cast<const uint32_t *>(sa + kStagedIdx + 4 * sub);
+    const uint32_t pb = *reinterpret_cast<const uint32_t *>(sb + kStagedIdx + 4 * sub);
+    metadata          = metadata_bits(pa, t & 1) | (metadata_bits(pb, t & 1) << 16);
 }
 
 // Lane t's B registers for one token: its activations of the sub-block start at xs (4-byte aligned). The documented
@@ -173,39 +206,72 @@ template <int PENDING> __device__ __forceinline__ void cp_async_wait() {
 #endif
 }
 
-static_assert(kBlockBytes == 100, "kStageWBytes assumes 100-byte blocks");
+// Each thread's share of staging one step: kWCopies 4-byte weight copies (thread-strided word i of the tile's kTileRows
+// x kStagedWords staged words goes to shared byte 4i; their sources computed once, in stage_plan) and kXCopies 16-byte
+// activation copies. Rows and tokens past the end repeat the last ones. Offsets are 32-bit: accepts() bounds the
+// matrix and activation sizes.
+constexpr int kWCopies = kTileRows * kStagedWords / kThreads;
+constexpr int kXChunks = kStepCols / 8; // 16-byte chunks per token and step
+constexpr int kXCopies = kTileTokens * kXChunks / kThreads;
+static_assert(kWCopies * kThreads == kTileRows * kStagedWords && kXCopies * kThreads == kTileTokens * kXChunks,
+              "every thread stages the same number of pieces");
 
-// Stage the weights' block column kb (kTileRows rows, rows past the end repeat the last) and the activations' columns
-// kb*256 .. +256 (kTileTokens tokens, tokens past the end repeat the last) into shared memory.
-__device__ __forceinline__ void load_stage(uint8_t * ws, half * xs, const uint8_t * w, int64_t row0, int64_t nrows,
-                                           size_t row_bytes, const half * x, int64_t k, int64_t tok0, int64_t ncols,
-                                           int kb) {
-    constexpr int kWords = kBlockBytes / 4;
-    for (int i = threadIdx.x; i < kTileRows * kWords; i += kThreads) {
-        const int     r   = i / kWords;
-        const int     wd  = i % kWords;
-        const int64_t row = row0 + r < nrows ? row0 + r : nrows - 1;
-        cp_async<4>(ws + r * kBlockBytes + 4 * wd, w + row * row_bytes + (size_t) kb * kBlockBytes + 4 * wd);
+struct stage_plan {
+    uint32_t w_off[kWCopies]; // byte offset of the piece in half 0 of block column 0
+    uint32_t w_half;          // bits 2c+1:2c: copy c's piece is 16 x this many bytes further in a block's second half
+};
+
+// How far staged word w's source moves from half 0 to half 1 of a block (0 for the scales word).
+__host__ __device__ constexpr int staged_half_delta(int w) {
+    return staged_byte_source(1, w) - staged_byte_source(0, w);
+}
+
+__device__ __forceinline__ stage_plan make_stage_plan(int64_t row0, int64_t nrows, size_t row_bytes) {
+    stage_plan p;
+    p.w_half = 0;
+#pragma unroll
+    for (int c = 0; c < kWCopies; ++c) {
+        const int     i   = threadIdx.x + c * kThreads;
+        const int     wd  = i % kStagedWords;
+        const int64_t row = row0 + i / kStagedWords < nrows ? row0 + i / kStagedWords : nrows - 1;
+        p.w_off[c]        = (uint32_t) (row * row_bytes) + (uint32_t) staged_byte_source(0, wd);
+        p.w_half |= (staged_half_delta(wd) == 32 ? 2u : staged_half_delta(wd) == 16 ? 1u : 0u) << (2 * c);
     }
-    constexpr int kChunks = kStageCols / 8; // 16-byte chunks per token
-    for (int i = threadIdx.x; i < kTileTokens * kChunks; i += kThreads) {
-        const int     n   = i / kChunks;
-        const int     ch  = i % kChunks;
-        const int64_t tok = tok0 + n < ncols ? tok0 + n : ncols - 1;
-        cp_async<16>(xs + n * kXRowHalves + 8 * ch, x + tok * k + (int64_t) kb * kStageCols + 8 * ch);
+    return p;
+}
+
+// Stage step `step` (half `step & 1` of block column `step / 2`) into ws / xs.
+__device__ __forceinline__ void load_stage(uint8_t * ws, half * xs, const uint8_t * w, const half * x, int64_t k,
+                                           int64_t tok0, int64_t ncols, const stage_plan & p, int step) {
+    const uint8_t * block = w + (size_t) (step / 2) * kBlockBytes;
+    const uint32_t  upper = step & 1; // the block's second half
+#pragma unroll
+    for (int c = 0; c < kWCopies; ++c) {
+        const uint32_t delta = ((p.w_half >> (2 * c)) & 3u) * 16u * upper; // 0, 16 or 32 bytes
+        cp_async<4>(ws + 4 * (threadIdx.x + c * kThreads), block + p.w_off[c] + delta);
+    }
+    const half * xstep = x + (size_t) step * kStepCols;
+#pragma unroll
+    for (int c = 0; c < kXCopies; ++c) {
+        const int     i   = threadIdx.x + c * kThreads;
+        const int64_t tok = tok0 + i / kXChunks < ncols ? tok0 + i / kXChunks : ncols - 1;
+        cp_async<16>(xs + (i / kXChunks) * kXRowHalves + 8 * (i % kXChunks),
+                     xstep + (uint32_t) (tok * k) + 8 * (i % kXChunks));
     }
 }
 
-// The tiled kernel: see the constants above. Each warp builds its two A tiles per sub-block from the staged blocks
-// (weight_operands, the same code the CPU layout check replays) and its eight B tiles with ldmatrix, then issues 16
-// mma.sp.
+// The tiled kernel: see the constants above. STAGES - 1 steps are in flight while one is computed; one barrier per
+// step (the stage refilled at step s is the one every warp finished at step s - 1). Per sub-block each warp loads its
+// eight B tiles with ldmatrix, then builds each of its four A tiles (weight_operands, the code the CPU layout check
+// replays) and issues its eight mma.sp.
+template <int STAGES>
 __global__ void __launch_bounds__(kThreads, 1)
-mul_mat_sparse_mma_kernel(const uint8_t * __restrict__ w, int64_t nrows, int nblocks, size_t row_bytes,
+mul_mat_sparse_mma_kernel(const uint8_t * __restrict__ w, int64_t nrows, int nsteps, size_t row_bytes,
                           const half * __restrict__ x, int64_t k, int64_t ncols, float * __restrict__ y,
                           int64_t y_col_stride) {
     extern __shared__ __align__(16) uint8_t smem[];
     half *    xs_base = reinterpret_cast<half *>(smem);
-    uint8_t * ws_base = smem + kStages * kStageXBytes;
+    uint8_t * ws_base = smem + STAGES * kStageXBytes;
 
     const int     lane   = threadIdx.x % 32;
     const int     warp   = threadIdx.x / 32;
@@ -221,43 +287,53 @@ mul_mat_sparse_mma_kernel(const uint8_t * __restrict__ w, int64_t nrows, int nbl
     int b_token, b_col;
     ldmatrix_b_row(lane, b_token, b_col);
 
-    load_stage(ws_base, xs_base, w, row0, nrows, row_bytes, x, k, tok0, ncols, 0);
-    cp_async_commit();
-    for (int kb = 0; kb < nblocks; ++kb) {
-        const int stage = kb % kStages;
-        if (kb + 1 < nblocks) {
-            const int next = (kb + 1) % kStages;
-            load_stage(ws_base + next * kStageWBytes, xs_base + next * (kStageXBytes / 2), w, row0, nrows, row_bytes, x,
-                       k, tok0, ncols, kb + 1);
-            cp_async_commit();
-            cp_async_wait<1>();
-        } else {
-            cp_async_wait<0>();
-        }
-        __syncthreads();
-
-        const uint8_t * ws = ws_base + stage * kStageWBytes + (warp_m * kWarpRows) * kBlockBytes;
-        const half *    xs = xs_base + stage * (kStageXBytes / 2) + (warp_n * kWarpTokens + b_token) * kXRowHalves + b_col;
-#pragma unroll 2
-        for (int sub = 0; sub < kSubsPerBlock; ++sub) {
-            uint32_t b[kNTiles][4];
+    const stage_plan plan = make_stage_plan(row0, nrows, row_bytes);
+    // Empty commit groups keep the count uniform, so that wait<STAGES - 2> always means "step s has landed".
 #pragma unroll
-            for (int nt = 0; nt < kNTiles; ++nt) {
-                ldmatrix_x4(b[nt], xs + nt * 8 * kXRowHalves + sub * kSubCols);
-            }
+    for (int s = 0; s < STAGES - 1; ++s) {
+        if (s < nsteps) {
+            load_stage(ws_base + s * kStageWBytes, xs_base + s * (kStageXBytes / 2), w, x, k, tok0, ncols, plan, s);
+        }
+        cp_async_commit();
+    }
+    for (int step = 0; step < nsteps; ++step) {
+        cp_async_wait<STAGES - 2>();
+        __syncthreads();
+        const int next = step + STAGES - 1;
+        if (next < nsteps) {
+            load_stage(ws_base + (next % STAGES) * kStageWBytes, xs_base + (next % STAGES) * (kStageXBytes / 2), w, x,
+                       k, tok0, ncols, plan, next);
+        }
+        cp_async_commit();
+
+        const int       stage = step % STAGES;
+        const uint8_t * ws    = ws_base + stage * kStageWBytes + (warp_m * kWarpRows) * kStagedBytes;
+        const half *    xs = xs_base + stage * (kStageXBytes / 2) + (warp_n * kWarpTokens + b_token) * kXRowHalves + b_col;
+        half2           d[kMTiles][2];
+#pragma unroll
+        for (int mt = 0; mt < kMTiles; ++mt) {
+            d[mt][0] = staged_scale(ws + (mt * 16 + g) * kStagedBytes, step & 1);
+            d[mt][1] = staged_scale(ws + (mt * 16 + g + 8) * kStagedBytes, step & 1);
+        }
+#pragma unroll
+        for (int sub = 0; sub < kStepSubs; ++sub) {
+            uint32_t a[kMTiles][4];
+            uint32_t metadata[kMTiles];
 #pragma unroll
             for (int mt = 0; mt < kMTiles; ++mt) {
-                uint32_t a[4];
-                uint32_t metadata;
-                weight_operands(ws + (mt * 16 + g) * kBlockBytes, ws + (mt * 16 + g + 8) * kBlockBytes, sub, t, a,
-                                metadata);
+                weight_operands(ws + (mt * 16 + g) * kStagedBytes, ws + (mt * 16 + g + 8) * kStagedBytes, sub, t,
+                                d[mt][0], d[mt][1], a[mt], metadata[mt]);
+            }
 #pragma unroll
-                for (int nt = 0; nt < kNTiles; ++nt) {
-                    mma_sp_16x8x32(acc[mt][nt], a, b[nt], metadata);
+            for (int nt = 0; nt < kNTiles; ++nt) {
+                uint32_t b[4];
+                ldmatrix_x4(b, xs + nt * 8 * kXRowHalves + sub * kSubCols);
+#pragma unroll
+                for (int mt = 0; mt < kMTiles; ++mt) {
+                    mma_sp_16x8x32(acc[mt][nt], a[mt], b, metadata[mt]);
                 }
             }
         }
-        __syncthreads(); // the stage is refilled two steps later
     }
 
 #pragma unroll
@@ -276,43 +352,61 @@ mul_mat_sparse_mma_kernel(const uint8_t * __restrict__ w, int64_t nrows, int nbl
     }
 }
 
-} // namespace
+// Three stages where shared memory allows (A100, H100/H200: 141 KiB), else two (94 KiB: the 99 KiB of sm_86/89).
+template <int STAGES> constexpr int kSharedBytes = STAGES * kStageBytes;
 
-static bool device_supported() {
-    // Sparse tensor cores, room for the two stages in shared memory (opted in here), and code compiled for them: a
-    // binary with only pre-8.0 PTX would be JIT-compiled into the trapping body.
-    static std::atomic<int> cached[64];
-    return q4_s24_cuda_ask_once_per_device(cached, [](int device) {
-        int                major = 0;
-        int                optin = 0;
-        cudaFuncAttributes attr{};
-        return cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess && major >= 8 &&
-               cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) == cudaSuccess &&
-               optin >= kSharedBytes && cudaFuncGetAttributes(&attr, mul_mat_sparse_mma_kernel) == cudaSuccess &&
-               attr.ptxVersion >= 80 &&
-               cudaFuncSetAttribute(mul_mat_sparse_mma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    kSharedBytes) == cudaSuccess;
-    });
+template <int STAGES> bool stages_fit(int device) {
+    int                optin = 0;
+    cudaFuncAttributes attr{};
+    return cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) == cudaSuccess &&
+           optin >= kSharedBytes<STAGES> && cudaFuncGetAttributes(&attr, mul_mat_sparse_mma_kernel<STAGES>) == cudaSuccess &&
+           attr.ptxVersion >= 80 &&
+           cudaFuncSetAttribute(mul_mat_sparse_mma_kernel<STAGES>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                kSharedBytes<STAGES>) == cudaSuccess;
 }
 
-bool q4_s24_cuda_sparse_mma_accepts(const void * w, int64_t k, size_t w_row_bytes, int64_t ncols) {
-    // cp.async moves 4 bytes of weights at a time; grid.y counts token tiles.
+} // namespace
+
+// The stage count the current device runs, 0 when it cannot run the kernel: no sparse tensor cores, too little shared
+// memory, or code compiled below 8.0 (a binary with only pre-8.0 PTX would be JIT-compiled into the trapping body).
+static int device_stages() {
+    static std::atomic<int> fits3[64], fits2[64];
+    const auto sparse_tensor_cores = [](int device) {
+        int major = 0;
+        return cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess && major >= 8;
+    };
+    if (q4_s24_cuda_ask_once_per_device(fits3, [&](int d) { return sparse_tensor_cores(d) && stages_fit<3>(d); })) {
+        return 3;
+    }
+    return q4_s24_cuda_ask_once_per_device(fits2, [&](int d) { return sparse_tensor_cores(d) && stages_fit<2>(d); }) ? 2 : 0;
+}
+
+bool q4_s24_cuda_sparse_mma_accepts(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, int64_t ncols) {
+    // cp.async moves 4 bytes of weights at a time; grid.y counts token tiles; the staging offsets are 32-bit.
     return (ncols + kTileTokens - 1) / kTileTokens <= 65535 && k % QK_Q4_S24 == 0 && w_row_bytes % 4 == 0 &&
-           reinterpret_cast<uintptr_t>(w) % 4 == 0 && device_supported();
+           reinterpret_cast<uintptr_t>(w) % 4 == 0 && (uint64_t) nrows * w_row_bytes <= UINT32_MAX - kBlockBytes &&
+           (uint64_t) ncols * k <= UINT32_MAX && device_stages() != 0;
 }
 
 bool q4_s24_cuda_mul_mat_sparse_mma(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, const void * x_f16,
                                     int64_t ncols, float * y, int64_t y_col_stride, cudaStream_t stream) {
     // cp.async moves 16 bytes of activations at a time.
-    if (!q4_s24_cuda_sparse_mma_accepts(w, k, w_row_bytes, ncols) || reinterpret_cast<uintptr_t>(x_f16) % 16 != 0) {
+    if (!q4_s24_cuda_sparse_mma_accepts(w, nrows, k, w_row_bytes, ncols) || reinterpret_cast<uintptr_t>(x_f16) % 16 != 0) {
         return false;
     }
     if (nrows == 0 || ncols == 0) {
         return true;
     }
     const dim3 grid((unsigned) ((nrows + kTileRows - 1) / kTileRows), (unsigned) ((ncols + kTileTokens - 1) / kTileTokens));
-    mul_mat_sparse_mma_kernel<<<grid, kThreads, kSharedBytes, stream>>>(
-        static_cast<const uint8_t *>(w), nrows, (int) (k / QK_Q4_S24), w_row_bytes, static_cast<const half *>(x_f16), k,
-        ncols, y, y_col_stride);
+    const auto * wb     = static_cast<const uint8_t *>(w);
+    const auto * xh     = static_cast<const half *>(x_f16);
+    const int    nsteps = (int) (k / kStepCols);
+    if (device_stages() == 3) {
+        mul_mat_sparse_mma_kernel<3><<<grid, kThreads, kSharedBytes<3>, stream>>>(wb, nrows, nsteps, w_row_bytes, xh, k,
+                                                                                   ncols, y, y_col_stride);
+    } else {
+        mul_mat_sparse_mma_kernel<2><<<grid, kThreads, kSharedBytes<2>, stream>>>(wb, nrows, nsteps, w_row_bytes, xh, k,
+                                                                                   ncols, y, y_col_stride);
+    }
     return true;
 }

@@ -1,7 +1,8 @@
-// Q4_S24 prefill on sparse tensor cores (mma.sp, compute capability 8.0 and newer, with 157 KiB of shared memory per
-// thread block: A100 and H100/H200 class). Tiled: 128 rows x 128 tokens per thread block, the weights and activations
-// staged in shared memory. The standalone harness checks and times it; ggml calls it only with
-// Q4_S24_CUDA_SPARSE_MMA=1 (q4_s24_ggml_cuda.cu); by default its prefill path is dequantize to f16 + cuBLAS.
+// Q4_S24 prefill on sparse tensor cores (mma.sp, compute capability 8.0 and newer, with 94 KiB of shared memory per
+// thread block; 141 KiB for the three-stage pipeline of A100 and H100/H200). Tiled: 256 rows x 128 tokens per thread
+// block, the weights and activations staged in shared memory. The standalone harness checks and times it; ggml calls
+// it only with Q4_S24_CUDA_SPARSE_MMA=1 (q4_s24_ggml_cuda.cu); by default its prefill path is dequantize to f16 +
+// cuBLAS.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -15,6 +16,6 @@ bool q4_s24_cuda_mul_mat_sparse_mma(const void * w, int64_t nrows, int64_t k, si
                                     int64_t ncols, float * y, int64_t y_col_stride, cudaStream_t stream);
 
 // Whether it would run for these weights and ncols on the current device (sparse tensor cores, enough shared memory,
-// code compiled for 8.0 or newer: asked once per device; the weights' alignment; the grid limit), everything but the
-// activations' alignment. Callers ask it before preparing f16 activations.
-bool q4_s24_cuda_sparse_mma_accepts(const void * w, int64_t k, size_t w_row_bytes, int64_t ncols);
+// code compiled for 8.0 or newer: asked once per device; the weights' alignment; the grid limit; weights and activations
+// each below 4 GiB), everything but the activations' alignment. Callers ask it before preparing f16 activations.
+bool q4_s24_cuda_sparse_mma_accepts(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, int64_t ncols);

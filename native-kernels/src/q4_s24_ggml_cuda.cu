@@ -331,7 +331,7 @@ bool ggml_cuda_q4_s24_mul_mat_sparse_mma(ggml_backend_cuda_context & ctx, const 
     const int cc = ggml_cuda_info().devices[ctx.device].cc;
     if (!enabled || !GGML_CUDA_CC_IS_NVIDIA(cc) || ne02 * ne03 != 1 || ne12 * ne13 != 1 || ne11 < 1 ||
         src1->type != GGML_TYPE_F32 || !ggml_is_contiguous(src1) || dst->type != GGML_TYPE_F32 ||
-        nb0 != sizeof(float) || !q4_s24_cuda_sparse_mma_accepts(src0->data, ne00, nb01, ne11)) {
+        nb0 != sizeof(float) || !q4_s24_cuda_sparse_mma_accepts(src0->data, ne01, ne00, nb01, ne11)) {
         return false;
     }
     cudaStream_t stream = ctx.stream();
