@@ -486,7 +486,7 @@ def main():
                          "-6%% layer error but no validation gain on the bundled twin: off, so the shipped files reproduce)")
     args = ap.parse_args()
     t0 = time.time()
-    log = open(args.log, "a") if args.log else None
+    log = open(args.log, "w") if args.log else None  # one run per log: run.sh reuses the path (appending mixed runs)
 
     def emit(rec):
         print(json.dumps(rec), flush=True)

@@ -226,6 +226,18 @@ __host__ __device__ constexpr int staged_half_delta(int w) {
     return staged_byte_source(1, w) - staged_byte_source(0, w);
 }
 
+// stage_plan stores each delta as a 2-bit count of 16 bytes.
+constexpr bool staged_half_deltas_fit() {
+    for (int w = 0; w < kStagedWords; ++w) {
+        const int d = staged_half_delta(w);
+        if (d != 0 && d != 16 && d != 32) {
+            return false;
+        }
+    }
+    return true;
+}
+static_assert(staged_half_deltas_fit(), "stage_plan::w_half encodes 0, 16 or 32 bytes");
+
 __device__ __forceinline__ stage_plan make_stage_plan(int64_t row0, int64_t nrows, size_t row_bytes) {
     stage_plan p;
     p.w_half = 0;
@@ -261,9 +273,9 @@ __device__ __forceinline__ void load_stage(uint8_t * ws, half * xs, const uint8_
 }
 
 // The tiled kernel: see the constants above. STAGES - 1 steps are in flight while one is computed; one barrier per
-// step (the stage refilled at step s is the one every warp finished at step s - 1). Per sub-block each warp loads its
-// eight B tiles with ldmatrix, then builds each of its four A tiles (weight_operands, the code the CPU layout check
-// replays) and issues its eight mma.sp.
+// step (the stage refilled at step s is the one every warp finished at step s - 1). Per sub-block each warp first builds
+// its kMTiles A tiles (weight_operands, the code the CPU layout check replays), then for each of its kNTiles B tiles
+// loads it with ldmatrix and issues kMTiles mma.sp (by default 2 A tiles, 16 B tiles, 32 mma.sp).
 template <int STAGES>
 __global__ void __launch_bounds__(kThreads, 1)
 mul_mat_sparse_mma_kernel(const uint8_t * __restrict__ w, int64_t nrows, int nsteps, size_t row_bytes,

@@ -16,6 +16,6 @@ bool q4_s24_cuda_mul_mat_sparse_mma(const void * w, int64_t nrows, int64_t k, si
                                     int64_t ncols, float * y, int64_t y_col_stride, cudaStream_t stream);
 
 // Whether it would run for these weights and ncols on the current device (sparse tensor cores, enough shared memory,
-// code compiled for 8.0 or newer: asked once per device; the weights' alignment; the grid limit; weights and activations
-// each below 4 GiB), everything but the activations' alignment. Callers ask it before preparing f16 activations.
+// code compiled for 8.0 or newer: asked once per device; the weights' alignment; the grid limit; the weights below
+// 4 GiB and the activations below 2^32 halves), everything but the activations' alignment. Callers ask it before preparing f16 activations.
 bool q4_s24_cuda_sparse_mma_accepts(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, int64_t ncols);
