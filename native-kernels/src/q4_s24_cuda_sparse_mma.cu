@@ -50,10 +50,15 @@ constexpr int kStepSubs       = kStepCols / kSubCols;    // 4
 constexpr int kXRowHalves     = kStepCols + 8;           // activation row in shared memory, padded
 constexpr int kStageXBytes    = kTileTokens * kXRowHalves * 2;
 // A staged weight row, 13 words: the block's scales word (both halves' d; the step's own is picked at use), the half's
-// 32 code bytes (8 per sub-block), its 16 position bytes (4 per sub-block). 13 words apart, the rows g = 0..7 a warp
-// reads together fall in different banks.
-constexpr int kStagedWords    = 1 + kStepSubs * 2 + kStepSubs;
-constexpr int kStagedBytes    = 4 * kStagedWords;        // 52
+// 32 code bytes (8 per sub-block), its 16 position bytes (4 per sub-block). 13 words apart, the two code words each row
+// g = 0..7 of a warp reads share three banks (a 2-way conflict, ~14% of shared-load wavefronts in the H200 profile);
+// Q4_S24_MMA_STAGED_PAD=1 stages a 14th word (the scales word again) so that they do not: measured next on a GPU.
+#ifndef Q4_S24_MMA_STAGED_PAD
+#    define Q4_S24_MMA_STAGED_PAD 0
+#endif
+constexpr int kStagedPieces   = 1 + kStepSubs * 2 + kStepSubs;
+constexpr int kStagedWords    = kStagedPieces + Q4_S24_MMA_STAGED_PAD;
+constexpr int kStagedBytes    = 4 * kStagedWords;        // 52 (56 padded)
 constexpr int kStagedQs       = 4;
 constexpr int kStagedIdx      = kStagedQs + 8 * kStepSubs;
 constexpr int kStageWBytes    = kTileRows * kStagedBytes;
@@ -63,8 +68,9 @@ static_assert(kBlockBytes == 100 && kSubsPerBlock == 2 * kStepSubs, "the staging
 
 // Where staged word w of half `half` comes from in the 100-byte block (byte offset; every piece is 4-byte aligned).
 __host__ __device__ constexpr int staged_byte_source(int half, int w) {
-    return w == 0 ? 0 : w <= 2 * kStepSubs ? kQsOffset + 8 * kStepSubs * half + 4 * (w - 1)
-                                            : kIdxOffset + 4 * kStepSubs * half + 4 * (w - 1 - 2 * kStepSubs);
+    return w == 0 || w >= kStagedPieces ? 0  // the scales word (and the pad)
+           : w <= 2 * kStepSubs         ? kQsOffset + 8 * kStepSubs * half + 4 * (w - 1)
+                                        : kIdxOffset + 4 * kStepSubs * half + 4 * (w - 1 - 2 * kStepSubs);
 }
 
 // The scale of a staged row's half, twice.
