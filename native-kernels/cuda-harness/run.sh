@@ -6,7 +6,8 @@
 #   native-kernels/cuda-harness/run.sh SEED prefill  the prefill checks and timings alone
 #   native-kernels/cuda-harness/run.sh SEED profile-prefill  Nsight Compute on the sparse tensor-core prefill kernel
 #   HARNESS_NVCC_FLAGS=-DQ4_S24_MMA_WARP_ROWS=64 HARNESS_OUT=/tmp/h64 native-kernels/cuda-harness/run.sh SEED prefill
-#                                                    a kernel variant (extra nvcc flags for the GPU build)
+#                                                    a kernel variant (extra nvcc flags for the GPU build; also
+#                                                    -DQ4_S24_MMA_STAGED_PAD=1, -DQ4_S24_MMA_MAX_STAGES=2)
 # Compile-check the architectures ggml builds for, and replay the sparse tensor-core prefill's operand layout on the
 # CPU, without a GPU: native-kernels/cuda-harness/run.sh --compile-only
 set -euo pipefail

@@ -387,13 +387,18 @@ template <int STAGES> bool stages_fit(int device) {
 
 // The stage count the current device runs, 0 when it cannot run the kernel: no sparse tensor cores, too little shared
 // memory, or code compiled below 8.0 (a binary with only pre-8.0 PTX would be JIT-compiled into the trapping body).
+// Q4_S24_MMA_MAX_STAGES=2 builds the two-stage pipeline only, so that a GPU with room for three can run it too.
+#ifndef Q4_S24_MMA_MAX_STAGES
+#    define Q4_S24_MMA_MAX_STAGES 3
+#endif
 static int device_stages() {
     static std::atomic<int> fits3[64], fits2[64];
     const auto sparse_tensor_cores = [](int device) {
         int major = 0;
         return cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess && major >= 8;
     };
-    if (q4_s24_cuda_ask_once_per_device(fits3, [&](int d) { return sparse_tensor_cores(d) && stages_fit<3>(d); })) {
+    if (Q4_S24_MMA_MAX_STAGES >= 3 &&
+        q4_s24_cuda_ask_once_per_device(fits3, [&](int d) { return sparse_tensor_cores(d) && stages_fit<3>(d); })) {
         return 3;
     }
     return q4_s24_cuda_ask_once_per_device(fits2, [&](int d) { return sparse_tensor_cores(d) && stages_fit<2>(d); }) ? 2 : 0;
