@@ -29,6 +29,7 @@ const builds = [
             typingBenchCli: "src/cli/typingBenchCli.ts",
             decodeBenchCli: "src/cli/decodeBenchCli.ts",
             evalCli: "src/cli/evalCli.ts",
+            evalCombineCli: "src/cli/evalCombineCli.ts",
             modelTools: "src/cli/modelTools.ts",
             importWorker: "src/import/importWorker.ts"
         },

@@ -5,9 +5,9 @@
 #   native-kernels/cuda-harness/run.sh SEED profile  Nsight Compute details of the decode kernels (needs ncu)
 #   native-kernels/cuda-harness/run.sh SEED prefill  the prefill checks and timings alone
 #   native-kernels/cuda-harness/run.sh SEED profile-prefill  Nsight Compute on the sparse tensor-core prefill kernel
-#   HARNESS_NVCC_FLAGS=-DQ4_S24_MMA_WARP_ROWS=64 HARNESS_OUT=/tmp/h64 native-kernels/cuda-harness/run.sh SEED prefill
+#   HARNESS_NVCC_FLAGS=-DQ4_S24_MMA_STAGED_PAD=1 HARNESS_OUT=/tmp/hpad native-kernels/cuda-harness/run.sh SEED prefill
 #                                                    a kernel variant (extra nvcc flags for the GPU build; also
-#                                                    -DQ4_S24_MMA_STAGED_PAD=1, -DQ4_S24_MMA_MAX_STAGES=2)
+#                                                    -DQ4_S24_MMA_MAX_STAGES=2)
 # Compile-check the architectures ggml builds for, and replay the sparse tensor-core prefill's operand layout on the
 # CPU, without a GPU: native-kernels/cuda-harness/run.sh --compile-only
 set -euo pipefail
@@ -37,6 +37,8 @@ if [ "${1:-}" = "--compile-only" ]; then
     nvcc "${common[@]}" -I"$here/stub-cublas" -DQ4_S24_HARNESS_CUBLAS -gencode=arch=compute_90a,code=sm_90a \
         -c "$here/q4_s24_cuda_harness.cu" -o "$out/harness.o"
     echo "compiled the harness (cuBLAS stand-in)"
+    nvcc "${common[@]}" -gencode=arch=compute_90a,code=sm_90a "$here/mma_peak.cu" -o "$out/mma_peak"
+    echo "compiled mma_peak.cu"
     # The sparse tensor-core prefill's operands, replayed on the CPU (runs without a GPU).
     nvcc -std=c++17 -O2 "$here/sparse_mma_layout_check.cu" "$src/q4_s24_ref.c" -o "$out/sparse_mma_layout_check"
     for seed in 1 2 3; do "$out/sparse_mma_layout_check" "$seed"; done

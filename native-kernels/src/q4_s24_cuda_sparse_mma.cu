@@ -25,20 +25,16 @@ namespace {
 
 // Thread block tile: kTileRows (256) weight rows x kTileTokens (128) tokens, 8 warps. A warp covers kWarpRows rows
 // (kMTiles 16-row mma tiles) x kWarpTokens tokens (kNTiles 8-token tiles): every A operand it builds from the 4-bit codes
-// serves kNTiles mma.sp and every B operand it loads serves kMTiles. 32 x 128 by default (the A operands cost ~20
-// instructions each, a B operand one ldmatrix); Q4_S24_MMA_WARP_ROWS=64 builds 64 x 64 warps for comparison. (The
-// first tiled version had 32 x 64 warps and stayed issue-bound at about a fifth of the tensor cores' rate.)
+// serves kNTiles mma.sp and every B operand it loads serves kMTiles. 32 x 128 (the A operands cost ~20 instructions
+// each, a B operand one ldmatrix): on the H200 1.16-1.33x faster than 64 x 64 warps (docs/benchmarks.md, session 10).
 // The K loop steps half a Q4_S24 block (128 dense columns, 4 sub-blocks) at a time through STAGES shared-memory stages
 // filled with cp.async: per weight row the half's pieces of its 100-byte block (staged_byte_source), per token the
 // 128 activations with a 16-byte pad (so that ldmatrix's eight row addresses fall in different banks).
-#ifndef Q4_S24_MMA_WARP_ROWS
-#    define Q4_S24_MMA_WARP_ROWS 32
-#endif
 constexpr int kTileRows       = 256;
 constexpr int kTileTokens     = 128;
 constexpr int kWarps          = 8;
 constexpr int kThreads        = 32 * kWarps;
-constexpr int kWarpRows       = Q4_S24_MMA_WARP_ROWS;
+constexpr int kWarpRows       = 32;
 constexpr int kWarpsM         = kTileRows / kWarpRows;
 constexpr int kWarpsN         = kWarps / kWarpsM;
 constexpr int kWarpTokens     = kTileTokens / kWarpsN;
