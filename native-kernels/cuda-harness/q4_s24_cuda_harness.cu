@@ -350,11 +350,23 @@ __global__ void slow_producer(const float * src, float * dst, int64_t n, long lo
 // stream-order check.
 // The sparse tensor-core prefill on partial tiles (rows and tokens not multiples of 64, output columns wider than the
 // rows): every output against a double-precision reference, and the padding rows of each output column untouched.
+// The sparse tensor-core kernels the harness checks and times (the public entry point takes any of them).
+struct SparseKernel {
+    q4_s24_sparse_kernel kernel;
+    const char *         name;
+};
+static const SparseKernel kSparseKernels[] = {
+    { Q4_S24_SPARSE_MMA_SP, "mma.sp" },
+    { Q4_S24_SPARSE_WGMMA, "wgmma.sp" },
+    { Q4_S24_SPARSE_WGMMA_N128, "wgmma.sp n128" },
+};
+
 static void run_sparse_mma_partial_tiles(std::mt19937 & rng) {
     struct Case {
         int64_t rows, k, ntok, y_stride;
     };
-    for (const Case c : {Case{100, 512, 70, 104}, Case{13, 768, 129, 20}, Case{64, 256, 1, 64}}) {
+    for (const auto & kern : kSparseKernels)
+    for (const Case c : {Case{100, 512, 70, 104}, Case{13, 768, 129, 20}, Case{64, 256, 1, 64}, Case{300, 1024, 200, 300}}) {
         const HostWeights hw        = make_weights(Shape{c.rows, c.k}, rng);
         const size_t      row_bytes = (size_t) (c.k / QK_Q4_S24) * sizeof(block_q4_s24);
         std::normal_distribution<float> nd(0.0f, 1.0f);
@@ -372,8 +384,8 @@ static void run_sparse_mma_partial_tiles(std::mt19937 & rng) {
         CUDA_OK(cudaMemcpy(d_w, hw.blocks.data(), hw.blocks.size(), cudaMemcpyHostToDevice));
         CUDA_OK(cudaMemcpy(d_x, xh.data(), xh.size() * sizeof(half), cudaMemcpyHostToDevice));
         CUDA_OK(cudaMemset(d_y, 0xff, ny * sizeof(float))); // NaN sentinel
-        if (!q4_s24_cuda_mul_mat_sparse_mma(d_w, c.rows, c.k, row_bytes, d_x, c.ntok, d_y, c.y_stride, 0)) {
-            printf("prefill mma.sp partial tiles: no sparse tensor cores on this device\n");
+        if (!q4_s24_cuda_mul_mat_sparse_mma(d_w, c.rows, c.k, row_bytes, d_x, c.ntok, d_y, c.y_stride, 0, kern.kernel)) {
+            printf("prefill %s partial tiles: not available on this device\n", kern.name);
         } else {
             LAUNCH_OK();
             std::vector<float> y(ny);
@@ -399,8 +411,8 @@ static void run_sparse_mma_partial_tiles(std::mt19937 & rng) {
             }
             const double e = rel_err(got, want);
             char         what[160];
-            snprintf(what, sizeof what, "prefill mma.sp %lldx%lld x %lld tokens (output stride %lld): err %.2e, %lld padding values written",
-                     (long long) c.rows, (long long) c.k, (long long) c.ntok, (long long) c.y_stride, e,
+            snprintf(what, sizeof what, "prefill %s %lldx%lld x %lld tokens (output stride %lld): err %.2e, %lld padding values written",
+                     kern.name, (long long) c.rows, (long long) c.k, (long long) c.ntok, (long long) c.y_stride, e,
                      (long long) padding_written);
             expect(e < 1e-3 && padding_written == 0, what);
         }
@@ -971,11 +983,18 @@ int main(int argc, char ** argv) {
                 printf("prefill %lldx%lld x %4lld tok: dequant+cuBLAS %8.1f us, dense f16 cuBLAS %8.1f us, err %.1e\n",
                        (long long) sh.rows, (long long) sh.k, (long long) ntok, us_dq, us_gemm, e);
 
-                // The same product on sparse tensor cores, against the same sampled references.
-                CUDA_OK(cudaMemset(d_out, 0xff, (size_t) ntok * sh.rows * sizeof(float)));
-                const bool has_sparse_mma = q4_s24_cuda_mul_mat_sparse_mma(d_w, sh.rows, sh.k, row_bytes, d_xh, ntok, d_out,
-                                                                           sh.rows, 0);
-                if (has_sparse_mma) {
+                // The same product on sparse tensor cores (each kernel this device runs), against the same sampled
+                // references.
+                for (const auto & kern : kSparseKernels) {
+                    if (getenv("HARNESS_SPARSE_KERNEL") && strcmp(getenv("HARNESS_SPARSE_KERNEL"), kern.name) != 0) {
+                        continue;
+                    }
+                    CUDA_OK(cudaMemset(d_out, 0xff, (size_t) ntok * sh.rows * sizeof(float)));
+                    if (!q4_s24_cuda_mul_mat_sparse_mma(d_w, sh.rows, sh.k, row_bytes, d_xh, ntok, d_out, sh.rows, 0,
+                                                        kern.kernel)) {
+                        printf("prefill %s: not available on this device\n", kern.name);
+                        continue;
+                    }
                     LAUNCH_OK();
                     CUDA_OK(cudaDeviceSynchronize());
                     CUDA_OK(cudaMemcpy(out.data(), d_out, out.size() * sizeof(float), cudaMemcpyDeviceToHost));
@@ -984,17 +1003,15 @@ int main(int argc, char ** argv) {
                         got_sp.push_back(out[sampled[i].second * sh.rows + sampled[i].first]);
                     }
                     const double e_sp = rel_err(got_sp, want);
-                    snprintf(what, sizeof what, "prefill mma.sp %lldx%lld x %lld tokens: err %.2e", (long long) sh.rows,
-                             (long long) sh.k, (long long) ntok, e_sp);
+                    snprintf(what, sizeof what, "prefill %s %lldx%lld x %lld tokens: err %.2e", kern.name,
+                             (long long) sh.rows, (long long) sh.k, (long long) ntok, e_sp);
                     expect(e_sp < 1e-3, what);
                     const float us_sp = time_us([&](int i) {
                         q4_s24_cuda_mul_mat_sparse_mma(d_w + (size_t) (i % copies) * w_bytes, sh.rows, sh.k, row_bytes, d_xh,
-                                                       ntok, d_out, sh.rows, 0);
+                                                       ntok, d_out, sh.rows, 0, kern.kernel);
                     }, quick ? 1 : 20);
-                    printf("prefill %lldx%lld x %4lld tok: mma.sp %8.1f us (%.2fx dense f16 cuBLAS), err %.1e\n",
-                           (long long) sh.rows, (long long) sh.k, (long long) ntok, us_sp, us_gemm / us_sp, e_sp);
-                } else {
-                    printf("prefill mma.sp: this device has no sparse tensor cores (compute capability < 8.0)\n");
+                    printf("prefill %lldx%lld x %4lld tok: %-22s %8.1f us (%.2fx dense f16 cuBLAS), err %.1e\n",
+                           (long long) sh.rows, (long long) sh.k, (long long) ntok, kern.name, us_sp, us_gemm / us_sp, e_sp);
                 }
                 CUDA_OK(cudaFree(d_xh));
                 CUDA_OK(cudaFree(d_out));

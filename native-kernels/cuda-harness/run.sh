@@ -66,8 +66,12 @@ nvcc "${common[@]}" ${HARNESS_NVCC_FLAGS:-} -gencode=arch=compute_${arch#sm_},co
 seed=${1:-$RANDOM}
 if [ "${2:-}" = "profile-prefill" ]; then
     # Nsight Compute on the sparse tensor-core prefill (a few launches of the prefill checks): stall reasons, pipes.
-    ncu --set full --kernel-name regex:mul_mat_sparse_mma_kernel --launch-count 4 "$out/q4_s24_cuda_harness" "$seed" \
-        prefill-quick
+    # PROFILE_KERNELS (an ncu kernel-name regex, default both kernels) and PROFILE_LAUNCHES narrow it; NCU_METRICS
+    # (ncu's --metrics list) replaces the full set.
+    what=(--set full)
+    if [ -n "${NCU_METRICS:-}" ]; then what=(--metrics "$NCU_METRICS"); fi
+    ncu "${what[@]}" --kernel-name "regex:${PROFILE_KERNELS:-mul_mat_sparse_w?mma_kernel}" \
+        --launch-count "${PROFILE_LAUNCHES:-4}" "$out/q4_s24_cuda_harness" "$seed" prefill-quick
     exit 0
 fi
 if [ "${2:-}" = "profile" ]; then

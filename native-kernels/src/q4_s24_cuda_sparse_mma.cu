@@ -196,6 +196,24 @@ template <int BYTES> __device__ __forceinline__ void cp_async(void * dst, const 
 #endif
 }
 
+// The same, copying only when `copy` holds and writing zeros otherwise (the source is not read): no branch, so the
+// wgmma kernel's pipeline stays unbroken around it.
+template <int BYTES> __device__ __forceinline__ void cp_async_if(void * dst, const void * src, bool copy) {
+    static_assert(BYTES == 4 || BYTES == 16, "cp.async copies 4, 8 or 16 bytes; these kernels use 4 and 16");
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    const uint32_t to = (uint32_t) __cvta_generic_to_shared(dst);
+    const uint32_t n  = copy ? BYTES : 0;
+    if constexpr (BYTES == 16) {
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(to), "l"(src), "r"(n));
+    } else {
+        asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(to), "l"(src), "r"(n));
+    }
+#else
+    (void) dst; (void) src; (void) copy;
+    __trap();
+#endif
+}
+
 __device__ __forceinline__ void cp_async_commit() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     asm volatile("cp.async.commit_group;" ::: "memory");
@@ -254,9 +272,8 @@ __device__ __forceinline__ stage_plan make_stage_plan(int64_t row0, int64_t nrow
     return p;
 }
 
-// Stage step `step` (half `step & 1` of block column `step / 2`) into ws / xs.
-__device__ __forceinline__ void load_stage(uint8_t * ws, half * xs, const uint8_t * w, const half * x, int64_t k,
-                                           int64_t tok0, int64_t ncols, const stage_plan & p, int step) {
+// Stage the weights of step `step` (half `step & 1` of block column `step / 2`) into ws.
+__device__ __forceinline__ void load_stage_weights(uint8_t * ws, const uint8_t * w, const stage_plan & p, int step) {
     const uint8_t * block = w + (size_t) (step / 2) * kBlockBytes;
     const uint32_t  upper = step & 1; // the block's second half
 #pragma unroll
@@ -264,6 +281,12 @@ __device__ __forceinline__ void load_stage(uint8_t * ws, half * xs, const uint8_
         const uint32_t delta = ((p.w_half >> (2 * c)) & 3u) * 16u * upper; // 0, 16 or 32 bytes
         cp_async<4>(ws + 4 * (threadIdx.x + c * kThreads), block + p.w_off[c] + delta);
     }
+}
+
+// Stage step `step` into ws / xs (activation rows padded for ldmatrix).
+__device__ __forceinline__ void load_stage(uint8_t * ws, half * xs, const uint8_t * w, const half * x, int64_t k,
+                                           int64_t tok0, int64_t ncols, const stage_plan & p, int step) {
+    load_stage_weights(ws, w, p, step);
     const half * xstep = x + (size_t) step * kStepCols;
 #pragma unroll
     for (int c = 0; c < kXCopies; ++c) {
@@ -379,6 +402,322 @@ template <int STAGES> bool stages_fit(int device) {
                                 kSharedBytes<STAGES>) == cudaSuccess;
 }
 
+
+// ---- Hopper: the warpgroup's sparse instruction (wgmma.mma_async.sp, sm_90a code only) ----
+//
+// On the H200 mma.sp peaks at 1.5x dense mma.sync (mma_peak.cu), below what dense cuBLAS gets from Hopper's wgmma;
+// the doubled sparse rate is in wgmma.mma_async.sp. Thread blocks of two warpgroups (256 threads) step through K half
+// a Q4_S24 block (128 columns) at a time, like the mma.sp kernel and with the same staged weight rows. Each warpgroup
+// owns kWgMTiles<NTOK> 64-row tiles over all NTOK tokens of the block (m64nNTOKk32): NTOK = 256 gives 128 rows x 256
+// tokens per block, one tile per warpgroup (each A operand the warps build serves 256 tokens); NTOK = 128, 256 rows
+// x 128 tokens, two tiles. A comes from registers: a warp's part of it (16 rows) and its metadata are mma.sp's, built by
+// the same weight_operands. B (the activations) is read by the tensor cores from shared memory through a matrix
+// descriptor, K-major and 128-byte swizzled: each token's 128 activations of the step as two 128-byte rows (columns
+// 0-63 and 64-127) kept in two NTOK-token halves, the 16-byte chunk c of token n at chunk c ^ (n % 8) of its row, so
+// that the tensor cores read eight tokens' chunks from distinct banks. (An unswizzled variant, 8-token x 16-byte core
+// matrices, gave the same results with the descriptor's leading offset along K and wrong ones with the two offsets
+// swapped on the H200, which pins down the field order; it was slower and was removed.)
+// Pipeline: kWgStages<NTOK> shared-memory stages filled with cp.async, kept kWgStages - 1 steps ahead. Per 32-column
+// sub-block each warpgroup builds its A registers (double-buffered: the tensor cores read them asynchronously), issues
+// its wgmma as one group and waits until only that group is in flight. Two barriers per step: at the top (the step's
+// stage has landed for every thread), and after the first sub-block's wait (every warpgroup's wgmma of the previous
+// step are complete, so its stage can be refilled while this step's run).
+constexpr int kWgRows = 64; // rows of one wgmma
+template <int NTOK> constexpr int kWgMTiles      = 256 / NTOK;
+template <int NTOK> constexpr int kWgTileRows    = 2 * kWgRows * kWgMTiles<NTOK>;
+template <int NTOK> constexpr int kWgStages      = NTOK == 256 ? 3 : 4;
+template <int NTOK> constexpr int kWgXHalfBytes  = NTOK * 128;             // one 64-column half of a stage's activations
+template <int NTOK> constexpr int kWgXStageBytes = 2 * kWgXHalfBytes<NTOK>;
+template <int NTOK> constexpr int kWgWStageBytes = kWgTileRows<NTOK> * kStagedBytes;
+// rounded up to 1024 bytes, so that every stage's activations start on a swizzle period
+template <int NTOK> constexpr int kWgStageBytes  = (kWgXStageBytes<NTOK> + kWgWStageBytes<NTOK> + 1023) / 1024 * 1024;
+// + slack to align the stages to 1024 bytes (the swizzle pattern's period)
+template <int NTOK> constexpr int kWgSharedBytes = kWgStages<NTOK> * kWgStageBytes<NTOK> + 1024;
+template <int NTOK> constexpr int kWgWCopies     = (kWgTileRows<NTOK> * kStagedWords + kThreads - 1) / kThreads;
+template <int NTOK> constexpr int kWgXCopies     = NTOK * kXChunks / kThreads;
+static_assert(kThreads == 256 && kXChunks == 16, "two warpgroups; a thread copies one 16-byte chunk column of tokens");
+static_assert(kWgXStageBytes<128> % 1024 == 0 && kWgSharedBytes<256> <= 227 * 1024 && kWgSharedBytes<128> <= 227 * 1024,
+              "activation halves start on 1024-byte boundaries; the stages fit Hopper's 227 KiB per block");
+
+// Byte offset of token tok's 16-byte chunk `chunk` (0-15) of a step in an activation stage.
+template <int NTOK> __host__ __device__ __forceinline__ uint32_t wgmma_x_offset(int tok, int chunk) {
+    return (chunk / 8) * kWgXHalfBytes<NTOK> + tok * 128 + (((chunk % 8) ^ (tok % 8)) * 16);
+}
+
+// Each thread's share of staging one step, sources computed once: kWgWCopies 4-byte weight copies (thread-strided
+// word i of the tile's staged words goes to shared byte 4i; a block's second half is 16 x (2-bit field) bytes further),
+// and kWgXCopies 16-byte activation copies, all of chunk threadIdx % 16 for tokens threadIdx / 16 + 16c. Rows and
+// tokens past the end repeat the last ones. Offsets are 32-bit: accepts() bounds the matrix and activation sizes.
+template <int NTOK> struct wgmma_stage_plan {
+    uint32_t w_off[kWgWCopies<NTOK>];
+    uint32_t w_half;
+    uint32_t x_off[kWgXCopies<NTOK>]; // in halves, from the activations of step 0
+    uint32_t x_dst;                   // shared byte offset of copy 0 in a stage (copy c: + 2048 c)
+};
+
+template <int NTOK>
+__device__ __forceinline__ wgmma_stage_plan<NTOK> make_wgmma_stage_plan(int64_t row0, int64_t nrows, size_t row_bytes,
+                                                                       int64_t tok0, int64_t ncols, int64_t k) {
+    static_assert(2 * kWgWCopies<NTOK> <= 32, "w_half holds 2 bits per copy");
+    wgmma_stage_plan<NTOK> p;
+    p.w_half = 0;
+#pragma unroll
+    for (int c = 0; c < kWgWCopies<NTOK>; ++c) {
+        const int     i   = threadIdx.x + c * kThreads;
+        const int     wd  = i % kStagedWords;
+        const int64_t r   = row0 + i / kStagedWords;
+        const int64_t row = r < nrows ? r : nrows - 1;
+        p.w_off[c]        = (uint32_t) (row * row_bytes) + (uint32_t) staged_byte_source(0, wd);
+        p.w_half |= (staged_half_delta(wd) == 32 ? 2u : staged_half_delta(wd) == 16 ? 1u : 0u) << (2 * c);
+    }
+    const int chunk = threadIdx.x % kXChunks;
+#pragma unroll
+    for (int c = 0; c < kWgXCopies<NTOK>; ++c) {
+        const int64_t tok = tok0 + threadIdx.x / kXChunks + 16 * c;
+        p.x_off[c]        = (uint32_t) ((tok < ncols ? tok : ncols - 1) * k) + 8 * chunk;
+    }
+    p.x_dst = wgmma_x_offset<NTOK>(threadIdx.x / kXChunks, chunk);
+    return p;
+}
+
+// Stage step `step` (when `copy`: else the copies write zeros and read nothing) without branches, which would make
+// ptxas serialize the wgmma in flight around them. A partial last round of weight copies writes its zeros into the
+// stage's slack (kWgStageBytes is rounded up past them).
+template <int NTOK>
+__device__ __forceinline__ void load_wgmma_stage(uint8_t * stage, const uint8_t * w, const half * x,
+                                                 const wgmma_stage_plan<NTOK> & p, int step, bool copy) {
+    static_assert(kWgXStageBytes<NTOK> + 4 * kWgWCopies<NTOK> * kThreads <= kWgStageBytes<NTOK>,
+                  "the last round of weight copies stays inside the stage");
+    const uint8_t * block = w + (size_t) (step / 2) * kBlockBytes;
+    const uint32_t  upper = step & 1;
+    uint8_t *       ws    = stage + kWgXStageBytes<NTOK>;
+#pragma unroll
+    for (int c = 0; c < kWgWCopies<NTOK>; ++c) {
+        const bool     in_tile = kWgWCopies<NTOK> * kThreads == kWgTileRows<NTOK> * kStagedWords ||
+                             threadIdx.x + c * kThreads < kWgTileRows<NTOK> * kStagedWords;
+        const uint32_t delta   = ((p.w_half >> (2 * c)) & 3u) * 16u * upper;
+        cp_async_if<4>(ws + 4 * (threadIdx.x + c * kThreads), block + p.w_off[c] + delta, copy && in_tile);
+    }
+    const half * xstep = x + (size_t) step * kStepCols;
+#pragma unroll
+    for (int c = 0; c < kWgXCopies<NTOK>; ++c) {
+        // 16 tokens further is 16 rows of 128 bytes further; the swizzle (row % 8) is unchanged
+        cp_async_if<16>(stage + p.x_dst + 2048 * c, xstep + p.x_off[c], copy);
+    }
+}
+
+// The shared-memory matrix descriptor of sub-block sub's B (32 columns x NTOK tokens) in the stage at xs: start
+// address, leading and stride byte offsets (all >> 4), swizzle mode in bits 62-63 (1: 128-byte).
+template <int NTOK> __device__ __forceinline__ uint64_t wgmma_x_descriptor(const uint8_t * xs, int sub) {
+    // The swizzle acts on address bits, so the second 32 columns of a 128-byte row start 64 bytes in.
+    const uint32_t addr    = (uint32_t) __cvta_generic_to_shared(xs) + (sub / 2) * kWgXHalfBytes<NTOK> + (sub % 2) * 64;
+    const uint64_t lbo     = 16;   // unused: K-major, swizzled, and a sub-block's K fits one 128-byte row
+    const uint64_t sbo     = 1024; // eight tokens of 128 bytes
+    const uint64_t swizzle = 1;
+    return (uint64_t) ((addr & 0x3FFFF) >> 4) | ((lbo >> 4) << 16) | ((sbo >> 4) << 32) | (swizzle << 62);
+}
+
+[[maybe_unused]] __device__ __forceinline__ void wgmma_fence() {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+#endif
+}
+
+// Orders this thread's earlier shared-memory writes before later reads through the async proxy (wgmma's operands).
+[[maybe_unused]] __device__ __forceinline__ void fence_proxy_async() {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+#endif
+}
+
+[[maybe_unused]] __device__ __forceinline__ void wgmma_commit() {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+#endif
+}
+
+template <int PENDING> __device__ __forceinline__ void wgmma_wait() {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(PENDING) : "memory");
+#endif
+}
+
+// d += A (64 rows x 32 columns, 2:4 sparse: a and metadata as mma.sp's per warp) x B (32 x N tokens at desc).
+// Element j of d: row 16 * (warp % 4) + g + 8 * ((j >> 1) & 1), token 8 * (j >> 2) + 2t + (j & 1).
+[[maybe_unused]] __device__ __forceinline__ void wgmma_sp_m64k32(float (&d)[64], const uint32_t (&a)[4], uint64_t desc,
+                                                                uint32_t metadata) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %70, 0;\n"
+                 "wgmma.mma_async.sp.sync.aligned.m64n128k32.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
+                 "{%64, %65, %66, %67}, %68, %69, 0, p, 1, 1, 0;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(metadata), "r"(1));
+#else
+    (void) d; (void) a; (void) desc; (void) metadata;
+    __trap();
+#endif
+}
+[[maybe_unused]] __device__ __forceinline__ void wgmma_sp_m64k32(float (&d)[128], const uint32_t (&a)[4], uint64_t desc,
+                                                                uint32_t metadata) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %134, 0;\n"
+                 "wgmma.mma_async.sp.sync.aligned.m64n256k32.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}, "
+                 "{%128, %129, %130, %131}, %132, %133, 0, p, 1, 1, 0;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]), "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]), "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]), "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(metadata), "r"(1));
+#else
+    (void) d; (void) a; (void) desc; (void) metadata;
+    __trap();
+#endif
+}
+// Pins accumulator registers in place for the compiler (an empty asm that "reads and writes" them) before the first
+// wgmma and after the last wait; between the two, nothing but wgmma may define them (ptxas would serialize).
+template <int N> __device__ __forceinline__ void wgmma_fence_operands(float (&d)[N]) {
+#pragma unroll
+    for (int j = 0; j < N; ++j) {
+        asm volatile("" : "+f"(d[j])::"memory");
+    }
+}
+
+template <int NTOK>
+__global__ void __launch_bounds__(kThreads, 1)
+mul_mat_sparse_wgmma_kernel(const uint8_t * __restrict__ w, int64_t nrows, int nsteps, size_t row_bytes,
+                            const half * __restrict__ x, int64_t k, int64_t ncols, float * __restrict__ y,
+                            int64_t y_col_stride) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    constexpr int kMT     = kWgMTiles<NTOK>;
+    constexpr int kStages = kWgStages<NTOK>;
+    constexpr int kAhead  = kStages - 1;
+    extern __shared__ __align__(16) uint8_t smem_raw[];
+    uint8_t * smem = smem_raw + ((1024u - ((uint32_t) __cvta_generic_to_shared(smem_raw) & 1023u)) & 1023u);
+
+    const int     lane = threadIdx.x % 32;
+    const int     warp = threadIdx.x / 32;
+    const int     g    = lane / 4;
+    const int     t    = lane % 4;
+    const int64_t row0 = (int64_t) blockIdx.x * kWgTileRows<NTOK>;
+    const int64_t tok0 = (int64_t) blockIdx.y * NTOK;
+
+    float acc[kMT][NTOK / 2];
+#pragma unroll
+    for (int mt = 0; mt < kMT; ++mt) {
+#pragma unroll
+        for (int j = 0; j < NTOK / 2; ++j) {
+            acc[mt][j] = 0.0f;
+        }
+        wgmma_fence_operands(acc[mt]);
+    }
+
+    // One cp.async group per step: the prologue's steps 0 .. kAhead - 1, then each iteration's step + kAhead.
+    const wgmma_stage_plan<NTOK> plan = make_wgmma_stage_plan<NTOK>(row0, nrows, row_bytes, tok0, ncols, k);
+#pragma unroll
+    for (int s = 0; s < kAhead; ++s) {
+        load_wgmma_stage<NTOK>(smem + s * kWgStageBytes<NTOK>, w, x, plan, s < nsteps ? s : nsteps - 1, s < nsteps);
+        cp_async_commit();
+    }
+    // This warp's first row (row g of its 16) in a staged step.
+    const int warp_row = (warp / 4) * (kMT * kWgRows) + 16 * (warp % 4) + g;
+    uint32_t  a[2][kMT][4];
+    uint32_t  metadata[2][kMT];
+    for (int step = 0; step < nsteps; ++step) {
+        cp_async_wait<kAhead - 1>();
+        fence_proxy_async(); // this thread's cp.async writes, visible to the tensor cores' (async proxy) reads
+        __syncthreads();
+
+        const uint8_t * xs = smem + (step % kStages) * kWgStageBytes<NTOK>;
+        const uint8_t * ws = xs + kWgXStageBytes<NTOK> + warp_row * kStagedBytes;
+        half2           d[kMT][2];
+#pragma unroll
+        for (int mt = 0; mt < kMT; ++mt) {
+            d[mt][0] = staged_scale(ws + (mt * kWgRows) * kStagedBytes, step & 1);
+            d[mt][1] = staged_scale(ws + (mt * kWgRows + 8) * kStagedBytes, step & 1);
+        }
+#pragma unroll
+        for (int sub = 0; sub < kStepSubs; ++sub) {
+            const int buf = sub & 1; // the other buffer's wgmma group has completed (wait below)
+#pragma unroll
+            for (int mt = 0; mt < kMT; ++mt) {
+                weight_operands(ws + (mt * kWgRows) * kStagedBytes, ws + (mt * kWgRows + 8) * kStagedBytes, sub, t,
+                                d[mt][0], d[mt][1], a[buf][mt], metadata[buf][mt]);
+            }
+            const uint64_t desc = wgmma_x_descriptor<NTOK>(xs, sub);
+            wgmma_fence();
+#pragma unroll
+            for (int mt = 0; mt < kMT; ++mt) {
+                wgmma_sp_m64k32(acc[mt], a[buf][mt], desc, metadata[buf][mt]);
+            }
+            wgmma_commit();
+            wgmma_wait<1>();
+            if (sub == 0) {
+                // Every warpgroup's wgmma of the previous step have completed: its stage takes step + kAhead.
+                __syncthreads();
+                const int next = step + kAhead;
+                load_wgmma_stage<NTOK>(smem + (next % kStages) * kWgStageBytes<NTOK>, w, x, plan,
+                                       next < nsteps ? next : nsteps - 1, next < nsteps);
+                cp_async_commit();
+            }
+        }
+    }
+    wgmma_wait<0>();
+#pragma unroll
+    for (int mt = 0; mt < kMT; ++mt) {
+        wgmma_fence_operands(acc[mt]);
+    }
+
+#pragma unroll
+    for (int mt = 0; mt < kMT; ++mt) {
+#pragma unroll
+        for (int j = 0; j < NTOK / 2; ++j) {
+            const int64_t row = row0 + warp_row + mt * kWgRows + 8 * ((j >> 1) & 1);
+            const int64_t tok = tok0 + 8 * (j >> 2) + 2 * t + (j & 1);
+            if (row < nrows && tok < ncols) {
+                y[tok * y_col_stride + row] = acc[mt][j];
+            }
+        }
+    }
+#else
+    (void) w; (void) nrows; (void) nsteps; (void) row_bytes; (void) x; (void) k; (void) ncols; (void) y;
+    (void) y_col_stride;
+    __trap(); // wgmma_fits() refuses binaries without sm_90a code
+#endif
+}
+
+// Whether this binary holds sm_90a code for the current device (code for plain sm_90, or PTX JIT-compiled from it,
+// would take the trapping body): asked by running this once.
+__global__ void wgmma_compiled_probe(int * out) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    *out = 1;
+#else
+    *out = 0;
+#endif
+}
+
+template <int NTOK> bool wgmma_kernel_fits(int optin) {
+    return optin >= kWgSharedBytes<NTOK> &&
+           cudaFuncSetAttribute(mul_mat_sparse_wgmma_kernel<NTOK>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                kWgSharedBytes<NTOK>) == cudaSuccess;
+}
+
+bool wgmma_fits(int device) {
+    int major = 0, minor = 0, optin = 0;
+    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess ||
+        major != 9 || minor != 0) {
+        return false;
+    }
+    int * d_flag = nullptr;
+    int   flag   = 0;
+    if (cudaMalloc(&d_flag, sizeof(int)) != cudaSuccess) {
+        return false;
+    }
+    wgmma_compiled_probe<<<1, 1>>>(d_flag);
+    const bool ran = cudaGetLastError() == cudaSuccess &&
+                     cudaMemcpy(&flag, d_flag, sizeof(int), cudaMemcpyDeviceToHost) == cudaSuccess;
+    (void) cudaFree(d_flag);
+    return ran && flag == 1 && wgmma_kernel_fits<256>(optin) && wgmma_kernel_fits<128>(optin);
+}
+
 } // namespace
 
 // The stage count the current device runs, 0 when it cannot run the kernel: no sparse tensor cores, too little shared
@@ -400,17 +739,40 @@ static int device_stages() {
     return q4_s24_cuda_ask_once_per_device(fits2, [&](int d) { return sparse_tensor_cores(d) && stages_fit<2>(d); }) ? 2 : 0;
 }
 
-bool q4_s24_cuda_sparse_mma_accepts(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, int64_t ncols) {
-    // cp.async moves 4 bytes of weights at a time; grid.y counts token tiles; the staging offsets are 32-bit.
+static bool device_has_wgmma() {
+    static std::atomic<int> fits[64];
+    return q4_s24_cuda_ask_once_per_device(fits, wgmma_fits);
+}
+
+// The kernel a request runs on the current device, or -1.
+static int chosen_kernel(q4_s24_sparse_kernel kernel) {
+    switch (kernel) {
+        case Q4_S24_SPARSE_AUTO:
+            return device_has_wgmma() ? Q4_S24_SPARSE_WGMMA : device_stages() != 0 ? Q4_S24_SPARSE_MMA_SP : -1;
+        case Q4_S24_SPARSE_MMA_SP:
+            return device_stages() != 0 ? kernel : -1;
+        case Q4_S24_SPARSE_WGMMA:
+        case Q4_S24_SPARSE_WGMMA_N128:
+            return device_has_wgmma() ? kernel : -1;
+    }
+    return -1;
+}
+
+bool q4_s24_cuda_sparse_mma_accepts(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, int64_t ncols,
+                                    q4_s24_sparse_kernel kernel) {
+    // cp.async moves 4 bytes of weights at a time; grid.y counts token tiles (128 tokens or more); the staging offsets
+    // are 32-bit.
     return (ncols + kTileTokens - 1) / kTileTokens <= 65535 && k % QK_Q4_S24 == 0 && w_row_bytes % 4 == 0 &&
            reinterpret_cast<uintptr_t>(w) % 4 == 0 && (uint64_t) nrows * w_row_bytes <= UINT32_MAX - kBlockBytes &&
-           (uint64_t) ncols * k <= UINT32_MAX && device_stages() != 0;
+           (uint64_t) ncols * k <= UINT32_MAX && chosen_kernel(kernel) >= 0;
 }
 
 bool q4_s24_cuda_mul_mat_sparse_mma(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, const void * x_f16,
-                                    int64_t ncols, float * y, int64_t y_col_stride, cudaStream_t stream) {
+                                    int64_t ncols, float * y, int64_t y_col_stride, cudaStream_t stream,
+                                    q4_s24_sparse_kernel kernel) {
     // cp.async moves 16 bytes of activations at a time.
-    if (!q4_s24_cuda_sparse_mma_accepts(w, nrows, k, w_row_bytes, ncols) || reinterpret_cast<uintptr_t>(x_f16) % 16 != 0) {
+    if (!q4_s24_cuda_sparse_mma_accepts(w, nrows, k, w_row_bytes, ncols, kernel) ||
+        reinterpret_cast<uintptr_t>(x_f16) % 16 != 0) {
         return false;
     }
     if (nrows == 0 || ncols == 0) {
@@ -420,12 +782,25 @@ bool q4_s24_cuda_mul_mat_sparse_mma(const void * w, int64_t nrows, int64_t k, si
     const auto * wb     = static_cast<const uint8_t *>(w);
     const auto * xh     = static_cast<const half *>(x_f16);
     const int    nsteps = (int) (k / kStepCols);
-    if (device_stages() == 3) {
-        mul_mat_sparse_mma_kernel<3><<<grid, kThreads, kSharedBytes<3>, stream>>>(wb, nrows, nsteps, w_row_bytes, xh, k,
-                                                                                   ncols, y, y_col_stride);
-    } else {
-        mul_mat_sparse_mma_kernel<2><<<grid, kThreads, kSharedBytes<2>, stream>>>(wb, nrows, nsteps, w_row_bytes, xh, k,
-                                                                                   ncols, y, y_col_stride);
+    switch (chosen_kernel(kernel)) {
+        case Q4_S24_SPARSE_WGMMA:
+            mul_mat_sparse_wgmma_kernel<256>
+                <<<dim3((unsigned) ((nrows + kWgTileRows<256> - 1) / kWgTileRows<256>), (unsigned) ((ncols + 255) / 256)),
+                   kThreads, kWgSharedBytes<256>, stream>>>(wb, nrows, nsteps, w_row_bytes, xh, k, ncols, y, y_col_stride);
+            break;
+        case Q4_S24_SPARSE_WGMMA_N128:
+            mul_mat_sparse_wgmma_kernel<128>
+                <<<dim3((unsigned) ((nrows + kWgTileRows<128> - 1) / kWgTileRows<128>), (unsigned) ((ncols + 127) / 128)),
+                   kThreads, kWgSharedBytes<128>, stream>>>(wb, nrows, nsteps, w_row_bytes, xh, k, ncols, y, y_col_stride);
+            break;
+        default:
+            if (device_stages() == 3) {
+                mul_mat_sparse_mma_kernel<3><<<grid, kThreads, kSharedBytes<3>, stream>>>(wb, nrows, nsteps, w_row_bytes,
+                                                                                           xh, k, ncols, y, y_col_stride);
+            } else {
+                mul_mat_sparse_mma_kernel<2><<<grid, kThreads, kSharedBytes<2>, stream>>>(wb, nrows, nsteps, w_row_bytes,
+                                                                                           xh, k, ncols, y, y_col_stride);
+            }
     }
     return true;
 }

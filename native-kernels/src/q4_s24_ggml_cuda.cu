@@ -318,27 +318,30 @@ int ggml_cuda_q4_s24_try_fuse_mul_mat_group(ggml_backend_cuda_context & ctx, ggm
     return count - 1;
 }
 
-// Prefill on sparse tensor cores, only with Q4_S24_CUDA_SPARSE_MMA=1 while the kernel is new (see
-// q4_s24_cuda_sparse_mma.cu); otherwise, and for shapes it does not take, ggml-cuda dequantizes to f16 for cuBLAS.
+// Prefill on sparse tensor cores, only with Q4_S24_CUDA_SPARSE_MMA=1 (the best kernel the GPU has: wgmma.sp on
+// Hopper, else mma.sp) or =2 (mma.sp) while the kernels are slower than the default (see q4_s24_cuda_sparse_mma.cu);
+// otherwise, and for shapes they do not take, ggml-cuda dequantizes to f16 for cuBLAS.
 bool ggml_cuda_q4_s24_mul_mat_sparse_mma(ggml_backend_cuda_context & ctx, const ggml_tensor * src0,
                                          const ggml_tensor * src1, ggml_tensor * dst) {
-    static const bool enabled = [] {
+    static const int mode = [] {
         const char * env = getenv("Q4_S24_CUDA_SPARSE_MMA");
-        return env != nullptr && atoi(env) != 0;
+        return env != nullptr ? atoi(env) : 0;
     }();
+    const bool                 enabled = mode == 1 || mode == 2;
+    const q4_s24_sparse_kernel kernel  = mode == 2 ? Q4_S24_SPARSE_MMA_SP : Q4_S24_SPARSE_AUTO;
     GGML_TENSOR_BINARY_OP_LOCALS
 
     const int cc = ggml_cuda_info().devices[ctx.device].cc;
     if (!enabled || !GGML_CUDA_CC_IS_NVIDIA(cc) || ne02 * ne03 != 1 || ne12 * ne13 != 1 || ne11 < 1 ||
         src1->type != GGML_TYPE_F32 || !ggml_is_contiguous(src1) || dst->type != GGML_TYPE_F32 ||
-        nb0 != sizeof(float) || !q4_s24_cuda_sparse_mma_accepts(src0->data, ne01, ne00, nb01, ne11)) {
+        nb0 != sizeof(float) || !q4_s24_cuda_sparse_mma_accepts(src0->data, ne01, ne00, nb01, ne11, kernel)) {
         return false;
     }
     cudaStream_t stream = ctx.stream();
     ggml_cuda_pool_alloc<half> x16(ctx.pool(), ne10 * ne11);
     ggml_get_to_fp16_cuda(GGML_TYPE_F32)(src1->data, x16.get(), ne10 * ne11, stream);
     if (!q4_s24_cuda_mul_mat_sparse_mma(src0->data, ne01, ne00, nb01, x16.get(), ne11, (float *) dst->data,
-                                        (int64_t) (nb1 / sizeof(float)), stream)) {
+                                        (int64_t) (nb1 / sizeof(float)), stream, kernel)) {
         return false; // the pool's f16 copy not 16-byte aligned: cuBLAS (the copy goes unused)
     }
     CUDA_CHECK(cudaGetLastError());
