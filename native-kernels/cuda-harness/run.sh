@@ -7,7 +7,10 @@
 #   native-kernels/cuda-harness/run.sh SEED profile-prefill  Nsight Compute on the sparse tensor-core prefill kernel
 #   HARNESS_NVCC_FLAGS=-DQ4_S24_MMA_STAGED_PAD=1 HARNESS_OUT=/tmp/hpad native-kernels/cuda-harness/run.sh SEED prefill
 #                                                    a kernel variant (extra nvcc flags for the GPU build; also
-#                                                    -DQ4_S24_MMA_MAX_STAGES=2)
+#                                                    -DQ4_S24_MMA_MAX_STAGES=2, and -DQ4_S24_WGMMA_EXPERIMENT=1|2|3:
+#                                                    the wgmma kernel without weight reads | activation reads | wgmma,
+#                                                    timings only, its checks then fail; HARNESS_SPARSE_KERNEL=wgmma.sp
+#                                                    runs only that kernel's prefill lines)
 # Compile-check the architectures ggml builds for, and replay the sparse tensor-core prefill's operand layout on the
 # CPU, without a GPU: native-kernels/cuda-harness/run.sh --compile-only
 set -euo pipefail

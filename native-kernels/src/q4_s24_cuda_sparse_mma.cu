@@ -422,6 +422,12 @@ template <int STAGES> bool stages_fit(int device) {
 // its wgmma as one group and waits until only that group is in flight. Two barriers per step: at the top (the step's
 // stage has landed for every thread), and after the first sub-block's wait (every warpgroup's wgmma of the previous
 // step are complete, so its stage can be refilled while this step's run).
+// Where the time goes, for the harness only (the results are then wrong): Q4_S24_WGMMA_EXPERIMENT=1 builds the kernel
+// without the weights' global reads (the copies write zeros), 2 without the activations', 3 without the wgmma (the A
+// operands are still built). docs/benchmarks.md, session 11.
+#ifndef Q4_S24_WGMMA_EXPERIMENT
+#    define Q4_S24_WGMMA_EXPERIMENT 0
+#endif
 constexpr int kWgRows = 64; // rows of one wgmma
 template <int NTOK> constexpr int kWgMTiles      = 256 / NTOK;
 template <int NTOK> constexpr int kWgTileRows    = 2 * kWgRows * kWgMTiles<NTOK>;
@@ -496,13 +502,14 @@ __device__ __forceinline__ void load_wgmma_stage(uint8_t * stage, const uint8_t 
         const bool     in_tile = kWgWCopies<NTOK> * kThreads == kWgTileRows<NTOK> * kStagedWords ||
                              threadIdx.x + c * kThreads < kWgTileRows<NTOK> * kStagedWords;
         const uint32_t delta   = ((p.w_half >> (2 * c)) & 3u) * 16u * upper;
-        cp_async_if<4>(ws + 4 * (threadIdx.x + c * kThreads), block + p.w_off[c] + delta, copy && in_tile);
+        cp_async_if<4>(ws + 4 * (threadIdx.x + c * kThreads), block + p.w_off[c] + delta,
+                       copy && in_tile && Q4_S24_WGMMA_EXPERIMENT != 1);
     }
     const half * xstep = x + (size_t) step * kStepCols;
 #pragma unroll
     for (int c = 0; c < kWgXCopies<NTOK>; ++c) {
         // 16 tokens further is 16 rows of 128 bytes further; the swizzle (row % 8) is unchanged
-        cp_async_if<16>(stage + p.x_dst + 2048 * c, xstep + p.x_off[c], copy);
+        cp_async_if<16>(stage + p.x_dst + 2048 * c, xstep + p.x_off[c], copy && Q4_S24_WGMMA_EXPERIMENT != 2);
     }
 }
 
@@ -644,7 +651,12 @@ mul_mat_sparse_wgmma_kernel(const uint8_t * __restrict__ w, int64_t nrows, int n
             wgmma_fence();
 #pragma unroll
             for (int mt = 0; mt < kMT; ++mt) {
-                wgmma_sp_m64k32(acc[mt], a[buf][mt], desc, metadata[buf][mt]);
+                if constexpr (Q4_S24_WGMMA_EXPERIMENT == 3) {
+                    asm volatile("" ::"r"(a[buf][mt][0]), "r"(a[buf][mt][1]), "r"(a[buf][mt][2]), "r"(a[buf][mt][3]),
+                                 "r"(metadata[buf][mt]), "l"(desc));
+                } else {
+                    wgmma_sp_m64k32(acc[mt], a[buf][mt], desc, metadata[buf][mt]);
+                }
             }
             wgmma_commit();
             wgmma_wait<1>();
