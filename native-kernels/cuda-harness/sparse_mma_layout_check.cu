@@ -3,6 +3,9 @@
 // placed where the mma.sp.m16n8k32 operand layout says they belong, the instruction is replayed in double precision,
 // and the 16 x 8 result must equal the dense product of the dequantized rows (f16-rounded) and the activations.
 // What this proves: the kernel reads FORMAT.md's fields into the layout as documented in q4_s24_cuda_sparse_mma.cu.
+// Second, the wgmma kernel's activation staging: every thread's copies land where wgmma_x_offset says, cover the stage
+// once, and the tensor cores' reads through the kernel's own matrix descriptor (replayed with PTX's 128-byte swizzle
+// of K-major operands: address bits 4-6 XOR bits 7-9) find activation (token n, column 32 s + kk) for every sub-block.
 // What it cannot: that the hardware's layout is the documented one (the GPU harness checks that).
 //   nvcc -std=c++17 -o /tmp/layout_check native-kernels/cuda-harness/sparse_mma_layout_check.cu native-kernels/src/q4_s24_ref.c
 #include "../src/q4_s24_cuda_sparse_mma.cu"
@@ -19,6 +22,63 @@ static float half_bits_to_float(uint16_t bits) {
     half h;
     memcpy(&h, &bits, 2);
     return __half2float(h);
+}
+
+// The wgmma kernel's activation stage for one step of NTOK tokens x 128 columns, staged as the kernel's threads copy
+// it and read back as the tensor cores would through wgmma_x_descriptor. Returns the number of mismatches.
+template <int NTOK> static int check_wgmma_activation_stage(std::mt19937 & rng) {
+    std::uniform_int_distribution<int> bits(0, 0xFFFF);
+    std::vector<uint16_t>              x((size_t) NTOK * kStepCols); // token-major, like the kernel's f16 input
+    for (auto & v : x) {
+        v = (uint16_t) bits(rng);
+    }
+    std::vector<uint8_t> stage(kWgXStageBytes<NTOK>);
+    std::vector<int>     writes(kWgXStageBytes<NTOK> / 16);
+    int                  failures = 0;
+    for (int tid = 0; tid < kThreads; ++tid) {
+        const int chunk = tid % kXChunks;
+        for (int c = 0; c < kWgXCopies<NTOK>; ++c) {
+            const int      tok = tid / kXChunks + 16 * c;
+            const uint32_t dst = wgmma_x_offset<NTOK>(tid / kXChunks, chunk) + kWgXCopyStride * c; // the kernel's
+            if (dst != wgmma_x_offset<NTOK>(tok, chunk)) {
+                printf("wgmma n%d: thread %d copy %d lands at %u, token %d chunk %d belongs at %u\n", NTOK, tid, c, dst, tok,
+                       chunk, wgmma_x_offset<NTOK>(tok, chunk));
+                ++failures;
+            }
+            memcpy(&stage[dst], &x[(size_t) tok * kStepCols + 8 * chunk], 16);
+            ++writes[dst / 16];
+        }
+    }
+    for (size_t i = 0; i < writes.size(); ++i) {
+        if (writes[i] != 1) {
+            printf("wgmma n%d: stage chunk %zu written %d times\n", NTOK, i, writes[i]);
+            ++failures;
+        }
+    }
+    const uint32_t base = 0x8000; // any 1024-byte-aligned shared address
+    for (int sub = 0; sub < kStepSubs; ++sub) {
+        const uint64_t desc  = wgmma_x_descriptor<NTOK>(base, sub);
+        const uint32_t start = (uint32_t) (desc & 0x3FFF) << 4;
+        const uint32_t sbo   = (uint32_t) ((desc >> 32) & 0x3FFF) << 4;
+        if ((desc >> 62) != 1) {
+            printf("wgmma n%d: descriptor swizzle mode %llu, not 128-byte\n", NTOK, (unsigned long long) (desc >> 62));
+            return failures + 1;
+        }
+        for (int n = 0; n < NTOK; ++n) {
+            for (int kk = 0; kk < kSubCols; ++kk) {
+                const uint32_t linear = start + (n / 8) * sbo + (n % 8) * 128 + 2 * kk;
+                const uint32_t at     = (linear ^ (((linear >> 7) & 7u) << 4)) - base;
+                uint16_t       got;
+                memcpy(&got, &stage[at], 2);
+                const uint16_t want = x[(size_t) n * kStepCols + kSubCols * sub + kk];
+                if (got != want && failures++ < 10) {
+                    printf("wgmma n%d sub-block %d token %d column %d: read %04x, activation %04x\n", NTOK, sub, n, kk,
+                           got, want);
+                }
+            }
+        }
+    }
+    return failures;
 }
 
 int main(int argc, char ** argv) {
@@ -156,6 +216,7 @@ int main(int argc, char ** argv) {
             }
         }
     }
+    failures += check_wgmma_activation_stage<256>(rng) + check_wgmma_activation_stage<128>(rng);
     printf("%s: %d mismatch(es), largest difference %.3g (seed %u)\n", failures ? "FAILED" : "OK", failures, worst, seed);
     return failures ? 1 : 0;
 }

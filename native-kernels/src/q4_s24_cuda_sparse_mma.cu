@@ -450,6 +450,9 @@ template <int NTOK> __host__ __device__ __forceinline__ uint32_t wgmma_x_offset(
     return (chunk / 8) * kWgXHalfBytes<NTOK> + tok * 128 + (((chunk % 8) ^ (tok % 8)) * 16);
 }
 
+// A thread's consecutive activation copies are 16 tokens apart: 16 rows of 128 bytes, the same swizzle (tok % 8).
+constexpr uint32_t kWgXCopyStride = 16 * 128;
+
 // Each thread's share of staging one step, sources computed once: kWgWCopies 4-byte weight copies (thread-strided
 // word i of the tile's staged words goes to shared byte 4i; a block's second half is 16 x (2-bit field) bytes further),
 // and kWgXCopies 16-byte activation copies, all of chunk threadIdx % 16 for tokens threadIdx / 16 + 16c. Rows and
@@ -458,7 +461,7 @@ template <int NTOK> struct wgmma_stage_plan {
     uint32_t w_off[kWgWCopies<NTOK>];
     uint32_t w_half;
     uint32_t x_off[kWgXCopies<NTOK>]; // in halves, from the activations of step 0
-    uint32_t x_dst;                   // shared byte offset of copy 0 in a stage (copy c: + 2048 c)
+    uint32_t x_dst;                   // shared byte offset of copy 0 in a stage (copy c: + kWgXCopyStride c)
 };
 
 template <int NTOK>
@@ -508,16 +511,16 @@ __device__ __forceinline__ void load_wgmma_stage(uint8_t * stage, const uint8_t 
     const half * xstep = x + (size_t) step * kStepCols;
 #pragma unroll
     for (int c = 0; c < kWgXCopies<NTOK>; ++c) {
-        // 16 tokens further is 16 rows of 128 bytes further; the swizzle (row % 8) is unchanged
-        cp_async_if<16>(stage + p.x_dst + 2048 * c, xstep + p.x_off[c], copy && Q4_S24_WGMMA_EXPERIMENT != 2);
+        cp_async_if<16>(stage + p.x_dst + kWgXCopyStride * c, xstep + p.x_off[c], copy && Q4_S24_WGMMA_EXPERIMENT != 2);
     }
 }
 
-// The shared-memory matrix descriptor of sub-block sub's B (32 columns x NTOK tokens) in the stage at xs: start
-// address, leading and stride byte offsets (all >> 4), swizzle mode in bits 62-63 (1: 128-byte).
-template <int NTOK> __device__ __forceinline__ uint64_t wgmma_x_descriptor(const uint8_t * xs, int sub) {
+// The shared-memory matrix descriptor of sub-block sub's B (32 columns x NTOK tokens) in the activation stage at
+// shared address stage_addr (1024-byte aligned): start address, leading and stride byte offsets (all >> 4), swizzle
+// mode in bits 62-63 (1: 128-byte). Host-callable, so that the CPU layout check can replay the tensor cores' reads.
+template <int NTOK> __host__ __device__ __forceinline__ uint64_t wgmma_x_descriptor(uint32_t stage_addr, int sub) {
     // The swizzle acts on address bits, so the second 32 columns of a 128-byte row start 64 bytes in.
-    const uint32_t addr    = (uint32_t) __cvta_generic_to_shared(xs) + (sub / 2) * kWgXHalfBytes<NTOK> + (sub % 2) * 64;
+    const uint32_t addr    = stage_addr + (sub / 2) * kWgXHalfBytes<NTOK> + (sub % 2) * 64;
     const uint64_t lbo     = 16;   // unused: K-major, swizzled, and a sub-block's K fits one 128-byte row
     const uint64_t sbo     = 1024; // eight tokens of 128 bytes
     const uint64_t swizzle = 1;
@@ -647,7 +650,7 @@ mul_mat_sparse_wgmma_kernel(const uint8_t * __restrict__ w, int64_t nrows, int n
                 weight_operands(ws + (mt * kWgRows) * kStagedBytes, ws + (mt * kWgRows + 8) * kStagedBytes, sub, t,
                                 d[mt][0], d[mt][1], a[buf][mt], metadata[buf][mt]);
             }
-            const uint64_t desc = wgmma_x_descriptor<NTOK>(xs, sub);
+            const uint64_t desc = wgmma_x_descriptor<NTOK>((uint32_t) __cvta_generic_to_shared(xs), sub);
             wgmma_fence();
 #pragma unroll
             for (int mt = 0; mt < kMT; ++mt) {
