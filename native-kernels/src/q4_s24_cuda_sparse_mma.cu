@@ -451,7 +451,7 @@ template <int NTOK> __host__ __device__ __forceinline__ uint32_t wgmma_x_offset(
 }
 
 // A thread's consecutive activation copies are 16 tokens apart: 16 rows of 128 bytes, the same swizzle (tok % 8).
-constexpr uint32_t kWgXCopyStride = 16 * 128;
+[[maybe_unused]] constexpr uint32_t kWgXCopyStride = 16 * 128;
 
 // Each thread's share of staging one step, sources computed once: kWgWCopies 4-byte weight copies (thread-strided
 // word i of the tile's staged words goes to shared byte 4i; a block's second half is 16 x (2-bit field) bytes further),
