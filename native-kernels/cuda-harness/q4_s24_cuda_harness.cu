@@ -342,14 +342,6 @@ __global__ void slow_producer(const float * src, float * dst, int64_t n, long lo
     }
 }
 
-// The decode kernels as llama.cpp chains them, checked: a producer writes the activations (and lets our kernels
-// launch early), then quantization + mat-vec, then a second mat-vec on the same quantized activations (k/v after
-// q), then a new producer and quantization into the same buffer; and the 1024-row kernel that reads the float
-// activations itself. Every output against the CPU emulation, with the activations the producer wrote, not the
-// zeros it replaced. With programmatic launch off (Q4_S24_CUDA_PDL=0, or a GPU before compute 9.0) this is a plain
-// stream-order check.
-// The sparse tensor-core prefill on partial tiles (rows and tokens not multiples of 64, output columns wider than the
-// rows): every output against a double-precision reference, and the padding rows of each output column untouched.
 // The sparse tensor-core kernels the harness checks and times (the public entry point takes any of them).
 struct SparseKernel {
     q4_s24_sparse_kernel kernel;
@@ -358,15 +350,17 @@ struct SparseKernel {
 static const SparseKernel kSparseKernels[] = {
     { Q4_S24_SPARSE_MMA_SP, "mma.sp" },
     { Q4_S24_SPARSE_WGMMA, "wgmma.sp" },
-    { Q4_S24_SPARSE_WGMMA_N128, "wgmma.sp n128" },
 };
 
+// The sparse tensor-core prefill on partial tiles (rows and tokens not multiples of 64, output columns wider than the
+// rows): every output against a double-precision reference, and the padding rows of each output column untouched.
 static void run_sparse_mma_partial_tiles(std::mt19937 & rng) {
     struct Case {
         int64_t rows, k, ntok, y_stride;
     };
     for (const auto & kern : kSparseKernels)
-    for (const Case c : {Case{100, 512, 70, 104}, Case{13, 768, 129, 20}, Case{64, 256, 1, 64}, Case{300, 1024, 200, 300}}) {
+    for (const Case c : {Case{100, 512, 70, 104}, Case{13, 768, 129, 20}, Case{64, 256, 1, 64}, Case{300, 1024, 200, 300},
+                         Case{200, 512, 300, 208}}) {
         const HostWeights hw        = make_weights(Shape{c.rows, c.k}, rng);
         const size_t      row_bytes = (size_t) (c.k / QK_Q4_S24) * sizeof(block_q4_s24);
         std::normal_distribution<float> nd(0.0f, 1.0f);
@@ -422,6 +416,12 @@ static void run_sparse_mma_partial_tiles(std::mt19937 & rng) {
     }
 }
 
+// The decode kernels as llama.cpp chains them, checked: a producer writes the activations (and lets our kernels
+// launch early), then quantization + mat-vec, then a second mat-vec on the same quantized activations (k/v after
+// q), then a new producer and quantization into the same buffer; and the 1024-row kernel that reads the float
+// activations itself. Every output against the CPU emulation, with the activations the producer wrote, not the
+// zeros it replaced. With programmatic launch off (Q4_S24_CUDA_PDL=0, or a GPU before compute 9.0) this is a plain
+// stream-order check.
 static void run_launch_chain_checks(std::mt19937 & rng) {
     const Shape   big{4096, 4096}, small{1024, 4096};
     const int64_t k = big.k;

@@ -258,22 +258,34 @@ constexpr bool staged_half_deltas_fit() {
 }
 static_assert(staged_half_deltas_fit(), "stage_plan::w_half encodes 0, 16 or 32 bytes");
 
-__device__ __forceinline__ stage_plan make_stage_plan(int64_t row0, int64_t nrows, size_t row_bytes) {
-    stage_plan p;
-    p.w_half = 0;
+// Sources of this thread's COPIES weight copies (thread-strided staged word i = threadIdx.x + c * kThreads of a tile
+// whose first row is row0; rows past the end repeat the last one) in half 0 of block column 0, and their 2-bit
+// half-1 deltas. Shared by both kernels' plans.
+template <int COPIES>
+__device__ __forceinline__ void plan_weight_copies(int64_t row0, int64_t nrows, size_t row_bytes, uint32_t (&w_off)[COPIES],
+                                                   uint32_t & w_half) {
+    static_assert(2 * COPIES <= 32, "w_half holds 2 bits per copy");
+    w_half = 0;
 #pragma unroll
-    for (int c = 0; c < kWCopies; ++c) {
+    for (int c = 0; c < COPIES; ++c) {
         const int     i   = threadIdx.x + c * kThreads;
         const int     wd  = i % kStagedWords;
-        const int64_t row = row0 + i / kStagedWords < nrows ? row0 + i / kStagedWords : nrows - 1;
-        p.w_off[c]        = (uint32_t) (row * row_bytes) + (uint32_t) staged_byte_source(0, wd);
-        p.w_half |= (staged_half_delta(wd) == 32 ? 2u : staged_half_delta(wd) == 16 ? 1u : 0u) << (2 * c);
+        const int64_t r   = row0 + i / kStagedWords;
+        const int64_t row = r < nrows ? r : nrows - 1;
+        w_off[c]          = (uint32_t) (row * row_bytes) + (uint32_t) staged_byte_source(0, wd);
+        w_half |= (staged_half_delta(wd) == 32 ? 2u : staged_half_delta(wd) == 16 ? 1u : 0u) << (2 * c);
     }
+}
+
+__device__ __forceinline__ stage_plan make_stage_plan(int64_t row0, int64_t nrows, size_t row_bytes) {
+    stage_plan p;
+    plan_weight_copies(row0, nrows, row_bytes, p.w_off, p.w_half);
     return p;
 }
 
-// Stage the weights of step `step` (half `step & 1` of block column `step / 2`) into ws.
-__device__ __forceinline__ void load_stage_weights(uint8_t * ws, const uint8_t * w, const stage_plan & p, int step) {
+// Stage step `step` (half `step & 1` of block column `step / 2`) into ws / xs (activation rows padded for ldmatrix).
+__device__ __forceinline__ void load_stage(uint8_t * ws, half * xs, const uint8_t * w, const half * x, int64_t k,
+                                           int64_t tok0, int64_t ncols, const stage_plan & p, int step) {
     const uint8_t * block = w + (size_t) (step / 2) * kBlockBytes;
     const uint32_t  upper = step & 1; // the block's second half
 #pragma unroll
@@ -281,12 +293,6 @@ __device__ __forceinline__ void load_stage_weights(uint8_t * ws, const uint8_t *
         const uint32_t delta = ((p.w_half >> (2 * c)) & 3u) * 16u * upper; // 0, 16 or 32 bytes
         cp_async<4>(ws + 4 * (threadIdx.x + c * kThreads), block + p.w_off[c] + delta);
     }
-}
-
-// Stage step `step` into ws / xs (activation rows padded for ldmatrix).
-__device__ __forceinline__ void load_stage(uint8_t * ws, half * xs, const uint8_t * w, const half * x, int64_t k,
-                                           int64_t tok0, int64_t ncols, const stage_plan & p, int step) {
-    load_stage_weights(ws, w, p, step);
     const half * xstep = x + (size_t) step * kStepCols;
 #pragma unroll
     for (int c = 0; c < kXCopies; ++c) {
@@ -408,16 +414,16 @@ template <int STAGES> bool stages_fit(int device) {
 // On the H200 mma.sp peaks at 1.5x dense mma.sync (mma_peak.cu), below what dense cuBLAS gets from Hopper's wgmma;
 // the doubled sparse rate is in wgmma.mma_async.sp. Thread blocks of two warpgroups (256 threads) step through K half
 // a Q4_S24 block (128 columns) at a time, like the mma.sp kernel and with the same staged weight rows. Each warpgroup
-// owns kWgMTiles<NTOK> 64-row tiles over all NTOK tokens of the block (m64nNTOKk32): NTOK = 256 gives 128 rows x 256
-// tokens per block, one tile per warpgroup (each A operand the warps build serves 256 tokens); NTOK = 128, 256 rows
-// x 128 tokens, two tiles. A comes from registers: a warp's part of it (16 rows) and its metadata are mma.sp's, built by
+// owns 64 rows over all 256 tokens of the block (m64n256k32; 128 rows x 256 tokens per block): each A operand its
+// warps build serves 256 tokens. (Two 64-row tiles over 128 tokens per warpgroup measured up to 7% slower at 512 and
+// 2048 tokens, equal within 0.5% on one shape, and were removed.) A comes from registers: a warp's part of it (16 rows) and its metadata are mma.sp's, built by
 // the same weight_operands. B (the activations) is read by the tensor cores from shared memory through a matrix
 // descriptor, K-major and 128-byte swizzled: each token's 128 activations of the step as two 128-byte rows (columns
-// 0-63 and 64-127) kept in two NTOK-token halves, the 16-byte chunk c of token n at chunk c ^ (n % 8) of its row, so
+// 0-63 and 64-127) kept in two 256-token halves, the 16-byte chunk c of token n at chunk c ^ (n % 8) of its row, so
 // that the tensor cores read eight tokens' chunks from distinct banks. (An unswizzled variant, 8-token x 16-byte core
 // matrices, gave the same results with the descriptor's leading offset along K and wrong ones with the two offsets
 // swapped on the H200, which pins down the field order; it was slower and was removed.)
-// Pipeline: kWgStages<NTOK> shared-memory stages filled with cp.async, kept kWgStages - 1 steps ahead. Per 32-column
+// Pipeline: kWgStages shared-memory stages filled with cp.async, kept kWgStages - 1 steps ahead. Per 32-column
 // sub-block each warpgroup builds its A registers (double-buffered: the tensor cores read them asynchronously), issues
 // its wgmma as one group and waits until only that group is in flight. Two barriers per step: at the top (the step's
 // stage has landed for every thread), and after the first sub-block's wait (every warpgroup's wgmma of the previous
@@ -428,99 +434,93 @@ template <int STAGES> bool stages_fit(int device) {
 #ifndef Q4_S24_WGMMA_EXPERIMENT
 #    define Q4_S24_WGMMA_EXPERIMENT 0
 #endif
-constexpr int kWgRows = 64; // rows of one wgmma
-template <int NTOK> constexpr int kWgMTiles      = 256 / NTOK;
-template <int NTOK> constexpr int kWgTileRows    = 2 * kWgRows * kWgMTiles<NTOK>;
-template <int NTOK> constexpr int kWgStages      = NTOK == 256 ? 3 : 4;
-template <int NTOK> constexpr int kWgXHalfBytes  = NTOK * 128;             // one 64-column half of a stage's activations
-template <int NTOK> constexpr int kWgXStageBytes = 2 * kWgXHalfBytes<NTOK>;
-template <int NTOK> constexpr int kWgWStageBytes = kWgTileRows<NTOK> * kStagedBytes;
+constexpr int kWgRows        = 64;  // rows of one wgmma (a warpgroup's tile)
+constexpr int kWgTokens      = 256; // tokens of one wgmma and of a thread block
+constexpr int kWgTileRows    = 2 * kWgRows;
+constexpr int kWgStages      = 3;
+constexpr int kWgXHalfBytes  = kWgTokens * 128; // one 64-column half of a stage's activations
+constexpr int kWgXStageBytes = 2 * kWgXHalfBytes;
+constexpr int kWgWStageBytes = kWgTileRows * kStagedBytes;
 // rounded up to 1024 bytes, so that every stage's activations start on a swizzle period
-template <int NTOK> constexpr int kWgStageBytes  = (kWgXStageBytes<NTOK> + kWgWStageBytes<NTOK> + 1023) / 1024 * 1024;
+constexpr int kWgStageBytes  = (kWgXStageBytes + kWgWStageBytes + 1023) / 1024 * 1024;
 // + slack to align the stages to 1024 bytes (the swizzle pattern's period)
-template <int NTOK> constexpr int kWgSharedBytes = kWgStages<NTOK> * kWgStageBytes<NTOK> + 1024;
-template <int NTOK> constexpr int kWgWCopies     = (kWgTileRows<NTOK> * kStagedWords + kThreads - 1) / kThreads;
-template <int NTOK> constexpr int kWgXCopies     = NTOK * kXChunks / kThreads;
+constexpr int kWgSharedBytes = kWgStages * kWgStageBytes + 1024;
+constexpr int kWgWCopies     = (kWgTileRows * kStagedWords + kThreads - 1) / kThreads;
+constexpr int kWgXCopies     = kWgTokens * kXChunks / kThreads;
 static_assert(kThreads == 256 && kXChunks == 16, "two warpgroups; a thread copies one 16-byte chunk column of tokens");
-static_assert(kWgXStageBytes<128> % 1024 == 0 && kWgSharedBytes<256> <= 227 * 1024 && kWgSharedBytes<128> <= 227 * 1024,
+static_assert(kWgXStageBytes % 1024 == 0 && kWgSharedBytes <= 227 * 1024,
               "activation halves start on 1024-byte boundaries; the stages fit Hopper's 227 KiB per block");
 
 // Byte offset of token tok's 16-byte chunk `chunk` (0-15) of a step in an activation stage.
-template <int NTOK> __host__ __device__ __forceinline__ uint32_t wgmma_x_offset(int tok, int chunk) {
-    return (chunk / 8) * kWgXHalfBytes<NTOK> + tok * 128 + (((chunk % 8) ^ (tok % 8)) * 16);
+__host__ __device__ __forceinline__ uint32_t wgmma_x_offset(int tok, int chunk) {
+    return (chunk / 8) * kWgXHalfBytes + tok * 128 + (((chunk % 8) ^ (tok % 8)) * 16);
 }
 
 // A thread's consecutive activation copies are 16 tokens apart: 16 rows of 128 bytes, the same swizzle (tok % 8).
 [[maybe_unused]] constexpr uint32_t kWgXCopyStride = 16 * 128;
 
 // Each thread's share of staging one step, sources computed once: kWgWCopies 4-byte weight copies (thread-strided
-// word i of the tile's staged words goes to shared byte 4i; a block's second half is 16 x (2-bit field) bytes further),
-// and kWgXCopies 16-byte activation copies, all of chunk threadIdx % 16 for tokens threadIdx / 16 + 16c. Rows and
-// tokens past the end repeat the last ones. Offsets are 32-bit: accepts() bounds the matrix and activation sizes.
-template <int NTOK> struct wgmma_stage_plan {
-    uint32_t w_off[kWgWCopies<NTOK>];
+// word i of the tile's staged words goes to shared byte 4i, plan_weight_copies), and kWgXCopies 16-byte activation
+// copies, all of chunk threadIdx % 16 for tokens threadIdx / 16 + 16c. Tokens past the end are zero-filled rather than
+// read again from the last one (every block of a partial tile would hammer those same bytes); rows past the end repeat
+// the last one (zeros would be invalid metadata). Offsets are 32-bit: accepts() bounds the matrix and activation sizes.
+struct wgmma_stage_plan {
+    uint32_t w_off[kWgWCopies];
     uint32_t w_half;
-    uint32_t x_off[kWgXCopies<NTOK>]; // in halves, from the activations of step 0
+    uint32_t x_off[kWgXCopies]; // in halves, from the activations of step 0
+    uint32_t x_valid;                 // bit c: copy c's token exists
     uint32_t x_dst;                   // shared byte offset of copy 0 in a stage (copy c: + kWgXCopyStride c)
 };
 
-template <int NTOK>
-__device__ __forceinline__ wgmma_stage_plan<NTOK> make_wgmma_stage_plan(int64_t row0, int64_t nrows, size_t row_bytes,
+[[maybe_unused]] __device__ __forceinline__ wgmma_stage_plan make_wgmma_stage_plan(int64_t row0, int64_t nrows, size_t row_bytes,
                                                                        int64_t tok0, int64_t ncols, int64_t k) {
-    static_assert(2 * kWgWCopies<NTOK> <= 32, "w_half holds 2 bits per copy");
-    wgmma_stage_plan<NTOK> p;
-    p.w_half = 0;
-#pragma unroll
-    for (int c = 0; c < kWgWCopies<NTOK>; ++c) {
-        const int     i   = threadIdx.x + c * kThreads;
-        const int     wd  = i % kStagedWords;
-        const int64_t r   = row0 + i / kStagedWords;
-        const int64_t row = r < nrows ? r : nrows - 1;
-        p.w_off[c]        = (uint32_t) (row * row_bytes) + (uint32_t) staged_byte_source(0, wd);
-        p.w_half |= (staged_half_delta(wd) == 32 ? 2u : staged_half_delta(wd) == 16 ? 1u : 0u) << (2 * c);
-    }
+    static_assert(kWgXCopies <= 32, "x_valid holds a bit per copy");
+    wgmma_stage_plan p;
+    plan_weight_copies(row0, nrows, row_bytes, p.w_off, p.w_half);
     const int chunk = threadIdx.x % kXChunks;
+    p.x_valid       = 0;
 #pragma unroll
-    for (int c = 0; c < kWgXCopies<NTOK>; ++c) {
+    for (int c = 0; c < kWgXCopies; ++c) {
         const int64_t tok = tok0 + threadIdx.x / kXChunks + 16 * c;
         p.x_off[c]        = (uint32_t) ((tok < ncols ? tok : ncols - 1) * k) + 8 * chunk;
+        p.x_valid |= (tok < ncols ? 1u : 0u) << c;
     }
-    p.x_dst = wgmma_x_offset<NTOK>(threadIdx.x / kXChunks, chunk);
+    p.x_dst = wgmma_x_offset(threadIdx.x / kXChunks, chunk);
     return p;
 }
 
 // Stage step `step` (when `copy`: else the copies write zeros and read nothing) without branches, which would make
 // ptxas serialize the wgmma in flight around them. A partial last round of weight copies writes its zeros into the
-// stage's slack (kWgStageBytes is rounded up past them).
-template <int NTOK>
-__device__ __forceinline__ void load_wgmma_stage(uint8_t * stage, const uint8_t * w, const half * x,
-                                                 const wgmma_stage_plan<NTOK> & p, int step, bool copy) {
-    static_assert(kWgXStageBytes<NTOK> + 4 * kWgWCopies<NTOK> * kThreads <= kWgStageBytes<NTOK>,
+// stage's slack (kWgStageBytes is rounded up past them); so do the tokens past the end (plan.x_valid).
+[[maybe_unused]] __device__ __forceinline__ void load_wgmma_stage(uint8_t * stage, const uint8_t * w, const half * x,
+                                                 const wgmma_stage_plan & p, int step, bool copy) {
+    static_assert(kWgXStageBytes + 4 * kWgWCopies * kThreads <= kWgStageBytes,
                   "the last round of weight copies stays inside the stage");
     const uint8_t * block = w + (size_t) (step / 2) * kBlockBytes;
     const uint32_t  upper = step & 1;
-    uint8_t *       ws    = stage + kWgXStageBytes<NTOK>;
+    uint8_t *       ws    = stage + kWgXStageBytes;
 #pragma unroll
-    for (int c = 0; c < kWgWCopies<NTOK>; ++c) {
-        const bool     in_tile = kWgWCopies<NTOK> * kThreads == kWgTileRows<NTOK> * kStagedWords ||
-                             threadIdx.x + c * kThreads < kWgTileRows<NTOK> * kStagedWords;
+    for (int c = 0; c < kWgWCopies; ++c) {
+        const bool     in_tile = kWgWCopies * kThreads == kWgTileRows * kStagedWords ||
+                             threadIdx.x + c * kThreads < kWgTileRows * kStagedWords;
         const uint32_t delta   = ((p.w_half >> (2 * c)) & 3u) * 16u * upper;
         cp_async_if<4>(ws + 4 * (threadIdx.x + c * kThreads), block + p.w_off[c] + delta,
                        copy && in_tile && Q4_S24_WGMMA_EXPERIMENT != 1);
     }
     const half * xstep = x + (size_t) step * kStepCols;
 #pragma unroll
-    for (int c = 0; c < kWgXCopies<NTOK>; ++c) {
-        cp_async_if<16>(stage + p.x_dst + kWgXCopyStride * c, xstep + p.x_off[c], copy && Q4_S24_WGMMA_EXPERIMENT != 2);
+    for (int c = 0; c < kWgXCopies; ++c) {
+        cp_async_if<16>(stage + p.x_dst + kWgXCopyStride * c, xstep + p.x_off[c],
+                        copy && ((p.x_valid >> c) & 1u) && Q4_S24_WGMMA_EXPERIMENT != 2);
     }
 }
 
-// The shared-memory matrix descriptor of sub-block sub's B (32 columns x NTOK tokens) in the activation stage at
+// The shared-memory matrix descriptor of sub-block sub's B (32 columns x kWgTokens tokens) in the activation stage at
 // shared address stage_addr (1024-byte aligned): start address, leading and stride byte offsets (all >> 4), swizzle
 // mode in bits 62-63 (1: 128-byte). Host-callable, so that the CPU layout check can replay the tensor cores' reads.
-template <int NTOK> __host__ __device__ __forceinline__ uint64_t wgmma_x_descriptor(uint32_t stage_addr, int sub) {
+[[maybe_unused]] __host__ __device__ __forceinline__ uint64_t wgmma_x_descriptor(uint32_t stage_addr, int sub) {
     // The swizzle acts on address bits, so the second 32 columns of a 128-byte row start 64 bytes in.
-    const uint32_t addr    = stage_addr + (sub / 2) * kWgXHalfBytes<NTOK> + (sub % 2) * 64;
+    const uint32_t addr    = stage_addr + (sub / 2) * kWgXHalfBytes + (sub % 2) * 64;
     const uint64_t lbo     = 16;   // unused: K-major, swizzled, and a sub-block's K fits one 128-byte row
     const uint64_t sbo     = 1024; // eight tokens of 128 bytes
     const uint64_t swizzle = 1;
@@ -554,19 +554,6 @@ template <int PENDING> __device__ __forceinline__ void wgmma_wait() {
 
 // d += A (64 rows x 32 columns, 2:4 sparse: a and metadata as mma.sp's per warp) x B (32 x N tokens at desc).
 // Element j of d: row 16 * (warp % 4) + g + 8 * ((j >> 1) & 1), token 8 * (j >> 2) + 2t + (j & 1).
-[[maybe_unused]] __device__ __forceinline__ void wgmma_sp_m64k32(float (&d)[64], const uint32_t (&a)[4], uint64_t desc,
-                                                                uint32_t metadata) {
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %70, 0;\n"
-                 "wgmma.mma_async.sp.sync.aligned.m64n128k32.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
-                 "{%64, %65, %66, %67}, %68, %69, 0, p, 1, 1, 0;\n}\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(metadata), "r"(1));
-#else
-    (void) d; (void) a; (void) desc; (void) metadata;
-    __trap();
-#endif
-}
 [[maybe_unused]] __device__ __forceinline__ void wgmma_sp_m64k32(float (&d)[128], const uint32_t (&a)[4], uint64_t desc,
                                                                 uint32_t metadata) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -589,15 +576,12 @@ template <int N> __device__ __forceinline__ void wgmma_fence_operands(float (&d)
     }
 }
 
-template <int NTOK>
 __global__ void __launch_bounds__(kThreads, 1)
 mul_mat_sparse_wgmma_kernel(const uint8_t * __restrict__ w, int64_t nrows, int nsteps, size_t row_bytes,
                             const half * __restrict__ x, int64_t k, int64_t ncols, float * __restrict__ y,
                             int64_t y_col_stride) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    constexpr int kMT     = kWgMTiles<NTOK>;
-    constexpr int kStages = kWgStages<NTOK>;
-    constexpr int kAhead  = kStages - 1;
+    constexpr int kAhead = kWgStages - 1;
     extern __shared__ __align__(16) uint8_t smem_raw[];
     uint8_t * smem = smem_raw + ((1024u - ((uint32_t) __cvta_generic_to_shared(smem_raw) & 1023u)) & 1023u);
 
@@ -605,61 +589,47 @@ mul_mat_sparse_wgmma_kernel(const uint8_t * __restrict__ w, int64_t nrows, int n
     const int     warp = threadIdx.x / 32;
     const int     g    = lane / 4;
     const int     t    = lane % 4;
-    const int64_t row0 = (int64_t) blockIdx.x * kWgTileRows<NTOK>;
-    const int64_t tok0 = (int64_t) blockIdx.y * NTOK;
+    const int64_t row0 = (int64_t) blockIdx.x * kWgTileRows;
+    const int64_t tok0 = (int64_t) blockIdx.y * kWgTokens;
 
-    float acc[kMT][NTOK / 2];
+    float acc[kWgTokens / 2];
 #pragma unroll
-    for (int mt = 0; mt < kMT; ++mt) {
-#pragma unroll
-        for (int j = 0; j < NTOK / 2; ++j) {
-            acc[mt][j] = 0.0f;
-        }
-        wgmma_fence_operands(acc[mt]);
+    for (int j = 0; j < kWgTokens / 2; ++j) {
+        acc[j] = 0.0f;
     }
+    wgmma_fence_operands(acc);
 
     // One cp.async group per step: the prologue's steps 0 .. kAhead - 1, then each iteration's step + kAhead.
-    const wgmma_stage_plan<NTOK> plan = make_wgmma_stage_plan<NTOK>(row0, nrows, row_bytes, tok0, ncols, k);
+    const wgmma_stage_plan plan = make_wgmma_stage_plan(row0, nrows, row_bytes, tok0, ncols, k);
 #pragma unroll
     for (int s = 0; s < kAhead; ++s) {
-        load_wgmma_stage<NTOK>(smem + s * kWgStageBytes<NTOK>, w, x, plan, s < nsteps ? s : nsteps - 1, s < nsteps);
+        load_wgmma_stage(smem + s * kWgStageBytes, w, x, plan, s < nsteps ? s : nsteps - 1, s < nsteps);
         cp_async_commit();
     }
-    // This warp's first row (row g of its 16) in a staged step.
-    const int warp_row = (warp / 4) * (kMT * kWgRows) + 16 * (warp % 4) + g;
-    uint32_t  a[2][kMT][4];
-    uint32_t  metadata[2][kMT];
+    // This warp's first row (row g of its 16) in a staged step: warpgroup warp / 4 owns 64 rows.
+    const int warp_row = (warp / 4) * kWgRows + 16 * (warp % 4) + g;
+    uint32_t  a[2][4];
+    uint32_t  metadata[2];
     for (int step = 0; step < nsteps; ++step) {
         cp_async_wait<kAhead - 1>();
         fence_proxy_async(); // this thread's cp.async writes, visible to the tensor cores' (async proxy) reads
         __syncthreads();
 
-        const uint8_t * xs = smem + (step % kStages) * kWgStageBytes<NTOK>;
-        const uint8_t * ws = xs + kWgXStageBytes<NTOK> + warp_row * kStagedBytes;
-        half2           d[kMT][2];
-#pragma unroll
-        for (int mt = 0; mt < kMT; ++mt) {
-            d[mt][0] = staged_scale(ws + (mt * kWgRows) * kStagedBytes, step & 1);
-            d[mt][1] = staged_scale(ws + (mt * kWgRows + 8) * kStagedBytes, step & 1);
-        }
+        const uint8_t * xs = smem + (step % kWgStages) * kWgStageBytes;
+        const uint8_t * ws = xs + kWgXStageBytes + warp_row * kStagedBytes;
+        const half2     da = staged_scale(ws, step & 1);
+        const half2     db = staged_scale(ws + 8 * kStagedBytes, step & 1);
 #pragma unroll
         for (int sub = 0; sub < kStepSubs; ++sub) {
             const int buf = sub & 1; // the other buffer's wgmma group has completed (wait below)
-#pragma unroll
-            for (int mt = 0; mt < kMT; ++mt) {
-                weight_operands(ws + (mt * kWgRows) * kStagedBytes, ws + (mt * kWgRows + 8) * kStagedBytes, sub, t,
-                                d[mt][0], d[mt][1], a[buf][mt], metadata[buf][mt]);
-            }
-            const uint64_t desc = wgmma_x_descriptor<NTOK>((uint32_t) __cvta_generic_to_shared(xs), sub);
+            weight_operands(ws, ws + 8 * kStagedBytes, sub, t, da, db, a[buf], metadata[buf]);
+            const uint64_t desc = wgmma_x_descriptor((uint32_t) __cvta_generic_to_shared(xs), sub);
             wgmma_fence();
-#pragma unroll
-            for (int mt = 0; mt < kMT; ++mt) {
-                if constexpr (Q4_S24_WGMMA_EXPERIMENT == 3) {
-                    asm volatile("" ::"r"(a[buf][mt][0]), "r"(a[buf][mt][1]), "r"(a[buf][mt][2]), "r"(a[buf][mt][3]),
-                                 "r"(metadata[buf][mt]), "l"(desc));
-                } else {
-                    wgmma_sp_m64k32(acc[mt], a[buf][mt], desc, metadata[buf][mt]);
-                }
+            if constexpr (Q4_S24_WGMMA_EXPERIMENT == 3) {
+                asm volatile("" ::"r"(a[buf][0]), "r"(a[buf][1]), "r"(a[buf][2]), "r"(a[buf][3]), "r"(metadata[buf]),
+                             "l"(desc));
+            } else {
+                wgmma_sp_m64k32(acc, a[buf], desc, metadata[buf]);
             }
             wgmma_commit();
             wgmma_wait<1>();
@@ -667,27 +637,22 @@ mul_mat_sparse_wgmma_kernel(const uint8_t * __restrict__ w, int64_t nrows, int n
                 // Every warpgroup's wgmma of the previous step have completed: its stage takes step + kAhead.
                 __syncthreads();
                 const int next = step + kAhead;
-                load_wgmma_stage<NTOK>(smem + (next % kStages) * kWgStageBytes<NTOK>, w, x, plan,
-                                       next < nsteps ? next : nsteps - 1, next < nsteps);
+                load_wgmma_stage(smem + (next % kWgStages) * kWgStageBytes, w, x, plan, next < nsteps ? next : nsteps - 1,
+                                 next < nsteps);
                 cp_async_commit();
             }
         }
     }
     wgmma_wait<0>();
-#pragma unroll
-    for (int mt = 0; mt < kMT; ++mt) {
-        wgmma_fence_operands(acc[mt]);
-    }
+    cp_async_wait<0>(); // the last iterations' zero-filling copies, before the block's shared memory is released
+    wgmma_fence_operands(acc);
 
 #pragma unroll
-    for (int mt = 0; mt < kMT; ++mt) {
-#pragma unroll
-        for (int j = 0; j < NTOK / 2; ++j) {
-            const int64_t row = row0 + warp_row + mt * kWgRows + 8 * ((j >> 1) & 1);
-            const int64_t tok = tok0 + 8 * (j >> 2) + 2 * t + (j & 1);
-            if (row < nrows && tok < ncols) {
-                y[tok * y_col_stride + row] = acc[mt][j];
-            }
+    for (int j = 0; j < kWgTokens / 2; ++j) {
+        const int64_t row = row0 + warp_row + 8 * ((j >> 1) & 1);
+        const int64_t tok = tok0 + 8 * (j >> 2) + 2 * t + (j & 1);
+        if (row < nrows && tok < ncols) {
+            y[tok * y_col_stride + row] = acc[j];
         }
     }
 #else
@@ -707,10 +672,10 @@ __global__ void wgmma_compiled_probe(int * out) {
 #endif
 }
 
-template <int NTOK> bool wgmma_kernel_fits(int optin) {
-    return optin >= kWgSharedBytes<NTOK> &&
-           cudaFuncSetAttribute(mul_mat_sparse_wgmma_kernel<NTOK>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                kWgSharedBytes<NTOK>) == cudaSuccess;
+bool wgmma_kernel_fits(int optin) {
+    return optin >= kWgSharedBytes &&
+           cudaFuncSetAttribute(mul_mat_sparse_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                kWgSharedBytes) == cudaSuccess;
 }
 
 bool wgmma_fits(int device) {
@@ -730,7 +695,7 @@ bool wgmma_fits(int device) {
     const bool ran = cudaGetLastError() == cudaSuccess &&
                      cudaMemcpy(&flag, d_flag, sizeof(int), cudaMemcpyDeviceToHost) == cudaSuccess;
     (void) cudaFree(d_flag);
-    return ran && flag == 1 && wgmma_kernel_fits<256>(optin) && wgmma_kernel_fits<128>(optin);
+    return ran && flag == 1 && wgmma_kernel_fits(optin);
 }
 
 } // namespace
@@ -767,7 +732,6 @@ static int chosen_kernel(q4_s24_sparse_kernel kernel) {
         case Q4_S24_SPARSE_MMA_SP:
             return device_stages() != 0 ? kernel : -1;
         case Q4_S24_SPARSE_WGMMA:
-        case Q4_S24_SPARSE_WGMMA_N128:
             return device_has_wgmma() ? kernel : -1;
     }
     return -1;
@@ -799,14 +763,10 @@ bool q4_s24_cuda_mul_mat_sparse_mma(const void * w, int64_t nrows, int64_t k, si
     const int    nsteps = (int) (k / kStepCols);
     switch (chosen_kernel(kernel)) {
         case Q4_S24_SPARSE_WGMMA:
-            mul_mat_sparse_wgmma_kernel<256>
-                <<<dim3((unsigned) ((nrows + kWgTileRows<256> - 1) / kWgTileRows<256>), (unsigned) ((ncols + 255) / 256)),
-                   kThreads, kWgSharedBytes<256>, stream>>>(wb, nrows, nsteps, w_row_bytes, xh, k, ncols, y, y_col_stride);
-            break;
-        case Q4_S24_SPARSE_WGMMA_N128:
-            mul_mat_sparse_wgmma_kernel<128>
-                <<<dim3((unsigned) ((nrows + kWgTileRows<128> - 1) / kWgTileRows<128>), (unsigned) ((ncols + 127) / 128)),
-                   kThreads, kWgSharedBytes<128>, stream>>>(wb, nrows, nsteps, w_row_bytes, xh, k, ncols, y, y_col_stride);
+            mul_mat_sparse_wgmma_kernel<<<dim3((unsigned) ((nrows + kWgTileRows - 1) / kWgTileRows),
+                                               (unsigned) ((ncols + kWgTokens - 1) / kWgTokens)),
+                                          kThreads, kWgSharedBytes, stream>>>(wb, nrows, nsteps, w_row_bytes, xh, k, ncols, y,
+                                                                              y_col_stride);
             break;
         default:
             if (device_stages() == 3) {

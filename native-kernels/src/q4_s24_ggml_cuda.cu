@@ -318,16 +318,16 @@ int ggml_cuda_q4_s24_try_fuse_mul_mat_group(ggml_backend_cuda_context & ctx, ggm
     return count - 1;
 }
 
-// Prefill on sparse tensor cores, only with Q4_S24_CUDA_SPARSE_MMA=1 (the best kernel the GPU has: wgmma.sp on
-// Hopper, else mma.sp) or =2 (mma.sp) while the kernels are slower than the default (see q4_s24_cuda_sparse_mma.cu);
-// otherwise, and for shapes they do not take, ggml-cuda dequantizes to f16 for cuBLAS.
+// Prefill on sparse tensor cores, only with Q4_S24_CUDA_SPARSE_MMA set, while the kernels are slower than the default
+// (see q4_s24_cuda_sparse_mma.cu): 2 runs mma.sp, any other non-zero value the best kernel the GPU has (wgmma.sp on
+// Hopper, else mma.sp); otherwise, and for shapes they do not take, ggml-cuda dequantizes to f16 for cuBLAS.
 bool ggml_cuda_q4_s24_mul_mat_sparse_mma(ggml_backend_cuda_context & ctx, const ggml_tensor * src0,
                                          const ggml_tensor * src1, ggml_tensor * dst) {
     static const int mode = [] {
         const char * env = getenv("Q4_S24_CUDA_SPARSE_MMA");
         return env != nullptr ? atoi(env) : 0;
     }();
-    const bool                 enabled = mode == 1 || mode == 2;
+    const bool                 enabled = mode != 0;
     const q4_s24_sparse_kernel kernel  = mode == 2 ? Q4_S24_SPARSE_MMA_SP : Q4_S24_SPARSE_AUTO;
     GGML_TENSOR_BINARY_OP_LOCALS
 
