@@ -1,8 +1,11 @@
-// Peak rate of the warp-level tensor-core instructions the sparse prefill can use, on the GPU at hand: dense
-// mma.sync m16n8k16 and sparse mma.sp m16n8k32 (f16 inputs, f32 accumulation), register operands only (no memory
-// traffic), 8 independent accumulators per warp. What it answers: how fast a kernel built on mma.sp could be at best
-// against dense cuBLAS (which on Hopper uses the warpgroup instructions, wgmma) before any data movement. The sparse
-// instruction is the prefill kernel's own (mma_sp_16x8x32, included from its source as the CPU layout check does).
+// Peak rate of the tensor-core instructions the sparse prefill can use, on the GPU at hand: dense mma.sync m16n8k16
+// and sparse mma.sp m16n8k32 (f16 inputs, f32 accumulation), register operands only (no memory traffic), 8 independent
+// accumulators per warp; and on Hopper with sm_90a code the warpgroup instructions the wgmma kernel uses, sparse
+// wgmma.mma_async.sp m64n256k32 against dense m64n256k16, A from registers and B from shared memory through the
+// kernel's own descriptor, as the kernel issues them (one group per sub-block, waited on one group later) but with
+// constant A registers. What it answers: how fast a kernel built on each could be at best, before any data movement
+// and operand building. The sparse instructions are the prefill kernels' own (mma_sp_16x8x32, wgmma_sp_m64k32,
+// included from their source as the CPU layout check does).
 //   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a native-kernels/cuda-harness/mma_peak.cu -o /tmp/mma_peak
 //   /tmp/mma_peak
 #include "../src/q4_s24_cuda_sparse_mma.cu"
@@ -49,6 +52,86 @@ template <bool SPARSE> __global__ void __launch_bounds__(256) mma_loop(float * o
 #endif
 }
 
+// Dense m64n256k16 with A from registers (the sparse kernel's counterpart for the comparison).
+__device__ __forceinline__ void wgmma_dense_m64n256k16(float (&d)[128], const uint32_t (&a)[4], uint64_t desc) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %133, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}, {%128, %129, %130, %131}, %132, p, 1, 1, 0;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]), "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]), "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]), "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(1));
+#else
+    (void) d; (void) a; (void) desc;
+#endif
+}
+
+// Two warpgroups per block, each issuing kIters x 4 wgmma (the wgmma kernel's four sub-blocks per step) on one
+// accumulator tile, B a zeroed activation stage.
+template <bool SPARSE> __global__ void __launch_bounds__(256, 1) wgmma_loop(float * out, uint32_t seed) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    extern __shared__ __align__(16) uint8_t smem_raw[];
+    uint8_t * stage = smem_raw + ((1024u - ((uint32_t) __cvta_generic_to_shared(smem_raw) & 1023u)) & 1023u);
+    for (int i = threadIdx.x; i < kWgXStageBytes / 4; i += blockDim.x) {
+        reinterpret_cast<uint32_t *>(stage)[i] = 0;
+    }
+    fence_proxy_async();
+    __syncthreads();
+    const uint32_t a[4]     = { 0x20002000u ^ (seed & 0x00010001u), 0x20002000u, 0x20002000u, 0x20002000u };
+    const uint32_t metadata = 0x44444444u; // every group keeps positions 0 and 1 (ordered)
+    const uint32_t base     = (uint32_t) __cvta_generic_to_shared(stage);
+    float          acc[kWgTokens / 2];
+#    pragma unroll
+    for (int j = 0; j < kWgTokens / 2; ++j) {
+        acc[j] = 0.0f;
+    }
+    wgmma_fence_operands(acc);
+    for (int it = 0; it < kIters / 16; ++it) {
+#    pragma unroll
+        for (int sub = 0; sub < kStepSubs; ++sub) {
+            wgmma_fence();
+            if constexpr (SPARSE) {
+                wgmma_sp_m64k32(acc, a, wgmma_x_descriptor(base, sub), metadata);
+            } else {
+                wgmma_dense_m64n256k16(acc, a, wgmma_x_descriptor(base, sub));
+            }
+            wgmma_commit();
+            wgmma_wait<1>();
+        }
+    }
+    wgmma_wait<0>();
+    wgmma_fence_operands(acc);
+    float s = 0;
+#    pragma unroll
+    for (int j = 0; j < kWgTokens / 2; ++j) {
+        s += acc[j];
+    }
+    if (s == 12345.0f) { // never true; keeps the loop alive
+        out[threadIdx.x] = s;
+    }
+#else
+    (void) out; (void) seed;
+#endif
+}
+
+template <bool SPARSE> static double wgmma_tflops(int blocks, float * out) {
+    const int smem = kWgXStageBytes + 1024;
+    if (cudaFuncSetAttribute(wgmma_loop<SPARSE>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem) != cudaSuccess) {
+        return 0;
+    }
+    cudaEvent_t start, stop;
+    cudaEventCreate(&start);
+    cudaEventCreate(&stop);
+    wgmma_loop<SPARSE><<<blocks, 256, smem>>>(out, 1); // warm-up
+    cudaEventRecord(start);
+    wgmma_loop<SPARSE><<<blocks, 256, smem>>>(out, 2);
+    cudaEventRecord(stop);
+    cudaEventSynchronize(stop);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, start, stop);
+    // Per warpgroup and instruction 64 x 256 x K multiply-adds, K = 32 (sparse, dense-equivalent) or 16.
+    const double macs = (double) blocks * 2 * (kIters / 16) * kStepSubs * 64 * kWgTokens * (SPARSE ? 32 : 16);
+    return 2 * macs / (ms * 1e-3) / 1e12;
+}
+
 template <bool SPARSE> static double tflops(int blocks, float * out) {
     cudaEvent_t start, stop;
     cudaEventCreate(&start);
@@ -79,6 +162,14 @@ int main() {
         const double dense = tflops<false>(blocks, out), sparse = tflops<true>(blocks, out);
         printf("%d x 8 warps per SM: mma.sync m16n8k16 %.0f TFLOPS, mma.sp m16n8k32 %.0f TFLOPS dense-equivalent (%.2fx)\n",
                per_sm, dense, sparse, sparse / dense);
+    }
+    if (device_has_wgmma()) {
+        const int    blocks = prop.multiProcessorCount;
+        const double dense = wgmma_tflops<false>(blocks, out), sparse = wgmma_tflops<true>(blocks, out);
+        printf("2 warpgroups per SM: wgmma m64n256k16 %.0f TFLOPS, wgmma.sp m64n256k32 %.0f TFLOPS dense-equivalent "
+               "(%.2fx), A from registers\n", dense, sparse, sparse / dense);
+    } else {
+        printf("wgmma: not measured (needs compute capability 9.0 and sm_90a code)\n");
     }
     const cudaError_t err = cudaGetLastError();
     if (err != cudaSuccess) {
