@@ -576,12 +576,17 @@ template <int N> __device__ __forceinline__ void wgmma_fence_operands(float (&d)
     }
 }
 
+// gridDim.z > 1 splits K: block z takes its share of the steps and adds its partial sums into y with atomicAdd, onto
+// zeros the caller wrote. Two splits stay deterministic (0 + a + b and 0 + b + a round alike); more would not.
 __global__ void __launch_bounds__(kThreads, 1)
-mul_mat_sparse_wgmma_kernel(const uint8_t * __restrict__ w, int64_t nrows, int nsteps, size_t row_bytes,
+mul_mat_sparse_wgmma_kernel(const uint8_t * __restrict__ w, int64_t nrows, int nsteps_all, size_t row_bytes,
                             const half * __restrict__ x, int64_t k, int64_t ncols, float * __restrict__ y,
                             int64_t y_col_stride) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
     constexpr int kAhead = kWgStages - 1;
+    const int     share  = (nsteps_all + (int) gridDim.z - 1) / (int) gridDim.z;
+    const int     first  = (int) blockIdx.z * share; // this block's steps: first .. first + nsteps - 1
+    const int     nsteps = min(share, nsteps_all - first);
     extern __shared__ __align__(16) uint8_t smem_raw[];
     uint8_t * smem = smem_raw + ((1024u - ((uint32_t) __cvta_generic_to_shared(smem_raw) & 1023u)) & 1023u);
 
@@ -603,7 +608,7 @@ mul_mat_sparse_wgmma_kernel(const uint8_t * __restrict__ w, int64_t nrows, int n
     const wgmma_stage_plan plan = make_wgmma_stage_plan(row0, nrows, row_bytes, tok0, ncols, k);
 #pragma unroll
     for (int s = 0; s < kAhead; ++s) {
-        load_wgmma_stage(smem + s * kWgStageBytes, w, x, plan, s < nsteps ? s : nsteps - 1, s < nsteps);
+        load_wgmma_stage(smem + s * kWgStageBytes, w, x, plan, first + (s < nsteps ? s : nsteps - 1), s < nsteps);
         cp_async_commit();
     }
     // This warp's first row (row g of its 16) in a staged step: warpgroup warp / 4 owns 64 rows.
@@ -617,8 +622,8 @@ mul_mat_sparse_wgmma_kernel(const uint8_t * __restrict__ w, int64_t nrows, int n
 
         const uint8_t * xs = smem + (step % kWgStages) * kWgStageBytes;
         const uint8_t * ws = xs + kWgXStageBytes + warp_row * kStagedBytes;
-        const half2     da = staged_scale(ws, step & 1);
-        const half2     db = staged_scale(ws + 8 * kStagedBytes, step & 1);
+        const half2     da = staged_scale(ws, (first + step) & 1);
+        const half2     db = staged_scale(ws + 8 * kStagedBytes, (first + step) & 1);
 #pragma unroll
         for (int sub = 0; sub < kStepSubs; ++sub) {
             const int buf = sub & 1; // the other buffer's wgmma group has completed (wait below)
@@ -637,8 +642,8 @@ mul_mat_sparse_wgmma_kernel(const uint8_t * __restrict__ w, int64_t nrows, int n
                 // Every warpgroup's wgmma of the previous step have completed: its stage takes step + kAhead.
                 __syncthreads();
                 const int next = step + kAhead;
-                load_wgmma_stage(smem + (next % kWgStages) * kWgStageBytes, w, x, plan, next < nsteps ? next : nsteps - 1,
-                                 next < nsteps);
+                load_wgmma_stage(smem + (next % kWgStages) * kWgStageBytes, w, x, plan,
+                                 first + (next < nsteps ? next : nsteps - 1), next < nsteps);
                 cp_async_commit();
             }
         }
@@ -652,11 +657,15 @@ mul_mat_sparse_wgmma_kernel(const uint8_t * __restrict__ w, int64_t nrows, int n
         const int64_t row = row0 + warp_row + 8 * ((j >> 1) & 1);
         const int64_t tok = tok0 + 8 * (j >> 2) + 2 * t + (j & 1);
         if (row < nrows && tok < ncols) {
-            y[tok * y_col_stride + row] = acc[j];
+            if (gridDim.z == 1) {
+                y[tok * y_col_stride + row] = acc[j];
+            } else {
+                atomicAdd(&y[tok * y_col_stride + row], acc[j]);
+            }
         }
     }
 #else
-    (void) w; (void) nrows; (void) nsteps; (void) row_bytes; (void) x; (void) k; (void) ncols; (void) y;
+    (void) w; (void) nrows; (void) nsteps_all; (void) row_bytes; (void) x; (void) k; (void) ncols; (void) y;
     (void) y_col_stride;
     __trap(); // wgmma_fits() refuses binaries without sm_90a code
 #endif
@@ -732,6 +741,7 @@ static int chosen_kernel(q4_s24_sparse_kernel kernel) {
         case Q4_S24_SPARSE_MMA_SP:
             return device_stages() != 0 ? kernel : -1;
         case Q4_S24_SPARSE_WGMMA:
+        case Q4_S24_SPARSE_WGMMA_SPLIT_K:
             return device_has_wgmma() ? kernel : -1;
     }
     return -1;
@@ -761,13 +771,21 @@ bool q4_s24_cuda_mul_mat_sparse_mma(const void * w, int64_t nrows, int64_t k, si
     const auto * wb     = static_cast<const uint8_t *>(w);
     const auto * xh     = static_cast<const half *>(x_f16);
     const int    nsteps = (int) (k / kStepCols);
-    switch (chosen_kernel(kernel)) {
+    const int chosen = chosen_kernel(kernel);
+    switch (chosen) {
         case Q4_S24_SPARSE_WGMMA:
+        case Q4_S24_SPARSE_WGMMA_SPLIT_K: {
+            const unsigned splits = chosen == Q4_S24_SPARSE_WGMMA_SPLIT_K ? 2 : 1;
+            if (splits > 1 && cudaMemset2DAsync(y, (size_t) y_col_stride * sizeof(float), 0, (size_t) nrows * sizeof(float),
+                                                (size_t) ncols, stream) != cudaSuccess) {
+                return false;
+            }
             mul_mat_sparse_wgmma_kernel<<<dim3((unsigned) ((nrows + kWgTileRows - 1) / kWgTileRows),
-                                               (unsigned) ((ncols + kWgTokens - 1) / kWgTokens)),
+                                               (unsigned) ((ncols + kWgTokens - 1) / kWgTokens), splits),
                                           kThreads, kWgSharedBytes, stream>>>(wb, nrows, nsteps, w_row_bytes, xh, k, ncols, y,
                                                                               y_col_stride);
             break;
+        }
         default:
             if (device_stages() == 3) {
                 mul_mat_sparse_mma_kernel<3><<<grid, kThreads, kSharedBytes<3>, stream>>>(wb, nrows, nsteps, w_row_bytes,

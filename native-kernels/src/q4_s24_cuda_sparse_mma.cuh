@@ -9,11 +9,14 @@
 #include <stdint.h>
 
 // Which sparse tensor-core kernel runs. AUTO: wgmma.mma_async.sp on Hopper (compute capability 9.0) when the binary
-// holds sm_90a code, else mma.sp.
+// holds sm_90a code, else mma.sp. WGMMA_SPLIT_K: the wgmma kernel with K split in two (twice the thread blocks, for
+// grids below one wave; y zeroed first, then both halves added atomically, which stays deterministic): not yet run on
+// a GPU, so AUTO never picks it.
 enum q4_s24_sparse_kernel {
     Q4_S24_SPARSE_AUTO,
     Q4_S24_SPARSE_MMA_SP,
     Q4_S24_SPARSE_WGMMA,
+    Q4_S24_SPARSE_WGMMA_SPLIT_K,
 };
 
 // y[c*y_col_stride + r] = dot(weight row r, x column c) for r < nrows, c < ncols. w: nrows rows of k/256 blocks,
