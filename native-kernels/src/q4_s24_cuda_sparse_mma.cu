@@ -411,18 +411,18 @@ template <int STAGES> bool stages_fit(int device) {
 
 // ---- Hopper: the warpgroup's sparse instruction (wgmma.mma_async.sp, sm_90a code only) ----
 //
-// On the H200 mma.sp peaks at 1.5x dense mma.sync (mma_peak.cu), below what dense cuBLAS gets from Hopper's wgmma;
-// the doubled sparse rate is in wgmma.mma_async.sp. Thread blocks of two warpgroups (256 threads) step through K half
-// a Q4_S24 block (128 columns) at a time, like the mma.sp kernel and with the same staged weight rows. Each warpgroup
-// owns 64 rows over all 256 tokens of the block (m64n256k32; 128 rows x 256 tokens per block): each A operand its
-// warps build serves 256 tokens. (Two 64-row tiles over 128 tokens per warpgroup measured up to 7% slower at 512 and
-// 2048 tokens, equal within 0.5% on one shape, and were removed.) A comes from registers: a warp's part of it (16 rows) and its metadata are mma.sp's, built by
-// the same weight_operands. B (the activations) is read by the tensor cores from shared memory through a matrix
-// descriptor, K-major and 128-byte swizzled: each token's 128 activations of the step as two 128-byte rows (columns
-// 0-63 and 64-127) kept in two 256-token halves, the 16-byte chunk c of token n at chunk c ^ (n % 8) of its row, so
-// that the tensor cores read eight tokens' chunks from distinct banks. (An unswizzled variant, 8-token x 16-byte core
-// matrices, gave the same results with the descriptor's leading offset along K and wrong ones with the two offsets
-// swapped on the H200, which pins down the field order; it was slower and was removed.)
+// On the H200 mma.sp peaks at 1.5x dense mma.sync (mma_peak.cu), below what dense cuBLAS gets from Hopper's wgmma; the
+// doubled sparse rate is in wgmma.mma_async.sp. Thread blocks of two warpgroups (256 threads) step through K half a
+// Q4_S24 block (128 columns) at a time, like the mma.sp kernel and with the same staged weight rows. Each warpgroup
+// owns 64 rows over all 256 tokens of the block (m64n256k32; 128 rows x 256 tokens per block): each A operand its warps
+// build serves 256 tokens. (Two 64-row tiles over 128 tokens per warpgroup measured up to 7% slower at 512 and 2048
+// tokens, equal within 0.5% on one shape, and were removed.) A comes from registers: a warp's part of it (16 rows) and
+// its metadata are mma.sp's, built by the same weight_operands. B (the activations) is read by the tensor cores from
+// shared memory through a matrix descriptor, K-major and 128-byte swizzled: each token's 128 activations of the step as
+// two 128-byte rows (columns 0-63 and 64-127) kept in two 256-token halves, the 16-byte chunk c of token n at chunk c ^
+// (n % 8) of its row, so that the tensor cores read eight tokens' chunks from distinct banks. (An unswizzled variant,
+// 8-token x 16-byte core matrices, gave the same results with the descriptor's leading offset along K and wrong ones
+// with the two offsets swapped on the H200, which pins down the field order; it was slower and was removed.)
 // Pipeline: kWgStages shared-memory stages filled with cp.async, kept kWgStages - 1 steps ahead. Per 32-column
 // sub-block each warpgroup builds its A registers (double-buffered: the tensor cores read them asynchronously), issues
 // its wgmma as one group and waits until only that group is in flight. Two barriers per step: at the top (the step's
@@ -468,12 +468,13 @@ struct wgmma_stage_plan {
     uint32_t w_off[kWgWCopies];
     uint32_t w_half;
     uint32_t x_off[kWgXCopies]; // in halves, from the activations of step 0
-    uint32_t x_valid;                 // bit c: copy c's token exists
-    uint32_t x_dst;                   // shared byte offset of copy 0 in a stage (copy c: + kWgXCopyStride c)
+    uint32_t x_valid;           // bit c: copy c's token exists
+    uint32_t x_dst;             // shared byte offset of copy 0 in a stage (copy c: + kWgXCopyStride c)
 };
 
-[[maybe_unused]] __device__ __forceinline__ wgmma_stage_plan make_wgmma_stage_plan(int64_t row0, int64_t nrows, size_t row_bytes,
-                                                                       int64_t tok0, int64_t ncols, int64_t k) {
+[[maybe_unused]] __device__ __forceinline__ wgmma_stage_plan make_wgmma_stage_plan(int64_t row0, int64_t nrows,
+                                                                                   size_t row_bytes, int64_t tok0,
+                                                                                   int64_t ncols, int64_t k) {
     static_assert(kWgXCopies <= 32, "x_valid holds a bit per copy");
     wgmma_stage_plan p;
     plan_weight_copies(row0, nrows, row_bytes, p.w_off, p.w_half);
@@ -493,7 +494,7 @@ struct wgmma_stage_plan {
 // ptxas serialize the wgmma in flight around them. A partial last round of weight copies writes its zeros into the
 // stage's slack (kWgStageBytes is rounded up past them); so do the tokens past the end (plan.x_valid).
 [[maybe_unused]] __device__ __forceinline__ void load_wgmma_stage(uint8_t * stage, const uint8_t * w, const half * x,
-                                                 const wgmma_stage_plan & p, int step, bool copy) {
+                                                                  const wgmma_stage_plan & p, int step, bool copy) {
     static_assert(kWgXStageBytes + 4 * kWgWCopies * kThreads <= kWgStageBytes,
                   "the last round of weight copies stays inside the stage");
     const uint8_t * block = w + (size_t) (step / 2) * kBlockBytes;
@@ -502,7 +503,7 @@ struct wgmma_stage_plan {
 #pragma unroll
     for (int c = 0; c < kWgWCopies; ++c) {
         const bool     in_tile = kWgWCopies * kThreads == kWgTileRows * kStagedWords ||
-                             threadIdx.x + c * kThreads < kWgTileRows * kStagedWords;
+                                 threadIdx.x + c * kThreads < kWgTileRows * kStagedWords;
         const uint32_t delta   = ((p.w_half >> (2 * c)) & 3u) * 16u * upper;
         cp_async_if<4>(ws + 4 * (threadIdx.x + c * kThreads), block + p.w_off[c] + delta,
                        copy && in_tile && Q4_S24_WGMMA_EXPERIMENT != 1);
@@ -558,9 +559,32 @@ template <int PENDING> __device__ __forceinline__ void wgmma_wait() {
                                                                 uint32_t metadata) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
     asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %134, 0;\n"
-                 "wgmma.mma_async.sp.sync.aligned.m64n256k32.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}, "
+                 "wgmma.mma_async.sp.sync.aligned.m64n256k32.f32.f16.f16 {"
+                 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+                 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+                 "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+                 "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "
+                 "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "
+                 "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "
+                 "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, "
+                 "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}, "
                  "{%128, %129, %130, %131}, %132, %133, 0, p, 1, 1, 0;\n}\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]), "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]), "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]), "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+                   "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+                   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+                   "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+                   "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+                   "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+                   "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]),
+                   "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]),
+                   "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]),
+                   "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]),
+                   "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]),
+                   "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]),
+                   "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]),
+                   "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]),
+                   "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(metadata), "r"(1));
 #else
     (void) d; (void) a; (void) desc; (void) metadata;
@@ -771,7 +795,7 @@ bool q4_s24_cuda_mul_mat_sparse_mma(const void * w, int64_t nrows, int64_t k, si
     const auto * wb     = static_cast<const uint8_t *>(w);
     const auto * xh     = static_cast<const half *>(x_f16);
     const int    nsteps = (int) (k / kStepCols);
-    const int chosen = chosen_kernel(kernel);
+    const int    chosen = chosen_kernel(kernel);
     switch (chosen) {
         case Q4_S24_SPARSE_WGMMA:
         case Q4_S24_SPARSE_WGMMA_SPLIT_K: {
