@@ -34,6 +34,13 @@ if [ "${1:-}" = "--compile-only" ]; then
     for a in 75 80 86 89 90a 120a; do
         for f in q4_s24_cuda q4_s24_cuda_sparse_mma; do echo "$a $f"; done
     done | xargs -P "$(nproc)" -n 2 bash -c 'common=($common_flags); compile_one "$0" "$1"' 
+    # ptxas's only sign that it serialized the wgmma kernel's pipeline (a branch, or an accumulator written, between a
+    # wgmma and its wait): an info line C7513 / C7515, which would cost the kernel its overlap without failing anything.
+    if grep -E "C751[0-9]" "$out/q4_s24_cuda_sparse_mma_sm90a.log"; then
+        echo "ptxas serialized the wgmma pipeline (see above)" >&2
+        exit 1
+    fi
+    echo "wgmma pipeline not serialized (sm_90a)"
     nvcc "${common[@]}" -DQ4_S24_CUDA_NO_DP4A -gencode=arch=compute_75,code=sm_75 -c "$src/q4_s24_cuda.cu" \
         -o "$out/q4_s24_cuda_nodp4a.o"
     echo "compiled q4_s24_cuda.cu without dp4a"
