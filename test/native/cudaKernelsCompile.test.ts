@@ -19,7 +19,7 @@ function hasNvcc(): boolean {
 describe("Q4_S24 CUDA kernels (compile only)", function () {
     this.timeout(600_000);
 
-    it("compile for sm_75 to sm_120a (the decode kernels and the sparse tensor-core prefill), without dp4a for older GPUs, and the harness that checks them on the GPU machine; the prefill operands replayed on the CPU; the ggml glue and the patched ggml-cuda.cu", function () {
+    it("compile for sm_75 to sm_120a (the decode kernels and the sparse tensor-core prefill), without dp4a for older GPUs, with the wgmma prefill's pipeline unserialized on sm_90a, and the harness that checks them on the GPU machine; the prefill operands replayed on the CPU; the ggml glue and the patched ggml-cuda.cu", function () {
         if (!hasNvcc()) {
             console.warn("      (nvcc is not on PATH: CUDA compile check skipped)");
             this.skip();
@@ -34,8 +34,11 @@ describe("Q4_S24 CUDA kernels (compile only)", function () {
                 assert.match(output, new RegExp(`compiled q4_s24_cuda_sparse_mma\\.cu for ${arch}\n`));
             }
             assert.match(output, /compiled q4_s24_cuda\.cu without dp4a/);
+            // ptxas reports it (and the script fails) if a change makes it serialize the wgmma kernel's pipeline.
+            assert.match(output, /wgmma pipeline not serialized \(sm_90a\)/);
             assert.match(output, /compiled the harness/);
-            // The prefill kernel's own operand builders, placed by the mma.sp layout and replayed on the CPU, three seeds.
+            // The prefill kernels' own operand builders (mma.sp's registers, the wgmma kernel's swizzled staging read
+            // through its descriptor) replayed on the CPU, three seeds.
             assert.equal(output.match(/^OK: 0 mismatch\(es\)/gm)?.length, 3, output);
             // npm install builds node-llama-cpp from the patched tree, so it is there.
             assert.match(output, /compiled q4_s24_ggml_cuda\.cu \(patched tree/);
