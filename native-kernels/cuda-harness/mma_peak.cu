@@ -113,37 +113,36 @@ template <bool SPARSE> __global__ void __launch_bounds__(256, 1) wgmma_loop(floa
 #endif
 }
 
+// Milliseconds of the second of two back-to-back launches (the first warms up).
+template <typename Launch> static float second_launch_ms(Launch launch) {
+    cudaEvent_t start, stop;
+    cudaEventCreate(&start);
+    cudaEventCreate(&stop);
+    launch(1);
+    cudaEventRecord(start);
+    launch(2);
+    cudaEventRecord(stop);
+    cudaEventSynchronize(stop);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, start, stop);
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    return ms;
+}
+
 template <bool SPARSE> static double wgmma_tflops(int blocks, float * out) {
     const int smem = kWgXStageBytes + 1024;
     if (cudaFuncSetAttribute(wgmma_loop<SPARSE>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem) != cudaSuccess) {
         return 0;
     }
-    cudaEvent_t start, stop;
-    cudaEventCreate(&start);
-    cudaEventCreate(&stop);
-    wgmma_loop<SPARSE><<<blocks, 256, smem>>>(out, 1); // warm-up
-    cudaEventRecord(start);
-    wgmma_loop<SPARSE><<<blocks, 256, smem>>>(out, 2);
-    cudaEventRecord(stop);
-    cudaEventSynchronize(stop);
-    float ms = 0;
-    cudaEventElapsedTime(&ms, start, stop);
+    const float ms = second_launch_ms([&](uint32_t seed) { wgmma_loop<SPARSE><<<blocks, 256, smem>>>(out, seed); });
     // Per warpgroup and instruction 64 x 256 x K multiply-adds, K = 32 (sparse, dense-equivalent) or 16.
     const double macs = (double) blocks * 2 * (kIters / 16) * kStepSubs * 64 * kWgTokens * (SPARSE ? 32 : 16);
     return 2 * macs / (ms * 1e-3) / 1e12;
 }
 
 template <bool SPARSE> static double tflops(int blocks, float * out) {
-    cudaEvent_t start, stop;
-    cudaEventCreate(&start);
-    cudaEventCreate(&stop);
-    mma_loop<SPARSE><<<blocks, 256>>>(out, 1); // warm-up
-    cudaEventRecord(start);
-    mma_loop<SPARSE><<<blocks, 256>>>(out, 2);
-    cudaEventRecord(stop);
-    cudaEventSynchronize(stop);
-    float ms = 0;
-    cudaEventElapsedTime(&ms, start, stop);
+    const float ms = second_launch_ms([&](uint32_t seed) { mma_loop<SPARSE><<<blocks, 256>>>(out, seed); });
     // Dense-equivalent work: m16n8k16 = 16*8*16 multiply-adds; m16n8k32 sparse covers a 16x32 A, so 16*8*32.
     const double macs = (double) blocks * 8 * kIters * kAcc * 16 * 8 * (SPARSE ? 32 : 16);
     return 2 * macs / (ms * 1e-3) / 1e12;

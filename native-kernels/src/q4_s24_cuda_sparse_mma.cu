@@ -778,21 +778,25 @@ static int chosen_kernel(q4_s24_sparse_kernel kernel) {
     return -1;
 }
 
-bool q4_s24_cuda_sparse_mma_accepts(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, int64_t ncols,
-                                    q4_s24_sparse_kernel kernel) {
-    // cp.async moves 4 bytes of weights at a time; grid.y counts token tiles (128 tokens or more); the staging offsets
-    // are 32-bit.
+// The arguments within both kernels' limits: cp.async moves 4 bytes of weights at a time; grid.y counts token tiles
+// (128 tokens or more); the staging offsets are 32-bit.
+static bool within_limits(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, int64_t ncols) {
     return (ncols + kTileTokens - 1) / kTileTokens <= 65535 && k % QK_Q4_S24 == 0 && w_row_bytes % 4 == 0 &&
            reinterpret_cast<uintptr_t>(w) % 4 == 0 && (uint64_t) nrows * w_row_bytes <= UINT32_MAX - kBlockBytes &&
-           (uint64_t) ncols * k <= UINT32_MAX && chosen_kernel(kernel) >= 0;
+           (uint64_t) ncols * k <= UINT32_MAX;
+}
+
+bool q4_s24_cuda_sparse_mma_accepts(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, int64_t ncols,
+                                    q4_s24_sparse_kernel kernel) {
+    return within_limits(w, nrows, k, w_row_bytes, ncols) && chosen_kernel(kernel) >= 0;
 }
 
 bool q4_s24_cuda_mul_mat_sparse_mma(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, const void * x_f16,
                                     int64_t ncols, float * y, int64_t y_col_stride, cudaStream_t stream,
                                     q4_s24_sparse_kernel kernel) {
     // cp.async moves 16 bytes of activations at a time.
-    if (!q4_s24_cuda_sparse_mma_accepts(w, nrows, k, w_row_bytes, ncols, kernel) ||
-        reinterpret_cast<uintptr_t>(x_f16) % 16 != 0) {
+    const int chosen = chosen_kernel(kernel);
+    if (chosen < 0 || !within_limits(w, nrows, k, w_row_bytes, ncols) || reinterpret_cast<uintptr_t>(x_f16) % 16 != 0) {
         return false;
     }
     if (nrows == 0 || ncols == 0) {
@@ -802,7 +806,6 @@ bool q4_s24_cuda_mul_mat_sparse_mma(const void * w, int64_t nrows, int64_t k, si
     const auto * wb     = static_cast<const uint8_t *>(w);
     const auto * xh     = static_cast<const half *>(x_f16);
     const int    nsteps = (int) (k / kStepCols);
-    const int    chosen = chosen_kernel(kernel);
     switch (chosen) {
         case Q4_S24_SPARSE_WGMMA:
         case Q4_S24_SPARSE_WGMMA_SPLIT_K: {
