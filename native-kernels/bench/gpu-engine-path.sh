@@ -7,6 +7,8 @@
 #
 #   native-kernels/bench/gpu-engine-path.sh build   # unpack, CUDA build (~6 min), 8B-shaped F16 written meanwhile
 #   native-kernels/bench/gpu-engine-path.sh bench   # quantize Q4_0 + Q4_S24, llama-bench, bench:decode, bench:typing
+#   native-kernels/bench/gpu-engine-path.sh profile # instead of bench: one decode token's kernels (Nsight Compute),
+#                                                   # into $OUT/decode-profile-<type>.md (PROFILE_MODELS, PROFILE_TOKENS)
 #   (bench: DECODE_MODELS="Q4_S24" limits bench:decode to one model; DECODE_THREADS="1 4" adds runs with those threads;
 #   SKIP="one-sequence sparse-mma perf typing-group-glu1" leaves out the one-sequence decode run, the sparse tensor-core
 #   prefill runs, test-backend-ops' timings and the typing replay with Q4_S24_CUDA_GROUP_GLU=1.
@@ -104,18 +106,43 @@ if [ "$step" = build ]; then
     exit 0
 fi
 
-if [ "$step" = bench ]; then
-    export LD_LIBRARY_PATH="$root/$bin:${LD_LIBRARY_PATH:-}"
-    command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,clocks.mem --format=csv,noheader
+# Q4_0 and Q4_S24 from the F16 model, in parallel (bench and profile steps). Written under a temporary name and
+# renamed when complete, so that a quantization cut short is never reused.
+quantize_models() {
     stamp "quantize Q4_0 and Q4_S24 in parallel"
-    threads=$(( $(nproc) / 2 > 0 ? $(nproc) / 2 : 1 ))
-    # Written under a temporary name and renamed when complete, so that a quantization cut short is never reused.
+    local threads=$(( $(nproc) / 2 > 0 ? $(nproc) / 2 : 1 )) t
     for t in Q4_0 Q4_S24; do
         [ -f "$WORK/model-$t.gguf" ] || { "$bin/llama-quantize" "$WORK/model-f16.gguf" "$WORK/model-$t.gguf.part" "$t" "$threads" \
             > "$LOGS/quantize-$t.log" 2>&1 && mv "$WORK/model-$t.gguf.part" "$WORK/model-$t.gguf"; } &
     done
     wait
     for t in Q4_0 Q4_S24; do [ -f "$WORK/model-$t.gguf" ] || { tail -20 "$LOGS/quantize-$t.log"; exit 1; }; done
+}
+
+if [ "$step" = profile ]; then
+    # Where one decode token's GPU time goes, kernel by kernel (Nsight Compute, one duration per launch; boost clocks
+    # and warm caches as in llama-bench), for both 4-bit types, against llama-bench's own ms/token outside ncu.
+    export LD_LIBRARY_PATH="$root/$bin:${LD_LIBRARY_PATH:-}"
+    quantize_models
+    tokens=${PROFILE_TOKENS:-8}
+    for t in ${PROFILE_MODELS:-Q4_S24 Q4_0}; do
+        stamp "decode profile $t"
+        ms=$("$bin/llama-bench" -m "$WORK/model-$t.gguf" -ngl "$ngl" -fa 1 -p 0 -n 128 -r 3 -o csv 2>/dev/null \
+            | awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "\"avg_ts\"") c = i } NR == 2 { gsub(/"/, "", $c); print 1000 / $c }')
+        ncu --csv --page raw --metrics gpu__time_duration.sum,launch__grid_size --print-units base --cache-control none --clock-control none \
+            "$bin/llama-bench" -m "$WORK/model-$t.gguf" -ngl "$ngl" -fa 1 -p 0 -n "$tokens" -r 1 --no-warmup \
+            > "$LOGS/ncu-decode-$t.csv" 2> "$LOGS/ncu-decode-$t.log" || { tail -20 "$LOGS/ncu-decode-$t.log"; continue; }
+        python3 native-kernels/bench/summarize_decode_profile.py "$LOGS/ncu-decode-$t.csv" "$tokens" "$ms" \
+            | tee "$OUT/decode-profile-$t.md"
+    done
+    stamp "profile step done"
+    exit 0
+fi
+
+if [ "$step" = bench ]; then
+    export LD_LIBRARY_PATH="$root/$bin:${LD_LIBRARY_PATH:-}"
+    command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,clocks.mem --format=csv,noheader
+    quantize_models
 
     if [ -x "$bin/test-backend-ops" ] && [ "$GPU" = cuda ]; then
         stamp "test-backend-ops: Q4_S24 matmuls and the gate/up fusion against the CPU backend, then their times"

@@ -92,6 +92,11 @@ fi
 # "prefill": the prefill checks and timings alone (dequantize + cuBLAS, sparse tensor cores), then their memcheck.
 mode=${2:-}
 "$out/q4_s24_cuda_harness" "$seed" $mode
+# On Hopper: the peak rate of the prefill's tensor-core instructions (dense mma.sync and wgmma against their sparse
+# forms), to read the prefill timings against.
+if [ "$arch" = sm_90a ] && [ "$mode" != profile ]; then
+    nvcc "${common[@]}" -gencode=arch=compute_90a,code=sm_90a "$here/mma_peak.cu" -o "$out/mma_peak" && "$out/mma_peak"
+fi
 if command -v compute-sanitizer >/dev/null; then
     case "$mode" in prefill) checks=prefill-quick ;; *) checks=quick ;; esac
     compute-sanitizer --tool memcheck --leak-check full --error-exitcode 9 "$out/q4_s24_cuda_harness" "$((seed + 1))" \
