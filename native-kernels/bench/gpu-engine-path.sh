@@ -128,7 +128,7 @@ if [ "$step" = profile ]; then
     for t in ${PROFILE_MODELS:-Q4_S24 Q4_0}; do
         stamp "decode profile $t"
         ms=$("$bin/llama-bench" -m "$WORK/model-$t.gguf" -ngl "$ngl" -fa 1 -p 0 -n 128 -r 3 -o csv 2>/dev/null \
-            | awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "\"avg_ts\"") c = i } NR == 2 { gsub(/"/, "", $c); print 1000 / $c }')
+            | python3 -c 'import csv, sys; print(1000 / float(next(csv.DictReader(sys.stdin))["avg_ts"]))' || true)
         ncu --csv --page raw --metrics gpu__time_duration.sum,launch__grid_size --print-units base --cache-control none --clock-control none \
             "$bin/llama-bench" -m "$WORK/model-$t.gguf" -ngl "$ngl" -fa 1 -p 0 -n "$tokens" -r 1 --no-warmup \
             > "$LOGS/ncu-decode-$t.csv" 2> "$LOGS/ncu-decode-$t.log" || { tail -20 "$LOGS/ncu-decode-$t.log"; continue; }
@@ -146,7 +146,8 @@ if [ "$step" = bench ]; then
 
     if [ -x "$bin/test-backend-ops" ] && [ "$GPU" = cuda ]; then
         stamp "test-backend-ops: Q4_S24 matmuls and the gate/up fusion against the CPU backend, then their times"
-        for check in "MUL_MAT type_a=q4_s24" "MUL_MAT_VEC_FUSION type=q4_s24" "GET_ROWS type=q4_s24" "Q4_S24_MUL_MAT_GROUP k=" "Q4_S24_MUL_MAT_ADD k="; do
+        for check in "MUL_MAT type_a=q4_s24" "MUL_MAT_VEC_FUSION type=q4_s24" "GET_ROWS type=q4_s24" "Q4_S24_MUL_MAT_GROUP k=" "Q4_S24_MUL_MAT_ADD k=" \
+                     "Q4_S24_RMS_NORM_MUL_MAT k="; do
             set -- $check
             "$bin/test-backend-ops" test -b CUDA0 -o "$1" -p "$2" > "$LOGS/test-backend-ops-$1.log" 2>&1 || true
             echo "$1 $2: $(grep -E "tests passed" "$LOGS/test-backend-ops-$1.log" | tr -d '\n'); $(grep -c FAIL "$LOGS/test-backend-ops-$1.log") FAIL lines"
@@ -170,6 +171,9 @@ if [ "$step" = bench ]; then
         2>&1 | tee "$LOGS/llama-bench-no-fusion.md"
     Q4_S24_CUDA_PDL=0 "$bin/llama-bench" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 -p 0 -n 128 -r 3 -o md \
         2>&1 | tee "$LOGS/llama-bench-no-pdl.md"
+    # The RMS norm + quantization launch alone off (ggml's norm kernel, then a quantization launch).
+    Q4_S24_CUDA_NO_NORM_FUSION=1 "$bin/llama-bench" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 -p 0 -n 128 -r 3 \
+        -o md 2>&1 | tee "$LOGS/llama-bench-no-norm-fusion.md"
 
     # q, k and v in one launch: llama-bench without it, and with gate/up grouped too (Q4_S24_CUDA_GROUP_GLU=1) instead
     # of left to the gate/up + SWIGLU kernel; ggml's own alternative (GGML_CUDA_GRAPH_OPT=1: q, k and v on
@@ -186,7 +190,7 @@ if [ "$step" = bench ]; then
     # order, as the SWIGLU kernel and the group at batch > 1 do, moved it by 0.7-1.1e-3 on the H200). The synthetic
     # model's random weights make greedy tokens flip on rounding alone, so tokens are compared only where the
     # computation is bitwise the same: Q4_S24_CUDA_GROUP_GLU=1 at batch 1, whose grouped launches sum every row as the
-    # plain ones do.
+    # plain ones do (with ggml's norm kernel: the fused norm sums the squares in another order).
     # GGML_CUDA_GRAPH_OPT=1 (ggml's concurrent q/k/v streams, not used by the extension) measured 2.1% off at batch 1
     # in session 8: the runs with PDL off and with all our fusions off, and Q4_0's own comparison, say whose it is.
     ppl() { # type, name, batch, then environment assignments
@@ -205,7 +209,8 @@ if [ "$step" = bench ]; then
         || echo "llama-perplexity or llama-completion was not built: the comparisons below report MISSING"
     for batch in 1 4; do
         plain=$(ppl Q4_S24 plain "$batch" Q4_S24_CUDA_NO_FUSION=1)
-        for run in "default Q4_S24_CUDA_NO_FUSION=0" "no-group Q4_S24_CUDA_NO_GROUP=1" "group-glu1 Q4_S24_CUDA_GROUP_GLU=1" \
+        for run in "default Q4_S24_CUDA_NO_FUSION=0" "no-norm-fusion Q4_S24_CUDA_NO_NORM_FUSION=1" \
+                   "no-group Q4_S24_CUDA_NO_GROUP=1" "group-glu1 Q4_S24_CUDA_GROUP_GLU=1" \
                    "graph-opt GGML_CUDA_GRAPH_OPT=1" "graph-opt-pdl0 GGML_CUDA_GRAPH_OPT=1 Q4_S24_CUDA_PDL=0" \
                    "graph-opt-no-fusion GGML_CUDA_GRAPH_OPT=1 Q4_S24_CUDA_NO_FUSION=1"; do
             set -- $run
@@ -214,7 +219,8 @@ if [ "$step" = bench ]; then
         compare Q4_0 graph-opt "$batch" "$(ppl Q4_0 plain "$batch" GGML_CUDA_GRAPH_OPT=0)" "$(ppl Q4_0 graph-opt "$batch" GGML_CUDA_GRAPH_OPT=1)"
     done
     for name in plain group-glu1; do
-        env Q4_S24_CUDA_NO_FUSION=$([ $name = plain ] && echo 1 || echo 0) Q4_S24_CUDA_GROUP_GLU=1 timeout 90 \
+        env Q4_S24_CUDA_NO_FUSION=$([ $name = plain ] && echo 1 || echo 0) Q4_S24_CUDA_GROUP_GLU=1 \
+            Q4_S24_CUDA_NO_NORM_FUSION=1 timeout 90 \
             "$bin/llama-completion" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -b 1 -ub 1 -p "int main(void) {" -n 96 \
             --temp 0 --seed 1 -no-cnv --no-display-prompt > "$LOGS/greedy-$name.txt" 2> "$LOGS/greedy-$name.log" || true
     done

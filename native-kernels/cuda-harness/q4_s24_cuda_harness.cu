@@ -647,6 +647,82 @@ static void run_mul_mat_vec_add(std::mt19937 & rng) {
     printf("mat-vec + add checks: done\n");
 }
 
+// RMS norm times a weight row, quantized in the same launch (ggml's RMS_NORM + MUL ahead of a Q4_S24 mat-vec): the
+// floats against a double reference, the quantized copy exactly against the quantize steps applied to those floats,
+// columns strided as ggml's views may be; then its time against the plain quantization of the same activations.
+static void run_rms_norm_quantize(std::mt19937 & rng, bool quick) {
+    const float eps = 1e-5f;
+    for (int64_t k : {4096, 14336, 2816}) {
+        for (int ncols : {1, 3, 8}) {
+            const int64_t      stride = k + 32;
+            std::vector<float> x, w;
+            float *            d_x = upload_activations(rng, stride, ncols, x);
+            float *            d_w = upload_activations(rng, k, 1, w);
+            float *            d_y;
+            void *             d_scratch;
+            CUDA_OK(cudaMalloc(&d_y, (size_t) ncols * k * sizeof(float)));
+            CUDA_OK(cudaMalloc(&d_scratch, q4_s24_cuda_act_bytes(k, ncols)));
+            CUDA_OK(cudaMemset(d_y, 0xff, (size_t) ncols * k * sizeof(float)));
+            CUDA_OK(cudaMemset(d_scratch, 0x55, q4_s24_cuda_act_bytes(k, ncols)));
+            const q4_s24_cuda_act act = q4_s24_cuda_act_view(d_scratch, k, ncols);
+            expect(q4_s24_cuda_rms_norm_quantize_act(d_x, k, stride, ncols, d_w, eps, d_y, k, act, 0),
+                   "rms norm + quantize: accepts aligned columns");
+            LAUNCH_OK();
+            CUDA_OK(cudaDeviceSynchronize());
+            std::vector<float>  y((size_t) ncols * k), d((size_t) ncols * k / 32);
+            std::vector<int8_t> q((size_t) ncols * k);
+            CUDA_OK(cudaMemcpy(y.data(), d_y, y.size() * sizeof(float), cudaMemcpyDeviceToHost));
+            CUDA_OK(cudaMemcpy(q.data(), act.q, q.size(), cudaMemcpyDeviceToHost));
+            CUDA_OK(cudaMemcpy(d.data(), act.d, d.size() * sizeof(float), cudaMemcpyDeviceToHost));
+            std::vector<double> ref((size_t) ncols * k);
+            size_t              quant_mismatches = 0;
+            for (int c = 0; c < ncols; ++c) {
+                double sum = 0;
+                for (int64_t e = 0; e < k; ++e) {
+                    sum += (double) x[c * stride + e] * x[c * stride + e];
+                }
+                const double scale = 1.0 / std::sqrt(sum / k + eps);
+                for (int64_t e = 0; e < k; ++e) {
+                    ref[c * k + e] = scale * x[c * stride + e] * w[e];
+                }
+                std::vector<int8_t> eq;
+                std::vector<float>  ed;
+                emulate_act_quant(y.data() + c * k, k, eq, ed);
+                for (int64_t e = 0; e < k; ++e) {
+                    quant_mismatches += eq[e] != q[c * k + e] || ed[e / 32] != d[c * k / 32 + e / 32];
+                }
+            }
+            const double e = rel_err(y, ref);
+            char         what[200];
+            snprintf(what, sizeof what, "rms norm + quantize k %lld batch %d: err %.2e, %zu quantized values differ",
+                     (long long) k, ncols, e, quant_mismatches);
+            expect(e < 1e-6 && quant_mismatches == 0, what);
+            if (k == 4096 && (ncols == 1 || ncols == 8)) {
+                const int   iters = quick ? 1 : 200;
+                const float fused = time_us([&](int) {
+                    q4_s24_cuda_rms_norm_quantize_act(d_x, k, stride, ncols, d_w, eps, d_y, k, act, 0);
+                }, iters);
+                const float plain = time_us([&](int) { q4_s24_cuda_quantize_act(d_x, k, stride, ncols, act, 0); }, iters);
+                printf("rms norm + quantize k %lld batch %d: %.2f us per launch (the quantization alone: %.2f us)\n",
+                       (long long) k, ncols, fused, plain);
+            }
+            CUDA_OK(cudaFree(d_x));
+            CUDA_OK(cudaFree(d_w));
+            CUDA_OK(cudaFree(d_y));
+            CUDA_OK(cudaFree(d_scratch));
+        }
+    }
+    // ggml's views can start anywhere: a column start that is not 16-byte aligned is refused (ggml then runs its own
+    // two kernels), not read misaligned.
+    float * d_x;
+    CUDA_OK(cudaMalloc(&d_x, 4096 * sizeof(float) + 16));
+    const q4_s24_cuda_act none = q4_s24_cuda_act_view(nullptr, 4096, 1);
+    expect(!q4_s24_cuda_rms_norm_quantize_act(d_x + 1, 4096, 4096, 1, d_x, 1e-5f, d_x, 4096, none, 0),
+           "rms norm + quantize: refuses a misaligned column");
+    CUDA_OK(cudaFree(d_x));
+    printf("rms norm + quantize checks: done\n");
+}
+
 // For a profiler (ncu): one launch each of the decode kernels on the Llama-3-8B shapes, batch 1, default launch
 // shapes; no checks, no timing loops.
 static void run_profile_launches(std::mt19937 & rng) {
@@ -1060,6 +1136,7 @@ int main(int argc, char ** argv) {
         run_swiglu(rng, quick, summary);
         run_mul_mat_vec_group(rng, quick, summary);
         run_mul_mat_vec_add(rng);
+        run_rms_norm_quantize(rng, quick);
         run_launch_chain_checks(rng);
     }
     run_sparse_mma_partial_tiles(rng);

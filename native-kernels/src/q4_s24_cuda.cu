@@ -134,6 +134,22 @@ __device__ __forceinline__ float warp_sum(float v) {
     return v;
 }
 
+// Activation value v at index i (column * k + element) of the quantized copy: symmetric int8 with one float scale per
+// 32 values, the warp's lanes holding one sub-block's 32 values in order.
+__device__ __forceinline__ void quantize_in_warp(float v, int64_t i, int8_t * q, float * d) {
+    float amax = fabsf(v);
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) {
+        amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, off));
+    }
+    const float scale = amax / 127.0f;
+    const float inv   = amax > 0.0f ? 127.0f / amax : 0.0f;
+    q[i] = (int8_t) __float2int_rn(v * inv);
+    if ((threadIdx.x & 31) == 0) {
+        d[i / kSubCols] = scale;
+    }
+}
+
 // One warp per 32 values: symmetric int8 with one float scale per 32 columns.
 __global__ void quantize_act_kernel(const float * x, int64_t k, int64_t x_col_stride,
                                     int64_t total, int8_t * q, float * d) {
@@ -147,18 +163,42 @@ __global__ void quantize_act_kernel(const float * x, int64_t k, int64_t x_col_st
     const int64_t col = i / k;
     const int64_t e   = i - col * k;
     wait_for_previous_kernel();
-    const float   v   = x[col * x_col_stride + e];
-    float amax = fabsf(v);
-#pragma unroll
-    for (int off = 16; off > 0; off >>= 1) {
-        amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, off));
+    quantize_in_warp(x[col * x_col_stride + e], i, q, d);
+}
+
+// RMS norm times a weight row (ggml's RMS_NORM then MUL, as a Llama layer normalizes the input of q/k/v and of
+// gate/up), written as floats to y and quantized for the mat-vec like quantize_act_kernel: one launch instead of two.
+// Grid: k/256 thread blocks of 256 threads per column (blockIdx.y). Every block sums its column's squares itself (k
+// floats from L2, 16 KB for Llama-3-8B), so that no grid-wide reduction or second launch is needed. x 16-byte aligned,
+// x_col_stride % 4 == 0.
+__global__ void rms_norm_quantize_act_kernel(const float * x, int64_t k, int64_t x_col_stride, const float * weight,
+                                             float eps, float * y, int64_t y_col_stride, int8_t * q, float * d) {
+    allow_next_kernel(); // as in quantize_act_kernel
+    constexpr int kThreads = 256;
+    const int64_t col  = blockIdx.y;
+    const float * xc   = x + col * x_col_stride;
+    wait_for_previous_kernel();
+    float sum = 0.0f;
+    for (int64_t e = 4 * threadIdx.x; e < k; e += 4 * kThreads) {
+        const float4 v = *reinterpret_cast<const float4 *>(xc + e);
+        sum += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
     }
-    const float scale = amax / 127.0f;
-    const float inv   = amax > 0.0f ? 127.0f / amax : 0.0f;
-    q[i] = (int8_t) __float2int_rn(v * inv);
+    __shared__ float warp_sums[kThreads / 32];
+    sum = warp_sum(sum);
     if ((threadIdx.x & 31) == 0) {
-        d[i / kSubCols] = scale;
+        warp_sums[threadIdx.x / 32] = sum;
     }
+    __syncthreads();
+    float total = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kThreads / 32; ++w) {
+        total += warp_sums[w]; // the same order in every thread and block: one scale per column
+    }
+    const float   scale = rsqrtf(total / (float) k + eps);
+    const int64_t e     = (int64_t) blockIdx.x * kThreads + threadIdx.x;
+    const float   v     = scale * xc[e] * weight[e]; // ggml's rms_norm + mul in the same float operations
+    y[col * y_col_stride + e] = v;
+    quantize_in_warp(v, col * k + e, q, d);
 }
 
 // silu(gate) * up, as ggml's SWIGLU computes it.
@@ -614,6 +654,18 @@ void q4_s24_cuda_quantize_act(const float * x, int64_t k, int64_t x_col_stride, 
     const int     threads = 256;
     launch_kernel(quantize_act_kernel, dim3((unsigned) ((total + threads - 1) / threads)), dim3(threads), stream, x, k,
                   x_col_stride, total, act.q, act.d);
+}
+
+bool q4_s24_cuda_rms_norm_quantize_act(const float * x, int64_t k, int64_t x_col_stride, int ncols,
+                                       const float * weight, float eps, float * y, int64_t y_col_stride,
+                                       q4_s24_cuda_act act, cudaStream_t stream) {
+    if (reinterpret_cast<uintptr_t>(x) % 16 != 0 || x_col_stride % 4 != 0 || k % QK_Q4_S24_CUDA != 0 || ncols < 1 ||
+        ncols > 65535) {
+        return false;
+    }
+    launch_kernel(rms_norm_quantize_act_kernel, dim3((unsigned) (k / 256), (unsigned) ncols), dim3(256), stream, x, k,
+                  x_col_stride, weight, eps, y, y_col_stride, act.q, act.d);
+    return true;
 }
 
 // "r2t128u1": rows per thread block, threads, sub-blocks in flight (the harness's column of launch shapes).

@@ -93,19 +93,30 @@ static void * activation_buffer(ggml_backend_cuda_context & ctx) {
 
 // src1 (one matrix of ncols <= Q4_S24_CUDA_MMV_MAX_COLS columns) quantized into the context's buffer, or into scratch
 // (allocated here) when src1 is larger than the buffer or there is none.
-static q4_s24_cuda_act quantized_activations(ggml_backend_cuda_context & ctx, const ggml_tensor * src1,
-                                             ggml_cuda_pool_alloc<char> & scratch) {
-    const int64_t k     = src1->ne[0];
-    const int     ncols = (int) src1->ne[1];
-    const size_t  bytes = q4_s24_cuda_act_bytes(k, ncols);
+// Whether two tensors' bytes overlap.
+static bool overlaps(const ggml_tensor * a, const ggml_tensor * b) {
+    const char * a0 = (const char *) a->data;
+    const char * b0 = (const char *) b->data;
+    return a0 < b0 + ggml_nbytes(b) && b0 < a0 + ggml_nbytes(a);
+}
+
+// Room for ncols quantized columns of k values: the context's buffer, or scratch (allocated here) when they do not fit
+// or there is none.
+static q4_s24_cuda_act activation_space(ggml_backend_cuda_context & ctx, int64_t k, int ncols,
+                                        ggml_cuda_pool_alloc<char> & scratch) {
+    const size_t bytes = q4_s24_cuda_act_bytes(k, ncols);
     // Only the main stream uses the buffer: matmuls on the side streams of ggml's concurrent branches
     // (GGML_CUDA_GRAPH_OPT) could overwrite it while the main stream still reads it.
     void * buffer = bytes > kActCacheBytes || fusion_disabled() || ctx.curr_stream_no != 0 ? nullptr
                                                                                            : activation_buffer(ctx);
-    void * const          dst = buffer != nullptr ? buffer : scratch.alloc(ctx.pool(), bytes);
-    const q4_s24_cuda_act act = q4_s24_cuda_act_view(dst, k, ncols);
-    q4_s24_cuda_quantize_act((const float *) src1->data, k, (int64_t) (src1->nb[1] / sizeof(float)), ncols, act,
-                             ctx.stream());
+    return q4_s24_cuda_act_view(buffer != nullptr ? buffer : scratch.alloc(ctx.pool(), bytes), k, ncols);
+}
+
+static q4_s24_cuda_act quantized_activations(ggml_backend_cuda_context & ctx, const ggml_tensor * src1,
+                                             ggml_cuda_pool_alloc<char> & scratch) {
+    const q4_s24_cuda_act act = activation_space(ctx, src1->ne[0], (int) src1->ne[1], scratch);
+    q4_s24_cuda_quantize_act((const float *) src1->data, src1->ne[0], (int64_t) (src1->nb[1] / sizeof(float)),
+                             (int) src1->ne[1], act, ctx.stream());
     return act;
 }
 
@@ -291,13 +302,24 @@ void ggml_cuda_q4_s24_graph_optimize(ggml_cgraph * cgraph) {
     }
 }
 
-int ggml_cuda_q4_s24_try_fuse_mul_mat_group(ggml_backend_cuda_context & ctx, ggml_cgraph * cgraph, int i) {
+static void launch_swiglu(ggml_backend_cuda_context & ctx, const ggml_tensor * up, const ggml_tensor * gate,
+                          ggml_tensor * glu, q4_s24_cuda_act act) {
+    const ggml_tensor * w_up   = up->src[0];
+    const ggml_tensor * w_gate = gate->src[0];
+    q4_s24_cuda_mul_mat_vec_swiglu(w_up->data, w_gate->data, w_up->ne[1], w_up->ne[0], w_up->nb[1], act,
+                                   (int) up->src[1]->ne[1], (float *) glu->data,
+                                   (int64_t) (glu->nb[1] / sizeof(float)), ctx.stream());
+    CUDA_CHECK(cudaGetLastError());
+}
+
+// The group that starts at node i: the consecutive MUL_MATs the group launch takes (into matrices), or 0 when fewer
+// than two do (then each matmul runs on its own).
+static int collect_mul_mat_group(const ggml_cgraph * cgraph, int i, q4_s24_cuda_mmv_matrix * matrices) {
     const ggml_tensor * first = cgraph->nodes[i];
     if (grouping_disabled() || !plain_mat_vec(first) || (!group_takes_glu_inputs() && feeds_swiglu_kernel(cgraph, i))) {
         return 0;
     }
-    q4_s24_cuda_mmv_matrix matrices[Q4_S24_CUDA_MMV_MAX_GROUP];
-    int                    count = 0;
+    int count = 0;
     for (int j = i; j < cgraph->n_nodes && count < Q4_S24_CUDA_MMV_MAX_GROUP; ++j) {
         ggml_tensor * node = cgraph->nodes[j];
         if ((node->flags & GGML_TENSOR_FLAG_COMPUTE) == 0 || !plain_mat_vec(node) || !same_group(first, node) ||
@@ -307,15 +329,94 @@ int ggml_cuda_q4_s24_try_fuse_mul_mat_group(ggml_backend_cuda_context & ctx, ggm
         matrices[count++] = { node->src[0]->data, node->src[0]->ne[1], (float *) node->data,
                               (int64_t) (node->nb[1] / sizeof(float)) };
     }
-    if (count < 2) {
-        return 0;
-    }
-    ggml_cuda_pool_alloc<char> scratch;
-    const q4_s24_cuda_act act = quantized_activations(ctx, first->src[1], scratch);
+    return count >= 2 ? count : 0;
+}
+
+static void launch_mul_mat_group(ggml_backend_cuda_context & ctx, const ggml_tensor * first,
+                                 const q4_s24_cuda_mmv_matrix * matrices, int count, q4_s24_cuda_act act) {
     q4_s24_cuda_mul_mat_vec_group(matrices, count, first->src[0]->ne[0], first->src[0]->nb[1], act,
                                   (int) first->src[1]->ne[1], ctx.stream());
     CUDA_CHECK(cudaGetLastError());
+}
+
+int ggml_cuda_q4_s24_try_fuse_mul_mat_group(ggml_backend_cuda_context & ctx, ggml_cgraph * cgraph, int i) {
+    q4_s24_cuda_mmv_matrix matrices[Q4_S24_CUDA_MMV_MAX_GROUP];
+    const int              count = collect_mul_mat_group(cgraph, i, matrices);
+    if (count == 0) {
+        return 0;
+    }
+    const ggml_tensor *        first = cgraph->nodes[i];
+    ggml_cuda_pool_alloc<char> scratch;
+    launch_mul_mat_group(ctx, first, matrices, count, quantized_activations(ctx, first->src[1], scratch));
     return count - 1;
+}
+
+// Q4_S24_CUDA_NO_NORM_FUSION=1 leaves the RMS norm to ggml's kernel and the quantization to its own launch (to
+// measure the norm fusion alone); Q4_S24_CUDA_NO_FUSION=1 turns it off with the others.
+static bool norm_fusion_disabled() {
+    static const bool disabled = [] {
+        const char * env = getenv("Q4_S24_CUDA_NO_NORM_FUSION");
+        return env != nullptr && atoi(env) != 0;
+    }();
+    return disabled || fusion_disabled();
+}
+
+// rms_norm's input and mul's weight as the fused kernel takes them: F32 columns of k values (k a multiple of 256,
+// 1..Q4_S24_CUDA_MMV_MAX_COLS of them, contiguous rows) and one contiguous F32 weight row of k values broadcast over
+// the columns; mul's result F32 with contiguous rows. Null when they are not.
+static const ggml_tensor * norm_weight_row(const ggml_tensor * rms_norm, const ggml_tensor * mul) {
+    const ggml_tensor * x      = rms_norm->src[0];
+    const ggml_tensor * weight = mul->src[0] == rms_norm ? mul->src[1] : mul->src[0];
+    const int64_t       k      = x->ne[0];
+    const bool fits = x->type == GGML_TYPE_F32 && x->nb[0] == sizeof(float) && x->ne[2] * x->ne[3] == 1 &&
+                      x->ne[1] >= 1 && x->ne[1] <= Q4_S24_CUDA_MMV_MAX_COLS && k % QK_Q4_S24_CUDA == 0 &&
+                      rms_norm->type == GGML_TYPE_F32 && mul->type == GGML_TYPE_F32 &&
+                      ggml_are_same_shape(mul, rms_norm) && mul->nb[0] == sizeof(float) &&
+                      weight->type == GGML_TYPE_F32 && ggml_is_contiguous(weight) && weight->ne[0] == k &&
+                      ggml_nrows(weight) == 1;
+    return fits ? weight : nullptr;
+}
+
+int ggml_cuda_q4_s24_try_fuse_rms_norm(ggml_backend_cuda_context & ctx, ggml_cgraph * cgraph, int i,
+                                       bool glu_fusable) {
+    if (norm_fusion_disabled() || i + 3 >= cgraph->n_nodes) {
+        return 0;
+    }
+    const ggml_tensor * rms_norm = cgraph->nodes[i];
+    ggml_tensor *       mul      = cgraph->nodes[i + 1];
+    const ggml_tensor * weight   = norm_weight_row(rms_norm, mul);
+    // Every thread block reads the whole input column: the result must not overwrite it (ggml's allocator may put it
+    // there when nothing later reads the input).
+    if (weight == nullptr || cgraph->nodes[i + 2]->src[1] != mul || overlaps(mul, rms_norm->src[0])) {
+        return 0;
+    }
+    // What reads the normalized input right after: the gate/up + SWIGLU kernel, or a group (q, k and v).
+    q4_s24_cuda_mmv_matrix matrices[Q4_S24_CUDA_MMV_MAX_GROUP];
+    const bool to_swiglu = glu_fusable && !group_takes_glu_inputs() && feeds_swiglu_kernel(cgraph, i + 2);
+    const int  grouped   = to_swiglu ? 0 : collect_mul_mat_group(cgraph, i + 2, matrices);
+    if (!to_swiglu && grouped == 0) {
+        return 0;
+    }
+    const ggml_tensor *        x     = rms_norm->src[0];
+    const int64_t              k     = x->ne[0];
+    const int                  ncols = (int) x->ne[1];
+    ggml_cuda_pool_alloc<char> scratch;
+    const q4_s24_cuda_act      act   = activation_space(ctx, k, ncols, scratch);
+    float eps;
+    memcpy(&eps, rms_norm->op_params, sizeof(float));
+    if (!q4_s24_cuda_rms_norm_quantize_act((const float *) x->data, k, (int64_t) (x->nb[1] / sizeof(float)), ncols,
+                                           (const float *) weight->data, eps, (float *) mul->data,
+                                           (int64_t) (mul->nb[1] / sizeof(float)), act, ctx.stream())) {
+        return 0; // a misaligned view: ggml's kernels (nothing was launched)
+    }
+    CUDA_CHECK(cudaGetLastError());
+    if (to_swiglu) {
+        ggml_tensor * glu = cgraph->nodes[i + 4];
+        launch_swiglu(ctx, glu->src[1], glu->src[0], glu, act);
+        return 4; // rms_norm, mul, the two matmuls and the GLU
+    }
+    launch_mul_mat_group(ctx, cgraph->nodes[i + 2], matrices, grouped, act);
+    return 1 + grouped;
 }
 
 // Prefill on sparse tensor cores, only with Q4_S24_CUDA_SPARSE_MMA set, while the kernels are slower than the default
@@ -353,15 +454,8 @@ bool ggml_cuda_q4_s24_mul_mat_vec_swiglu(ggml_backend_cuda_context & ctx, const 
     if (fusion_disabled() || !swiglu_kernel_takes(up, gate, glu)) {
         return false;
     }
-    const ggml_tensor * w_up   = up->src[0];
-    const ggml_tensor * w_gate = gate->src[0];
-    const ggml_tensor * x      = up->src[1];
     ggml_cuda_pool_alloc<char> scratch;
-    const q4_s24_cuda_act act = quantized_activations(ctx, x, scratch);
-    q4_s24_cuda_mul_mat_vec_swiglu(w_up->data, w_gate->data, w_up->ne[1], w_up->ne[0], w_up->nb[1], act,
-                                   (int) x->ne[1], (float *) glu->data, (int64_t) (glu->nb[1] / sizeof(float)),
-                                   ctx.stream());
-    CUDA_CHECK(cudaGetLastError());
+    launch_swiglu(ctx, up, gate, glu, quantized_activations(ctx, up->src[1], scratch));
     return true;
 }
 
@@ -375,11 +469,6 @@ bool ggml_cuda_q4_s24_mul_mat_vec_add(ggml_backend_cuda_context & ctx, const ggm
     // ggml's allocator may give the sum the memory of the matmul's input, which no later node reads: then the
     // activations are quantized into a buffer of their own first (a kernel reading them while others write the sum
     // would race).
-    const auto overlaps = [](const ggml_tensor * a, const ggml_tensor * b) {
-        const char * a0 = (const char *) a->data;
-        const char * b0 = (const char *) b->data;
-        return a0 < b0 + ggml_nbytes(b) && b0 < a0 + ggml_nbytes(a);
-    };
     // Each thread reads the addend where it then writes the sum: the same memory (ggml's in-place ADD) or none of it.
     if (overlaps(sum, addend) && (sum->data != addend->data || sum->nb[1] != addend->nb[1])) {
         return false;
