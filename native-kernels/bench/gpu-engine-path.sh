@@ -10,8 +10,9 @@
 #   native-kernels/bench/gpu-engine-path.sh profile # instead of bench: one decode token's kernels (Nsight Compute),
 #                                                   # into $OUT/decode-profile-<type>.md (PROFILE_MODELS, PROFILE_TOKENS)
 #   (bench: DECODE_MODELS="Q4_S24" limits bench:decode to one model; DECODE_THREADS="1 4" adds runs with those threads;
-#   SKIP="one-sequence sparse-mma perf typing-group-glu1" leaves out the one-sequence decode run, the sparse tensor-core
-#   prefill runs, test-backend-ops' timings and the typing replay with Q4_S24_CUDA_GROUP_GLU=1.
+#   SKIP="one-sequence sparse-mma perf typing-group-glu1 variants ppl" leaves out the one-sequence decode run, the sparse
+#   tensor-core prefill runs, test-backend-ops' timings, the typing replay with Q4_S24_CUDA_GROUP_GLU=1, llama-bench with
+#   our fusions switched off one by one, and the perplexity / greedy comparisons of the fused paths.
 #   build: HARNESS_SEED=N also runs the kernel harness, alongside the build, into $OUT/harness.log)
 #
 # Inputs, made here (see native-kernels/README.md, "GPU machine"): .device-carry/ from
@@ -167,24 +168,26 @@ if [ "$step" = bench ]; then
     stamp "llama-bench decode (the reference for bench:decode); Q4_S24 again without its fusion, and without PDL"
     "$bin/llama-bench" -m "$WORK/model-Q4_0.gguf" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 -p 0 -n 128 -r 3 -o md \
         2>&1 | tee "$LOGS/llama-bench.md"
-    Q4_S24_CUDA_NO_FUSION=1 "$bin/llama-bench" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 -p 0 -n 128 -r 3 -o md \
-        2>&1 | tee "$LOGS/llama-bench-no-fusion.md"
-    Q4_S24_CUDA_PDL=0 "$bin/llama-bench" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 -p 0 -n 128 -r 3 -o md \
-        2>&1 | tee "$LOGS/llama-bench-no-pdl.md"
-    # The RMS norm + quantization launch alone off (ggml's norm kernel, then a quantization launch).
-    Q4_S24_CUDA_NO_NORM_FUSION=1 "$bin/llama-bench" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 -p 0 -n 128 -r 3 \
-        -o md 2>&1 | tee "$LOGS/llama-bench-no-norm-fusion.md"
+    if [[ " ${SKIP:-} " != *" variants "* ]]; then
+        Q4_S24_CUDA_NO_FUSION=1 "$bin/llama-bench" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 -p 0 -n 128 -r 3 -o md \
+            2>&1 | tee "$LOGS/llama-bench-no-fusion.md"
+        Q4_S24_CUDA_PDL=0 "$bin/llama-bench" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 -p 0 -n 128 -r 3 -o md \
+            2>&1 | tee "$LOGS/llama-bench-no-pdl.md"
+        # The RMS norm + quantization launch alone off (ggml's norm kernel, then a quantization launch).
+        Q4_S24_CUDA_NO_NORM_FUSION=1 "$bin/llama-bench" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 -p 0 -n 128 -r 3 \
+            -o md 2>&1 | tee "$LOGS/llama-bench-no-norm-fusion.md"
 
-    # q, k and v in one launch: llama-bench without it, and with gate/up grouped too (Q4_S24_CUDA_GROUP_GLU=1) instead
-    # of left to the gate/up + SWIGLU kernel; ggml's own alternative (GGML_CUDA_GRAPH_OPT=1: q, k and v on
-    # concurrent streams, which turns the grouping off) for both types.
-    stamp "q/k/v in one launch: llama-bench without it, gate/up grouped too, GGML_CUDA_GRAPH_OPT=1 instead"
-    Q4_S24_CUDA_NO_GROUP=1 "$bin/llama-bench" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 -p 0 -n 128 -r 3 -o md \
-        2>&1 | tee "$LOGS/llama-bench-no-group.md" || true
-    Q4_S24_CUDA_GROUP_GLU=1 "$bin/llama-bench" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 -p 0 -n 128 -r 3 -o md \
-        2>&1 | tee "$LOGS/llama-bench-group-glu1.md" || true
-    GGML_CUDA_GRAPH_OPT=1 "$bin/llama-bench" -m "$WORK/model-Q4_0.gguf" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 \
-        -p 0 -n 128 -r 3 -o md 2>&1 | tee "$LOGS/llama-bench-graph-opt.md" || true
+        # q, k and v in one launch: llama-bench without it, and with gate/up grouped too (Q4_S24_CUDA_GROUP_GLU=1) instead
+        # of left to the gate/up + SWIGLU kernel; ggml's own alternative (GGML_CUDA_GRAPH_OPT=1: q, k and v on
+        # concurrent streams, which turns the grouping off) for both types.
+        stamp "q/k/v in one launch: llama-bench without it, gate/up grouped too, GGML_CUDA_GRAPH_OPT=1 instead"
+        Q4_S24_CUDA_NO_GROUP=1 "$bin/llama-bench" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 -p 0 -n 128 -r 3 -o md \
+            2>&1 | tee "$LOGS/llama-bench-no-group.md" || true
+        Q4_S24_CUDA_GROUP_GLU=1 "$bin/llama-bench" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 -p 0 -n 128 -r 3 -o md \
+            2>&1 | tee "$LOGS/llama-bench-group-glu1.md" || true
+        GGML_CUDA_GRAPH_OPT=1 "$bin/llama-bench" -m "$WORK/model-Q4_0.gguf" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 \
+            -p 0 -n 128 -r 3 -o md 2>&1 | tee "$LOGS/llama-bench-graph-opt.md" || true
+    fi
     # Our fused paths against the plain one (Q4_S24_CUDA_NO_FUSION=1) through the whole model, in batches of 1 and 4
     # (the mat-vec paths): perplexity over the same text must agree to rounding, within 2e-3 (summing in another
     # order, as the SWIGLU kernel and the group at batch > 1 do, moved it by 0.7-1.1e-3 on the H200). The synthetic
@@ -205,29 +208,31 @@ if [ "$step" = bench ]; then
             d = (a - b) / a; if (d < 0) d = -d
             printf "perplexity %s, batch %s, %s vs plain: %s vs %s, relative difference %.2e: %s\n", t, bt, n, b, a, d, d <= 2e-3 ? "agree" : "DIFFER" }'
     }
-    [ -x "$bin/llama-perplexity" ] && [ -x "$bin/llama-completion" ] \
-        || echo "llama-perplexity or llama-completion was not built: the comparisons below report MISSING"
-    for batch in 1 4; do
-        plain=$(ppl Q4_S24 plain "$batch" Q4_S24_CUDA_NO_FUSION=1)
-        for run in "default Q4_S24_CUDA_NO_FUSION=0" "no-norm-fusion Q4_S24_CUDA_NO_NORM_FUSION=1" \
-                   "no-group Q4_S24_CUDA_NO_GROUP=1" "group-glu1 Q4_S24_CUDA_GROUP_GLU=1" \
-                   "graph-opt GGML_CUDA_GRAPH_OPT=1" "graph-opt-pdl0 GGML_CUDA_GRAPH_OPT=1 Q4_S24_CUDA_PDL=0" \
-                   "graph-opt-no-fusion GGML_CUDA_GRAPH_OPT=1 Q4_S24_CUDA_NO_FUSION=1"; do
-            set -- $run
-            compare Q4_S24 "$1" "$batch" "$plain" "$(ppl Q4_S24 "$1" "$batch" "${@:2}")"
+    if [[ " ${SKIP:-} " != *" ppl "* ]]; then
+        [ -x "$bin/llama-perplexity" ] && [ -x "$bin/llama-completion" ] \
+            || echo "llama-perplexity or llama-completion was not built: the comparisons below report MISSING"
+        for batch in 1 4; do
+            plain=$(ppl Q4_S24 plain "$batch" Q4_S24_CUDA_NO_FUSION=1)
+            for run in "default Q4_S24_CUDA_NO_FUSION=0" "no-norm-fusion Q4_S24_CUDA_NO_NORM_FUSION=1" \
+                       "no-group Q4_S24_CUDA_NO_GROUP=1" "group-glu1 Q4_S24_CUDA_GROUP_GLU=1" \
+                       "graph-opt GGML_CUDA_GRAPH_OPT=1" "graph-opt-pdl0 GGML_CUDA_GRAPH_OPT=1 Q4_S24_CUDA_PDL=0" \
+                       "graph-opt-no-fusion GGML_CUDA_GRAPH_OPT=1 Q4_S24_CUDA_NO_FUSION=1"; do
+                set -- $run
+                compare Q4_S24 "$1" "$batch" "$plain" "$(ppl Q4_S24 "$1" "$batch" "${@:2}")"
+            done
+            compare Q4_0 graph-opt "$batch" "$(ppl Q4_0 plain "$batch" GGML_CUDA_GRAPH_OPT=0)" "$(ppl Q4_0 graph-opt "$batch" GGML_CUDA_GRAPH_OPT=1)"
         done
-        compare Q4_0 graph-opt "$batch" "$(ppl Q4_0 plain "$batch" GGML_CUDA_GRAPH_OPT=0)" "$(ppl Q4_0 graph-opt "$batch" GGML_CUDA_GRAPH_OPT=1)"
-    done
-    for name in plain group-glu1; do
-        env Q4_S24_CUDA_NO_FUSION=$([ $name = plain ] && echo 1 || echo 0) Q4_S24_CUDA_GROUP_GLU=1 \
-            Q4_S24_CUDA_NO_NORM_FUSION=1 timeout 90 \
-            "$bin/llama-completion" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -b 1 -ub 1 -p "int main(void) {" -n 96 \
-            --temp 0 --seed 1 -no-cnv --no-display-prompt > "$LOGS/greedy-$name.txt" 2> "$LOGS/greedy-$name.log" || true
-    done
-    if [ -s "$LOGS/greedy-plain.txt" ] && cmp -s "$LOGS/greedy-plain.txt" "$LOGS/greedy-group-glu1.txt"; then
-        echo "greedy 96 tokens, batch 1, Q4_S24_CUDA_GROUP_GLU=1 vs plain: identical"
-    else
-        echo "greedy 96 tokens, batch 1, Q4_S24_CUDA_GROUP_GLU=1 vs plain: DIFFERENT or missing (greedy-*.txt/log)"
+        for name in plain group-glu1; do
+            env Q4_S24_CUDA_NO_FUSION=$([ $name = plain ] && echo 1 || echo 0) Q4_S24_CUDA_GROUP_GLU=1 \
+                Q4_S24_CUDA_NO_NORM_FUSION=1 timeout 90 \
+                "$bin/llama-completion" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -b 1 -ub 1 -p "int main(void) {" -n 96 \
+                --temp 0 --seed 1 -no-cnv --no-display-prompt > "$LOGS/greedy-$name.txt" 2> "$LOGS/greedy-$name.log" || true
+        done
+        if [ -s "$LOGS/greedy-plain.txt" ] && cmp -s "$LOGS/greedy-plain.txt" "$LOGS/greedy-group-glu1.txt"; then
+            echo "greedy 96 tokens, batch 1, Q4_S24_CUDA_GROUP_GLU=1 vs plain: identical"
+        else
+            echo "greedy 96 tokens, batch 1, Q4_S24_CUDA_GROUP_GLU=1 vs plain: DIFFERENT or missing (greedy-*.txt/log)"
+        fi
     fi
     # Rounds alternating the two types (the ratio moves between runs; same-run rounds show how much).
     for round in 1 2 3; do

@@ -15,6 +15,7 @@ import {fileURLToPath} from "node:url";
 import {openBareDecodeLoop, type BareDecodeLoop} from "../bench/bareDecodeLoop.js";
 import {renderDecodeBenchMarkdown, runInterleaved, summarizeDecodePaths, type DecodeBenchReport, type DecodePath} from "../bench/decodeBench.js";
 import {decodeResultOf, findLlamaBench, llamaBenchDecodeArgs, runLlamaBench} from "../bench/llamaBench.js";
+import {distributionOf} from "../bench/statistics.js";
 import {EngineClient} from "../core/EngineClient.js";
 import {chooseModel, projectPaths} from "../core/modelCatalog.js";
 import {parseSettings} from "../core/settings.js";
@@ -93,6 +94,8 @@ async function main(): Promise<number> {
                 notes.push("the loaded addon lacks the inline-decode patch (node-llama-cpp's prebuilt binary, or built before it): " +
                     "run npm run build:native");
             const engineTexts = new Map<string, string>();
+            // Per engine path: its own work between tokens, ms per token, one value per completion (warm-up included).
+            const engineOwnWork = new Map<string, number[]>();
             if (!flags.has("no-engine")) {
                 const openEngine = async (id: string, label: string, decodeAhead: boolean) => {
                     const client = new EngineClient({enginePath: projectPaths(root).engineEntry, log});
@@ -106,8 +109,11 @@ async function main(): Promise<number> {
                         const completion = await client.complete({prefix: loop.promptText, suffix: "", cacheKey: "decode-bench"},
                             {maxTokens: tokens + 1, stop: [], singleLine: false, temperature: 0, ignoreEndOfText: true, reuseCachedPrefix: false});
                         engineTexts.set(`${id}:${engineTexts.size}`, completion.text);
-                        const {generatedTokens, totalMs, timeToFirstTokenMs} = completion.stats;
-                        return (totalMs - timeToFirstTokenMs) / Math.max(1, generatedTokens - 1);
+                        const {generatedTokens, totalMs, timeToFirstTokenMs, tokenWaitMs} = completion.stats;
+                        const msPerToken = (totalMs - timeToFirstTokenMs) / Math.max(1, generatedTokens - 1);
+                        if (tokenWaitMs != null)
+                            engineOwnWork.set(id, [...engineOwnWork.get(id) ?? [], msPerToken - tokenWaitMs / Math.max(1, generatedTokens - 1)]);
+                        return msPerToken;
                     }});
                     return info;
                 };
@@ -121,6 +127,9 @@ async function main(): Promise<number> {
             progress(`${choice.path}: ${rounds} rounds (+${warmup} warm-up) of ${paths.map((p) => p.id).join(", ")}`);
             const samples = await runInterleaved(paths, rounds, warmup, (round, decodePath, ms) =>
                 progress(`  ${round < 0 ? "warm-up" : `round ${round + 1}`}: ${decodePath.id} ${ms.toFixed(3)} ms/token`));
+            for (const [id, values] of engineOwnWork)
+                notes.push(`${id}: the engine's own work between tokens (detokenizing, stop rules, sending text) ` +
+                    `${distributionOf(values).median.toFixed(3)} ms per token, median of ${values.length} completions; the rest of each token is waiting for it`);
             const distinct = new Set(outputs.values());
             if (new Set(engineTexts.values()).size > 1)
                 notes.push("the engine paths' completions DIFFER between rounds or settings (greedy output must not depend on them)");

@@ -85,6 +85,9 @@ export interface CompletionStats {
     readonly generatedTokens: number;
     readonly timeToFirstTokenMs: number;
     readonly totalMs: number;
+    /** Of the time after the first token, what the loop spent waiting for the next token (decode and sampling); the rest
+     *  is the engine's own work between tokens (detokenizing, stop rules, sending text). Engine completions only. */
+    readonly tokenWaitMs?: number;
     /** Prompt-lookup drafts during this generation: validated (accepted by the model) and refuted. */
     readonly draftTokens?: {readonly validated: number, readonly refuted: number};
     /** Decode ahead during this request (when on). */

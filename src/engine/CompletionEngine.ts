@@ -235,8 +235,12 @@ export class CompletionEngine {
         // yieldEogToken: without it node-llama-cpp ends the iteration silently at end-of-text, which would report "max-tokens"
         // and make ignoreEndOfText impossible; the loop below decides what end-of-text means.
         const iterator = sequence.evaluate(tokens.slice(keep) as Token[], {temperature: options.temperature, seed: 1, yieldEogToken: true});
+        let tokenWaitMs = 0;
+        let workDoneAt: number | undefined;
         try {
             for await (const token of iterator) {
+                if (workDoneAt != null)
+                    tokenWaitMs += performance.now() - workDoneAt;
                 if (firstTokenAt == null) {
                     firstTokenAt = performance.now();
                     // From the second token on: queueing the first token's decode before handing it back would put that
@@ -270,6 +274,7 @@ export class CompletionEngine {
                     stopReason = "context-full";
                     break;
                 }
+                workDoneAt = performance.now();
             }
         } finally {
             // No budget is left to the next request, whose first token must not be decoded ahead (see above).
@@ -295,6 +300,7 @@ export class CompletionEngine {
                 generatedTokens: generated.length,
                 timeToFirstTokenMs: (firstTokenAt ?? finished) - started,
                 totalMs: finished - started,
+                tokenWaitMs,
                 ...(sequence.tokenPredictor == null ? {} : {draftTokens: {
                     validated: draftsAfter.validated - draftsBefore.validated,
                     refuted: draftsAfter.refuted - draftsBefore.refuted
