@@ -10,9 +10,10 @@
 #   native-kernels/bench/gpu-engine-path.sh profile # instead of bench: one decode token's kernels (Nsight Compute),
 #                                                   # into $OUT/decode-profile-<type>.md (PROFILE_MODELS, PROFILE_TOKENS)
 #   (bench: DECODE_MODELS="Q4_S24" limits bench:decode to one model; DECODE_THREADS="1 4" adds runs with those threads;
-#   SKIP="one-sequence sparse-mma perf typing-group-glu1 variants ppl" leaves out the one-sequence decode run, the sparse
-#   tensor-core prefill runs, test-backend-ops' timings, the typing replay with Q4_S24_CUDA_GROUP_GLU=1, llama-bench with
-#   our fusions switched off one by one, and the perplexity / greedy comparisons of the fused paths.
+#   SKIP="one-sequence sparse-mma perf typing typing-group-glu1 variants ppl" leaves out the one-sequence decode run, the
+#   sparse tensor-core prefill runs, test-backend-ops' timings, the typing replays (all, or the one with
+#   Q4_S24_CUDA_GROUP_GLU=1), llama-bench with our fusions switched off one by one, and the perplexity / greedy
+#   comparisons of the fused paths.
 #   build: HARNESS_SEED=N also runs the kernel harness, alongside the build, into $OUT/harness.log)
 #
 # Inputs, made here (see native-kernels/README.md, "GPU machine"): .device-carry/ from
@@ -241,17 +242,18 @@ if [ "$step" = bench ]; then
     done
 
     if [ -x "$bin/test-backend-ops" ] && [ "$GPU" = cuda ] && [[ " ${SKIP:-} " != *" sparse-mma "* ]]; then
-        # Prefill on sparse tensor cores, opt-in while new: checked through ggml (1: the GPU's best kernel, wgmma.sp on
-        # Hopper; 2: mma.sp), then against dequantize + cuBLAS (0) and the F16 model, same run.
+        # Prefill on sparse tensor cores for every shape: checked through ggml (1: the GPU's best kernel, wgmma.sp on
+        # Hopper; 2: mma.sp), then timed against the default, dequantize + cuBLAS (0) and the F16 model, same run.
         stamp "prefill: sparse tensor cores (Q4_S24_CUDA_SPARSE_MMA=1, 2) against dequantize + cuBLAS and F16"
         for v in 1 2; do
             Q4_S24_CUDA_SPARSE_MMA=$v "$bin/test-backend-ops" test -b CUDA0 -o MUL_MAT -p "type_a=q4_s24" \
                 > "$LOGS/test-backend-ops-MUL_MAT-sparse-mma$v.log" 2>&1 || true
             echo "MUL_MAT type_a=q4_s24 with Q4_S24_CUDA_SPARSE_MMA=$v: $(grep -E "tests passed" "$LOGS/test-backend-ops-MUL_MAT-sparse-mma$v.log" | tr -d '\n'); $(grep -c FAIL "$LOGS/test-backend-ops-MUL_MAT-sparse-mma$v.log") FAIL lines"
         done
-        for v in 0 1 2; do
-            Q4_S24_CUDA_SPARSE_MMA=$v "$bin/llama-bench" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 -p 512,2048 -n 0 -r 3 \
-                -o md 2>&1 | tee "$LOGS/llama-bench-prefill-sparse-mma$v.md" || true
+        # default: the sparse kernels only where faster (feed-forward matrices at up to 512 tokens, Hopper); 0: never.
+        for v in default 0 1 2; do
+            env $([ $v = default ] || echo Q4_S24_CUDA_SPARSE_MMA=$v) "$bin/llama-bench" -m "$WORK/model-Q4_S24.gguf" \
+                -ngl "$ngl" -fa 1 -p 512,2048 -n 0 -r 3 -o md 2>&1 | tee "$LOGS/llama-bench-prefill-sparse-mma-$v.md" || true
         done
         "$bin/llama-bench" -m "$WORK/model-f16.gguf" -ngl "$ngl" -fa 1 -p 512,2048 -n 0 -r 3 -o md 2>&1 \
             | tee "$LOGS/llama-bench-prefill-f16.md" || true
@@ -279,6 +281,7 @@ if [ "$step" = bench ]; then
         done
     fi
 
+    [[ " ${SKIP:-} " == *" typing "* ]] && { stamp "bench step done"; exit 0; }
     stamp "bench:typing: engine vs llama-server, one by one, 64-token completions, 2k-token prompts"
     node dist/typingBenchCli.mjs --model "$WORK/model-Q4_S24.gguf" --model "$WORK/model-Q4_0.gguf" --device "$device" \
         --llama-server "$bin/llama-server" --pacing one-by-one --fixed-tokens 64 --context-tokens 2048 \

@@ -764,9 +764,21 @@ static bool device_has_wgmma() {
     return q4_s24_cuda_ask_once_per_device(fits, wgmma_fits);
 }
 
+int q4_s24_cuda_sparse_prefill_kernel(int64_t nrows, int64_t k, int64_t ncols) {
+    if (nrows >= 8192 && ncols <= 512) {
+        return device_has_wgmma() ? Q4_S24_SPARSE_WGMMA : -1;
+    }
+    if (k >= 8192 && ncols >= 384 && ncols <= 512) {
+        return device_has_wgmma() ? Q4_S24_SPARSE_WGMMA_SPLIT_K : -1;
+    }
+    return -1;
+}
+
 // The kernel a request runs on the current device, or -1.
-static int chosen_kernel(q4_s24_sparse_kernel kernel) {
+static int chosen_kernel(q4_s24_sparse_kernel kernel, int64_t nrows, int64_t k, int64_t ncols) {
     switch (kernel) {
+        case Q4_S24_SPARSE_WHERE_FASTER:
+            return q4_s24_cuda_sparse_prefill_kernel(nrows, k, ncols);
         case Q4_S24_SPARSE_AUTO:
             return device_has_wgmma() ? Q4_S24_SPARSE_WGMMA : device_stages() != 0 ? Q4_S24_SPARSE_MMA_SP : -1;
         case Q4_S24_SPARSE_MMA_SP:
@@ -788,14 +800,14 @@ static bool within_limits(const void * w, int64_t nrows, int64_t k, size_t w_row
 
 bool q4_s24_cuda_sparse_mma_accepts(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, int64_t ncols,
                                     q4_s24_sparse_kernel kernel) {
-    return within_limits(w, nrows, k, w_row_bytes, ncols) && chosen_kernel(kernel) >= 0;
+    return within_limits(w, nrows, k, w_row_bytes, ncols) && chosen_kernel(kernel, nrows, k, ncols) >= 0;
 }
 
 bool q4_s24_cuda_mul_mat_sparse_mma(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, const void * x_f16,
                                     int64_t ncols, float * y, int64_t y_col_stride, cudaStream_t stream,
                                     q4_s24_sparse_kernel kernel) {
     // cp.async moves 16 bytes of activations at a time.
-    const int chosen = chosen_kernel(kernel);
+    const int chosen = chosen_kernel(kernel, nrows, k, ncols);
     if (chosen < 0 || !within_limits(w, nrows, k, w_row_bytes, ncols) || reinterpret_cast<uintptr_t>(x_f16) % 16 != 0) {
         return false;
     }

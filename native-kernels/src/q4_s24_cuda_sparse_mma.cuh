@@ -1,8 +1,9 @@
 // Q4_S24 prefill on sparse tensor cores: mma.sp (compute capability 8.0 and newer, with 94 KiB of shared memory per
 // thread block; 141 KiB for the three-stage pipeline of A100 and H100/H200; 256 rows x 128 tokens per block) and, on
 // Hopper with sm_90a code, wgmma.mma_async.sp (128 rows x 256 tokens per block, 217 KiB). The weights and activations
-// are staged in shared memory. The standalone harness checks and times both; ggml calls them only with
-// Q4_S24_CUDA_SPARSE_MMA set (q4_s24_ggml_cuda.cu); by default its prefill path is dequantize to f16 + cuBLAS.
+// are staged in shared memory. The standalone harness checks and times both; by default ggml calls them only where the
+// wgmma kernel was measured faster than its dequantize to f16 + cuBLAS (WHERE_FASTER), all shapes with
+// Q4_S24_CUDA_SPARSE_MMA set (q4_s24_ggml_cuda.cu).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -10,14 +11,24 @@
 
 // Which sparse tensor-core kernel runs. AUTO: wgmma.mma_async.sp on Hopper (compute capability 9.0) when the binary
 // holds sm_90a code, else mma.sp. WGMMA_SPLIT_K: the wgmma kernel with K split in two (twice the thread blocks, for
-// grids below one wave; y zeroed first, then both halves added atomically, which stays deterministic): not yet run on
-// a GPU, so AUTO never picks it.
+// grids below one wave; y zeroed first, then both halves added atomically, which stays deterministic). WHERE_FASTER:
+// only the shapes where a wgmma kernel beat dequantize to f16 + cuBLAS on the H200 (ggml's default, see
+// q4_s24_cuda_sparse_prefill_kernel), else none.
 enum q4_s24_sparse_kernel {
     Q4_S24_SPARSE_AUTO,
     Q4_S24_SPARSE_MMA_SP,
     Q4_S24_SPARSE_WGMMA,
     Q4_S24_SPARSE_WGMMA_SPLIT_K,
+    Q4_S24_SPARSE_WHERE_FASTER,
 };
+
+// The kernel WHERE_FASTER runs for nrows x k weights and ncols tokens, or -1 (dequantize + cuBLAS is faster or as
+// fast): from the harness on the H200 (docs/benchmarks.md, session 12), where the wgmma kernel costs about the same
+// for any token count up to 512 and the f16 dequantization that cuBLAS needs costs a fixed ~45 us per 8B
+// feed-forward matrix. wgmma for 8192 rows or more at up to 512 tokens (14336x4096: 62.7 vs 96.1 us at 256 tokens,
+// 122 vs 138 at 512; it loses at 2048); split-K for fewer rows over k >= 8192 at 384-512 tokens (4096x14336 at 512:
+// 111.6 vs 125.2 us; it loses at 256 and 2048). Hopper only: -1 where the device has no wgmma.
+int q4_s24_cuda_sparse_prefill_kernel(int64_t nrows, int64_t k, int64_t ncols);
 
 // y[c*y_col_stride + r] = dot(weight row r, x column c) for r < nrows, c < ncols. w: nrows rows of k/256 blocks,
 // row r at w + r*w_row_bytes (w_row_bytes % 4 == 0). x_f16: ncols columns of k half values, column c at x_f16 + c*k

@@ -419,21 +419,26 @@ int ggml_cuda_q4_s24_try_fuse_rms_norm(ggml_backend_cuda_context & ctx, ggml_cgr
     return 1 + grouped;
 }
 
-// Prefill on sparse tensor cores, only with Q4_S24_CUDA_SPARSE_MMA set, while the kernels are slower than the default
-// (see q4_s24_cuda_sparse_mma.cu): 2 runs mma.sp, any other non-zero value the best kernel the GPU has (wgmma.sp on
-// Hopper, else mma.sp); otherwise, and for shapes they do not take, ggml-cuda dequantizes to f16 for cuBLAS.
+// Prefill on sparse tensor cores. By default only where the wgmma kernel measured faster than dequantize to f16 +
+// cuBLAS on the H200 (the feed-forward matrices at up to 512 tokens, Hopper only; q4_s24_cuda_sparse_prefill_kernel);
+// Q4_S24_CUDA_SPARSE_MMA=0 never (dequantize + cuBLAS everywhere), 2 mma.sp for every shape it takes, any other
+// number the best kernel the GPU has (wgmma.sp on Hopper, else mma.sp) for every shape.
 bool ggml_cuda_q4_s24_mul_mat_sparse_mma(ggml_backend_cuda_context & ctx, const ggml_tensor * src0,
                                          const ggml_tensor * src1, ggml_tensor * dst) {
-    static const int mode = [] {
+    static const int setting = [] { // a q4_s24_sparse_kernel, or -1: off
         const char * env = getenv("Q4_S24_CUDA_SPARSE_MMA");
-        return env != nullptr ? atoi(env) : 0;
+        const int    mode = env != nullptr ? atoi(env) : -1;
+        return env == nullptr ? Q4_S24_SPARSE_WHERE_FASTER : mode == 0 ? -1 : mode == 2 ? Q4_S24_SPARSE_MMA_SP
+                                                                                          : Q4_S24_SPARSE_AUTO;
     }();
-    const bool                 enabled = mode != 0;
-    const q4_s24_sparse_kernel kernel  = mode == 2 ? Q4_S24_SPARSE_MMA_SP : Q4_S24_SPARSE_AUTO;
+    if (setting < 0) {
+        return false;
+    }
+    const auto kernel = (q4_s24_sparse_kernel) setting;
     GGML_TENSOR_BINARY_OP_LOCALS
 
     const int cc = ggml_cuda_info().devices[ctx.device].cc;
-    if (!enabled || !GGML_CUDA_CC_IS_NVIDIA(cc) || ne02 * ne03 != 1 || ne12 * ne13 != 1 || ne11 < 1 ||
+    if (!GGML_CUDA_CC_IS_NVIDIA(cc) || ne02 * ne03 != 1 || ne12 * ne13 != 1 || ne11 < 1 ||
         src1->type != GGML_TYPE_F32 || !ggml_is_contiguous(src1) || dst->type != GGML_TYPE_F32 ||
         nb0 != sizeof(float) || !q4_s24_cuda_sparse_mma_accepts(src0->data, ne01, ne00, nb01, ne11, kernel)) {
         return false;
