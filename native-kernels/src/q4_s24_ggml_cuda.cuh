@@ -19,7 +19,7 @@ bool ggml_cuda_q4_s24_mul_mat_vec(ggml_backend_cuda_context & ctx, const ggml_te
 
 // Feed-forward fusion (ggml-cuda's {MUL_MAT, MUL_MAT, GLU} pattern): glu = swiglu(gate, up) where up and gate are
 // MUL_MATs of Q4_S24 weights on one input, in one launch. Returns false, doing nothing, for any other case.
-// Batches past the mat-vec on sparse tensor cores (opt-in: Q4_S24_CUDA_SPARSE_MMA=1); false: not taken.
+// Batches past the mat-vec on sparse tensor cores (by default where faster, see q4_s24_ggml_cuda.cu); false: not taken.
 bool ggml_cuda_q4_s24_mul_mat_sparse_mma(ggml_backend_cuda_context & ctx, const ggml_tensor * src0,
                                          const ggml_tensor * src1, ggml_tensor * dst);
 
