@@ -1059,6 +1059,12 @@ int main(int argc, char ** argv) {
                 const float us_gemm = time_us([&](int) { gemm(); }, quick ? 1 : 20);
                 printf("prefill %lldx%lld x %4lld tok: dequant+cuBLAS %8.1f us, dense f16 cuBLAS %8.1f us, err %.1e\n",
                        (long long) sh.rows, (long long) sh.k, (long long) ntok, us_dq, us_gemm, e);
+                // What ggml runs for this shape by default (its dispatch encodes earlier runs of this table).
+                const int by_default = q4_s24_cuda_sparse_prefill_kernel(sh.rows, sh.k, ntok);
+                printf("prefill %lldx%lld x %4lld tok: ggml's default here: %s\n", (long long) sh.rows, (long long) sh.k,
+                       (long long) ntok, by_default == Q4_S24_SPARSE_WGMMA ? "wgmma.sp"
+                                         : by_default == Q4_S24_SPARSE_WGMMA_SPLIT_K ? "wgmma.sp split-k"
+                                                                                      : "dequant+cuBLAS");
 
                 // The same product on sparse tensor cores (each kernel this device runs), against the same sampled
                 // references.
