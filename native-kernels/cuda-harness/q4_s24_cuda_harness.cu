@@ -649,29 +649,30 @@ static void run_mul_mat_vec_add(std::mt19937 & rng) {
 
 // RMS norm times a weight row, quantized in the same launch (ggml's RMS_NORM + MUL ahead of a Q4_S24 mat-vec): the
 // floats against a double reference, the quantized copy exactly against the quantize steps applied to those floats,
-// columns strided as ggml's views may be; then its time against the plain quantization of the same activations.
+// input and output columns strided as ggml's views may be; then its time against the plain quantization of the same activations.
 static void run_rms_norm_quantize(std::mt19937 & rng, bool quick) {
     const float eps = 1e-5f;
     for (int64_t k : {4096, 14336, 2816}) {
         for (int ncols : {1, 3, 8}) {
-            const int64_t      stride = k + 32;
+            const int64_t      stride = k + 32, y_stride = k + 64;
             std::vector<float> x, w;
             float *            d_x = upload_activations(rng, stride, ncols, x);
             float *            d_w = upload_activations(rng, k, 1, w);
             float *            d_y;
             void *             d_scratch;
-            CUDA_OK(cudaMalloc(&d_y, (size_t) ncols * k * sizeof(float)));
+            CUDA_OK(cudaMalloc(&d_y, (size_t) ncols * y_stride * sizeof(float)));
             CUDA_OK(cudaMalloc(&d_scratch, q4_s24_cuda_act_bytes(k, ncols)));
-            CUDA_OK(cudaMemset(d_y, 0xff, (size_t) ncols * k * sizeof(float)));
+            CUDA_OK(cudaMemset(d_y, 0xff, (size_t) ncols * y_stride * sizeof(float)));
             CUDA_OK(cudaMemset(d_scratch, 0x55, q4_s24_cuda_act_bytes(k, ncols)));
             const q4_s24_cuda_act act = q4_s24_cuda_act_view(d_scratch, k, ncols);
-            expect(q4_s24_cuda_rms_norm_quantize_act(d_x, k, stride, ncols, d_w, eps, d_y, k, act, 0),
+            expect(q4_s24_cuda_rms_norm_quantize_act(d_x, k, stride, ncols, d_w, eps, d_y, y_stride, act, 0),
                    "rms norm + quantize: accepts aligned columns");
             LAUNCH_OK();
             CUDA_OK(cudaDeviceSynchronize());
             std::vector<float>  y((size_t) ncols * k), d((size_t) ncols * k / 32);
             std::vector<int8_t> q((size_t) ncols * k);
-            CUDA_OK(cudaMemcpy(y.data(), d_y, y.size() * sizeof(float), cudaMemcpyDeviceToHost));
+            CUDA_OK(cudaMemcpy2D(y.data(), k * sizeof(float), d_y, y_stride * sizeof(float), k * sizeof(float), ncols,
+                                 cudaMemcpyDeviceToHost));
             CUDA_OK(cudaMemcpy(q.data(), act.q, q.size(), cudaMemcpyDeviceToHost));
             CUDA_OK(cudaMemcpy(d.data(), act.d, d.size() * sizeof(float), cudaMemcpyDeviceToHost));
             std::vector<double> ref((size_t) ncols * k);
@@ -700,7 +701,7 @@ static void run_rms_norm_quantize(std::mt19937 & rng, bool quick) {
             if (k == 4096 && (ncols == 1 || ncols == 8)) {
                 const int   iters = quick ? 1 : 200;
                 const float fused = time_us([&](int) {
-                    q4_s24_cuda_rms_norm_quantize_act(d_x, k, stride, ncols, d_w, eps, d_y, k, act, 0);
+                    q4_s24_cuda_rms_norm_quantize_act(d_x, k, stride, ncols, d_w, eps, d_y, y_stride, act, 0);
                 }, iters);
                 const float plain = time_us([&](int) { q4_s24_cuda_quantize_act(d_x, k, stride, ncols, act, 0); }, iters);
                 printf("rms norm + quantize k %lld batch %d: %.2f us per launch (the quantization alone: %.2f us)\n",

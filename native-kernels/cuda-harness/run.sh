@@ -94,7 +94,7 @@ mode=${2:-}
 "$out/q4_s24_cuda_harness" "$seed" $mode
 # On Hopper: the peak rate of the prefill's tensor-core instructions (dense mma.sync and wgmma against their sparse
 # forms), to read the prefill timings against.
-if [ "$arch" = sm_90a ] && [ "$mode" != profile ]; then
+if [ "$arch" = sm_90a ]; then
     nvcc "${common[@]}" -gencode=arch=compute_90a,code=sm_90a "$here/mma_peak.cu" -o "$out/mma_peak" && "$out/mma_peak"
 fi
 if command -v compute-sanitizer >/dev/null; then

@@ -168,13 +168,14 @@ __global__ void quantize_act_kernel(const float * x, int64_t k, int64_t x_col_st
 
 // RMS norm times a weight row (ggml's RMS_NORM then MUL, as a Llama layer normalizes the input of q/k/v and of
 // gate/up), written as floats to y and quantized for the mat-vec like quantize_act_kernel: one launch instead of two.
-// Grid: k/256 thread blocks of 256 threads per column (blockIdx.y). Every block sums its column's squares itself (k
-// floats from L2, 16 KB for Llama-3-8B), so that no grid-wide reduction or second launch is needed. x 16-byte aligned,
-// x_col_stride % 4 == 0.
+// Grid: k/kNormThreads thread blocks of kNormThreads threads per column (blockIdx.y), one value per thread. Every block
+// sums its column's squares itself (k floats from L2, 16 KB for Llama-3-8B), so that no grid-wide reduction or second
+// launch is needed. x 16-byte aligned, x_col_stride % 4 == 0, k % kNormThreads == 0.
+constexpr int kNormThreads = 256; // a multiple of the 32 values that share a quantization scale
 __global__ void rms_norm_quantize_act_kernel(const float * x, int64_t k, int64_t x_col_stride, const float * weight,
                                              float eps, float * y, int64_t y_col_stride, int8_t * q, float * d) {
     allow_next_kernel(); // as in quantize_act_kernel
-    constexpr int kThreads = 256;
+    constexpr int kThreads = kNormThreads;
     const int64_t col  = blockIdx.y;
     const float * xc   = x + col * x_col_stride;
     wait_for_previous_kernel();
@@ -659,12 +660,12 @@ void q4_s24_cuda_quantize_act(const float * x, int64_t k, int64_t x_col_stride, 
 bool q4_s24_cuda_rms_norm_quantize_act(const float * x, int64_t k, int64_t x_col_stride, int ncols,
                                        const float * weight, float eps, float * y, int64_t y_col_stride,
                                        q4_s24_cuda_act act, cudaStream_t stream) {
-    if (reinterpret_cast<uintptr_t>(x) % 16 != 0 || x_col_stride % 4 != 0 || k % QK_Q4_S24_CUDA != 0 || ncols < 1 ||
+    if (reinterpret_cast<uintptr_t>(x) % 16 != 0 || x_col_stride % 4 != 0 || k % kNormThreads != 0 || ncols < 1 ||
         ncols > 65535) {
         return false;
     }
-    launch_kernel(rms_norm_quantize_act_kernel, dim3((unsigned) (k / 256), (unsigned) ncols), dim3(256), stream, x, k,
-                  x_col_stride, weight, eps, y, y_col_stride, act.q, act.d);
+    launch_kernel(rms_norm_quantize_act_kernel, dim3((unsigned) (k / kNormThreads), (unsigned) ncols),
+                  dim3(kNormThreads), stream, x, k, x_col_stride, weight, eps, y, y_col_stride, act.q, act.d);
     return true;
 }
 

@@ -22,12 +22,13 @@ enum q4_s24_sparse_kernel {
     Q4_S24_SPARSE_WHERE_FASTER,
 };
 
-// The kernel WHERE_FASTER runs for nrows x k weights and ncols tokens, or -1 (dequantize + cuBLAS is faster or as
-// fast): from the harness on the H200 (docs/benchmarks.md, session 12), where the wgmma kernel costs about the same
-// for any token count up to 512 and the f16 dequantization that cuBLAS needs costs a fixed ~45 us per 8B
-// feed-forward matrix. wgmma for 8192 rows or more at up to 512 tokens (14336x4096: 62.7 vs 96.1 us at 256 tokens,
-// 122 vs 138 at 512; it loses at 2048); split-K for fewer rows over k >= 8192 at 384-512 tokens (4096x14336 at 512:
-// 111.6 vs 125.2 us; it loses at 256 and 2048). Hopper only: -1 where the device has no wgmma.
+// The kernel WHERE_FASTER runs for nrows x k weights and ncols tokens, or -1 (dequantize + cuBLAS): a rule by shape
+// from the harness on the H200 (docs/benchmarks.md, session 12), measured on the 8B feed-forward matrices at 100, 256,
+// 512 and 2048 tokens, where the wgmma kernel's time is flat up to 256 tokens and the f16 dequantization that cuBLAS
+// needs costs a fixed ~45 us per matrix. wgmma for 8192 rows or more at up to 512 tokens (14336x4096: 62.8 vs 96.1 us
+// at 256 tokens, 122.8 vs 137.6 at 512; it loses at 2048); split-K for fewer rows over k >= 8192 at 384-512 tokens
+// (4096x14336 at 512: 111.6 vs 125.2 us; it loses at 256 and 2048). Other shapes with such dimensions (70B's) follow
+// the same rule unmeasured. Hopper only: -1 where the device has no wgmma.
 int q4_s24_cuda_sparse_prefill_kernel(int64_t nrows, int64_t k, int64_t ncols);
 
 // y[c*y_col_stride + r] = dot(weight row r, x column c) for r < nrows, c < ncols. w: nrows rows of k/256 blocks,

@@ -46,8 +46,9 @@ bool ggml_cuda_q4_s24_supports_op(const ggml_tensor * op) {
 
 // Per CUDA backend context: a buffer for the int8 activations a Q4_S24 mat-vec reads, allocated once at a fixed
 // size and never moved (captured CUDA graphs keep its address), used on the main stream only. Each matmul (or fused
-// group) quantizes its input into it and reads it in the next launch. (Earlier, separate q, k and v launches shared
-// one quantization through this buffer; they share one launch now, so that bookkeeping is gone.)
+// group) quantizes its input into it, or the fused RMS norm writes it, and the next launch reads it. (Earlier,
+// separate q, k and v launches shared one quantization through this buffer; they share one launch now, so that
+// bookkeeping is gone.)
 struct ggml_cuda_q4_s24_state {
     void * buffer    = nullptr;
     bool   no_buffer = false; // cudaMalloc failed once (device full): scratch from the pool from then on
@@ -56,13 +57,16 @@ struct ggml_cuda_q4_s24_state {
 // Covers inputs of up to 32768 values x 8 columns (Llama-3-70B's feed-forward width is 28672).
 static const size_t kActCacheBytes = q4_s24_cuda_act_bytes(32768, Q4_S24_CUDA_MMV_MAX_COLS);
 
-// Q4_S24_CUDA_NO_FUSION=1 (any nonzero number) turns off our graph fusions (q/k/v group, gate/up + SWIGLU, mat-vec +
-// residual) and the activation buffer, to measure them.
+// Whether environment variable name is set to a nonzero number.
+static bool env_flag(const char * name) {
+    const char * env = getenv(name);
+    return env != nullptr && atoi(env) != 0;
+}
+
+// Q4_S24_CUDA_NO_FUSION=1 (any nonzero number) turns off our graph fusions (RMS norm + quantization, q/k/v group,
+// gate/up + SWIGLU, mat-vec + residual) and the activation buffer, to measure them.
 static bool fusion_disabled() {
-    static const bool disabled = [] {
-        const char * env = getenv("Q4_S24_CUDA_NO_FUSION");
-        return env != nullptr && atoi(env) != 0;
-    }();
+    static const bool disabled = env_flag("Q4_S24_CUDA_NO_FUSION");
     return disabled;
 }
 
@@ -91,8 +95,6 @@ static void * activation_buffer(ggml_backend_cuda_context & ctx) {
     return state.buffer;
 }
 
-// src1 (one matrix of ncols <= Q4_S24_CUDA_MMV_MAX_COLS columns) quantized into the context's buffer, or into scratch
-// (allocated here) when src1 is larger than the buffer or there is none.
 // Whether two tensors' bytes overlap.
 static bool overlaps(const ggml_tensor * a, const ggml_tensor * b) {
     const char * a0 = (const char *) a->data;
@@ -112,6 +114,8 @@ static q4_s24_cuda_act activation_space(ggml_backend_cuda_context & ctx, int64_t
     return q4_s24_cuda_act_view(buffer != nullptr ? buffer : scratch.alloc(ctx.pool(), bytes), k, ncols);
 }
 
+// src1 (one matrix of ncols <= Q4_S24_CUDA_MMV_MAX_COLS columns) quantized into the context's buffer, or into scratch
+// (allocated here) when src1 is larger than the buffer or there is none.
 static q4_s24_cuda_act quantized_activations(ggml_backend_cuda_context & ctx, const ggml_tensor * src1,
                                              ggml_cuda_pool_alloc<char> & scratch) {
     const q4_s24_cuda_act act = activation_space(ctx, src1->ne[0], (int) src1->ne[1], scratch);
@@ -189,9 +193,8 @@ bool ggml_cuda_q4_s24_mul_mat_vec(ggml_backend_cuda_context & ctx, const ggml_te
 // streams run q, k and v side by side instead (and expect them on their own streams).
 static bool grouping_disabled() {
     static const bool disabled = [] {
-        const char * ours  = getenv("Q4_S24_CUDA_NO_GROUP");
         const char * ggmls = getenv("GGML_CUDA_GRAPH_OPT");
-        return (ours != nullptr && atoi(ours) != 0) || (ggmls != nullptr && atoi(ggmls) == 1);
+        return env_flag("Q4_S24_CUDA_NO_GROUP") || (ggmls != nullptr && atoi(ggmls) == 1);
     }();
     return disabled || fusion_disabled();
 }
@@ -201,10 +204,7 @@ static bool grouping_disabled() {
 // them grouped (two launches: the group's, then ggml's SWIGLU), 8B-shaped model, llama-bench tg128, same run.
 // Q4_S24_CUDA_GROUP_GLU=1 groups them (at batch 1 its rows sum exactly as the plain path's; the SWIGLU kernel's do not).
 static bool group_takes_glu_inputs() {
-    static const bool takes = [] {
-        const char * env = getenv("Q4_S24_CUDA_GROUP_GLU");
-        return env != nullptr && atoi(env) != 0;
-    }();
+    static const bool takes = env_flag("Q4_S24_CUDA_GROUP_GLU");
     return takes;
 }
 
@@ -354,10 +354,7 @@ int ggml_cuda_q4_s24_try_fuse_mul_mat_group(ggml_backend_cuda_context & ctx, ggm
 // Q4_S24_CUDA_NO_NORM_FUSION=1 leaves the RMS norm to ggml's kernel and the quantization to its own launch (to
 // measure the norm fusion alone); Q4_S24_CUDA_NO_FUSION=1 turns it off with the others.
 static bool norm_fusion_disabled() {
-    static const bool disabled = [] {
-        const char * env = getenv("Q4_S24_CUDA_NO_NORM_FUSION");
-        return env != nullptr && atoi(env) != 0;
-    }();
+    static const bool disabled = env_flag("Q4_S24_CUDA_NO_NORM_FUSION");
     return disabled || fusion_disabled();
 }
 
@@ -419,8 +416,9 @@ int ggml_cuda_q4_s24_try_fuse_rms_norm(ggml_backend_cuda_context & ctx, ggml_cgr
     return 1 + grouped;
 }
 
-// Prefill on sparse tensor cores. By default only where the wgmma kernel measured faster than dequantize to f16 +
-// cuBLAS on the H200 (the feed-forward matrices at up to 512 tokens, Hopper only; q4_s24_cuda_sparse_prefill_kernel);
+// Prefill on sparse tensor cores. By default only for the shapes q4_s24_cuda_sparse_prefill_kernel picks (Hopper only;
+// 8192+ rows at up to 512 tokens, split-K over k >= 8192 at 384-512 tokens, from the H200 harness on the 8B
+// feed-forward matrices, where the wgmma kernel beat dequantize to f16 + cuBLAS);
 // Q4_S24_CUDA_SPARSE_MMA=0 never (dequantize + cuBLAS everywhere), 2 mma.sp for every shape it takes, any other
 // number the best kernel the GPU has (wgmma.sp on Hopper, else mma.sp) for every shape.
 bool ggml_cuda_q4_s24_mul_mat_sparse_mma(ggml_backend_cuda_context & ctx, const ggml_tensor * src0,
