@@ -41,8 +41,9 @@ def read_launches(path):
 
 
 def short_name(kernel):
-    """A kernel's name without its template arguments and parameter list (they make every instance unique)."""
-    name = re.sub(r"\(.*$", "", kernel)
+    """A kernel's name without "void", its template arguments and its parameter list (they make every instance
+    unique); an anonymous namespace (ncu writes "<unnamed>", demanglers "(anonymous namespace)") as "anonymous"."""
+    name = kernel.replace("(anonymous namespace)", "anonymous").replace("<unnamed>", "anonymous")
     depth, out = 0, []
     for ch in name:
         if ch == "<":
@@ -50,8 +51,10 @@ def short_name(kernel):
         elif ch == ">":
             depth -= 1
         elif depth == 0:
+            if ch == "(":
+                break  # the parameter list
             out.append(ch)
-    return "".join(out).replace("void ", "").strip()
+    return re.sub(r"^void ", "", "".join(out).strip())
 
 
 def main():
