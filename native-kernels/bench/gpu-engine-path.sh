@@ -8,7 +8,8 @@
 #   native-kernels/bench/gpu-engine-path.sh build   # unpack, CUDA build (~6 min), 8B-shaped F16 written meanwhile
 #   native-kernels/bench/gpu-engine-path.sh bench   # quantize Q4_0 + Q4_S24, llama-bench, bench:decode, bench:typing
 #   native-kernels/bench/gpu-engine-path.sh profile # instead of bench: one decode token's kernels (Nsight Compute),
-#                                                   # into $OUT/decode-profile-<type>.md (PROFILE_MODELS, PROFILE_TOKENS)
+#                                                   # into $OUT/decode-profile-<type>.md (PROFILE_MODELS, PROFILE_TOKENS,
+#                                                   # PROFILE_BYTES=1 adds DRAM and L2 bytes per kernel)
 #   (bench: DECODE_MODELS="Q4_S24" limits bench:decode to one model; DECODE_THREADS="1 4" adds runs with those threads;
 #   SKIP="one-sequence sparse-mma perf typing typing-group-glu1 variants ppl" leaves out the one-sequence decode run, the
 #   sparse tensor-core prefill runs, test-backend-ops' timings, the typing replays (all, or the one with
@@ -131,7 +132,10 @@ if [ "$step" = profile ]; then
         stamp "decode profile $t"
         ms=$("$bin/llama-bench" -m "$WORK/model-$t.gguf" -ngl "$ngl" -fa 1 -p 0 -n 128 -r 3 -o csv 2>/dev/null \
             | python3 -c 'import csv, sys; print(1000 / float(next(csv.DictReader(sys.stdin))["avg_ts"]))' || true)
-        ncu --csv --page raw --metrics gpu__time_duration.sum,launch__grid_size --print-units base --cache-control none --clock-control none \
+        # PROFILE_BYTES=1: also the bytes each kernel reads from DRAM and moves through the L2 (more replay passes).
+        metrics=gpu__time_duration.sum,launch__grid_size
+        [ "${PROFILE_BYTES:-0}" = 1 ] && metrics=$metrics,dram__bytes_read.sum,lts__t_bytes.sum
+        ncu --csv --page raw --metrics "$metrics" --print-units base --cache-control none --clock-control none \
             "$bin/llama-bench" -m "$WORK/model-$t.gguf" -ngl "$ngl" -fa 1 -p 0 -n "$tokens" -r 1 --no-warmup \
             > "$LOGS/ncu-decode-$t.csv" 2> "$LOGS/ncu-decode-$t.log" || { tail -20 "$LOGS/ncu-decode-$t.log"; continue; }
         python3 native-kernels/bench/summarize_decode_profile.py "$LOGS/ncu-decode-$t.csv" "$tokens" "$ms" \

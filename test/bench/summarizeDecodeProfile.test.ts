@@ -10,17 +10,22 @@ import {repoRoot} from "../support/fixtures.js";
 // a units row, thousands separators, templated and namespaced kernel names).
 const script = path.join(repoRoot, "native-kernels", "bench", "summarize_decode_profile.py");
 
-function ncuCsv(unit: string, launches: ReadonlyArray<readonly [string, string, string]>): string {
+/** One launch: kernel name, duration, grid size, and optionally bytes read from DRAM and moved through the L2. */
+type LaunchRow = readonly [string, string, string, ...string[]];
+
+function ncuCsv(unit: string, launches: ReadonlyArray<LaunchRow>, byteUnits?: readonly [string, string]): string {
     const header = ["ID", "Process ID", "Process Name", "Host Name", "Kernel Name", "Context", "Stream", "Block Size",
-        "Grid Size", "Device", "CC", "gpu__time_duration.sum", "launch__grid_size"];
+        "Grid Size", "Device", "CC", "gpu__time_duration.sum", "launch__grid_size",
+        ...(byteUnits != null ? ["dram__bytes_read.sum", "lts__t_bytes.sum"] : [])];
     const row = (cells: readonly string[]) => cells.map((cell) => `"${cell}"`).join(",");
     return [
         "==PROF== Connected to process 1 (llama-bench)",
         "| model | size | params | backend | test | t/s |",
         row(header),
-        row(["", "", "", "", "", "", "", "", "", "", "", unit, ""]),
-        ...launches.map(([name, time, grid], i) =>
-            row([String(i), "1", "llama-bench", "h", name, "1", "7", "(128, 1, 1)", `(${grid}, 1, 1)`, "0", "9.0", time, grid])),
+        row(["", "", "", "", "", "", "", "", "", "", "", unit, "", ...(byteUnits ?? [])]),
+        ...launches.map(([name, time, grid, ...bytes], i) =>
+            row([String(i), "1", "llama-bench", "h", name, "1", "7", "(128, 1, 1)", `(${grid}, 1, 1)`, "0", "9.0", time, grid,
+                ...(byteUnits != null ? bytes : [])])),
         "==PROF== Disconnected from process 1"
     ].join("\n") + "\n";
 }
@@ -39,7 +44,7 @@ function summarize(csv: string, tokens: number, msPerToken?: string): {status: n
 }
 
 // Two tokens of: a norm, a templated mat-vec in an anonymous namespace (both ways of writing it), and the output matmul.
-const twoTokens: ReadonlyArray<readonly [string, string, string]> = [
+const twoTokens: ReadonlyArray<LaunchRow> = [
     ["void rms_norm_f32<1024, true, false>(const float *, float *, int)", "4,500", "1"],
     ["void (anonymous namespace)::mul_mat_vec_kernel<2, 1, 128, 1, false, false, false>(const unsigned char *)", "12,000", "2,048"],
     ["void mul_mat_vec_q<(ggml_type)14, 1>(const void *)", "250,000", "128,256"],
@@ -71,6 +76,21 @@ describe("summarize_decode_profile.py (Nsight Compute CSV to one decode token's 
         assert.equal(status, 0, output);
         assert.match(output, /267\.2 us of kernel time per token/);
         assert.doesNotMatch(output, /llama-bench outside ncu/);
+    });
+
+    it("with DRAM and L2 byte counts, gives each kernel's DRAM read rate and L2 bytes per DRAM byte", function () {
+        // The mat-vec reads 24 MB from DRAM per launch and moves 36 MB through the L2 (in Kbyte: the units row says so).
+        const launches: LaunchRow[] = [
+            ["void <unnamed>::mul_mat_vec_kernel<2, 1, 128, 1, 0, 0, 0>(const unsigned char *)", "12,000", "2,048", "24,000,000", "36,000"],
+            ["void rms_norm_f32<1024, true, false>(const float *, float *, int)", "4,000", "1", "0", "16"],
+            ["void <unnamed>::mul_mat_vec_kernel<2, 1, 128, 1, 0, 0, 0>(const unsigned char *)", "12,000", "2,048", "24,000,000", "36,000"],
+            ["void rms_norm_f32<1024, true, false>(const float *, float *, int)", "4,000", "1", "0", "16"]
+        ];
+        const {status, output} = summarize(ncuCsv("nsecond", launches, ["byte", "Kbyte"]), 2);
+        assert.equal(status, 0, output);
+        assert.match(output, /\| DRAM read GB\/s \| L2 bytes per DRAM byte \|/);
+        assert.match(output, /^\| anonymous::mul_mat_vec_kernel \| 1\.0 \| 12\.0 \| 75\.0% \| 12\.00 \| 2000 \| 1\.50 \|$/m);
+        assert.match(output, /^\| rms_norm_f32 \| 1\.0 \| 4\.0 \| 25\.0% \| 4\.00 \| 0 \| - \|$/m);
     });
 
     it("fails with a message when ncu profiled nothing", function () {
