@@ -175,16 +175,15 @@ constexpr int kNormThreads = 256; // a multiple of the 32 values that share a qu
 __global__ void rms_norm_quantize_act_kernel(const float * x, int64_t k, int64_t x_col_stride, const float * weight,
                                              float eps, float * y, int64_t y_col_stride, int8_t * q, float * d) {
     allow_next_kernel(); // as in quantize_act_kernel
-    constexpr int kThreads = kNormThreads;
     const int64_t col  = blockIdx.y;
     const float * xc   = x + col * x_col_stride;
     wait_for_previous_kernel();
     float sum = 0.0f;
-    for (int64_t e = 4 * threadIdx.x; e < k; e += 4 * kThreads) {
+    for (int64_t e = 4 * threadIdx.x; e < k; e += 4 * kNormThreads) {
         const float4 v = *reinterpret_cast<const float4 *>(xc + e);
         sum += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
     }
-    __shared__ float warp_sums[kThreads / 32];
+    __shared__ float warp_sums[kNormThreads / 32];
     sum = warp_sum(sum);
     if ((threadIdx.x & 31) == 0) {
         warp_sums[threadIdx.x / 32] = sum;
@@ -192,11 +191,11 @@ __global__ void rms_norm_quantize_act_kernel(const float * x, int64_t k, int64_t
     __syncthreads();
     float total = 0.0f;
 #pragma unroll
-    for (int w = 0; w < kThreads / 32; ++w) {
+    for (int w = 0; w < kNormThreads / 32; ++w) {
         total += warp_sums[w]; // the same order in every thread and block: one scale per column
     }
     const float   scale = rsqrtf(total / (float) k + eps);
-    const int64_t e     = (int64_t) blockIdx.x * kThreads + threadIdx.x;
+    const int64_t e     = (int64_t) blockIdx.x * kNormThreads + threadIdx.x;
     const float   v     = scale * xc[e] * weight[e]; // ggml's rms_norm + mul in the same float operations
     y[col * y_col_stride + e] = v;
     quantize_in_warp(v, col * k + e, q, d);

@@ -765,13 +765,10 @@ static bool device_has_wgmma() {
 }
 
 int q4_s24_cuda_sparse_prefill_kernel(int64_t nrows, int64_t k, int64_t ncols) {
-    if (nrows >= 8192 && ncols <= 512) {
-        return device_has_wgmma() ? Q4_S24_SPARSE_WGMMA : -1;
-    }
-    if (k >= 8192 && ncols >= 384 && ncols <= 512) {
-        return device_has_wgmma() ? Q4_S24_SPARSE_WGMMA_SPLIT_K : -1;
-    }
-    return -1;
+    const int by_shape = nrows >= 8192 && ncols <= 512                ? Q4_S24_SPARSE_WGMMA
+                         : k >= 8192 && ncols >= 384 && ncols <= 512 ? Q4_S24_SPARSE_WGMMA_SPLIT_K
+                                                                      : -1;
+    return by_shape >= 0 && device_has_wgmma() ? by_shape : -1;
 }
 
 // The kernel a request runs on the current device, or -1.

@@ -425,9 +425,11 @@ bool ggml_cuda_q4_s24_mul_mat_sparse_mma(ggml_backend_cuda_context & ctx, const 
                                          const ggml_tensor * src1, ggml_tensor * dst) {
     static const int setting = [] { // a q4_s24_sparse_kernel, or -1: off
         const char * env = getenv("Q4_S24_CUDA_SPARSE_MMA");
-        const int    mode = env != nullptr ? atoi(env) : -1;
-        return env == nullptr ? Q4_S24_SPARSE_WHERE_FASTER : mode == 0 ? -1 : mode == 2 ? Q4_S24_SPARSE_MMA_SP
-                                                                                          : Q4_S24_SPARSE_AUTO;
+        if (env == nullptr) {
+            return (int) Q4_S24_SPARSE_WHERE_FASTER;
+        }
+        const int mode = atoi(env);
+        return mode == 0 ? -1 : mode == 2 ? Q4_S24_SPARSE_MMA_SP : Q4_S24_SPARSE_AUTO;
     }();
     if (setting < 0) {
         return false;

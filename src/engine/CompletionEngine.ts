@@ -239,10 +239,11 @@ export class CompletionEngine {
         let workDoneAt: number | undefined;
         try {
             for await (const token of iterator) {
+                const receivedAt = performance.now();
                 if (workDoneAt != null)
-                    tokenWaitMs += performance.now() - workDoneAt;
+                    tokenWaitMs += receivedAt - workDoneAt;
                 if (firstTokenAt == null) {
-                    firstTokenAt = performance.now();
+                    firstTokenAt = receivedAt;
                     // From the second token on: queueing the first token's decode before handing it back would put that
                     // decode's CPU-side launch (a graph that is not reused after the prompt's batch) before the first
                     // token, which is what the user waits for. The last of maxTokens tokens is never decoded at all.
