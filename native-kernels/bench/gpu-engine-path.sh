@@ -15,6 +15,7 @@
 #   sparse tensor-core prefill runs, test-backend-ops' timings, the typing replays (all, or the one with
 #   Q4_S24_CUDA_GROUP_GLU=1), llama-bench with our fusions switched off one by one, and the perplexity / greedy
 #   comparisons of the fused paths.
+#   EXTRA_ENVS="Q4_S24_CUDA_NO_STAGED=1 ..." adds llama-bench decode runs of Q4_S24 with each assignment;
 #   build: HARNESS_SEED=N also runs the kernel harness, alongside the build, into $OUT/harness.log)
 #
 # Inputs, made here (see native-kernels/README.md, "GPU machine"): .device-carry/ from
@@ -173,6 +174,11 @@ if [ "$step" = bench ]; then
     stamp "llama-bench decode (the reference for bench:decode); Q4_S24 again without its fusion, and without PDL"
     "$bin/llama-bench" -m "$WORK/model-Q4_0.gguf" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 -p 0 -n 128 -r 3 -o md \
         2>&1 | tee "$LOGS/llama-bench.md"
+    # EXTRA_ENVS="NAME=VALUE ...": Q4_S24 again with each assignment (a switch being measured), in the same run.
+    for assignment in ${EXTRA_ENVS:-}; do
+        env "$assignment" "$bin/llama-bench" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 -p 0 -n 128 -r 3 -o md \
+            2>&1 | sed "s/^/$assignment: /" | tee "$LOGS/llama-bench-$assignment.md"
+    done
     if [[ " ${SKIP:-} " != *" variants "* ]]; then
         Q4_S24_CUDA_NO_FUSION=1 "$bin/llama-bench" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 -p 0 -n 128 -r 3 -o md \
             2>&1 | tee "$LOGS/llama-bench-no-fusion.md"

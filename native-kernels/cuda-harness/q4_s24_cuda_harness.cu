@@ -758,10 +758,12 @@ int main(int argc, char ** argv) {
     const unsigned seed  = argc > 1 ? (unsigned) strtoul(argv[1], nullptr, 10) : (unsigned) std::random_device{}();
     const char *   mode  = argc > 2 ? argv[2] : "";
     // quick: the sanitizer run (checks, one timing iteration); prefill / prefill-quick: the prefill checks and timings
-    // alone (dequantize + cuBLAS, sparse tensor cores); swiglu: the gate/up kernel alone.
+    // alone (dequantize + cuBLAS, sparse tensor cores); swiglu: the gate/up kernel alone; decode: everything but the
+    // prefill.
     const bool     quick        = strcmp(mode, "quick") == 0 || strcmp(mode, "prefill-quick") == 0;
     const bool     prefill_only = strncmp(mode, "prefill", 7) == 0;
     const bool     swiglu_only  = strcmp(mode, "swiglu") == 0;
+    const bool     decode_only  = strcmp(mode, "decode") == 0;
     if (argc > 2 && strcmp(argv[2], "profile") == 0) {
         std::mt19937 prng(seed);
         run_profile_launches(prng);
@@ -1002,7 +1004,7 @@ int main(int argc, char ** argv) {
             // Prefill: dequantize to f16 + cuBLAS GEMM (what ggml-cuda does for batches past the mat-vec), against
             // dense f16 cuBLAS on the same values; outputs checked on sampled elements.
             for (int64_t ntok : {100, 256, 512, 2048}) {
-                if (quick && ntok > 256) {
+                if ((quick && ntok > 256) || decode_only) {
                     break;
                 }
                 std::vector<half> xh((size_t) ntok * sh.k);
@@ -1146,7 +1148,9 @@ int main(int argc, char ** argv) {
         run_rms_norm_quantize(rng, quick);
         run_launch_chain_checks(rng);
     }
-    run_sparse_mma_partial_tiles(rng);
+    if (!decode_only) {
+        run_sparse_mma_partial_tiles(rng);
+    }
 #ifdef Q4_S24_HARNESS_CUBLAS
     cublasDestroy(blas);
 #endif

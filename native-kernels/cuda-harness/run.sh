@@ -4,6 +4,7 @@
 #   ARCH=sm_86 native-kernels/cuda-harness/run.sh    another architecture (default: sm_90a on compute capability 9.0)
 #   native-kernels/cuda-harness/run.sh SEED profile  Nsight Compute details of the decode kernels (needs ncu)
 #   native-kernels/cuda-harness/run.sh SEED prefill  the prefill checks and timings alone
+#   native-kernels/cuda-harness/run.sh SEED decode   everything but the prefill (decode kernels, norm, get_rows)
 #   native-kernels/cuda-harness/run.sh SEED profile-prefill  Nsight Compute on the sparse tensor-core prefill kernel
 #   HARNESS_NVCC_FLAGS=-DQ4_S24_MMA_STAGED_PAD=1 HARNESS_OUT=/tmp/hpad native-kernels/cuda-harness/run.sh SEED prefill
 #                                                    a kernel variant (extra nvcc flags for the GPU build; also
@@ -89,12 +90,13 @@ if [ "${2:-}" = "profile" ]; then
     ncu --set full --kernel-name regex:mul_mat_vec_kernel "$out/q4_s24_cuda_harness" "$seed" profile
     exit 0
 fi
-# "prefill": the prefill checks and timings alone (dequantize + cuBLAS, sparse tensor cores), then their memcheck.
+# "prefill": the prefill checks and timings alone (dequantize + cuBLAS, sparse tensor cores), then their memcheck;
+# "decode": everything but the prefill.
 mode=${2:-}
 "$out/q4_s24_cuda_harness" "$seed" $mode
 # On Hopper: the peak rate of the prefill's tensor-core instructions (dense mma.sync and wgmma against their sparse
 # forms), to read the prefill timings against.
-if [ "$arch" = sm_90a ]; then
+if [ "$arch" = sm_90a ] && [ "$mode" != decode ]; then
     nvcc "${common[@]}" -gencode=arch=compute_90a,code=sm_90a "$here/mma_peak.cu" -o "$out/mma_peak" && "$out/mma_peak"
 fi
 if command -v compute-sanitizer >/dev/null; then

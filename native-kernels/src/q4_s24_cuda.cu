@@ -1,5 +1,6 @@
 // Q4_S24 CUDA kernels: activation quantization, decode mat-vec (batch 1..8), dequantization, get_rows.
 #include "q4_s24_cuda.cuh"
+#include "q4_s24_cuda_async_copy.cuh"
 #include "q4_s24_cuda_device_cache.cuh"
 #include "q4_s24_cuda_layout.cuh"
 
@@ -222,6 +223,110 @@ struct mmv_matrices {
     int64_t         add_col_stride;
 };
 
+// The blocks of a group launch (GROUP) that compute matrix m: group.first_block[m] on. Sets the matrix's weights,
+// rows and output, and the block index its rows count from.
+__device__ __forceinline__ void select_group_matrix(const mmv_matrices & group, const uint8_t * __restrict__ & w,
+                                                    int64_t & nrows,
+                                                    float *& y, int64_t & y_col_stride, int64_t & first_block) {
+#pragma unroll
+    for (int m = 1; m < kMmvMaxGroup; ++m) {
+        if (m < group.count && blockIdx.x >= group.first_block[m]) {
+            w            = group.w[m];
+            nrows        = group.nrows[m];
+            y            = group.y[m];
+            y_col_stride = group.y_col_stride[m];
+            first_block  = group.first_block[m];
+        }
+    }
+}
+
+// The int8 activations of one sub-block for NCOLS columns (a: its first byte in column 0, d: its scale in column 0),
+// with the 1/16 of the weight bytes folded into the scale; zeros past the row's end. Plain loads: the kernel ahead
+// writes them (read after wait_for_previous_kernel).
+template <int NCOLS>
+__device__ __forceinline__ void load_act_sub_block(const int8_t * a, const float * d, int64_t a_col, int64_t d_col,
+                                                   bool in_row, int (&act)[NCOLS][8], float (&da)[NCOLS]) {
+#pragma unroll
+    for (int c = 0; c < NCOLS; ++c) {
+        const int4 * ap = reinterpret_cast<const int4 *>(a + c * a_col);
+        const int4   lo = in_row ? ap[0] : make_int4(0, 0, 0, 0);
+        const int4   hi = in_row ? ap[1] : make_int4(0, 0, 0, 0);
+        act[c][0] = lo.x; act[c][1] = lo.y; act[c][2] = lo.z; act[c][3] = lo.w;
+        act[c][4] = hi.x; act[c][5] = hi.y; act[c][6] = hi.z; act[c][7] = hi.w;
+        da[c] = in_row ? d[c * d_col] * (1.0f / 16.0f) : 0.0f;
+    }
+}
+
+// One row's sub-block (its two nibble words, position word and scale) times NCOLS activation columns, into acc.
+template <int NCOLS>
+__device__ __forceinline__ void accumulate_sub_block(uint32_t qs0, uint32_t qs1, uint32_t idx, float dw,
+                                                     const int (&act)[NCOLS][8], const float (&da)[NCOLS],
+                                                     float (&acc)[NCOLS]) {
+    int      wq[4];
+    uint32_t sel[4];
+    decode_sub_block(qs0, qs1, idx, wq, sel);
+#pragma unroll
+    for (int c = 0; c < NCOLS; ++c) {
+        int isum = 0;
+#pragma unroll
+        for (int m = 0; m < 4; ++m) {
+            const int a = (int) select_bytes((uint32_t) act[c][m], (uint32_t) act[c][m + 4], sel[m]);
+            isum = dot4_s8(wq[m], a, isum);
+        }
+        acc[c] = fmaf((float) isum, dw * da[c], acc[c]);
+    }
+}
+
+// The end of both mat-vec kernels: each thread's partial sums of the block's rows, summed over the block, then (SWIGLU)
+// silu(gate) * up, (single matrix) plus the residual, stored.
+template <int ROWS, int NCOLS, int THREADS, bool SWIGLU, bool GROUP>
+__device__ __forceinline__ void store_rows(const float (&acc)[SWIGLU ? 2 * ROWS : ROWS][NCOLS], int64_t row0,
+                                           int64_t nrows, float * y, int64_t y_col_stride,
+                                           const mmv_matrices & group) {
+    constexpr int kRows  = SWIGLU ? 2 * ROWS : ROWS;
+    constexpr int kWarps = THREADS / 32;
+    __shared__ float partial[kWarps][kRows * NCOLS];
+    const int lane = threadIdx.x % 32;
+    const int warp = threadIdx.x / 32;
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+        for (int c = 0; c < NCOLS; ++c) {
+            const float v = warp_sum(acc[r][c]);
+            if (lane == 0) {
+                partial[warp][r * NCOLS + c] = v;
+            }
+        }
+    }
+    __syncthreads();
+    if (threadIdx.x < ROWS * NCOLS) {
+        float sum = 0.0f;
+#pragma unroll
+        for (int i = 0; i < kWarps; ++i) {
+            sum += partial[i][threadIdx.x];
+        }
+        if constexpr (SWIGLU) {
+            float gate = 0.0f;
+#pragma unroll
+            for (int i = 0; i < kWarps; ++i) {
+                gate += partial[i][ROWS * NCOLS + threadIdx.x];
+            }
+            sum = swiglu(gate, sum);
+        }
+        const int     r   = threadIdx.x / NCOLS;
+        const int     c   = threadIdx.x % NCOLS;
+        const int64_t row = row0 + r;
+        if (row < nrows) {
+            if constexpr (!GROUP) {
+                if (group.add != nullptr) {
+                    sum += group.add[c * group.add_col_stride + row]; // written by an earlier kernel: after the wait
+                }
+            }
+            y[c * y_col_stride + row] = sum;
+        }
+    }
+}
+
 // ROWS weight rows per thread block. Thread t handles sub-blocks t, t + THREADS, ... of each row; THREADS is a
 // multiple of 8, so a thread always sees the same sub-block slot (t % 8) of every block it visits and its
 // field offsets just advance by THREADS/8 blocks per step. The activations of a sub-block stay in registers
@@ -250,16 +355,7 @@ mul_mat_vec_kernel(const uint8_t * __restrict__ w, const uint8_t * __restrict__ 
     // kernels registers.
     int64_t first_block = 0;
     if constexpr (GROUP) {
-#pragma unroll
-        for (int m = 1; m < kMmvMaxGroup; ++m) {
-            if (m < group.count && blockIdx.x >= group.first_block[m]) {
-                w            = group.w[m];
-                nrows        = group.nrows[m];
-                y            = group.y[m];
-                y_col_stride = group.y_col_stride[m];
-                first_block  = group.first_block[m];
-            }
-        }
+        select_group_matrix(group, w, nrows, y, y_col_stride, first_block);
     }
     const int64_t row0 = ((int64_t) blockIdx.x - first_block) * ROWS;
     const int     sub  = threadIdx.x % kSubsPerBlock;
@@ -330,15 +426,8 @@ mul_mat_vec_kernel(const uint8_t * __restrict__ w, const uint8_t * __restrict__ 
                     }
                 }
             } else {
-#pragma unroll
-                for (int c = 0; c < NCOLS; ++c) {
-                    const int4 * ap = reinterpret_cast<const int4 *>(a_ptr + u * THREADS * kSubCols + c * a_col);
-                    const int4 lo = in_row ? ap[0] : make_int4(0, 0, 0, 0);
-                    const int4 hi = in_row ? ap[1] : make_int4(0, 0, 0, 0);
-                    act[u][c][0] = lo.x; act[u][c][1] = lo.y; act[u][c][2] = lo.z; act[u][c][3] = lo.w;
-                    act[u][c][4] = hi.x; act[u][c][5] = hi.y; act[u][c][6] = hi.z; act[u][c][7] = hi.w;
-                    da[u][c] = in_row ? d_act[u * THREADS + c * d_col] * (1.0f / 16.0f) : 0.0f;
-                }
+                load_act_sub_block<NCOLS>(a_ptr + u * THREADS * kSubCols, d_act + u * THREADS, a_col, d_col, in_row,
+                                          act[u], da[u]);
             }
         }
 #pragma unroll
@@ -358,19 +447,7 @@ mul_mat_vec_kernel(const uint8_t * __restrict__ w, const uint8_t * __restrict__ 
         for (int u = 0; u < UNROLL; ++u) {
 #pragma unroll
             for (int r = 0; r < kRows; ++r) {
-                int      wq[4];
-                uint32_t sel[4];
-                decode_sub_block(qs0[u][r], qs1[u][r], idx[u][r], wq, sel);
-#pragma unroll
-                for (int c = 0; c < NCOLS; ++c) {
-                    int isum = 0;
-#pragma unroll
-                    for (int m = 0; m < 4; ++m) {
-                        const int a = (int) select_bytes((uint32_t) act[u][c][m], (uint32_t) act[u][c][m + 4], sel[m]);
-                        isum = dot4_s8(wq[m], a, isum);
-                    }
-                    acc[r][c] = fmaf((float) isum, dw[u][r] * da[u][c], acc[r][c]);
-                }
+                accumulate_sub_block<NCOLS>(qs0[u][r], qs1[u][r], idx[u][r], dw[u][r], act[u], da[u], acc[r]);
             }
         }
     }
@@ -378,48 +455,104 @@ mul_mat_vec_kernel(const uint8_t * __restrict__ w, const uint8_t * __restrict__ 
     // Only the reduction and the stores are left. Must stay after the wait and the loop: the next quantization into
     // the same activation buffer overwrites what this kernel reads, and relies on its reads being done.
     allow_next_kernel();
+    store_rows<ROWS, NCOLS, THREADS, SWIGLU, GROUP>(acc, row0, nrows, y, y_col_stride, group);
+}
 
-    constexpr int kWarps = THREADS / 32;
-    __shared__ float partial[kWarps][kRows * NCOLS];
-    const int lane = threadIdx.x % 32;
-    const int warp = threadIdx.x / 32;
+// Waits until at most `newer` (0..3) of this thread's cp.async groups are in flight (the instruction takes a constant).
+__device__ __forceinline__ void cp_async_wait_at_most(int newer) {
+    if (newer <= 0) {
+        cp_async_wait<0>();
+    } else if (newer == 1) {
+        cp_async_wait<1>();
+    } else if (newer == 2) {
+        cp_async_wait<2>();
+    } else {
+        cp_async_wait<3>();
+    }
+}
+
+// The same mat-vec with the weights staged in shared memory: the thread block copies its ROWS rows (SWIGLU: and the
+// same rows of w_gate) whole with cp.async, 16 bytes per copy, before it waits for the kernel ahead of it, which the
+// weights do not depend on. Under programmatic dependent launch the blocks that fit on the GPU beside that kernel
+// (all of them for Llama-3-8B's 4096-row matrices) so fetch their weights while it still runs, and each block has all
+// its bytes in flight at once without holding them in registers. Then, step by step (THREADS sub-blocks of every row,
+// the same slots as mul_mat_vec_kernel with UNROLL 1, so the sums are bitwise the same), it computes from shared
+// memory as the step's copies land: steps 0, 1 and 2 are separate copy groups, the rest one more.
+// Preconditions (staged_fits): row_bytes % 16 == 0, weights 16-byte aligned, kRows * row_bytes of dynamic shared memory.
+constexpr int kStagedCopyGroups = 4;
+template <int ROWS, int NCOLS, int THREADS, bool SWIGLU, bool GROUP>
+__global__ void __launch_bounds__(THREADS)
+mul_mat_vec_staged_kernel(const uint8_t * __restrict__ w, const uint8_t * __restrict__ w_gate, int64_t nrows, int nsub,
+                          size_t row_bytes, const int8_t * aq, const float * ad, int64_t k,
+                          const float * x, int64_t x_col_stride,
+                          float * y, int64_t y_col_stride, mmv_matrices group) {
+    static_assert(THREADS % 32 == 0, "THREADS must be a multiple of 32");
+    static_assert(!(GROUP && SWIGLU), "a group has no gate matrix");
+    constexpr int kRows      = SWIGLU ? 2 * ROWS : ROWS;
+    constexpr int kStepBytes = THREADS / kSubsPerBlock * kBlockBytes; // of one row; THREADS % 32 == 0 makes it % 16
+    static_assert(kStepBytes % 16 == 0, "a step's bytes must be whole 16-byte copies");
+    (void) x;
+    (void) x_col_stride;
+    extern __shared__ uint4 staged_words[];
+    uint8_t * staged = reinterpret_cast<uint8_t *>(staged_words); // row r at r * row_bytes
+
+    int64_t first_block = 0;
+    if constexpr (GROUP) {
+        select_group_matrix(group, w, nrows, y, y_col_stride, first_block);
+    }
+    const int64_t row0      = ((int64_t) blockIdx.x - first_block) * ROWS;
+    const int     nsteps    = (nsub + THREADS - 1) / THREADS;
+    const int     row_units = (int) (row_bytes / 16);
+    for (int step = 0; step < nsteps; ++step) {
+        const int u_end = min(row_units, (step + 1) * (kStepBytes / 16));
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+            const int64_t   row = row0 + r % ROWS; // past the end: the last row again, never stored
+            const uint8_t * src = (r < ROWS ? w : w_gate) + (row < nrows ? row : nrows - 1) * row_bytes;
+            for (int u = step * (kStepBytes / 16) + threadIdx.x; u < u_end; u += THREADS) {
+                cp_async<16>(staged + r * row_bytes + 16 * u, src + 16 * u);
+            }
+        }
+        if (step < kStagedCopyGroups - 1 || step == nsteps - 1) {
+            cp_async_commit();
+        }
+    }
+    const int groups = min(nsteps, kStagedCopyGroups);
+
+    float acc[kRows][NCOLS];
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
 #pragma unroll
         for (int c = 0; c < NCOLS; ++c) {
-            const float v = warp_sum(acc[r][c]);
-            if (lane == 0) {
-                partial[warp][r * NCOLS + c] = v;
+            acc[r][c] = 0.0f;
+        }
+    }
+    const int sub = threadIdx.x % kSubsPerBlock;
+    wait_for_previous_kernel();
+    for (int step = 0; step < nsteps; ++step) {
+        const int  s      = step * THREADS + threadIdx.x;
+        const bool in_row = s < nsub;
+        int        act[NCOLS][8];
+        float      da[NCOLS];
+        load_act_sub_block<NCOLS>(aq + (int64_t) s * kSubCols, ad + s, k, k / kSubCols, in_row, act, da);
+        cp_async_wait_at_most(groups - 1 - min(step, kStagedCopyGroups - 1)); // this step's group has landed
+        __syncthreads();                                                       // and every thread's copies in it
+        if (in_row) {
+            const uint8_t * blk = staged + (s / kSubsPerBlock) * kBlockBytes;
+#pragma unroll
+            for (int r = 0; r < kRows; ++r) {
+                const uint8_t * b  = blk + r * row_bytes;
+                const uint32_t  q0 = *reinterpret_cast<const uint32_t *>(b + kQsOffset + 8 * sub);
+                const uint32_t  q1 = *reinterpret_cast<const uint32_t *>(b + kQsOffset + 8 * sub + 4);
+                const uint32_t  ix = *reinterpret_cast<const uint32_t *>(b + kIdxOffset + 4 * sub);
+                const float     dw = __half2float(*reinterpret_cast<const half *>(b + (sub < 4 ? 0 : 2)));
+                accumulate_sub_block<NCOLS>(q0, q1, ix, dw, act, da, acc[r]);
             }
         }
     }
-    __syncthreads();
-    if (threadIdx.x < ROWS * NCOLS) {
-        float sum = 0.0f;
-#pragma unroll
-        for (int i = 0; i < kWarps; ++i) {
-            sum += partial[i][threadIdx.x];
-        }
-        if constexpr (SWIGLU) {
-            float gate = 0.0f;
-#pragma unroll
-            for (int i = 0; i < kWarps; ++i) {
-                gate += partial[i][ROWS * NCOLS + threadIdx.x];
-            }
-            sum = swiglu(gate, sum);
-        }
-        const int     r   = threadIdx.x / NCOLS;
-        const int     c   = threadIdx.x % NCOLS;
-        const int64_t row = row0 + r;
-        if (row < nrows) {
-            if constexpr (!GROUP) {
-                if (group.add != nullptr) {
-                    sum += group.add[c * group.add_col_stride + row]; // written by an earlier kernel: after the wait
-                }
-            }
-            y[c * y_col_stride + row] = sum;
-        }
-    }
+
+    allow_next_kernel(); // as in mul_mat_vec_kernel: after every read of the activations
+    store_rows<ROWS, NCOLS, THREADS, SWIGLU, GROUP>(acc, row0, nrows, y, y_col_stride, group);
 }
 
 // Dense values of kept 4j..4j+3 of one sub-block: 8 columns (8j..8j+7). Equal positions add up,
@@ -532,7 +665,8 @@ bool pdl_enabled(const void * kernel) {
 }
 
 template <typename... Params, typename... Args>
-void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t stream, Args... args) {
+void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t stream,
+                   Args... args) {
 #if CUDART_VERSION >= 12030
     if (pdl_enabled(reinterpret_cast<const void *>(kernel))) {
         cudaLaunchAttribute attr;
@@ -541,6 +675,7 @@ void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_
         cudaLaunchConfig_t config                       = {};
         config.gridDim                                  = grid;
         config.blockDim                                 = block;
+        config.dynamicSmemBytes                         = shared_bytes;
         config.stream                                   = stream;
         config.attrs                                    = &attr;
         config.numAttrs                                 = 1;
@@ -548,10 +683,27 @@ void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_
         return;
     }
 #endif
-    kernel<<<grid, block, 0, stream>>>(args...);
+    kernel<<<grid, block, shared_bytes, stream>>>(args...);
 }
 
-// mats.first_block is filled in here, from ROWS.
+// The UNROLL of a launch shape that selects mul_mat_vec_staged_kernel.
+constexpr int kStaged = 0;
+
+// Whether the staged kernel can take these matrices: whole 16-byte copies from 16-byte aligned rows, and the block's
+// rows within the 48 KiB of shared memory every device gives a block without opting in.
+bool staged_fits(const mmv_matrices & mats, const void * w_gate, size_t w_row_bytes, size_t shared_bytes) {
+    if (w_row_bytes % 16 != 0 || shared_bytes > 48 * 1024 || reinterpret_cast<uintptr_t>(w_gate) % 16 != 0) {
+        return false;
+    }
+    for (int m = 0; m < mats.count; ++m) {
+        if (reinterpret_cast<uintptr_t>(mats.w[m]) % 16 != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// mats.first_block is filled in here, from ROWS. UNROLL kStaged: the staged kernel where it fits, else UNROLL 1.
 template <int ROWS, int NCOLS, int THREADS, int UNROLL, bool FUSED, bool SWIGLU>
 void launch_mul_mat_vec(mmv_matrices mats, const void * w_gate, int64_t k, size_t w_row_bytes, q4_s24_cuda_act act,
                         cudaStream_t stream) {
@@ -560,19 +712,34 @@ void launch_mul_mat_vec(mmv_matrices mats, const void * w_gate, int64_t k, size_
         mats.first_block[m] = (unsigned) blocks;
         blocks += (mats.nrows[m] + ROWS - 1) / ROWS;
     }
-    const dim3 grid((unsigned) blocks);
-    const auto args = [&](auto kernel) {
-        launch_kernel(kernel, grid, dim3(THREADS), stream, mats.w[0], static_cast<const uint8_t *>(w_gate),
-                      mats.nrows[0], (int) (k / kSubCols), w_row_bytes, (const int8_t *) act.q, (const float *) act.d,
-                      k, act.x, act.x_col_stride, mats.y[0], mats.y_col_stride[0], mats);
+    const dim3   grid((unsigned) blocks);
+    const size_t staged_bytes = (size_t) (SWIGLU ? 2 * ROWS : ROWS) * w_row_bytes;
+    const auto   args = [&](auto kernel, size_t shared_bytes) {
+        launch_kernel(kernel, grid, dim3(THREADS), shared_bytes, stream, mats.w[0],
+                      static_cast<const uint8_t *>(w_gate), mats.nrows[0], (int) (k / kSubCols), w_row_bytes,
+                      (const int8_t *) act.q, (const float *) act.d, k, act.x, act.x_col_stride, mats.y[0],
+                      mats.y_col_stride[0], mats);
     };
-    if constexpr (!FUSED && !SWIGLU) {
-        if (mats.count > 1) {
-            args(mul_mat_vec_kernel<ROWS, NCOLS, THREADS, UNROLL, false, false, true>);
+    if constexpr (UNROLL == kStaged) {
+        static_assert(!FUSED, "the staged kernel reads pre-quantized activations");
+        if (staged_fits(mats, w_gate, w_row_bytes, staged_bytes)) {
+            if (!SWIGLU && mats.count > 1) {
+                args(mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, false, true>, staged_bytes);
+            } else {
+                args(mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, SWIGLU, false>, staged_bytes);
+            }
             return;
         }
+        launch_mul_mat_vec<ROWS, NCOLS, THREADS, 1, false, SWIGLU>(mats, w_gate, k, w_row_bytes, act, stream);
+    } else {
+        if constexpr (!FUSED && !SWIGLU) {
+            if (mats.count > 1) {
+                args(mul_mat_vec_kernel<ROWS, NCOLS, THREADS, UNROLL, false, false, true>, 0);
+                return;
+            }
+        }
+        args(mul_mat_vec_kernel<ROWS, NCOLS, THREADS, UNROLL, FUSED, SWIGLU>, 0);
     }
-    args(mul_mat_vec_kernel<ROWS, NCOLS, THREADS, UNROLL, FUSED, SWIGLU>);
 }
 
 template <int ROWS, int THREADS, int UNROLL, bool FUSED, bool SWIGLU = false>
@@ -623,6 +790,12 @@ void launch_variant(q4_s24_cuda_mmv_variant variant, const mmv_matrices & mats, 
             break;
         Q4_S24_MMV_SHAPES(Q4_S24_MMV_CASE)
 #undef Q4_S24_MMV_CASE
+#define Q4_S24_MMV_CASE(R, T) \
+        case Q4_S24_MMV_STAGED_R##R##_T##T: \
+            launch_for_cols<R, T, kStaged, false>(ncols, mats, nullptr, k, w_row_bytes, act, stream); \
+            break;
+        Q4_S24_MMV_STAGED_SHAPES(Q4_S24_MMV_CASE)
+#undef Q4_S24_MMV_CASE
         default:
             fprintf(stderr, "q4_s24_cuda_mul_mat_vec_variant: unknown variant %d\n", (int) variant);
             abort();
@@ -652,8 +825,8 @@ void q4_s24_cuda_quantize_act(const float * x, int64_t k, int64_t x_col_stride, 
                               cudaStream_t stream) {
     const int64_t total   = k * ncols;
     const int     threads = 256;
-    launch_kernel(quantize_act_kernel, dim3((unsigned) ((total + threads - 1) / threads)), dim3(threads), stream, x, k,
-                  x_col_stride, total, act.q, act.d);
+    launch_kernel(quantize_act_kernel, dim3((unsigned) ((total + threads - 1) / threads)), dim3(threads), 0, stream,
+                  x, k, x_col_stride, total, act.q, act.d);
 }
 
 bool q4_s24_cuda_rms_norm_quantize_act(const float * x, int64_t k, int64_t x_col_stride, int ncols,
@@ -664,12 +837,14 @@ bool q4_s24_cuda_rms_norm_quantize_act(const float * x, int64_t k, int64_t x_col
         return false;
     }
     launch_kernel(rms_norm_quantize_act_kernel, dim3((unsigned) (k / kNormThreads), (unsigned) ncols),
-                  dim3(kNormThreads), stream, x, k, x_col_stride, weight, eps, y, y_col_stride, act.q, act.d);
+                  dim3(kNormThreads), 0, stream, x, k, x_col_stride, weight, eps, y, y_col_stride, act.q, act.d);
     return true;
 }
 
 // "r2t128u1": rows per thread block, threads, sub-blocks in flight (the harness's column of launch shapes).
 #define Q4_S24_SHAPE_NAME(R, T, U) "r" #R "t" #T "u" #U,
+// "S.r4t128": a staged shape.
+#define Q4_S24_STAGED_SHAPE_NAME(R, T) "S.r" #R "t" #T,
 
 void q4_s24_cuda_mul_mat_vec_variant(q4_s24_cuda_mmv_variant variant, const void * w, int64_t nrows, int64_t k,
                                      size_t w_row_bytes, q4_s24_cuda_act act, int ncols, float * y,
@@ -680,7 +855,7 @@ void q4_s24_cuda_mul_mat_vec_variant(q4_s24_cuda_mmv_variant variant, const void
 }
 
 bool q4_s24_cuda_mmv_variant_is_fused(q4_s24_cuda_mmv_variant variant) {
-    return variant >= Q4_S24_MMV_SHAPE_COUNT;
+    return variant >= Q4_S24_MMV_SHAPE_COUNT && variant < Q4_S24_MMV_FUSED_END;
 }
 
 q4_s24_cuda_mmv_variant q4_s24_cuda_mmv_variant_unfused(q4_s24_cuda_mmv_variant variant) {
@@ -694,22 +869,37 @@ const char * q4_s24_cuda_mmv_variant_name(q4_s24_cuda_mmv_variant variant) {
 #define Q4_S24_FUSED_SHAPE_NAME(R, T, U) "F." Q4_S24_SHAPE_NAME(R, T, U)
         Q4_S24_MMV_SHAPES(Q4_S24_FUSED_SHAPE_NAME)
 #undef Q4_S24_FUSED_SHAPE_NAME
+        Q4_S24_MMV_STAGED_SHAPES(Q4_S24_STAGED_SHAPE_NAME)
     };
+    static_assert(sizeof(names) / sizeof(names[0]) == Q4_S24_MMV_VARIANT_COUNT, "one name per variant");
     return variant >= 0 && variant < Q4_S24_MMV_VARIANT_COUNT ? names[variant] : "?";
+}
+
+// Q4_S24_CUDA_NO_STAGED=1 (any nonzero number): the defaults before the staged kernel (session 12), to measure it.
+static bool staged_defaults() {
+    static const bool on = [] {
+        const char * env = getenv("Q4_S24_CUDA_NO_STAGED");
+        return env == nullptr || atoi(env) == 0;
+    }();
+    return on;
 }
 
 // From the harness on the H200 (docs/benchmarks.md, "GPU (H200)"): small matrices (the 1024-row k/v projections)
 // are launch-bound, so at batch 1-2 in-kernel quantization (one launch) wins; otherwise separate quantization.
-// Larger matrices: 2 rows per 128 threads at batch 1 (4096x4096, 4096x14336 and 14336x4096 alike; 4 rows need
-// 72 registers, which leaves a second wave of thread blocks), 4 rows per 64 threads with two sub-blocks in flight at
-// batch 2, and without from batch 3 on.
+// Larger matrices at batch 1: the staged kernel, 8 rows per block from 8192 rows on (14336x4096: 9.7 against 11.2 us
+// for the best register-staged shape, quantization included), else 4 (4096x4096 and 4096x14336: within 0.4 us of the
+// best shape); before it, 2 rows per 128 threads (4 rows need 72 registers, which leaves a second wave of thread
+// blocks). At batch 2: 4 rows per 64 threads with two sub-blocks in flight, and without from batch 3 on.
 q4_s24_cuda_mmv_variant q4_s24_cuda_mmv_default_variant(int64_t nrows, int64_t k, int ncols) {
     (void) k;
     if (nrows <= 2048) {
         return ncols <= 2 ? Q4_S24_MMV_FUSED_R4_T128_U1 : Q4_S24_MMV_R4_T128_U1;
     }
     if (ncols == 1) {
-        return Q4_S24_MMV_R2_T128_U1;
+        if (!staged_defaults()) {
+            return Q4_S24_MMV_R2_T128_U1;
+        }
+        return nrows >= 8192 ? Q4_S24_MMV_STAGED_R8_T128 : Q4_S24_MMV_STAGED_R4_T128;
     }
     return ncols == 2 ? Q4_S24_MMV_R4_T64_U2 : Q4_S24_MMV_R4_T64_U1;
 }
@@ -758,6 +948,13 @@ void q4_s24_cuda_swiglu_variant(q4_s24_cuda_swiglu_shape shape, const void * w_u
             break;
         Q4_S24_SWIGLU_SHAPES(Q4_S24_SWIGLU_CASE)
 #undef Q4_S24_SWIGLU_CASE
+#define Q4_S24_SWIGLU_CASE(R, T) \
+        case Q4_S24_SWIGLU_STAGED_R##R##_T##T: \
+            launch_for_cols<R, T, kStaged, false, true>(ncols, single_matrix(w_up, nrows, y, y_col_stride), w_gate, \
+                                                        k, w_row_bytes, act, stream); \
+            break;
+        Q4_S24_SWIGLU_STAGED_SHAPES(Q4_S24_SWIGLU_CASE)
+#undef Q4_S24_SWIGLU_CASE
         default:
             fprintf(stderr, "q4_s24_cuda_swiglu_variant: unknown shape %d\n", (int) shape);
             abort();
@@ -767,16 +964,22 @@ void q4_s24_cuda_swiglu_variant(q4_s24_cuda_swiglu_shape shape, const void * w_u
 const char * q4_s24_cuda_swiglu_shape_name(q4_s24_cuda_swiglu_shape shape) {
     static const char * const names[] = {
         Q4_S24_SWIGLU_SHAPES(Q4_S24_SHAPE_NAME)
+        Q4_S24_SWIGLU_STAGED_SHAPES(Q4_S24_STAGED_SHAPE_NAME)
     };
+    static_assert(sizeof(names) / sizeof(names[0]) == Q4_S24_SWIGLU_SHAPE_COUNT, "one name per shape");
     return shape >= 0 && shape < Q4_S24_SWIGLU_SHAPE_COUNT ? names[shape] : "?";
 }
 
-// From the harness on the H200 (14336x4096, docs/benchmarks.md): 2 rows of each matrix per 64 threads with two
-// sub-blocks in flight per thread at batch 1-3 (batch 1: 20.9 us with the quantization, against 28.2 us for
-// quantization + two mat-vecs), without from batch 4 on (fewer registers for 4-8 columns).
+// From the harness on the H200 (14336x4096, docs/benchmarks.md): at batch 1 the staged kernel with 4 rows of each
+// matrix per 128 threads (16.7 us with the quantization, against 17.6 us for the best register-staged shape); else 2
+// rows of each matrix per 64 threads with two sub-blocks in flight per thread at batch 2-3, without from batch 4 on
+// (fewer registers for 4-8 columns).
 q4_s24_cuda_swiglu_shape q4_s24_cuda_swiglu_default_shape(int64_t nrows, int64_t k, int ncols) {
     (void) nrows;
     (void) k;
+    if (ncols == 1 && staged_defaults()) {
+        return Q4_S24_SWIGLU_STAGED_R4_T128;
+    }
     return ncols <= 3 ? Q4_S24_SWIGLU_R2_T64_U2 : Q4_S24_SWIGLU_R2_T64_U1;
 }
 

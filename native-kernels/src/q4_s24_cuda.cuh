@@ -76,11 +76,15 @@ void q4_s24_cuda_mul_mat_vec_swiglu(const void * w_up, const void * w_gate, int6
                                     size_t w_row_bytes, q4_s24_cuda_act act, int ncols, float * y,
                                     int64_t y_col_stride, cudaStream_t stream);
 // Its launch shapes (R rows of each matrix per thread block, T threads, U sub-blocks in flight per thread), for the
-// harness to time.
+// harness to time; then the staged shapes (R, T: the rows go through shared memory, as Q4_S24_MMV_STAGED_SHAPES).
 #define Q4_S24_SWIGLU_SHAPES(X) X(1, 128, 1) X(2, 64, 1) X(4, 64, 1) X(2, 64, 2) X(4, 64, 2)
+#define Q4_S24_SWIGLU_STAGED_SHAPES(X) X(2, 128) X(4, 128) X(4, 64) X(8, 128)
 enum q4_s24_cuda_swiglu_shape {
 #define Q4_S24_SWIGLU_ENUM(R, T, U) Q4_S24_SWIGLU_R##R##_T##T##_U##U,
     Q4_S24_SWIGLU_SHAPES(Q4_S24_SWIGLU_ENUM)
+#undef Q4_S24_SWIGLU_ENUM
+#define Q4_S24_SWIGLU_ENUM(R, T) Q4_S24_SWIGLU_STAGED_R##R##_T##T,
+    Q4_S24_SWIGLU_STAGED_SHAPES(Q4_S24_SWIGLU_ENUM)
 #undef Q4_S24_SWIGLU_ENUM
     Q4_S24_SWIGLU_SHAPE_COUNT,
 };
@@ -92,7 +96,11 @@ void q4_s24_cuda_swiglu_variant(q4_s24_cuda_swiglu_shape shape, const void * w_u
 
 // Mat-vec launch shapes: R weight rows per thread block, T threads per block, U sub-blocks whose loads a thread
 // issues before computing. The harness times each; q4_s24_cuda_mmv_default_variant picks per shape from those timings.
+// Staged shapes (R, T): the thread block copies its R rows whole into shared memory (cp.async) before it waits for the
+// kernel ahead of it, then computes from there; rows of a multiple of 1024 columns, 16-byte aligned, at most 48 KiB
+// per block (else the same R and T with U = 1).
 #define Q4_S24_MMV_SHAPES(X) X(2, 128, 1) X(4, 128, 1) X(4, 64, 1) X(4, 64, 2)
+#define Q4_S24_MMV_STAGED_SHAPES(X) X(2, 128) X(4, 128) X(8, 128) X(4, 64) X(8, 64)
 enum q4_s24_cuda_mmv_variant {
 #define Q4_S24_MMV_ENUM(R, T, U) Q4_S24_MMV_R##R##_T##T##_U##U,
     Q4_S24_MMV_SHAPES(Q4_S24_MMV_ENUM)
@@ -103,6 +111,11 @@ enum q4_s24_cuda_mmv_variant {
     Q4_S24_MMV_FUSED_BEFORE_FIRST = Q4_S24_MMV_SHAPE_COUNT - 1,
 #define Q4_S24_MMV_ENUM(R, T, U) Q4_S24_MMV_FUSED_R##R##_T##T##_U##U,
     Q4_S24_MMV_SHAPES(Q4_S24_MMV_ENUM)
+#undef Q4_S24_MMV_ENUM
+    Q4_S24_MMV_FUSED_END,
+    Q4_S24_MMV_STAGED_BEFORE_FIRST = Q4_S24_MMV_FUSED_END - 1,
+#define Q4_S24_MMV_ENUM(R, T) Q4_S24_MMV_STAGED_R##R##_T##T,
+    Q4_S24_MMV_STAGED_SHAPES(Q4_S24_MMV_ENUM)
 #undef Q4_S24_MMV_ENUM
     Q4_S24_MMV_VARIANT_COUNT,
 };

@@ -13,6 +13,7 @@
 // In FORMAT.md's terms compressed column c is kept value c of the sub-block, so lane t needs kept values 2t, 2t+1 (the
 // low nibbles of qs bytes 2t, 2t+1) and 2t+8, 2t+9 (their high nibbles): one 16-bit load per row and sub-block.
 #include "q4_s24_cuda_sparse_mma.cuh"
+#include "q4_s24_cuda_async_copy.cuh"
 #include "q4_s24_cuda_device_cache.cuh"
 #include "q4_s24_cuda_layout.cuh"
 
@@ -176,53 +177,6 @@ __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const half * p) {
 #else
     (void) r; (void) p;
     __trap();
-#endif
-}
-
-// BYTES (4 or 16) from global to shared memory without registers; 16-byte copies bypass L1 (.cg, which only exists
-// for 16), smaller ones cannot (.ca).
-template <int BYTES> __device__ __forceinline__ void cp_async(void * dst, const void * src) {
-    static_assert(BYTES == 4 || BYTES == 16, "cp.async copies 4, 8 or 16 bytes; these kernels use 4 and 16");
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    const uint32_t to = (uint32_t) __cvta_generic_to_shared(dst);
-    if constexpr (BYTES == 16) {
-        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(to), "l"(src));
-    } else {
-        asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(to), "l"(src));
-    }
-#else
-    (void) dst; (void) src;
-    __trap();
-#endif
-}
-
-// The same, copying only when `copy` holds and writing zeros otherwise (the source is not read): no branch, so the
-// wgmma kernel's pipeline stays unbroken around it.
-template <int BYTES> __device__ __forceinline__ void cp_async_if(void * dst, const void * src, bool copy) {
-    static_assert(BYTES == 4 || BYTES == 16, "cp.async copies 4, 8 or 16 bytes; these kernels use 4 and 16");
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    const uint32_t to = (uint32_t) __cvta_generic_to_shared(dst);
-    const uint32_t n  = copy ? BYTES : 0;
-    if constexpr (BYTES == 16) {
-        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(to), "l"(src), "r"(n));
-    } else {
-        asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(to), "l"(src), "r"(n));
-    }
-#else
-    (void) dst; (void) src; (void) copy;
-    __trap();
-#endif
-}
-
-__device__ __forceinline__ void cp_async_commit() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm volatile("cp.async.commit_group;" ::: "memory");
-#endif
-}
-
-template <int PENDING> __device__ __forceinline__ void cp_async_wait() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm volatile("cp.async.wait_group %0;" ::"n"(PENDING) : "memory");
 #endif
 }
 
