@@ -478,9 +478,11 @@ __device__ __forceinline__ void cp_async_wait_at_most(int newer) {
 // its bytes in flight at once without holding them in registers. Then, step by step (THREADS sub-blocks of every row,
 // the same slots as mul_mat_vec_kernel with UNROLL 1, so the sums are bitwise the same), it computes from shared
 // memory as the step's copies land: steps 0, 1 and 2 are separate copy groups, the rest one more.
+// BULK (code for compute capability 9.0 on): thread 0 copies each group's byte range of every row with one bulk copy
+// (the TMA unit) counted on an mbarrier per group, instead of every thread issuing 16-byte cp.async copies.
 // Preconditions (staged_fits): row_bytes % 16 == 0, weights 16-byte aligned, kRows * row_bytes of dynamic shared memory.
 constexpr int kStagedCopyGroups = 4;
-template <int ROWS, int NCOLS, int THREADS, bool SWIGLU, bool GROUP>
+template <int ROWS, int NCOLS, int THREADS, bool SWIGLU, bool GROUP, bool BULK>
 __global__ void __launch_bounds__(THREADS)
 mul_mat_vec_staged_kernel(const uint8_t * __restrict__ w, const uint8_t * __restrict__ w_gate, int64_t nrows, int nsub,
                           size_t row_bytes, const int8_t * aq, const float * ad, int64_t k,
@@ -500,24 +502,46 @@ mul_mat_vec_staged_kernel(const uint8_t * __restrict__ w, const uint8_t * __rest
     if constexpr (GROUP) {
         select_group_matrix(group, w, nrows, y, y_col_stride, first_block);
     }
-    const int64_t row0      = ((int64_t) blockIdx.x - first_block) * ROWS;
-    const int     nsteps    = (nsub + THREADS - 1) / THREADS;
-    const int     row_units = (int) (row_bytes / 16);
-    for (int step = 0; step < nsteps; ++step) {
-        const int u_end = min(row_units, (step + 1) * (kStepBytes / 16));
-#pragma unroll
-        for (int r = 0; r < kRows; ++r) {
-            const int64_t   row = row0 + r % ROWS; // past the end: the last row again, never stored
-            const uint8_t * src = (r < ROWS ? w : w_gate) + (row < nrows ? row : nrows - 1) * row_bytes;
-            for (int u = step * (kStepBytes / 16) + threadIdx.x; u < u_end; u += THREADS) {
-                cp_async<16>(staged + r * row_bytes + 16 * u, src + 16 * u);
+    const int64_t row0   = ((int64_t) blockIdx.x - first_block) * ROWS;
+    const int     nsteps = (nsub + THREADS - 1) / THREADS;
+    const int     groups = min(nsteps, kStagedCopyGroups);
+    const auto    source = [&](int r) { // past the end: the last row again, never stored
+        const int64_t row = row0 + r % ROWS;
+        return (r < ROWS ? w : w_gate) + (row < nrows ? row : nrows - 1) * row_bytes;
+    };
+    __shared__ uint64_t landed[kStagedCopyGroups]; // BULK: group g's bytes have arrived
+    if constexpr (BULK) {
+        if (threadIdx.x == 0) {
+            for (int g = 0; g < groups; ++g) {
+                mbarrier_init(&landed[g], 1);
+            }
+            // Group g: bytes [g * kStepBytes, end) of every row, the last group up to the row's end.
+            for (int g = 0; g < groups; ++g) {
+                const unsigned begin = g * kStepBytes;
+                const unsigned bytes = (g == groups - 1 ? (unsigned) row_bytes : begin + kStepBytes) - begin;
+                mbarrier_arrive_expecting(&landed[g], kRows * bytes);
+                for (int r = 0; r < kRows; ++r) {
+                    bulk_copy_to_shared(staged + r * row_bytes + begin, source(r) + begin, bytes, &landed[g]);
+                }
             }
         }
-        if (step < kStagedCopyGroups - 1 || step == nsteps - 1) {
-            cp_async_commit();
+        __syncthreads(); // the mbarriers are initialized before anyone waits on them
+    } else {
+        const int row_units = (int) (row_bytes / 16);
+        for (int step = 0; step < nsteps; ++step) {
+            const int u_end = min(row_units, (step + 1) * (kStepBytes / 16));
+#pragma unroll
+            for (int r = 0; r < kRows; ++r) {
+                const uint8_t * src = source(r);
+                for (int u = step * (kStepBytes / 16) + threadIdx.x; u < u_end; u += THREADS) {
+                    cp_async<16>(staged + r * row_bytes + 16 * u, src + 16 * u);
+                }
+            }
+            if (step < kStagedCopyGroups - 1 || step == nsteps - 1) {
+                cp_async_commit();
+            }
         }
     }
-    const int groups = min(nsteps, kStagedCopyGroups);
 
     float acc[kRows][NCOLS];
 #pragma unroll
@@ -535,8 +559,12 @@ mul_mat_vec_staged_kernel(const uint8_t * __restrict__ w, const uint8_t * __rest
         int        act[NCOLS][8];
         float      da[NCOLS];
         load_act_sub_block<NCOLS>(aq + (int64_t) s * kSubCols, ad + s, k, k / kSubCols, in_row, act, da);
-        cp_async_wait_at_most(groups - 1 - min(step, kStagedCopyGroups - 1)); // this step's group has landed
-        __syncthreads();                                                       // and every thread's copies in it
+        if constexpr (BULK) {
+            mbarrier_wait(&landed[min(step, kStagedCopyGroups - 1)], 0);
+        } else {
+            cp_async_wait_at_most(groups - 1 - min(step, kStagedCopyGroups - 1)); // this step's group has landed
+            __syncthreads();                                                       // and every thread's copies in it
+        }
         if (in_row) {
             const uint8_t * blk = staged + (s / kSubsPerBlock) * kBlockBytes;
 #pragma unroll
@@ -689,6 +717,25 @@ void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shar
 // The UNROLL of a launch shape that selects mul_mat_vec_staged_kernel.
 constexpr int kStaged = 0;
 
+// Whether the staged kernel copies with the TMA unit (BULK): Q4_S24_CUDA_BULK_COPY=1 asks for it and the code the
+// device runs was compiled for compute capability 9.0 or newer; else cp.async. Off by default: on the H200 the harness
+// measured both within run-to-run noise (docs/benchmarks.md, session 13), so the bytes a block has in flight are not
+// what limits the mat-vec. One cached answer per device, as for pdl_enabled.
+bool bulk_copies_enabled(const void * bulk_kernel) {
+    static const bool asked = [] {
+        const char * env = getenv("Q4_S24_CUDA_BULK_COPY");
+        return env != nullptr && atoi(env) != 0;
+    }();
+    if (!asked) {
+        return false;
+    }
+    static std::atomic<int> cached[64];
+    return q4_s24_cuda_ask_once_per_device(cached, [bulk_kernel](int) {
+        cudaFuncAttributes attr = {};
+        return cudaFuncGetAttributes(&attr, bulk_kernel) == cudaSuccess && attr.ptxVersion >= 90;
+    });
+}
+
 // Whether the staged kernel can take these matrices: whole 16-byte copies from 16-byte aligned rows, and the block's
 // rows within the 48 KiB of shared memory every device gives a block without opting in.
 bool staged_fits(const mmv_matrices & mats, const void * w_gate, size_t w_row_bytes, size_t shared_bytes) {
@@ -723,10 +770,16 @@ void launch_mul_mat_vec(mmv_matrices mats, const void * w_gate, int64_t k, size_
     if constexpr (UNROLL == kStaged) {
         static_assert(!FUSED, "the staged kernel reads pre-quantized activations");
         if (staged_fits(mats, w_gate, w_row_bytes, staged_bytes)) {
-            if (!SWIGLU && mats.count > 1) {
-                args(mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, false, true>, staged_bytes);
+            const bool group = !SWIGLU && mats.count > 1;
+            if (bulk_copies_enabled(reinterpret_cast<const void *>(
+                    mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, SWIGLU, false, true>))) {
+                args(group ? mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, false, true, true>
+                           : mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, SWIGLU, false, true>,
+                     staged_bytes);
             } else {
-                args(mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, SWIGLU, false>, staged_bytes);
+                args(group ? mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, false, true, false>
+                           : mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, SWIGLU, false, false>,
+                     staged_bytes);
             }
             return;
         }

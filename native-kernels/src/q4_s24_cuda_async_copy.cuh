@@ -1,6 +1,7 @@
-// Global-to-shared copies that do not go through registers (cp.async, compute capability 8.0 on), used by the decode
-// mat-vec (q4_s24_cuda.cu) and the tensor-core prefill kernels (q4_s24_cuda_sparse_mma.cu). Code compiled for older
-// devices (ggml's PTX for 5.0) gets plain synchronous copies, so every kernel that uses them still runs there.
+// Global-to-shared copies that do not go through registers, used by the decode mat-vec (q4_s24_cuda.cu) and the
+// tensor-core prefill kernels (q4_s24_cuda_sparse_mma.cu): cp.async (compute capability 8.0 on; code compiled for older
+// devices, ggml's PTX for 5.0, gets plain synchronous copies, so every kernel that uses them still runs there) and
+// Hopper's bulk copies.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -59,6 +60,61 @@ __device__ __forceinline__ void cp_async_commit() {
 template <int PENDING> __device__ __forceinline__ void cp_async_wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     asm volatile("cp.async.wait_group %0;" ::"n"(PENDING) : "memory");
+#endif
+}
+
+// Hopper's bulk copies (the TMA unit, compute capability 9.0 on): one instruction copies a contiguous range (16-byte
+// aligned, a multiple of 16 bytes) into shared memory and counts its bytes on an mbarrier, which threads wait on. Only
+// code compiled for 9.0 or newer may call these (elsewhere they trap).
+__device__ __forceinline__ uint32_t shared_address(const void * p) {
+    return (uint32_t) __cvta_generic_to_shared(p);
+}
+
+// An mbarrier whose first phase completes after `count` arrivals and the bytes they announce; visible to the copy unit.
+__device__ __forceinline__ void mbarrier_init(uint64_t * bar, unsigned count) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(shared_address(bar)), "r"(count) : "memory");
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+#else
+    (void) bar; (void) count;
+    __trap();
+#endif
+}
+
+// One arrival that announces `bytes` more to come from bulk copies.
+__device__ __forceinline__ void mbarrier_arrive_expecting(uint64_t * bar, unsigned bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(shared_address(bar)), "r"(bytes)
+                 : "memory");
+#else
+    (void) bar; (void) bytes;
+    __trap();
+#endif
+}
+
+__device__ __forceinline__ void bulk_copy_to_shared(void * dst, const void * src, unsigned bytes, uint64_t * bar) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];"
+                 ::"r"(shared_address(dst)), "l"(src), "r"(bytes), "r"(shared_address(bar)) : "memory");
+#else
+    (void) dst; (void) src; (void) bytes; (void) bar;
+    __trap();
+#endif
+}
+
+// Waits until the mbarrier's phase with this parity (0 for the first) has completed.
+__device__ __forceinline__ void mbarrier_wait(uint64_t * bar, unsigned parity) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    uint32_t done = 0;
+    do {
+        asm volatile("{\n\t.reg .pred p;\n\t"
+                     "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n\t"
+                     "selp.u32 %0, 1, 0, p;\n\t}"
+                     : "=r"(done) : "r"(shared_address(bar)), "r"(parity) : "memory");
+    } while (!done);
+#else
+    (void) bar; (void) parity;
+    __trap();
 #endif
 }
 
