@@ -212,9 +212,6 @@ __device__ __forceinline__ float swiglu(float gate, float up) {
 // passed as the single-matrix kernel's parameters. add (one matrix only, else null): a same-shaped addend, column c at
 // add + c*add_col_stride, summed into y (ggml's MUL_MAT + ADD: the residual connection after a projection).
 constexpr int kMmvMaxGroup = Q4_S24_CUDA_MMV_MAX_GROUP;
-// out_q (SWIGLU only, else null): y also quantized as quantize_act_kernel would (column c at out_q + c*nrows, its scales
-// at out_d + c*nrows/32), by the last thread block to finish each 32 rows, counted in out_counters (one per 32 rows,
-// zero before the launch and again after it).
 struct mmv_matrices {
     const uint8_t * w[kMmvMaxGroup];
     float *         y[kMmvMaxGroup];
@@ -224,9 +221,6 @@ struct mmv_matrices {
     int             count;
     const float *   add;
     int64_t         add_col_stride;
-    int8_t *        out_q;
-    float *         out_d;
-    unsigned *      out_counters;
 };
 
 // The blocks of a group launch (GROUP) that compute matrix m: group.first_block[m] on. Sets the matrix's weights,
@@ -283,37 +277,8 @@ __device__ __forceinline__ void accumulate_sub_block(uint32_t qs0, uint32_t qs1,
     }
 }
 
-// The tail of a SWIGLU launch with group.out_q: the 32 / ROWS thread blocks of each 32 output rows count themselves
-// done, and the last one quantizes those rows of every column (the next matmul's input) with quantize_act_kernel's
-// arithmetic, so the result is the same as that launch's. The classic last-block pattern: every block's stores, a fence,
-// then one atomic per block; the last block fences again and reads the rows through L2. nrows % 32 == 0.
-template <int ROWS, int NCOLS, int THREADS>
-__device__ __forceinline__ void quantize_when_last(int64_t row0, int64_t nrows, const float * y, int64_t y_col_stride,
-                                                   const mmv_matrices & group) {
-    static_assert(32 % ROWS == 0, "a group of 32 rows must be whole thread blocks");
-    __shared__ bool last;
-    __threadfence(); // this thread's stores of y, before its block counts itself done
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        unsigned * done = group.out_counters + row0 / 32;
-        last = atomicAdd(done, 1u) == 32 / ROWS - 1;
-        if (last) {
-            *done = 0; // for the next launch (which starts after this one completes)
-        }
-    }
-    __syncthreads();
-    if (!last) {
-        return;
-    }
-    __threadfence();
-    const int64_t row = row0 / 32 * 32 + threadIdx.x % 32;
-    for (int c = threadIdx.x / 32; c < NCOLS; c += THREADS / 32) { // a warp per column
-        quantize_in_warp(__ldcg(y + c * y_col_stride + row), c * nrows + row, group.out_q, group.out_d);
-    }
-}
-
 // The end of both mat-vec kernels: each thread's partial sums of the block's rows, summed over the block, then (SWIGLU)
-// silu(gate) * up, (single matrix) plus the residual, stored; then (SWIGLU with group.out_q) quantize_when_last.
+// silu(gate) * up, (single matrix) plus the residual, stored.
 template <int ROWS, int NCOLS, int THREADS, bool SWIGLU, bool GROUP>
 __device__ __forceinline__ void store_rows(const float (&acc)[SWIGLU ? 2 * ROWS : ROWS][NCOLS], int64_t row0,
                                            int64_t nrows, float * y, int64_t y_col_stride,
@@ -358,11 +323,6 @@ __device__ __forceinline__ void store_rows(const float (&acc)[SWIGLU ? 2 * ROWS 
                 }
             }
             y[c * y_col_stride + row] = sum;
-        }
-    }
-    if constexpr (SWIGLU) {
-        if (group.out_q != nullptr) {
-            quantize_when_last<ROWS, NCOLS, THREADS>(row0, nrows, y, y_col_stride, group);
         }
     }
 }
@@ -1030,35 +990,21 @@ void q4_s24_cuda_mul_mat_vec_group(const q4_s24_cuda_mmv_matrix * matrices, int 
     launch_variant(variant, mats, k, w_row_bytes, act, ncols, stream);
 }
 
-size_t q4_s24_cuda_swiglu_counters_bytes(int64_t nrows) {
-    return (size_t) (nrows / 32) * sizeof(unsigned);
-}
-
 void q4_s24_cuda_swiglu_variant(q4_s24_cuda_swiglu_shape shape, const void * w_up, const void * w_gate, int64_t nrows,
                                 int64_t k, size_t w_row_bytes, q4_s24_cuda_act act, int ncols, float * y,
-                                int64_t y_col_stride, cudaStream_t stream, const q4_s24_cuda_act * y_quantized,
-                                unsigned * counters) {
-    mmv_matrices mats = single_matrix(w_up, nrows, y, y_col_stride);
-    if (y_quantized != nullptr) {
-        if (nrows % 32 != 0 || counters == nullptr) {
-            fprintf(stderr, "q4_s24_cuda_swiglu_variant: a quantized copy needs counters and rows in 32s (%lld)\n",
-                    (long long) nrows);
-            abort();
-        }
-        mats.out_q        = y_quantized->q;
-        mats.out_d        = y_quantized->d;
-        mats.out_counters = counters;
-    }
+                                int64_t y_col_stride, cudaStream_t stream) {
     switch (shape) {
 #define Q4_S24_SWIGLU_CASE(R, T, U) \
         case Q4_S24_SWIGLU_R##R##_T##T##_U##U: \
-            launch_for_cols<R, T, U, false, true>(ncols, mats, w_gate, k, w_row_bytes, act, stream); \
+            launch_for_cols<R, T, U, false, true>(ncols, single_matrix(w_up, nrows, y, y_col_stride), w_gate, k, \
+                                                  w_row_bytes, act, stream); \
             break;
         Q4_S24_SWIGLU_SHAPES(Q4_S24_SWIGLU_CASE)
 #undef Q4_S24_SWIGLU_CASE
 #define Q4_S24_SWIGLU_CASE(R, T) \
         case Q4_S24_SWIGLU_STAGED_R##R##_T##T: \
-            launch_for_cols<R, T, kStaged, false, true>(ncols, mats, w_gate, k, w_row_bytes, act, stream); \
+            launch_for_cols<R, T, kStaged, false, true>(ncols, single_matrix(w_up, nrows, y, y_col_stride), w_gate, \
+                                                        k, w_row_bytes, act, stream); \
             break;
         Q4_S24_SWIGLU_STAGED_SHAPES(Q4_S24_SWIGLU_CASE)
 #undef Q4_S24_SWIGLU_CASE
@@ -1092,10 +1038,9 @@ q4_s24_cuda_swiglu_shape q4_s24_cuda_swiglu_default_shape(int64_t nrows, int64_t
 
 void q4_s24_cuda_mul_mat_vec_swiglu(const void * w_up, const void * w_gate, int64_t nrows, int64_t k,
                                     size_t w_row_bytes, q4_s24_cuda_act act, int ncols, float * y,
-                                    int64_t y_col_stride, cudaStream_t stream, const q4_s24_cuda_act * y_quantized,
-                                    unsigned * counters) {
+                                    int64_t y_col_stride, cudaStream_t stream) {
     q4_s24_cuda_swiglu_variant(q4_s24_cuda_swiglu_default_shape(nrows, k, ncols), w_up, w_gate, nrows, k, w_row_bytes,
-                               act, ncols, y, y_col_stride, stream, y_quantized, counters);
+                               act, ncols, y, y_col_stride, stream);
 }
 
 void q4_s24_cuda_mul_mat_vec(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, const float * x,

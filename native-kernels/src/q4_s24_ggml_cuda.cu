@@ -49,16 +49,13 @@ bool ggml_cuda_q4_s24_supports_op(const ggml_tensor * op) {
 // group) quantizes its input into it, or the fused RMS norm writes it, and the next launch reads it. (Earlier,
 // separate q, k and v launches shared one quantization through this buffer; they share one launch now, so that
 // bookkeeping is gone.)
-// Behind the buffer, in the same allocation: the counters of the SWIGLU kernel's quantized output (zero between launches).
 struct ggml_cuda_q4_s24_state {
-    void *     buffer    = nullptr;
-    unsigned * counters  = nullptr;
-    bool       no_buffer = false; // cudaMalloc failed once (device full): scratch from the pool from then on
+    void * buffer    = nullptr;
+    bool   no_buffer = false; // cudaMalloc failed once (device full): scratch from the pool from then on
 };
 
 // Covers inputs of up to 32768 values x 8 columns (Llama-3-70B's feed-forward width is 28672).
 static const size_t kActCacheBytes = q4_s24_cuda_act_bytes(32768, Q4_S24_CUDA_MMV_MAX_COLS);
-static const size_t kCounterBytes  = q4_s24_cuda_swiglu_counters_bytes(32768);
 
 // Whether environment variable name is set to a nonzero number.
 static bool env_flag(const char * name) {
@@ -89,13 +86,10 @@ static void * activation_buffer(ggml_backend_cuda_context & ctx) {
     }
     ggml_cuda_q4_s24_state & state = *ctx.q4_s24_state;
     if (state.buffer == nullptr && !state.no_buffer) {
-        if (cudaMalloc(&state.buffer, kActCacheBytes + kCounterBytes) != cudaSuccess) {
+        if (cudaMalloc(&state.buffer, kActCacheBytes) != cudaSuccess) {
             (void) cudaGetLastError(); // a full device: pool scratch per matmul rather than abort
             state.buffer    = nullptr;
             state.no_buffer = true;
-        } else {
-            state.counters = reinterpret_cast<unsigned *>(static_cast<char *>(state.buffer) + kActCacheBytes);
-            CUDA_CHECK(cudaMemsetAsync(state.counters, 0, kCounterBytes, ctx.stream()));
         }
     }
     return state.buffer;
@@ -308,15 +302,13 @@ void ggml_cuda_q4_s24_graph_optimize(ggml_cgraph * cgraph) {
     }
 }
 
-// glu_quantized (optional): glu quantized for the next matmul as well (see q4_s24_cuda_mul_mat_vec_swiglu).
 static void launch_swiglu(ggml_backend_cuda_context & ctx, const ggml_tensor * up, const ggml_tensor * gate,
-                          ggml_tensor * glu, q4_s24_cuda_act act, const q4_s24_cuda_act * glu_quantized = nullptr) {
+                          ggml_tensor * glu, q4_s24_cuda_act act) {
     const ggml_tensor * w_up   = up->src[0];
     const ggml_tensor * w_gate = gate->src[0];
     q4_s24_cuda_mul_mat_vec_swiglu(w_up->data, w_gate->data, w_up->ne[1], w_up->ne[0], w_up->nb[1], act,
                                    (int) up->src[1]->ne[1], (float *) glu->data,
-                                   (int64_t) (glu->nb[1] / sizeof(float)), ctx.stream(), glu_quantized,
-                                   glu_quantized != nullptr ? ctx.q4_s24_state->counters : nullptr);
+                                   (int64_t) (glu->nb[1] / sizeof(float)), ctx.stream());
     CUDA_CHECK(cudaGetLastError());
 }
 
@@ -359,57 +351,6 @@ int ggml_cuda_q4_s24_try_fuse_mul_mat_group(ggml_backend_cuda_context & ctx, ggm
     return count - 1;
 }
 
-// Whether the mat-vec + residual launch computes sum = mul_mat + addend (ADD, same shapes, F32 with contiguous rows).
-static bool residual_add_fits(const ggml_tensor * mul_mat, const ggml_tensor * addend, const ggml_tensor * sum) {
-    if (!plain_mat_vec(mul_mat) || sum->op != GGML_OP_ADD || sum->type != GGML_TYPE_F32 ||
-        addend->type != GGML_TYPE_F32 || !ggml_are_same_shape(addend, mul_mat) || !ggml_are_same_shape(sum, mul_mat) ||
-        addend->nb[0] != sizeof(float) || sum->nb[0] != sizeof(float)) {
-        return false;
-    }
-    // Each thread reads the addend where it then writes the sum: the same memory (ggml's in-place ADD) or none of it.
-    return !overlaps(sum, addend) || (sum->data == addend->data && sum->nb[1] == addend->nb[1]);
-}
-
-// Q4_S24_CUDA_NO_SWIGLU_QUANT=1: the down projection quantizes the SWIGLU result in a launch of its own again (to
-// measure the chained launch below); Q4_S24_CUDA_NO_FUSION=1 turns it off with the others.
-static bool swiglu_quant_disabled() {
-    static const bool disabled = env_flag("Q4_S24_CUDA_NO_SWIGLU_QUANT");
-    return disabled || fusion_disabled();
-}
-
-// The gate/up + SWIGLU kernel on act, then the down projection and its residual (nodes j and j + 1: the MUL_MAT of glu
-// and the ADD, which ggml's checks allow to fuse) on glu quantized by the SWIGLU kernel itself: two launches, no
-// quantization launch between them. Both inputs' quantized copies must fit the context's buffer side by side (act first,
-// as activation_space placed it). Returns 2 (the nodes after the GLU it took) or 0 (nothing launched).
-static int launch_swiglu_then_down(ggml_backend_cuda_context & ctx, const ggml_cgraph * cgraph, int j,
-                                   ggml_tensor * glu, q4_s24_cuda_act act) {
-    if (swiglu_quant_disabled() || j + 1 >= cgraph->n_nodes) {
-        return 0;
-    }
-    const ggml_tensor * down = cgraph->nodes[j];
-    ggml_tensor *       sum  = cgraph->nodes[j + 1];
-    if (down->src[1] != glu || (sum->src[0] != down && sum->src[1] != down)) {
-        return 0;
-    }
-    const ggml_tensor * addend   = sum->src[0] == down ? sum->src[1] : sum->src[0];
-    const int64_t       k_in     = glu->src[0]->src[1]->ne[0]; // act's length: the gate/up input's
-    const int64_t       k        = glu->ne[0];
-    const int           ncols    = (int) glu->ne[1];
-    const size_t        in_bytes = q4_s24_cuda_act_bytes(k_in, ncols);
-    if (!residual_add_fits(down, addend, sum) || in_bytes + q4_s24_cuda_act_bytes(k, ncols) > kActCacheBytes ||
-        ctx.curr_stream_no != 0 || act.q != activation_buffer(ctx)) {
-        return 0;
-    }
-    const q4_s24_cuda_act glu_quantized = q4_s24_cuda_act_view(static_cast<char *>(activation_buffer(ctx)) + in_bytes,
-                                                              k, ncols);
-    launch_swiglu(ctx, glu->src[1], glu->src[0], glu, act, &glu_quantized);
-    q4_s24_cuda_mul_mat_vec_q(down->src[0]->data, down->src[0]->ne[1], k, down->src[0]->nb[1], glu_quantized, ncols,
-                              (float *) sum->data, (int64_t) (sum->nb[1] / sizeof(float)), ctx.stream(),
-                              (const float *) addend->data, (int64_t) (addend->nb[1] / sizeof(float)));
-    CUDA_CHECK(cudaGetLastError());
-    return 2;
-}
-
 // Q4_S24_CUDA_NO_NORM_FUSION=1 leaves the RMS norm to ggml's kernel and the quantization to its own launch (to
 // measure the norm fusion alone); Q4_S24_CUDA_NO_FUSION=1 turns it off with the others.
 static bool norm_fusion_disabled() {
@@ -434,7 +375,7 @@ static const ggml_tensor * norm_weight_row(const ggml_tensor * rms_norm, const g
 }
 
 int ggml_cuda_q4_s24_try_fuse_rms_norm(ggml_backend_cuda_context & ctx, ggml_cgraph * cgraph, int i,
-                                       bool glu_fusable, bool down_fusable) {
+                                       bool glu_fusable) {
     if (norm_fusion_disabled() || i + 3 >= cgraph->n_nodes) {
         return 0;
     }
@@ -468,11 +409,6 @@ int ggml_cuda_q4_s24_try_fuse_rms_norm(ggml_backend_cuda_context & ctx, ggml_cgr
     CUDA_CHECK(cudaGetLastError());
     if (to_swiglu) {
         ggml_tensor * glu = cgraph->nodes[i + 4];
-        if (down_fusable) {
-            if (const int down = launch_swiglu_then_down(ctx, cgraph, i + 5, glu, act)) {
-                return 4 + down;
-            }
-        }
         launch_swiglu(ctx, glu->src[1], glu->src[0], glu, act);
         return 4; // rms_norm, mul, the two matmuls and the GLU
     }
@@ -530,12 +466,18 @@ bool ggml_cuda_q4_s24_mul_mat_vec_swiglu(ggml_backend_cuda_context & ctx, const 
 
 bool ggml_cuda_q4_s24_mul_mat_vec_add(ggml_backend_cuda_context & ctx, const ggml_tensor * mul_mat,
                                       const ggml_tensor * addend, ggml_tensor * sum) {
-    if (fusion_disabled() || !residual_add_fits(mul_mat, addend, sum)) {
+    if (fusion_disabled() || !plain_mat_vec(mul_mat) || sum->op != GGML_OP_ADD || sum->type != GGML_TYPE_F32 ||
+        addend->type != GGML_TYPE_F32 || !ggml_are_same_shape(addend, mul_mat) || !ggml_are_same_shape(sum, mul_mat) ||
+        addend->nb[0] != sizeof(float) || sum->nb[0] != sizeof(float)) {
         return false;
     }
     // ggml's allocator may give the sum the memory of the matmul's input, which no later node reads: then the
     // activations are quantized into a buffer of their own first (a kernel reading them while others write the sum
     // would race).
+    // Each thread reads the addend where it then writes the sum: the same memory (ggml's in-place ADD) or none of it.
+    if (overlaps(sum, addend) && (sum->data != addend->data || sum->nb[1] != addend->nb[1])) {
+        return false;
+    }
     const ggml_tensor * x       = mul_mat->src[1];
     const bool          overlap = overlaps(sum, x);
     mul_mat_vec_one(ctx, mul_mat->src[0], x, (float *) sum->data, (int64_t) (sum->nb[1] / sizeof(float)),

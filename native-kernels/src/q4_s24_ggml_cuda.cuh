@@ -37,11 +37,9 @@ int ggml_cuda_q4_s24_try_fuse_mul_mat_group(ggml_backend_cuda_context & ctx, ggm
 // Nodes i and i + 1 an RMS_NORM and the MUL by its weight row that ggml would fuse, followed by what reads the
 // normalized input (a group as above, or gate and up then a GLU for the gate/up + SWIGLU kernel, which glu_fusable says
 // ggml's checks allow): the norm, the activations' quantization and the matmuls in two launches instead of three.
-// down_fusable (ggml's checks allow the MUL_MAT + ADD after the GLU to fuse): the SWIGLU kernel also quantizes its
-// result for that down projection, which follows with its residual in one more launch (no quantization launch).
 // Returns how many nodes after i it took (0: none, nothing launched).
 int ggml_cuda_q4_s24_try_fuse_rms_norm(ggml_backend_cuda_context & ctx, ggml_cgraph * cgraph, int i,
-                                       bool glu_fusable, bool down_fusable);
+                                       bool glu_fusable);
 
 // ggml-cuda's {MUL_MAT, ADD} pattern (the residual connection after a projection, batch 1-8): sum = mul_mat + addend,
 // where addend is the ADD's other operand, same shape, in one mat-vec launch. Returns false, doing nothing, when
