@@ -118,4 +118,14 @@ __device__ __forceinline__ void mbarrier_wait(uint64_t * bar, unsigned parity) {
 #endif
 }
 
+// Asks the memory system to bring bytes (16-byte aligned, a multiple of 16) into L2 and returns at once: a hint, with
+// nothing to wait for (Hopper's bulk prefetch; a no-op in code for older devices).
+__device__ __forceinline__ void prefetch_to_l2(const void * p, unsigned bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
+#else
+    (void) p; (void) bytes;
+#endif
+}
+
 } // namespace
