@@ -177,7 +177,7 @@ if [ "$step" = bench ]; then
     # EXTRA_ENVS="NAME=VALUE ...": Q4_S24 again with each assignment (a switch being measured), in the same run.
     for assignment in ${EXTRA_ENVS:-}; do
         env "$assignment" "$bin/llama-bench" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 -p 0 -n 128 -r 3 -o md \
-            2>&1 | sed "s/^/$assignment: /" | tee "$LOGS/llama-bench-$assignment.md"
+            2>&1 | tee "$LOGS/llama-bench-$assignment.md" | awk -v p="$assignment" '{ print p ": " $0 }' || true
     done
     if [[ " ${SKIP:-} " != *" variants "* ]]; then
         Q4_S24_CUDA_NO_FUSION=1 "$bin/llama-bench" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 -p 0 -n 128 -r 3 -o md \

@@ -73,8 +73,9 @@ static void expect(bool ok, const char * what) {
 }
 
 struct Shape {
-    int64_t rows; // output features
-    int64_t k;    // input features
+    int64_t rows;           // output features
+    int64_t k;              // input features
+    bool    prefill = true; // also timed as a prefill matmul
 };
 
 // Host copy of one quantized weight matrix and its dense float values.
@@ -654,12 +655,16 @@ static void run_group_prefetch(std::mt19937 & rng, bool quick, std::vector<std::
         }
         // The o weights, then whatever follows them in memory (the next copy's q, k and v stand in for the feed-forward
         // matrices), up to prefetch_bytes and the allocation's end.
+        // Two ranges when it goes past o, so that thread blocks' shares also straddle ranges.
         q4_s24_cuda_prefetch prefetch = {};
         if (prefetch_bytes > 0) {
-            const uint8_t * o = set + offset[3];
-            prefetch.at[0]    = o;
-            prefetch.bytes[0] = std::min(prefetch_bytes, (size_t) (d_w + set_bytes * copies - o));
-            prefetch.count    = 1;
+            const uint8_t * o     = set + offset[3];
+            const size_t    bytes = std::min(prefetch_bytes, (size_t) (d_w + set_bytes * copies - o));
+            prefetch.at[0]        = o;
+            prefetch.bytes[0]     = std::min(bytes, hw[3].blocks.size());
+            prefetch.at[1]        = o + prefetch.bytes[0];
+            prefetch.bytes[1]     = bytes - prefetch.bytes[0];
+            prefetch.count        = prefetch.bytes[1] > 0 ? 2 : 1;
         }
         q4_s24_cuda_mul_mat_vec_group(qkv, 3, k, row_bytes, act, 1, 0, prefetch_bytes > 0 ? &prefetch : nullptr);
         idle_kernel<<<1, 32>>>(idle_cycles);
@@ -674,7 +679,7 @@ static void run_group_prefetch(std::mt19937 & rng, bool quick, std::vector<std::
     expect(memcmp(y.data(), y.data() + out_rows, out_rows * sizeof(float)) == 0,
            "group prefetch: q/k/v and o the same with and without the L2 prefetch");
     const std::vector<double> ref_o = int8_reference(hw[3], rows[3], k, x, 1);
-    const std::vector<float>  got_o(y.begin() + (out_rows - rows[3]), y.begin() + out_rows);
+    const std::vector<float>  got_o(y.begin() + (2 * out_rows - rows[3]), y.begin() + 2 * out_rows);
     char                      what[120];
     snprintf(what, sizeof what, "group prefetch: o after the prefetch, err %.2e", rel_err(got_o, ref_o));
     expect(rel_err(got_o, ref_o) < 1e-5, what);
@@ -857,12 +862,13 @@ int main(int argc, char ** argv) {
     const unsigned seed  = argc > 1 ? (unsigned) strtoul(argv[1], nullptr, 10) : (unsigned) std::random_device{}();
     const char *   mode  = argc > 2 ? argv[2] : "";
     // quick: the sanitizer run (checks, one timing iteration); prefill / prefill-quick: the prefill checks and timings
-    // alone (dequantize + cuBLAS, sparse tensor cores); swiglu: the gate/up kernel alone; decode: everything but the
-    // prefill.
-    const bool     quick        = strcmp(mode, "quick") == 0 || strcmp(mode, "prefill-quick") == 0;
+    // alone (dequantize + cuBLAS, sparse tensor cores); swiglu: the gate/up kernel alone; decode / decode-quick:
+    // everything but the prefill.
+    const bool     quick        = strcmp(mode, "quick") == 0 || strcmp(mode, "prefill-quick") == 0 ||
+                                  strcmp(mode, "decode-quick") == 0;
     const bool     prefill_only = strncmp(mode, "prefill", 7) == 0;
     const bool     swiglu_only  = strcmp(mode, "swiglu") == 0;
-    const bool     decode_only  = strcmp(mode, "decode") == 0;
+    const bool     decode_only  = strncmp(mode, "decode", 6) == 0;
     if (argc > 2 && strcmp(argv[2], "profile") == 0) {
         std::mt19937 prng(seed);
         run_profile_launches(prng);
@@ -875,6 +881,8 @@ int main(int argc, char ** argv) {
     CUDA_OK(cudaGetDeviceProperties(&prop, 0));
     printf("device %s, cc %d.%d, %d SMs, L2 %d MB\n", prop.name, prop.major, prop.minor, prop.multiProcessorCount,
            prop.l2CacheSize >> 20);
+    const char * bulk = getenv("Q4_S24_CUDA_BULK_COPY");
+    printf("staged mat-vec copies: %s\n", bulk != nullptr && atoi(bulk) != 0 ? "bulk (Q4_S24_CUDA_BULK_COPY)" : "cp.async");
 
     // Copy bandwidth: read + write bytes of a 1 GiB device-to-device copy.
     double copy_gbs = 0;
@@ -901,7 +909,10 @@ int main(int argc, char ** argv) {
 
     // 1024x2816 (88 sub-blocks per row) leaves partial last steps for every launch shape (threads past the row's
     // end, and two-sub-block steps whose second half is out of range), which the Llama-8B shapes never do.
-    const Shape shapes[] = {{4096, 4096}, {4096, 14336}, {14336, 4096}, {1024, 4096}, {1024, 2816}};
+    // 4100x10240 (decode only) does the same for the staged kernel: 320 sub-blocks per row are 2.5 steps of 128 threads
+    // (5 of 64, the last two in one copy group), and 4100 rows end inside a block of 8.
+    const Shape shapes[] = {{4096, 4096}, {4096, 14336}, {14336, 4096}, {1024, 4096}, {1024, 2816},
+                            {4100, 10240, false}};
     const int   max_cols = Q4_S24_CUDA_MMV_MAX_COLS;
 
     printf("\n%-12s %5s %-11s %9s %9s %8s %10s %10s\n", "rows x k", "batch", "variant", "kernel us", "matmul us", "GB/s",
@@ -1103,7 +1114,7 @@ int main(int argc, char ** argv) {
             // Prefill: dequantize to f16 + cuBLAS GEMM (what ggml-cuda does for batches past the mat-vec), against
             // dense f16 cuBLAS on the same values; outputs checked on sampled elements.
             for (int64_t ntok : {100, 256, 512, 2048}) {
-                if ((quick && ntok > 256) || decode_only) {
+                if ((quick && ntok > 256) || decode_only || !sh.prefill) {
                     break;
                 }
                 std::vector<half> xh((size_t) ntok * sh.k);

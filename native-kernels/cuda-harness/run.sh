@@ -87,7 +87,7 @@ if [ "${2:-}" = "profile-prefill" ]; then
 fi
 if [ "${2:-}" = "profile" ]; then
     # Nsight Compute on one launch of each decode kernel (batch 1, Llama-3-8B shapes): where the time goes.
-    ncu --set full --kernel-name regex:mul_mat_vec_kernel "$out/q4_s24_cuda_harness" "$seed" profile
+    ncu --set full --kernel-name regex:'mul_mat_vec_(staged_)?kernel' "$out/q4_s24_cuda_harness" "$seed" profile
     exit 0
 fi
 # "prefill": the prefill checks and timings alone (dequantize + cuBLAS, sparse tensor cores), then their memcheck;
@@ -100,7 +100,7 @@ if [ "$arch" = sm_90a ] && [ "$mode" != decode ]; then
     nvcc "${common[@]}" -gencode=arch=compute_90a,code=sm_90a "$here/mma_peak.cu" -o "$out/mma_peak" && "$out/mma_peak"
 fi
 if command -v compute-sanitizer >/dev/null; then
-    case "$mode" in prefill) checks=prefill-quick ;; *) checks=quick ;; esac
+    case "$mode" in prefill) checks=prefill-quick ;; decode) checks=decode-quick ;; *) checks=quick ;; esac
     compute-sanitizer --tool memcheck --leak-check full --error-exitcode 9 "$out/q4_s24_cuda_harness" "$((seed + 1))" \
         "$checks" | tail -n 6
 fi

@@ -509,6 +509,13 @@ __device__ __forceinline__ void cp_async_wait_at_most(int newer) {
 // (the TMA unit) counted on an mbarrier per group, instead of every thread issuing 16-byte cp.async copies.
 // Preconditions (staged_fits): row_bytes % 16 == 0, weights 16-byte aligned, kRows * row_bytes of dynamic shared memory.
 constexpr int kStagedCopyGroups = 4;
+// A staged launch's shared memory: its rows (dynamic) plus the reduction's partial sums and the copy groups' mbarriers
+// (static, at most this much for the shapes in q4_s24_cuda.cuh), within the 48 KiB every device gives a block without
+// opting in.
+constexpr size_t kStagedStaticBytesMax =
+    128 / 32 * 2 * 8 * Q4_S24_CUDA_MMV_MAX_COLS * sizeof(float) + kStagedCopyGroups * sizeof(uint64_t);
+constexpr size_t kStagedRowBytesMax    = 48 * 1024 - kStagedStaticBytesMax;
+
 template <int ROWS, int NCOLS, int THREADS, bool SWIGLU, bool GROUP, bool BULK>
 __global__ void __launch_bounds__(THREADS)
 mul_mat_vec_staged_kernel(const uint8_t * __restrict__ w, const uint8_t * __restrict__ w_gate, int64_t nrows, int nsub,
@@ -520,6 +527,9 @@ mul_mat_vec_staged_kernel(const uint8_t * __restrict__ w, const uint8_t * __rest
     constexpr int kRows      = SWIGLU ? 2 * ROWS : ROWS;
     constexpr int kStepBytes = THREADS / kSubsPerBlock * kBlockBytes; // of one row; THREADS % 32 == 0 makes it % 16
     static_assert(kStepBytes % 16 == 0, "a step's bytes must be whole 16-byte copies");
+    static_assert(THREADS / 32 * kRows * NCOLS * sizeof(float) + kStagedCopyGroups * sizeof(uint64_t) <=
+                      kStagedStaticBytesMax,
+                  "the static shared memory staged_fits allows for");
     (void) x;
     (void) x_col_stride;
     extern __shared__ uint4 staged_words[];
@@ -694,28 +704,33 @@ __global__ void get_rows_kernel(const uint8_t * __restrict__ src, int64_t ne00, 
     }
 }
 
+// Whether the device runs code compiled for compute capability 9.0 or newer (PTX version >= 90) by CUDA 12 or newer:
+// where griddepcontrol, bulk copies and mbarrier waits exist (older code must not use them). The PTX version is the
+// same for all our kernels on one device: one cached answer per device, asked of the quantization kernel.
+bool device_code_is_sm90() {
+#if CUDART_VERSION >= 12000
+    static std::atomic<int> cached[64];
+    return q4_s24_cuda_ask_once_per_device(cached, [](int) {
+        cudaFuncAttributes attr = {};
+        return cudaFuncGetAttributes(&attr, reinterpret_cast<const void *>(quantize_act_kernel)) == cudaSuccess &&
+               attr.ptxVersion >= 90;
+    });
+#else
+    return false;
+#endif
+}
+
 // Whether launch_kernel uses programmatic dependent launch: the runtime supports it (CUDA 12.3 on, as ggml-cuda
-// requires), neither Q4_S24_CUDA_PDL=0 nor ggml's GGML_CUDA_PDL=0 turns it off, and the code the device runs was
-// compiled for compute capability 9.0 or newer (PTX version >= 90, where the kernels' griddepcontrol instructions exist;
-// older code must not opt in). The PTX version is the same for all our kernels on one device: one cached answer per
-// device.
-bool pdl_enabled(const void * kernel) {
+// requires), neither Q4_S24_CUDA_PDL=0 nor ggml's GGML_CUDA_PDL=0 turns it off, and device_code_is_sm90.
+bool pdl_enabled() {
 #if CUDART_VERSION >= 12030
     static const bool env_allows = [] {
         const char * ours  = getenv("Q4_S24_CUDA_PDL");
         const char * ggmls = getenv("GGML_CUDA_PDL");
         return !(ours != nullptr && atoi(ours) == 0) && !(ggmls != nullptr && atoi(ggmls) == 0);
     }();
-    if (!env_allows) {
-        return false;
-    }
-    static std::atomic<int> cached[64];
-    return q4_s24_cuda_ask_once_per_device(cached, [kernel](int) {
-        cudaFuncAttributes attr = {};
-        return cudaFuncGetAttributes(&attr, kernel) == cudaSuccess && attr.ptxVersion >= 90;
-    });
+    return env_allows && device_code_is_sm90();
 #else
-    (void) kernel;
     return false;
 #endif
 }
@@ -724,7 +739,7 @@ template <typename... Params, typename... Args>
 void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t stream,
                    Args... args) {
 #if CUDART_VERSION >= 12030
-    if (pdl_enabled(reinterpret_cast<const void *>(kernel))) {
+    if (pdl_enabled()) {
         cudaLaunchAttribute attr;
         attr.id                                         = cudaLaunchAttributeProgrammaticStreamSerialization;
         attr.val.programmaticStreamSerializationAllowed = 1;
@@ -745,29 +760,21 @@ void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shar
 // The UNROLL of a launch shape that selects mul_mat_vec_staged_kernel.
 constexpr int kStaged = 0;
 
-// Whether the staged kernel copies with the TMA unit (BULK): Q4_S24_CUDA_BULK_COPY=1 asks for it and the code the
-// device runs was compiled for compute capability 9.0 or newer; else cp.async. Off by default: on the H200 the harness
-// measured both within run-to-run noise (docs/benchmarks.md, session 13), so the bytes a block has in flight are not
-// what limits the mat-vec. One cached answer per device, as for pdl_enabled.
-bool bulk_copies_enabled(const void * bulk_kernel) {
+// Whether the staged kernel copies with the TMA unit (BULK): Q4_S24_CUDA_BULK_COPY=1 asks for it, and
+// device_code_is_sm90; else cp.async. Off by default: on the H200 the harness measured both within run-to-run noise
+// (docs/benchmarks.md, session 13), so the bytes a block has in flight are not what limits the mat-vec.
+bool bulk_copies_enabled() {
     static const bool asked = [] {
         const char * env = getenv("Q4_S24_CUDA_BULK_COPY");
         return env != nullptr && atoi(env) != 0;
     }();
-    if (!asked) {
-        return false;
-    }
-    static std::atomic<int> cached[64];
-    return q4_s24_cuda_ask_once_per_device(cached, [bulk_kernel](int) {
-        cudaFuncAttributes attr = {};
-        return cudaFuncGetAttributes(&attr, bulk_kernel) == cudaSuccess && attr.ptxVersion >= 90;
-    });
+    return asked && device_code_is_sm90();
 }
 
-// Whether the staged kernel can take these matrices: whole 16-byte copies from 16-byte aligned rows, and the block's
-// rows within the 48 KiB of shared memory every device gives a block without opting in.
-bool staged_fits(const mmv_matrices & mats, const void * w_gate, size_t w_row_bytes, size_t shared_bytes) {
-    if (w_row_bytes % 16 != 0 || shared_bytes > 48 * 1024 || reinterpret_cast<uintptr_t>(w_gate) % 16 != 0) {
+// Whether the staged kernel can take these matrices: whole 16-byte copies from 16-byte aligned rows that fit.
+bool staged_fits(const mmv_matrices & mats, const void * w_gate, size_t w_row_bytes, size_t row_bytes_staged) {
+    if (w_row_bytes % 16 != 0 || row_bytes_staged > kStagedRowBytesMax ||
+        reinterpret_cast<uintptr_t>(w_gate) % 16 != 0) {
         return false;
     }
     for (int m = 0; m < mats.count; ++m) {
@@ -778,7 +785,8 @@ bool staged_fits(const mmv_matrices & mats, const void * w_gate, size_t w_row_by
     return true;
 }
 
-// mats.first_block is filled in here, from ROWS. UNROLL kStaged: the staged kernel where it fits, else UNROLL 1.
+// mats.first_block is filled in here, from ROWS. UNROLL kStaged: the staged kernel where it fits, else the register
+// kernel with 2 rows per block (session 12's default shape at batch 1).
 template <int ROWS, int NCOLS, int THREADS, int UNROLL, bool FUSED, bool SWIGLU>
 void launch_mul_mat_vec(mmv_matrices mats, const void * w_gate, int64_t k, size_t w_row_bytes, q4_s24_cuda_act act,
                         cudaStream_t stream) {
@@ -798,20 +806,21 @@ void launch_mul_mat_vec(mmv_matrices mats, const void * w_gate, int64_t k, size_
     if constexpr (UNROLL == kStaged) {
         static_assert(!FUSED, "the staged kernel reads pre-quantized activations");
         if (staged_fits(mats, w_gate, w_row_bytes, staged_bytes)) {
-            const bool group = !SWIGLU && mats.count > 1;
-            if (bulk_copies_enabled(reinterpret_cast<const void *>(
-                    mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, SWIGLU, false, true>))) {
-                args(group ? mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, false, true, true>
-                           : mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, SWIGLU, false, true>,
-                     staged_bytes);
-            } else {
-                args(group ? mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, false, true, false>
-                           : mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, SWIGLU, false, false>,
-                     staged_bytes);
+            const bool bulk = bulk_copies_enabled();
+            if constexpr (!SWIGLU) {
+                if (mats.count > 1) {
+                    args(bulk ? mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, false, true, true>
+                              : mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, false, true, false>,
+                         staged_bytes);
+                    return;
+                }
             }
+            args(bulk ? mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, SWIGLU, false, true>
+                      : mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, SWIGLU, false, false>,
+                 staged_bytes);
             return;
         }
-        launch_mul_mat_vec<ROWS, NCOLS, THREADS, 1, false, SWIGLU>(mats, w_gate, k, w_row_bytes, act, stream);
+        launch_mul_mat_vec<2, NCOLS, THREADS, 1, false, SWIGLU>(mats, w_gate, k, w_row_bytes, act, stream);
     } else {
         if constexpr (!FUSED && !SWIGLU) {
             if (mats.count > 1) {
@@ -956,31 +965,36 @@ const char * q4_s24_cuda_mmv_variant_name(q4_s24_cuda_mmv_variant variant) {
     return variant >= 0 && variant < Q4_S24_MMV_VARIANT_COUNT ? names[variant] : "?";
 }
 
-// Q4_S24_CUDA_NO_STAGED=1 (any nonzero number): the defaults before the staged kernel (session 12), to measure it.
-static bool staged_defaults() {
-    static const bool on = [] {
+// Whether the defaults use the staged kernel for `rows` rows per block of `matrices` matrices of k columns (2 for the
+// gate/up + SWIGLU kernel): only on devices running compute capability 9.0 code (the only ones measured; its gain is the
+// overlap that programmatic launch gives), for rows of a multiple of 1024 columns that fit its shared memory, and
+// unless Q4_S24_CUDA_NO_STAGED=1 (any nonzero number) asks for session 12's defaults, to measure it.
+static bool staged_default(int64_t k, int rows, int matrices) {
+    static const bool env_allows = [] {
         const char * env = getenv("Q4_S24_CUDA_NO_STAGED");
         return env == nullptr || atoi(env) == 0;
     }();
-    return on;
+    return env_allows && k % 1024 == 0 && (size_t) (matrices * rows) * (size_t) (k / kSubCols / kSubsPerBlock) *
+                                                  kBlockBytes <= kStagedRowBytesMax &&
+           device_code_is_sm90();
 }
 
 // From the harness on the H200 (docs/benchmarks.md, "GPU (H200)"): small matrices (the 1024-row k/v projections)
 // are launch-bound, so at batch 1-2 in-kernel quantization (one launch) wins; otherwise separate quantization.
-// Larger matrices at batch 1: the staged kernel, 8 rows per block from 8192 rows on (14336x4096: 9.7 against 11.2 us
-// for the best register-staged shape, quantization included), else 4 (4096x4096 and 4096x14336: within 0.4 us of the
-// best shape); before it, 2 rows per 128 threads (4 rows need 72 registers, which leaves a second wave of thread
-// blocks). At batch 2: 4 rows per 64 threads with two sub-blocks in flight, and without from batch 3 on.
+// Larger matrices at batch 1: the staged kernel (+3.8-3.9% for the whole 8B-shaped model, where it overlaps the kernel
+// ahead), 8 rows per block from 8192 rows on (14336x4096: 9.2-9.7 against 11.2-11.7 us, quantization included), else 4
+// (4096x4096 and 4096x14336: within run-to-run noise of the register kernel in the harness); otherwise 2 rows per 128
+// threads (4 rows need 72 registers, which leaves a second wave of thread blocks). At batch 2: 4 rows per 64 threads
+// with two sub-blocks in flight, and without from batch 3 on.
 q4_s24_cuda_mmv_variant q4_s24_cuda_mmv_default_variant(int64_t nrows, int64_t k, int ncols) {
-    (void) k;
     if (nrows <= 2048) {
         return ncols <= 2 ? Q4_S24_MMV_FUSED_R4_T128_U1 : Q4_S24_MMV_R4_T128_U1;
     }
     if (ncols == 1) {
-        if (!staged_defaults()) {
-            return Q4_S24_MMV_R2_T128_U1;
+        if (nrows >= 8192 && staged_default(k, 8, 1)) {
+            return Q4_S24_MMV_STAGED_R8_T128;
         }
-        return nrows >= 8192 ? Q4_S24_MMV_STAGED_R8_T128 : Q4_S24_MMV_STAGED_R4_T128;
+        return staged_default(k, 4, 1) ? Q4_S24_MMV_STAGED_R4_T128 : Q4_S24_MMV_R2_T128_U1;
     }
     return ncols == 2 ? Q4_S24_MMV_R4_T64_U2 : Q4_S24_MMV_R4_T64_U1;
 }
@@ -1056,13 +1070,13 @@ const char * q4_s24_cuda_swiglu_shape_name(q4_s24_cuda_swiglu_shape shape) {
 }
 
 // From the harness on the H200 (14336x4096, docs/benchmarks.md): at batch 1 the staged kernel with 4 rows of each
-// matrix per 128 threads (16.7 us with the quantization, against 17.6 us for the best register-staged shape); else 2
+// matrix per 128 threads where staged_default allows (16.7-17.2 us with the quantization, against 17.6-17.7 for the
+// best register-staged shape); else 2
 // rows of each matrix per 64 threads with two sub-blocks in flight per thread at batch 2-3, without from batch 4 on
 // (fewer registers for 4-8 columns).
 q4_s24_cuda_swiglu_shape q4_s24_cuda_swiglu_default_shape(int64_t nrows, int64_t k, int ncols) {
     (void) nrows;
-    (void) k;
-    if (ncols == 1 && staged_defaults()) {
+    if (ncols == 1 && staged_default(k, 4, 2)) {
         return Q4_S24_SWIGLU_STAGED_R4_T128;
     }
     return ncols <= 3 ? Q4_S24_SWIGLU_R2_T64_U2 : Q4_S24_SWIGLU_R2_T64_U1;

@@ -343,17 +343,38 @@ static size_t prefetch_budget() {
     return bytes;
 }
 
-// The weights of the Q4_S24 matmuls from node `from` on, in graph order, up to prefetch_budget() bytes in all.
+// The weights the L2 prefetch can take: a contiguous Q4_S24 matrix of a MUL_MAT, 16-byte aligned; else null.
+static const ggml_tensor * prefetchable_weights(const ggml_tensor * node) {
+    const ggml_tensor * w = node->src[0];
+    return node->op == GGML_OP_MUL_MAT && w->type == GGML_TYPE_Q4_S24 && ggml_is_contiguous(w) &&
+                   reinterpret_cast<uintptr_t>(w->data) % 16 == 0
+               ? w
+               : nullptr;
+}
+
+// The weights of the Q4_S24 matmuls from node `from` on, in graph order, up to prefetch_budget() bytes in all. Two
+// matmuls of one input in a row (the feed-forward up and gate, which one kernel reads row by row together) share what
+// is left of the budget evenly, so that both start warm.
 static q4_s24_cuda_prefetch next_weights(const ggml_cgraph * cgraph, int from) {
     q4_s24_cuda_prefetch prefetch = {};
     size_t               left     = prefetch_budget();
     for (int j = from; j < cgraph->n_nodes && left >= 16 && prefetch.count < Q4_S24_CUDA_MAX_PREFETCH; ++j) {
-        const ggml_tensor * w = cgraph->nodes[j]->src[0];
-        if (cgraph->nodes[j]->op != GGML_OP_MUL_MAT || w->type != GGML_TYPE_Q4_S24 || !ggml_is_contiguous(w) ||
-            reinterpret_cast<uintptr_t>(w->data) % 16 != 0) {
+        const ggml_tensor * w = prefetchable_weights(cgraph->nodes[j]);
+        if (w == nullptr) {
             continue;
         }
-        const size_t bytes = std::min(left, ggml_nbytes(w)) / 16 * 16;
+        size_t bytes = ggml_nbytes(w);
+        for (int n = j + 1; n < cgraph->n_nodes; ++n) { // the next matmul: a partner on the same input?
+            const ggml_tensor * partner = prefetchable_weights(cgraph->nodes[n]);
+            if (cgraph->nodes[n]->op == GGML_OP_MUL_MAT) {
+                if (partner != nullptr && cgraph->nodes[n]->src[1] == cgraph->nodes[j]->src[1] &&
+                    bytes + ggml_nbytes(partner) > left) {
+                    bytes = std::min(bytes, left / 2);
+                }
+                break;
+            }
+        }
+        bytes = std::min(left, bytes) / 16 * 16;
         prefetch.at[prefetch.count]    = w->data;
         prefetch.bytes[prefetch.count] = bytes;
         ++prefetch.count;
