@@ -881,8 +881,6 @@ int main(int argc, char ** argv) {
     CUDA_OK(cudaGetDeviceProperties(&prop, 0));
     printf("device %s, cc %d.%d, %d SMs, L2 %d MB\n", prop.name, prop.major, prop.minor, prop.multiProcessorCount,
            prop.l2CacheSize >> 20);
-    const char * bulk = getenv("Q4_S24_CUDA_BULK_COPY");
-    printf("staged mat-vec copies: %s\n", bulk != nullptr && atoi(bulk) != 0 ? "bulk (Q4_S24_CUDA_BULK_COPY)" : "cp.async");
 
     // Copy bandwidth: read + write bytes of a 1 GiB device-to-device copy.
     double copy_gbs = 0;

@@ -504,19 +504,16 @@ __device__ __forceinline__ void cp_async_wait_at_most(int newer) {
 // (all of them for Llama-3-8B's 4096-row matrices) so fetch their weights while it still runs, and each block has all
 // its bytes in flight at once without holding them in registers. Then, step by step (THREADS sub-blocks of every row,
 // the same slots as mul_mat_vec_kernel with UNROLL 1, so the sums are bitwise the same), it computes from shared
-// memory as the step's copies land: steps 0, 1 and 2 are separate copy groups, the rest one more.
-// BULK (code for compute capability 9.0 on): thread 0 copies each group's byte range of every row with one bulk copy
-// (the TMA unit) counted on an mbarrier per group, instead of every thread issuing 16-byte cp.async copies.
+// memory as the step's copies land: steps 0, 1 and 2 are separate copy groups, the rest one more. (Hopper's bulk
+// copies, one per row and group counted on mbarriers, measured no faster in the harness: commit 2ec088f.)
 // Preconditions (staged_fits): row_bytes % 16 == 0, weights 16-byte aligned, kRows * row_bytes of dynamic shared memory.
 constexpr int kStagedCopyGroups = 4;
-// A staged launch's shared memory: its rows (dynamic) plus the reduction's partial sums and the copy groups' mbarriers
-// (static, at most this much for the shapes in q4_s24_cuda.cuh), within the 48 KiB every device gives a block without
-// opting in.
-constexpr size_t kStagedStaticBytesMax =
-    128 / 32 * 2 * 8 * Q4_S24_CUDA_MMV_MAX_COLS * sizeof(float) + kStagedCopyGroups * sizeof(uint64_t);
+// A staged launch's shared memory: its rows (dynamic) plus the reduction's partial sums (static, at most this much for
+// the shapes in q4_s24_cuda.cuh), within the 48 KiB every device gives a block without opting in.
+constexpr size_t kStagedStaticBytesMax = 128 / 32 * 2 * 8 * Q4_S24_CUDA_MMV_MAX_COLS * sizeof(float);
 constexpr size_t kStagedRowBytesMax    = 48 * 1024 - kStagedStaticBytesMax;
 
-template <int ROWS, int NCOLS, int THREADS, bool SWIGLU, bool GROUP, bool BULK>
+template <int ROWS, int NCOLS, int THREADS, bool SWIGLU, bool GROUP>
 __global__ void __launch_bounds__(THREADS)
 mul_mat_vec_staged_kernel(const uint8_t * __restrict__ w, const uint8_t * __restrict__ w_gate, int64_t nrows, int nsub,
                           size_t row_bytes, const int8_t * aq, const float * ad, int64_t k,
@@ -527,8 +524,7 @@ mul_mat_vec_staged_kernel(const uint8_t * __restrict__ w, const uint8_t * __rest
     constexpr int kRows      = SWIGLU ? 2 * ROWS : ROWS;
     constexpr int kStepBytes = THREADS / kSubsPerBlock * kBlockBytes; // of one row; THREADS % 32 == 0 makes it % 16
     static_assert(kStepBytes % 16 == 0, "a step's bytes must be whole 16-byte copies");
-    static_assert(THREADS / 32 * kRows * NCOLS * sizeof(float) + kStagedCopyGroups * sizeof(uint64_t) <=
-                      kStagedStaticBytesMax,
+    static_assert(THREADS / 32 * kRows * NCOLS * sizeof(float) <= kStagedStaticBytesMax,
                   "the static shared memory staged_fits allows for");
     (void) x;
     (void) x_col_stride;
@@ -546,37 +542,18 @@ mul_mat_vec_staged_kernel(const uint8_t * __restrict__ w, const uint8_t * __rest
         const int64_t row = row0 + r % ROWS;
         return (r < ROWS ? w : w_gate) + (row < nrows ? row : nrows - 1) * row_bytes;
     };
-    __shared__ uint64_t landed[kStagedCopyGroups]; // BULK: group g's bytes have arrived
-    if constexpr (BULK) {
-        if (threadIdx.x == 0) {
-            for (int g = 0; g < groups; ++g) {
-                mbarrier_init(&landed[g], 1);
-            }
-            // Group g: bytes [g * kStepBytes, end) of every row, the last group up to the row's end.
-            for (int g = 0; g < groups; ++g) {
-                const unsigned begin = g * kStepBytes;
-                const unsigned bytes = (g == groups - 1 ? (unsigned) row_bytes : begin + kStepBytes) - begin;
-                mbarrier_arrive_expecting(&landed[g], kRows * bytes);
-                for (int r = 0; r < kRows; ++r) {
-                    bulk_copy_to_shared(staged + r * row_bytes + begin, source(r) + begin, bytes, &landed[g]);
-                }
+    const int row_units = (int) (row_bytes / 16);
+    for (int step = 0; step < nsteps; ++step) {
+        const int u_end = min(row_units, (step + 1) * (kStepBytes / 16));
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+            const uint8_t * src = source(r);
+            for (int u = step * (kStepBytes / 16) + threadIdx.x; u < u_end; u += THREADS) {
+                cp_async<16>(staged + r * row_bytes + 16 * u, src + 16 * u);
             }
         }
-        __syncthreads(); // the mbarriers are initialized before anyone waits on them
-    } else {
-        const int row_units = (int) (row_bytes / 16);
-        for (int step = 0; step < nsteps; ++step) {
-            const int u_end = min(row_units, (step + 1) * (kStepBytes / 16));
-#pragma unroll
-            for (int r = 0; r < kRows; ++r) {
-                const uint8_t * src = source(r);
-                for (int u = step * (kStepBytes / 16) + threadIdx.x; u < u_end; u += THREADS) {
-                    cp_async<16>(staged + r * row_bytes + 16 * u, src + 16 * u);
-                }
-            }
-            if (step < kStagedCopyGroups - 1 || step == nsteps - 1) {
-                cp_async_commit();
-            }
+        if (step < kStagedCopyGroups - 1 || step == nsteps - 1) {
+            cp_async_commit();
         }
     }
 
@@ -596,12 +573,8 @@ mul_mat_vec_staged_kernel(const uint8_t * __restrict__ w, const uint8_t * __rest
         int        act[NCOLS][8];
         float      da[NCOLS];
         load_act_sub_block<NCOLS>(aq + (int64_t) s * kSubCols, ad + s, k, k / kSubCols, in_row, act, da);
-        if constexpr (BULK) {
-            mbarrier_wait(&landed[min(step, kStagedCopyGroups - 1)], 0);
-        } else {
-            cp_async_wait_at_most(groups - 1 - min(step, kStagedCopyGroups - 1)); // this step's group has landed
-            __syncthreads();                                                       // and every thread's copies in it
-        }
+        cp_async_wait_at_most(groups - 1 - min(step, kStagedCopyGroups - 1)); // this step's group has landed
+        __syncthreads();                                                       // and every thread's copies in it
         if (in_row) {
             const uint8_t * blk = staged + (s / kSubsPerBlock) * kBlockBytes;
 #pragma unroll
@@ -705,7 +678,7 @@ __global__ void get_rows_kernel(const uint8_t * __restrict__ src, int64_t ne00, 
 }
 
 // Whether the device runs code compiled for compute capability 9.0 or newer (PTX version >= 90) by CUDA 12 or newer:
-// where griddepcontrol, bulk copies and mbarrier waits exist (older code must not use them). The PTX version is the
+// where griddepcontrol exists (older code must not use it). The PTX version is the
 // same for all our kernels on one device: one cached answer per device, asked of the quantization kernel.
 bool device_code_is_sm90() {
 #if CUDART_VERSION >= 12000
@@ -760,17 +733,6 @@ void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shar
 // The UNROLL of a launch shape that selects mul_mat_vec_staged_kernel.
 constexpr int kStaged = 0;
 
-// Whether the staged kernel copies with the TMA unit (BULK): Q4_S24_CUDA_BULK_COPY=1 asks for it, and
-// device_code_is_sm90; else cp.async. Off by default: on the H200 the harness measured both within run-to-run noise
-// (docs/benchmarks.md, session 13), so the bytes a block has in flight are not what limits the mat-vec.
-bool bulk_copies_enabled() {
-    static const bool asked = [] {
-        const char * env = getenv("Q4_S24_CUDA_BULK_COPY");
-        return env != nullptr && atoi(env) != 0;
-    }();
-    return asked && device_code_is_sm90();
-}
-
 // Whether the staged kernel can take these matrices: whole 16-byte copies from 16-byte aligned rows that fit.
 bool staged_fits(const mmv_matrices & mats, const void * w_gate, size_t w_row_bytes, size_t row_bytes_staged) {
     if (w_row_bytes % 16 != 0 || row_bytes_staged > kStagedRowBytesMax ||
@@ -806,18 +768,13 @@ void launch_mul_mat_vec(mmv_matrices mats, const void * w_gate, int64_t k, size_
     if constexpr (UNROLL == kStaged) {
         static_assert(!FUSED, "the staged kernel reads pre-quantized activations");
         if (staged_fits(mats, w_gate, w_row_bytes, staged_bytes)) {
-            const bool bulk = bulk_copies_enabled();
             if constexpr (!SWIGLU) {
                 if (mats.count > 1) {
-                    args(bulk ? mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, false, true, true>
-                              : mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, false, true, false>,
-                         staged_bytes);
+                    args(mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, false, true>, staged_bytes);
                     return;
                 }
             }
-            args(bulk ? mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, SWIGLU, false, true>
-                      : mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, SWIGLU, false, false>,
-                 staged_bytes);
+            args(mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, SWIGLU, false>, staged_bytes);
             return;
         }
         launch_mul_mat_vec<2, NCOLS, THREADS, 1, false, SWIGLU>(mats, w_gate, k, w_row_bytes, act, stream);
@@ -1071,9 +1028,8 @@ const char * q4_s24_cuda_swiglu_shape_name(q4_s24_cuda_swiglu_shape shape) {
 
 // From the harness on the H200 (14336x4096, docs/benchmarks.md): at batch 1 the staged kernel with 4 rows of each
 // matrix per 128 threads where staged_default allows (16.7-17.2 us with the quantization, against 17.6-17.7 for the
-// best register-staged shape); else 2
-// rows of each matrix per 64 threads with two sub-blocks in flight per thread at batch 2-3, without from batch 4 on
-// (fewer registers for 4-8 columns).
+// best register-staged shape); otherwise 2 rows of each matrix per 64 threads with two sub-blocks in flight per thread
+// up to batch 3, without from batch 4 on (fewer registers for 4-8 columns).
 q4_s24_cuda_swiglu_shape q4_s24_cuda_swiglu_default_shape(int64_t nrows, int64_t k, int ncols) {
     (void) nrows;
     if (ncols == 1 && staged_default(k, 4, 2)) {

@@ -108,8 +108,8 @@ void q4_s24_cuda_swiglu_variant(q4_s24_cuda_swiglu_shape shape, const void * w_u
 // Mat-vec launch shapes: R weight rows per thread block, T threads per block, U sub-blocks whose loads a thread
 // issues before computing. The harness times each; q4_s24_cuda_mmv_default_variant picks per shape from those timings.
 // Staged shapes (R, T): the thread block copies its R rows whole into shared memory (cp.async) before it waits for the
-// kernel ahead of it, then computes from there; rows of a multiple of 1024 columns, 16-byte aligned, at most 48 KiB
-// per block (else the same R and T with U = 1).
+// kernel ahead of it, then computes from there; rows 16-byte aligned, whole 16-byte copies, the block's rows and its
+// reduction within 48 KiB (else the register kernel with 2 rows per block).
 #define Q4_S24_MMV_SHAPES(X) X(2, 128, 1) X(4, 128, 1) X(4, 64, 1) X(4, 64, 2)
 #define Q4_S24_MMV_STAGED_SHAPES(X) X(2, 128) X(4, 128) X(8, 128) X(4, 64) X(8, 64)
 enum q4_s24_cuda_mmv_variant {

@@ -1,17 +1,17 @@
 // Global-to-shared copies that do not go through registers, used by the decode mat-vec (q4_s24_cuda.cu) and the
 // tensor-core prefill kernels (q4_s24_cuda_sparse_mma.cu): cp.async (compute capability 8.0 on; code compiled for older
 // devices, ggml's PTX for 5.0, gets plain synchronous copies, so the decode kernels that use them still run there;
-// the prefill kernels never launch there) and Hopper's bulk copies (PTX ISA 8.0: CUDA 12 or newer).
+// the prefill kernels never launch there), and Hopper's L2 prefetch.
 #pragma once
 
 #include <cuda_runtime.h>
 #include <stdint.h>
 
-// Hopper's bulk copies, mbarrier waits and L2 prefetch: device code for 9.0 or newer from CUDA 12 or newer.
+// Hopper's bulk L2 prefetch (PTX ISA 8.0): device code for 9.0 or newer from CUDA 12 or newer.
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && defined(__CUDACC_VER_MAJOR__) && __CUDACC_VER_MAJOR__ >= 12
-#    define Q4_S24_CUDA_HAS_BULK_COPY 1
+#    define Q4_S24_CUDA_HAS_BULK_PREFETCH 1
 #else
-#    define Q4_S24_CUDA_HAS_BULK_COPY 0
+#    define Q4_S24_CUDA_HAS_BULK_PREFETCH 0
 #endif
 
 namespace {
@@ -70,65 +70,10 @@ template <int PENDING> __device__ __forceinline__ void cp_async_wait() {
 #endif
 }
 
-// Hopper's bulk copies (the TMA unit, compute capability 9.0 on): one instruction copies a contiguous range (16-byte
-// aligned, a multiple of 16 bytes) into shared memory and counts its bytes on an mbarrier, which threads wait on. Only
-// code compiled for 9.0 or newer may call these (elsewhere they trap).
-__device__ __forceinline__ uint32_t shared_address(const void * p) {
-    return (uint32_t) __cvta_generic_to_shared(p);
-}
-
-// An mbarrier whose first phase completes after `count` arrivals and the bytes they announce; visible to the copy unit.
-__device__ __forceinline__ void mbarrier_init(uint64_t * bar, unsigned count) {
-#if Q4_S24_CUDA_HAS_BULK_COPY
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(shared_address(bar)), "r"(count) : "memory");
-    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
-#else
-    (void) bar; (void) count;
-    __trap();
-#endif
-}
-
-// One arrival that announces `bytes` more to come from bulk copies.
-__device__ __forceinline__ void mbarrier_arrive_expecting(uint64_t * bar, unsigned bytes) {
-#if Q4_S24_CUDA_HAS_BULK_COPY
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(shared_address(bar)), "r"(bytes)
-                 : "memory");
-#else
-    (void) bar; (void) bytes;
-    __trap();
-#endif
-}
-
-__device__ __forceinline__ void bulk_copy_to_shared(void * dst, const void * src, unsigned bytes, uint64_t * bar) {
-#if Q4_S24_CUDA_HAS_BULK_COPY
-    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];"
-                 ::"r"(shared_address(dst)), "l"(src), "r"(bytes), "r"(shared_address(bar)) : "memory");
-#else
-    (void) dst; (void) src; (void) bytes; (void) bar;
-    __trap();
-#endif
-}
-
-// Waits until the mbarrier's phase with this parity (0 for the first) has completed.
-__device__ __forceinline__ void mbarrier_wait(uint64_t * bar, unsigned parity) {
-#if Q4_S24_CUDA_HAS_BULK_COPY
-    uint32_t done = 0;
-    do {
-        asm volatile("{\n\t.reg .pred p;\n\t"
-                     "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n\t"
-                     "selp.u32 %0, 1, 0, p;\n\t}"
-                     : "=r"(done) : "r"(shared_address(bar)), "r"(parity) : "memory");
-    } while (!done);
-#else
-    (void) bar; (void) parity;
-    __trap();
-#endif
-}
-
 // Asks the memory system to bring bytes (16-byte aligned, a multiple of 16) into L2 and returns at once: a hint, with
 // nothing to wait for (Hopper's bulk prefetch; a no-op in code for older devices).
 __device__ __forceinline__ void prefetch_to_l2(const void * p, unsigned bytes) {
-#if Q4_S24_CUDA_HAS_BULK_COPY
+#if Q4_S24_CUDA_HAS_BULK_PREFETCH
     asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
 #else
     (void) p; (void) bytes;
