@@ -598,109 +598,6 @@ static void run_mul_mat_vec_group(std::mt19937 & rng, bool quick, std::vector<st
     }
 }
 
-// A stand-in for the kernels between attention's q/k/v matmul and its output projection (rope, the KV cache write,
-// attention): busy for about `cycles` clock cycles, reading no memory.
-__global__ void idle_kernel(long long cycles) {
-    const long long start = clock64();
-    while (clock64() - start < cycles) {
-    }
-}
-
-// The L2 prefetch of a group launch (Q4_S24_CUDA_PREFETCH_MB in the ggml glue): q/k/v (4096 + 1024 + 1024 rows x 4096),
-// then ~10 us of kernels that read no memory, then the 4096x4096 output projection, with the group asking for the
-// projection's weights (and optionally more bytes of another matrix) to be brought into L2, against the same without.
-// Results must not change (a hint); times over weight copies rotated past the L2.
-static void run_group_prefetch(std::mt19937 & rng, bool quick, std::vector<std::string> & summary) {
-    const int64_t k         = 4096;
-    const int64_t rows[4]   = {4096, 1024, 1024, 4096}; // q, k, v, o
-    const size_t  row_bytes = (size_t) (k / QK_Q4_S24) * sizeof(block_q4_s24);
-    size_t        set_bytes = 0;
-    HostWeights   hw[4];
-    size_t        offset[4];
-    for (int m = 0; m < 4; ++m) {
-        hw[m]     = make_weights(Shape{rows[m], k}, rng);
-        offset[m] = set_bytes;
-        set_bytes += hw[m].blocks.size();
-    }
-    const int copies = quick ? 1 : (int) std::max<size_t>(2, (size_t) (512u << 20) / set_bytes);
-    uint8_t * d_w;
-    CUDA_OK(cudaMalloc(&d_w, set_bytes * copies));
-    for (int i = 0; i < copies; ++i) {
-        for (int m = 0; m < 4; ++m) {
-            CUDA_OK(cudaMemcpy(d_w + i * set_bytes + offset[m], hw[m].blocks.data(), hw[m].blocks.size(),
-                               cudaMemcpyHostToDevice));
-        }
-    }
-    std::vector<float> x;
-    float *            d_x = upload_activations(rng, k, 1, x);
-    float *            d_y;
-    void *             d_scratch;
-    const int64_t      out_rows = rows[0] + rows[1] + rows[2] + rows[3];
-    CUDA_OK(cudaMalloc(&d_y, (size_t) 2 * out_rows * sizeof(float)));
-    CUDA_OK(cudaMalloc(&d_scratch, q4_s24_cuda_act_bytes(k, 1)));
-    const q4_s24_cuda_act act = q4_s24_cuda_act_view(d_scratch, k, 1);
-    q4_s24_cuda_quantize_act(d_x, k, k, 1, act, 0);
-    int clock_khz = 0;
-    CUDA_OK(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, 0));
-    const long long idle_cycles = (long long) clock_khz * 10 / 1000; // ~10 us
-
-    // One layer's q/k/v, the idle kernels, o; prefetch_bytes of weights after q/k/v asked into L2 (0: none).
-    const auto layer = [&](int i, size_t prefetch_bytes, float * y) {
-        const uint8_t *        set = d_w + (size_t) (i % copies) * set_bytes;
-        q4_s24_cuda_mmv_matrix qkv[3];
-        float *                at = y;
-        for (int m = 0; m < 3; ++m) {
-            qkv[m] = {set + offset[m], rows[m], at, rows[m]};
-            at += rows[m];
-        }
-        // The o weights, then whatever follows them in memory (the next copy's q, k and v stand in for the feed-forward
-        // matrices), up to prefetch_bytes and the allocation's end.
-        // Two ranges when it goes past o, so that thread blocks' shares also straddle ranges.
-        q4_s24_cuda_prefetch prefetch = {};
-        if (prefetch_bytes > 0) {
-            const uint8_t * o     = set + offset[3];
-            const size_t    bytes = std::min(prefetch_bytes, (size_t) (d_w + set_bytes * copies - o));
-            prefetch.at[0]        = o;
-            prefetch.bytes[0]     = std::min(bytes, hw[3].blocks.size());
-            prefetch.at[1]        = o + prefetch.bytes[0];
-            prefetch.bytes[1]     = bytes - prefetch.bytes[0];
-            prefetch.count        = prefetch.bytes[1] > 0 ? 2 : 1;
-        }
-        q4_s24_cuda_mul_mat_vec_group(qkv, 3, k, row_bytes, act, 1, 0, prefetch_bytes > 0 ? &prefetch : nullptr);
-        idle_kernel<<<1, 32>>>(idle_cycles);
-        q4_s24_cuda_mul_mat_vec_q(set + offset[3], rows[3], k, row_bytes, act, 1, at, rows[3], 0);
-    };
-    layer(0, 0, d_y);
-    layer(0, (size_t) 16 << 20, d_y + out_rows);
-    LAUNCH_OK();
-    CUDA_OK(cudaDeviceSynchronize());
-    std::vector<float> y((size_t) 2 * out_rows);
-    CUDA_OK(cudaMemcpy(y.data(), d_y, y.size() * sizeof(float), cudaMemcpyDeviceToHost));
-    expect(memcmp(y.data(), y.data() + out_rows, out_rows * sizeof(float)) == 0,
-           "group prefetch: q/k/v and o the same with and without the L2 prefetch");
-    const std::vector<double> ref_o = int8_reference(hw[3], rows[3], k, x, 1);
-    const std::vector<float>  got_o(y.begin() + (2 * out_rows - rows[3]), y.begin() + 2 * out_rows);
-    char                      what[120];
-    snprintf(what, sizeof what, "group prefetch: o after the prefetch, err %.2e", rel_err(got_o, ref_o));
-    expect(rel_err(got_o, ref_o) < 1e-5, what);
-
-    const int   iters = quick ? 1 : 200;
-    const float none  = time_us([&](int i) { layer(i, 0, d_y); }, iters);
-    const float idle  = time_us([&](int) { idle_kernel<<<1, 32>>>(idle_cycles); }, iters);
-    char        line[240];
-    int         n = snprintf(line, sizeof line, "group prefetch: q/k/v + ~%.1f us idle + o: %.2f us without", idle, none);
-    for (size_t mb : {6, 16, 32}) {
-        const float with = time_us([&](int i) { layer(i, mb << 20, d_y); }, iters);
-        n += snprintf(line + n, sizeof line - n, ", %.2f us prefetching %zu MiB", with, mb);
-    }
-    printf("%s\n", line);
-    summary.push_back(line);
-    CUDA_OK(cudaFree(d_w));
-    CUDA_OK(cudaFree(d_x));
-    CUDA_OK(cudaFree(d_y));
-    CUDA_OK(cudaFree(d_scratch));
-}
-
 // The mat-vec plus a same-shaped addend (ggml's MUL_MAT + ADD), against the reference plus the addend: the default
 // launches for 4096 and 1024 rows (the latter quantizes in-kernel at batch 1-2), the addend a separate buffer or the
 // output itself (ggml's in-place ADD).
@@ -1252,7 +1149,6 @@ int main(int argc, char ** argv) {
     if (!prefill_only) {
         run_swiglu(rng, quick, summary);
         run_mul_mat_vec_group(rng, quick, summary);
-        run_group_prefetch(rng, quick, summary);
         run_mul_mat_vec_add(rng);
         run_rms_norm_quantize(rng, quick);
         run_launch_chain_checks(rng);

@@ -212,17 +212,15 @@ __device__ __forceinline__ float swiglu(float gate, float up) {
 // passed as the single-matrix kernel's parameters. add (one matrix only, else null): a same-shaped addend, column c at
 // add + c*add_col_stride, summed into y (ggml's MUL_MAT + ADD: the residual connection after a projection).
 constexpr int kMmvMaxGroup = Q4_S24_CUDA_MMV_MAX_GROUP;
-// prefetch: byte ranges to bring into L2 after the block's own weights (q4_s24_cuda_prefetch), none when count is 0.
 struct mmv_matrices {
-    const uint8_t *      w[kMmvMaxGroup];
-    float *              y[kMmvMaxGroup];
-    int64_t              nrows[kMmvMaxGroup];
-    int64_t              y_col_stride[kMmvMaxGroup];
-    unsigned             first_block[kMmvMaxGroup];
-    int                  count;
-    const float *        add;
-    int64_t              add_col_stride;
-    q4_s24_cuda_prefetch prefetch;
+    const uint8_t * w[kMmvMaxGroup];
+    float *         y[kMmvMaxGroup];
+    int64_t         nrows[kMmvMaxGroup];
+    int64_t         y_col_stride[kMmvMaxGroup];
+    unsigned        first_block[kMmvMaxGroup];
+    int             count;
+    const float *   add;
+    int64_t         add_col_stride;
 };
 
 // The blocks of a group launch (GROUP) that compute matrix m: group.first_block[m] on. Sets the matrix's weights,
@@ -276,30 +274,6 @@ __device__ __forceinline__ void accumulate_sub_block(uint32_t qs0, uint32_t qs1,
             isum = dot4_s8(wq[m], a, isum);
         }
         acc[c] = fmaf((float) isum, dw * da[c], acc[c]);
-    }
-}
-
-// Thread block b's share of the L2 prefetch: bytes [b * share, (b + 1) * share) of the ranges laid end to end, share a
-// multiple of 16 (the last block takes what is left), one bulk prefetch per range it touches, from one thread.
-__device__ __forceinline__ void prefetch_share(const q4_s24_cuda_prefetch & prefetch) {
-    if (prefetch.count == 0 || threadIdx.x != 0) {
-        return;
-    }
-    size_t total = 0;
-    for (int i = 0; i < prefetch.count; ++i) {
-        total += prefetch.bytes[i];
-    }
-    const size_t share = (total / gridDim.x + 15) / 16 * 16;
-    const size_t begin = min(total, (size_t) blockIdx.x * share);
-    const size_t end   = blockIdx.x + 1 == gridDim.x ? total : min(total, begin + share);
-    size_t       at    = 0; // where range i starts
-    for (int i = 0; i < prefetch.count; ++i) {
-        const size_t lo = max(begin, at);
-        const size_t hi = min(end, at + prefetch.bytes[i]);
-        if (lo < hi) {
-            prefetch_to_l2(static_cast<const uint8_t *>(prefetch.at[i]) + (lo - at), (unsigned) (hi - lo));
-        }
-        at += prefetch.bytes[i];
     }
 }
 
@@ -481,7 +455,6 @@ mul_mat_vec_kernel(const uint8_t * __restrict__ w, const uint8_t * __restrict__ 
     // Only the reduction and the stores are left. Must stay after the wait and the loop: the next quantization into
     // the same activation buffer overwrites what this kernel reads, and relies on its reads being done.
     allow_next_kernel();
-    prefetch_share(group.prefetch);
     store_rows<ROWS, NCOLS, THREADS, SWIGLU, GROUP>(acc, row0, nrows, y, y_col_stride, group);
 }
 
@@ -590,7 +563,6 @@ mul_mat_vec_staged_kernel(const uint8_t * __restrict__ w, const uint8_t * __rest
     }
 
     allow_next_kernel(); // as in mul_mat_vec_kernel: after every read of the activations
-    prefetch_share(group.prefetch);
     store_rows<ROWS, NCOLS, THREADS, SWIGLU, GROUP>(acc, row0, nrows, y, y_col_stride, group);
 }
 
@@ -967,8 +939,7 @@ void q4_s24_cuda_mul_mat_vec_q(const void * w, int64_t nrows, int64_t k, size_t 
 }
 
 void q4_s24_cuda_mul_mat_vec_group(const q4_s24_cuda_mmv_matrix * matrices, int count, int64_t k, size_t w_row_bytes,
-                                   q4_s24_cuda_act act, int ncols, cudaStream_t stream,
-                                   const q4_s24_cuda_prefetch * prefetch) {
+                                   q4_s24_cuda_act act, int ncols, cudaStream_t stream) {
     if (count < 1 || count > kMmvMaxGroup) {
         fprintf(stderr, "q4_s24_cuda_mul_mat_vec_group: %d matrices (1 to %d)\n", count, kMmvMaxGroup);
         abort();
@@ -983,9 +954,6 @@ void q4_s24_cuda_mul_mat_vec_group(const q4_s24_cuda_mmv_matrix * matrices, int 
         rows += matrices[m].nrows;
     }
     mats.count = count;
-    if (prefetch != nullptr) {
-        mats.prefetch = *prefetch;
-    }
     // The launch shape of one matrix with all the rows, on the int8 activations.
     const q4_s24_cuda_mmv_variant variant =
         q4_s24_cuda_mmv_variant_unfused(q4_s24_cuda_mmv_default_variant(rows, k, ncols));

@@ -66,19 +66,8 @@ struct q4_s24_cuda_mmv_matrix {
     float *      y;
     int64_t      y_col_stride;
 };
-// Byte ranges a mat-vec launch asks the GPU to bring into L2 once each thread block is done with its own weights (the
-// weights of the matmuls that come next): attention's q/k/v launch is followed by kernels that read little memory
-// (rope, the KV cache write, attention), during which the memory would otherwise idle. Each range 16-byte aligned, a
-// multiple of 16 bytes; a hint only (compute capability 9.0 on; nothing elsewhere), results do not change.
-#define Q4_S24_CUDA_MAX_PREFETCH 4
-struct q4_s24_cuda_prefetch {
-    const void * at[Q4_S24_CUDA_MAX_PREFETCH];
-    size_t       bytes[Q4_S24_CUDA_MAX_PREFETCH];
-    int          count;
-};
 void q4_s24_cuda_mul_mat_vec_group(const q4_s24_cuda_mmv_matrix * matrices, int count, int64_t k, size_t w_row_bytes,
-                                   q4_s24_cuda_act act, int ncols, cudaStream_t stream,
-                                   const q4_s24_cuda_prefetch * prefetch = nullptr);
+                                   q4_s24_cuda_act act, int ncols, cudaStream_t stream);
 
 // Feed-forward gate and up projections with SWIGLU in one launch: y[c*y_col_stride + r] =
 // silu(dot(gate row r, x_c)) * dot(up row r, x_c). w_up and w_gate have the same shape and row bytes; act holds

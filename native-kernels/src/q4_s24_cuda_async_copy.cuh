@@ -1,18 +1,11 @@
 // Global-to-shared copies that do not go through registers, used by the decode mat-vec (q4_s24_cuda.cu) and the
 // tensor-core prefill kernels (q4_s24_cuda_sparse_mma.cu): cp.async (compute capability 8.0 on; code compiled for older
 // devices, ggml's PTX for 5.0, gets plain synchronous copies, so the decode kernels that use them still run there;
-// the prefill kernels never launch there), and Hopper's L2 prefetch.
+// the prefill kernels never launch there).
 #pragma once
 
 #include <cuda_runtime.h>
 #include <stdint.h>
-
-// Hopper's bulk L2 prefetch (PTX ISA 8.0): device code for 9.0 or newer from CUDA 12 or newer.
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && defined(__CUDACC_VER_MAJOR__) && __CUDACC_VER_MAJOR__ >= 12
-#    define Q4_S24_CUDA_HAS_BULK_PREFETCH 1
-#else
-#    define Q4_S24_CUDA_HAS_BULK_PREFETCH 0
-#endif
 
 namespace {
 
@@ -67,16 +60,6 @@ __device__ __forceinline__ void cp_async_commit() {
 template <int PENDING> __device__ __forceinline__ void cp_async_wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     asm volatile("cp.async.wait_group %0;" ::"n"(PENDING) : "memory");
-#endif
-}
-
-// Asks the memory system to bring bytes (16-byte aligned, a multiple of 16) into L2 and returns at once: a hint, with
-// nothing to wait for (Hopper's bulk prefetch; a no-op in code for older devices).
-__device__ __forceinline__ void prefetch_to_l2(const void * p, unsigned bytes) {
-#if Q4_S24_CUDA_HAS_BULK_PREFETCH
-    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
-#else
-    (void) p; (void) bytes;
 #endif
 }
 

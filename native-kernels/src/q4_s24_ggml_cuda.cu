@@ -332,64 +332,10 @@ static int collect_mul_mat_group(const ggml_cgraph * cgraph, int i, q4_s24_cuda_
     return count >= 2 ? count : 0;
 }
 
-// Q4_S24_CUDA_PREFETCH_MB=N: a group launch (q, k and v) also asks for the next N MiB of Q4_S24 weights the graph reads
-// after it to be brought into L2, while rope, the KV cache write and attention, which read little memory, run before
-// the next matmul. 0 (the default until the H200 has measured it): none.
-static size_t prefetch_budget() {
-    static const size_t bytes = [] {
-        const char * env = getenv("Q4_S24_CUDA_PREFETCH_MB");
-        return env != nullptr && atoll(env) > 0 ? (size_t) atoll(env) << 20 : (size_t) 0;
-    }();
-    return bytes;
-}
-
-// The weights the L2 prefetch can take: a contiguous Q4_S24 matrix of a MUL_MAT, 16-byte aligned; else null.
-static const ggml_tensor * prefetchable_weights(const ggml_tensor * node) {
-    const ggml_tensor * w = node->src[0];
-    return node->op == GGML_OP_MUL_MAT && w->type == GGML_TYPE_Q4_S24 && ggml_is_contiguous(w) &&
-                   reinterpret_cast<uintptr_t>(w->data) % 16 == 0
-               ? w
-               : nullptr;
-}
-
-// The weights of the Q4_S24 matmuls from node `from` on, in graph order, up to prefetch_budget() bytes in all. Two
-// matmuls of one input in a row (the feed-forward up and gate, which one kernel reads row by row together) share what
-// is left of the budget evenly, so that both start warm.
-static q4_s24_cuda_prefetch next_weights(const ggml_cgraph * cgraph, int from) {
-    q4_s24_cuda_prefetch prefetch = {};
-    size_t               left     = prefetch_budget();
-    for (int j = from; j < cgraph->n_nodes && left >= 16 && prefetch.count < Q4_S24_CUDA_MAX_PREFETCH; ++j) {
-        const ggml_tensor * w = prefetchable_weights(cgraph->nodes[j]);
-        if (w == nullptr) {
-            continue;
-        }
-        size_t bytes = ggml_nbytes(w);
-        for (int n = j + 1; n < cgraph->n_nodes; ++n) { // the next matmul: a partner on the same input?
-            const ggml_tensor * partner = prefetchable_weights(cgraph->nodes[n]);
-            if (cgraph->nodes[n]->op == GGML_OP_MUL_MAT) {
-                if (partner != nullptr && cgraph->nodes[n]->src[1] == cgraph->nodes[j]->src[1] &&
-                    bytes + ggml_nbytes(partner) > left) {
-                    bytes = std::min(bytes, left / 2);
-                }
-                break;
-            }
-        }
-        bytes = std::min(left, bytes) / 16 * 16;
-        prefetch.at[prefetch.count]    = w->data;
-        prefetch.bytes[prefetch.count] = bytes;
-        ++prefetch.count;
-        left -= bytes;
-    }
-    return prefetch;
-}
-
-// The group of count matmuls from node i on (matrices), with the L2 prefetch of the weights after it.
-static void launch_mul_mat_group(ggml_backend_cuda_context & ctx, const ggml_cgraph * cgraph, int i,
+static void launch_mul_mat_group(ggml_backend_cuda_context & ctx, const ggml_tensor * first,
                                  const q4_s24_cuda_mmv_matrix * matrices, int count, q4_s24_cuda_act act) {
-    const ggml_tensor *        first    = cgraph->nodes[i];
-    const q4_s24_cuda_prefetch prefetch = next_weights(cgraph, i + count);
     q4_s24_cuda_mul_mat_vec_group(matrices, count, first->src[0]->ne[0], first->src[0]->nb[1], act,
-                                  (int) first->src[1]->ne[1], ctx.stream(), &prefetch);
+                                  (int) first->src[1]->ne[1], ctx.stream());
     CUDA_CHECK(cudaGetLastError());
 }
 
@@ -401,7 +347,7 @@ int ggml_cuda_q4_s24_try_fuse_mul_mat_group(ggml_backend_cuda_context & ctx, ggm
     }
     const ggml_tensor *        first = cgraph->nodes[i];
     ggml_cuda_pool_alloc<char> scratch;
-    launch_mul_mat_group(ctx, cgraph, i, matrices, count, quantized_activations(ctx, first->src[1], scratch));
+    launch_mul_mat_group(ctx, first, matrices, count, quantized_activations(ctx, first->src[1], scratch));
     return count - 1;
 }
 
@@ -466,7 +412,7 @@ int ggml_cuda_q4_s24_try_fuse_rms_norm(ggml_backend_cuda_context & ctx, ggml_cgr
         launch_swiglu(ctx, glu->src[1], glu->src[0], glu, act);
         return 4; // rms_norm, mul, the two matmuls and the GLU
     }
-    launch_mul_mat_group(ctx, cgraph, i + 2, matrices, grouped, act);
+    launch_mul_mat_group(ctx, cgraph->nodes[i + 2], matrices, grouped, act);
     return 1 + grouped;
 }
 
