@@ -656,6 +656,310 @@ mul_mat_sparse_wgmma_kernel(const uint8_t * __restrict__ w, int64_t nrows, int n
 #endif
 }
 
+// ---- Hopper, split by role: copier and decoder warps feed two consumer warpgroups that issue wgmma.sp from shared memory ----
+//
+// Session 11 measured the kernel above spending ~1 us per 128-column step on its own work (building A from the codes,
+// issuing copies, two barriers) with the wgmma adding ~0.8 us on top instead of hiding under it: the same warps do
+// both. Here warpgroup 0 feeds: its first two warps (the copiers) issue every cp.async and never wait for them (an
+// mbarrier per stage counts their landing), its other two (the decoders) turn each step's 4-bit codes once into the
+// compressed f16 A tiles of wgmma.sp's shared-memory form and the metadata words. Warpgroups 1 and 2 (the consumers, 64
+// rows x 256 tokens each, as above) only wait for a step, issue its two wgmma.sp with A and B from shared memory, and
+// hand the stage back once those have completed. A step is 64 columns (two sub-blocks); kPipeStages stages circulate,
+// passed on named barriers: full[s] (decoders arrive, consumers wait) and empty[s] (consumers arrive, copiers wait).
+// Where the time goes, for the harness only (the results are then wrong): Q4_S24_PIPE_EXPERIMENT=1 builds it without
+// the wgmma, 2 without the decoding, 3 without the decoders' proxy fence, 4 without the copies.
+#ifndef Q4_S24_PIPE_EXPERIMENT
+#    define Q4_S24_PIPE_EXPERIMENT 0
+#endif
+//
+// A stage: the activations (256 tokens x 64 columns, 128-byte swizzled as above: one half of the kernel above's
+// stage), the A tiles (per consumer and sub-block 64 rows x 16 kept values, K-major without swizzle: 8-row x 16-byte
+// core matrices, the two along K 128 bytes apart, the next 8 rows 256 bytes on), the metadata words (per 16-row group,
+// sub-block, lane group g and t & 1, the mma.sp register weight_operands builds), and the raw weight pieces (per row:
+// the scales word, the step's 16 code bytes, its 8 position bytes).
+constexpr int      kPipeThreads     = 384;
+constexpr int      kPipeStepCols    = 64;
+constexpr int      kPipeStepSubs    = kPipeStepCols / kSubCols;
+constexpr int      kPipeStages      = 5;
+constexpr int      kPipeXBytes      = kWgTokens * 128;
+constexpr int      kPipeATileBytes  = kWgRows * 16 * 2;
+constexpr uint32_t kPipeALbo        = 128; // between the two core matrices along K
+constexpr uint32_t kPipeASbo        = 256; // between 8-row groups
+constexpr int      kPipeABytes      = 2 * kPipeStepSubs * kPipeATileBytes;
+constexpr int      kPipeGroups      = kWgTileRows / 16; // 16-row groups (one per consumer warp)
+constexpr int      kPipeMetaBytes   = kPipeGroups * kPipeStepSubs * 8 * 2 * 4;
+constexpr int      kPipeRawWords    = 7;
+constexpr int      kPipeRawBytes    = kWgTileRows * kPipeRawWords * 4;
+constexpr int      kPipeAOffset     = kPipeXBytes;
+constexpr int      kPipeMetaOffset  = kPipeAOffset + kPipeABytes;
+constexpr int      kPipeRawOffset   = kPipeMetaOffset + kPipeMetaBytes;
+constexpr int      kPipeStageBytes  = (kPipeRawOffset + kPipeRawBytes + 1023) / 1024 * 1024;
+constexpr int      kPipeSharedBytes = kPipeStages * kPipeStageBytes + 1024 + 8 * kPipeStages; // + mbarriers
+constexpr int      kPipeCopiers     = 64; // the producer's first two warps copy, the other two decode
+constexpr int      kPipeXCopies     = kWgTokens * 8 / kPipeCopiers;             // 16-byte activation copies per copier
+constexpr int      kPipeXCopyStride = kPipeCopiers / 8 * 128;                   // 8 tokens on
+constexpr int      kPipeWCopies     = kWgTileRows * kPipeRawWords / kPipeCopiers; // 4-byte weight copies per copier
+[[maybe_unused]] constexpr int kPipeHandover = 64 + 256; // the decoders or copiers, and the consumers, on a full / empty barrier
+constexpr int      kPipeFullBarrier  = 1; // named barriers: 0 is __syncthreads'
+constexpr int      kPipeEmptyBarrier = kPipeFullBarrier + kPipeStages;
+static_assert(kPipeStepSubs == 2 && kPipeXCopies * kPipeCopiers == kWgTokens * 8 &&
+                  kPipeWCopies * kPipeCopiers == kWgTileRows * kPipeRawWords,
+              "the copiers split a step's copies evenly");
+static_assert(kPipeSharedBytes <= 227 * 1024 && kPipeEmptyBarrier + kPipeStages <= 16,
+              "Hopper's shared memory and named barriers");
+
+// Byte offset of raw word `word` (0-6) of a 64-column step q (0-3) in its 100-byte block: the scales word, the step's
+// code bytes (8 per sub-block), its position bytes (4 per sub-block).
+__host__ __device__ constexpr int pipe_raw_source(int word, int q) {
+    return word == 0 ? 0 : word <= 4 ? kQsOffset + 16 * q + 4 * (word - 1) : kIdxOffset + 8 * q + 4 * (word - 5);
+}
+
+// Byte offset of compressed column cc (0-15) of row r (0-63) in an A tile.
+__host__ __device__ __forceinline__ uint32_t pipe_a_offset(int r, int cc) {
+    return (r / 8) * kPipeASbo + (cc / 8) * kPipeALbo + (r % 8) * 16 + (cc % 8) * 2;
+}
+
+// The A tile of consumer c (0-1) and sub-block s (0-1) in a stage, and its descriptor (no swizzle: mode 0).
+__host__ __device__ __forceinline__ uint32_t pipe_a_tile(int c, int s) {
+    return kPipeAOffset + (c * kPipeStepSubs + s) * kPipeATileBytes;
+}
+[[maybe_unused]] __host__ __device__ __forceinline__ uint64_t pipe_a_descriptor(uint32_t tile_addr) {
+    return (uint64_t) ((tile_addr & 0x3FFFF) >> 4) | ((uint64_t) (kPipeALbo >> 4) << 16) |
+           ((uint64_t) (kPipeASbo >> 4) << 32);
+}
+
+// Metadata word of 16-row group G, sub-block s, lane group g, t & 1 = h (the index in the stage's metadata words).
+__host__ __device__ __forceinline__ int pipe_meta_index(int G, int s, int g, int h) {
+    return ((G * kPipeStepSubs + s) * 8 + g) * 2 + h;
+}
+
+// Producer thread p's decode of one step, host-callable for the CPU layout check: rows 16G + g and 16G + g + 8 of the
+// tile (G = (p % 64) / 8, g = p % 8), sub-block s = p / 64, from the raw pieces at stage + kPipeRawOffset into the A
+// tile and the metadata words. upper: the step lies in the block's second 128 columns (whose scale applies). A warp's
+// 16-byte stores (fixed s, four G, g = 0..7) fill whole 128-byte core-matrix rows, so they do not conflict.
+__host__ __device__ __forceinline__ void pipe_decode(uint8_t * stage, int p, int upper) {
+    const int s = p / 64, G = (p % 64) / 8, g = p % 8;
+    uint32_t  meta[2][2]; // [row a or b][h]
+#pragma unroll
+    for (int half_row = 0; half_row < 2; ++half_row) {
+        const int       row = 16 * G + g + 8 * half_row; // in the tile
+        const uint8_t * raw = stage + kPipeRawOffset + row * kPipeRawWords * 4;
+        const half2     d   = staged_scale(raw, upper);
+        const uint32_t  codes[2]  = { reinterpret_cast<const uint32_t *>(raw)[1 + 2 * s],
+                                      reinterpret_cast<const uint32_t *>(raw)[2 + 2 * s] };
+        const uint32_t  positions = reinterpret_cast<const uint32_t *>(raw)[5 + s];
+        uint32_t lo[4], hi[4]; // kept values 0-7 and 8-15, two per word
+#pragma unroll
+        for (int w = 0; w < 2; ++w) {
+#pragma unroll
+            for (int pair = 0; pair < 2; ++pair) {
+                const uint32_t bytes = spread_bytes(codes[w] >> (16 * pair)); // code bytes 4w + 2 pair, + 1
+                lo[2 * w + pair]     = scaled_pair(bytes & 0x000F000Fu, d);
+                hi[2 * w + pair]     = scaled_pair((bytes >> 4) & 0x000F000Fu, d);
+            }
+        }
+        const int r    = 16 * (G % 4) + g + 8 * half_row; // in the consumer's 64 rows
+        uint8_t * tile = stage + pipe_a_tile(G / 4, s);
+        *reinterpret_cast<uint4 *>(tile + pipe_a_offset(r, 0)) = make_uint4(lo[0], lo[1], lo[2], lo[3]);
+        *reinterpret_cast<uint4 *>(tile + pipe_a_offset(r, 8)) = make_uint4(hi[0], hi[1], hi[2], hi[3]);
+        meta[half_row][0] = metadata_bits(positions, 0);
+        meta[half_row][1] = metadata_bits(positions, 1);
+    }
+    *reinterpret_cast<uint2 *>(stage + kPipeMetaOffset + 4 * pipe_meta_index(G, s, g, 0)) =
+        make_uint2(meta[0][0] | (meta[1][0] << 16), meta[0][1] | (meta[1][1] << 16));
+}
+
+__device__ __forceinline__ void named_barrier_sync(int id, int threads) {
+    asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(threads) : "memory");
+}
+__device__ __forceinline__ void named_barrier_arrive(int id, int threads) {
+    asm volatile("bar.arrive %0, %1;" ::"r"(id), "r"(threads) : "memory");
+}
+
+// d += A (64 rows x 32 columns, 2:4 sparse, compressed in shared memory at desc_a) x B (32 x 256 tokens at desc_b).
+[[maybe_unused]] __device__ __forceinline__ void wgmma_sp_ss_m64k32(float (&d)[128], uint64_t desc_a, uint64_t desc_b,
+                                                                   uint32_t metadata) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %131, 0;\n"
+                 "wgmma.mma_async.sp.sync.aligned.m64n256k32.f32.f16.f16 " Q4_S24_WGMMA_ACC128_TEXT ", "
+                 "%128, %129, %130, 0, p, 1, 1, 0, 0;\n}\n"
+                 : Q4_S24_WGMMA_ACC128_OPERANDS(d)
+                 : "l"(desc_a), "l"(desc_b), "r"(metadata), "r"(1));
+#else
+    (void) d; (void) desc_a; (void) desc_b; (void) metadata;
+    __trap();
+#endif
+}
+
+// The copier warps' share of one step's copies, sources computed once: activation copy c of copier thread p is token
+// p / 8 + 8 c, chunk p % 8 (zero-filled past the last token); weight copy c is raw word p + 64 c of the tile (row
+// (p + 64 c) / 7, rows past the end repeating the last one).
+struct pipe_copy_plan {
+    uint32_t w_off[kPipeWCopies]; // from the weights, for step q = 0 of a block
+    uint32_t w_q_bytes;           // 2 bits per copy: how far its piece moves per step q (0, 8 or 16 bytes, as 0/1/2)
+    uint32_t x_off;               // in halves, copy 0 at step 0 (copy c: + 8 c k)
+    uint32_t x_valid;             // bit c: copy c's token exists
+    uint32_t x_dst;               // stage byte offset of copy 0 (copy c: + kPipeXCopyStride c)
+};
+
+[[maybe_unused]] __device__ __forceinline__ pipe_copy_plan make_pipe_copy_plan(int p, int64_t row0, int64_t nrows,
+                                                                               size_t row_bytes, int64_t tok0,
+                                                                               int64_t ncols, int64_t k) {
+    static_assert(2 * kPipeWCopies <= 32 && kPipeXCopies <= 32, "w_q_bytes and x_valid hold every copy");
+    pipe_copy_plan plan;
+    plan.w_q_bytes = 0;
+#pragma unroll
+    for (int c = 0; c < kPipeWCopies; ++c) {
+        const int     idx  = p + kPipeCopiers * c;
+        const int     word = idx % kPipeRawWords;
+        const int64_t row  = min(row0 + idx / kPipeRawWords, nrows - 1);
+        plan.w_off[c]      = (uint32_t) (row * (int64_t) row_bytes) + pipe_raw_source(word, 0);
+        plan.w_q_bytes |= (word == 0 ? 0u : word <= 4 ? 2u : 1u) << (2 * c);
+    }
+    const int64_t tok = tok0 + p / 8;
+    plan.x_off        = (uint32_t) (min(tok, ncols - 1) * k) + 8 * (p % 8);
+    plan.x_valid      = 0;
+#pragma unroll
+    for (int c = 0; c < kPipeXCopies; ++c) {
+        plan.x_valid |= (tok + 8 * c < ncols ? 1u : 0u) << c;
+    }
+    plan.x_dst = wgmma_x_offset(p / 8, p % 8);
+    return plan;
+}
+
+[[maybe_unused]] __device__ __forceinline__ void load_pipe_stage(uint8_t * stage, const uint8_t * w, const half * x,
+                                                                 int64_t k, const pipe_copy_plan & plan, int step, int p) {
+    const uint8_t * block = w + (size_t) (step / 4) * kBlockBytes;
+    const uint32_t  q     = step % 4;
+#pragma unroll
+    for (int c = 0; c < kPipeWCopies; ++c) {
+        const uint32_t move = (plan.w_q_bytes >> (2 * c)) & 3u;
+        cp_async<4>(stage + kPipeRawOffset + 4 * (p + kPipeCopiers * c), block + plan.w_off[c] + 8 * move * q);
+    }
+    const half * xstep = x + (size_t) step * kPipeStepCols + plan.x_off;
+#pragma unroll
+    for (int c = 0; c < kPipeXCopies; ++c) {
+        // A missing token's chunk is written as zeros, read from nowhere (size 0; the address stays a valid one).
+        const bool valid = (plan.x_valid >> c) & 1u;
+        cp_async_if<16>(stage + plan.x_dst + kPipeXCopyStride * c, xstep + (valid ? (size_t) 8 * c * k : 0), valid);
+    }
+}
+
+__global__ void __launch_bounds__(kPipeThreads, 1)
+mul_mat_sparse_wgmma_pipelined_kernel(const uint8_t * __restrict__ w, int64_t nrows, int nsteps_all, size_t row_bytes,
+                                      const half * __restrict__ x, int64_t k, int64_t ncols, float * __restrict__ y,
+                                      int64_t y_col_stride) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    const int share  = (nsteps_all + (int) gridDim.z - 1) / (int) gridDim.z;
+    const int first  = (int) blockIdx.z * share; // this block's steps: first .. first + nsteps - 1
+    const int nsteps = min(share, nsteps_all - first);
+    extern __shared__ __align__(16) uint8_t smem_raw[];
+    uint8_t * smem = smem_raw + ((1024u - ((uint32_t) __cvta_generic_to_shared(smem_raw) & 1023u)) & 1023u);
+    uint64_t * landed = reinterpret_cast<uint64_t *>(smem + kPipeStages * kPipeStageBytes); // per stage
+    const int64_t row0 = (int64_t) blockIdx.x * kWgTileRows;
+    const int64_t tok0 = (int64_t) blockIdx.y * kWgTokens;
+    if (threadIdx.x == 0) {
+        for (int s = 0; s < kPipeStages; ++s) {
+            mbarrier_init(&landed[s], kPipeCopiers);
+        }
+        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    }
+    __syncthreads();
+
+    if (threadIdx.x < kPipeCopiers) {
+        // Copier warps: step i's copies once the consumers have released its stage (step i - kPipeStages), then one
+        // arrival on the stage's mbarrier for when they have landed. They never wait for their own copies.
+        const int            p    = threadIdx.x;
+        const pipe_copy_plan plan = make_pipe_copy_plan(p, row0, nrows, row_bytes, tok0, ncols, k);
+        for (int i = 0; i < nsteps; ++i) {
+            if (i >= kPipeStages) {
+                named_barrier_sync(kPipeEmptyBarrier + i % kPipeStages, kPipeHandover);
+            }
+            if (Q4_S24_PIPE_EXPERIMENT != 4) {
+                load_pipe_stage(smem + (i % kPipeStages) * kPipeStageBytes, w, x, k, plan, first + i, p);
+            }
+            cp_async_arrive_when_landed(&landed[i % kPipeStages]);
+        }
+        cp_async_wait<0>();
+        return;
+    }
+    if (threadIdx.x < 128) {
+        // Decoder warps: each step's codes into the A tiles and metadata once its copies have landed, then the stage
+        // to the consumers. (They issue no copies: a proxy fence by a thread with cp.async in flight may wait for them.)
+        const int d = threadIdx.x - kPipeCopiers;
+        for (int j = 0; j < nsteps; ++j) {
+            uint8_t * stage = smem + (j % kPipeStages) * kPipeStageBytes;
+            mbarrier_wait(&landed[j % kPipeStages], (j / kPipeStages) & 1);
+            if (Q4_S24_PIPE_EXPERIMENT != 2) {
+                pipe_decode(stage, d, ((first + j) / 2) & 1);
+                pipe_decode(stage, d + kPipeCopiers, ((first + j) / 2) & 1);
+            }
+            if (Q4_S24_PIPE_EXPERIMENT != 3) {
+                fence_proxy_async(); // the decoded tiles and the landed copies, visible to the tensor cores' reads
+            }
+            named_barrier_arrive(kPipeFullBarrier + j % kPipeStages, kPipeHandover);
+        }
+        return;
+    }
+
+    const int lane = threadIdx.x % 32;
+    const int warp = threadIdx.x / 32;
+    const int g    = lane / 4;
+    const int t    = lane % 4;
+    const int c    = warp / 4 - 1;     // consumer 0 or 1
+    const int G    = 4 * c + warp % 4; // this warp's 16-row group in the tile
+    float     acc[kWgTokens / 2];
+#pragma unroll
+    for (int j = 0; j < kWgTokens / 2; ++j) {
+        acc[j] = 0.0f;
+    }
+    wgmma_fence_operands(acc);
+    for (int i = 0; i < nsteps; ++i) {
+        const int       s_idx = i % kPipeStages;
+        const uint8_t * stage = smem + s_idx * kPipeStageBytes;
+        named_barrier_sync(kPipeFullBarrier + s_idx, kPipeHandover);
+        const uint32_t * meta     = reinterpret_cast<const uint32_t *>(stage + kPipeMetaOffset);
+        const uint32_t   meta0    = meta[pipe_meta_index(G, 0, g, t & 1)];
+        const uint32_t   meta1    = meta[pipe_meta_index(G, 1, g, t & 1)];
+        const uint32_t   stage_sh = (uint32_t) __cvta_generic_to_shared(stage);
+        wgmma_fence();
+        if constexpr (Q4_S24_PIPE_EXPERIMENT == 1) {
+            asm volatile("" ::"r"(meta0), "r"(meta1), "r"(stage_sh));
+        } else {
+            wgmma_sp_ss_m64k32(acc, pipe_a_descriptor(stage_sh + pipe_a_tile(c, 0)), wgmma_x_descriptor(stage_sh, 0),
+                               meta0);
+            wgmma_sp_ss_m64k32(acc, pipe_a_descriptor(stage_sh + pipe_a_tile(c, 1)), wgmma_x_descriptor(stage_sh, 1),
+                               meta1);
+        }
+        wgmma_commit();
+        wgmma_wait<1>(); // step i - 1's wgmma have completed: its stage goes back to the copiers
+        if (i >= 1 && i - 1 + kPipeStages < nsteps) {
+            named_barrier_arrive(kPipeEmptyBarrier + (i - 1) % kPipeStages, kPipeHandover);
+        }
+    }
+    wgmma_wait<0>();
+    wgmma_fence_operands(acc);
+
+    const int warp_row = 64 * c + 16 * (warp % 4) + g;
+#pragma unroll
+    for (int j = 0; j < kWgTokens / 2; ++j) {
+        const int64_t row = row0 + warp_row + 8 * ((j >> 1) & 1);
+        const int64_t tok = tok0 + 8 * (j >> 2) + 2 * t + (j & 1);
+        if (row < nrows && tok < ncols) {
+            if (gridDim.z == 1) {
+                y[tok * y_col_stride + row] = acc[j];
+            } else {
+                atomicAdd(&y[tok * y_col_stride + row], acc[j]);
+            }
+        }
+    }
+#else
+    (void) w; (void) nrows; (void) nsteps_all; (void) row_bytes; (void) x; (void) k; (void) ncols; (void) y;
+    (void) y_col_stride;
+    __trap(); // wgmma_fits() refuses binaries without sm_90a code
+#endif
+}
+
 // Whether this binary holds sm_90a code for the current device (code for plain sm_90, or PTX JIT-compiled from it,
 // would take the trapping body): asked by running this once.
 __global__ void wgmma_compiled_probe(int * out) {
@@ -667,9 +971,11 @@ __global__ void wgmma_compiled_probe(int * out) {
 }
 
 bool wgmma_kernel_fits(int optin) {
-    return optin >= kWgSharedBytes &&
+    return optin >= kWgSharedBytes && optin >= kPipeSharedBytes &&
            cudaFuncSetAttribute(mul_mat_sparse_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                kWgSharedBytes) == cudaSuccess;
+                                kWgSharedBytes) == cudaSuccess &&
+           cudaFuncSetAttribute(mul_mat_sparse_wgmma_pipelined_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                kPipeSharedBytes) == cudaSuccess;
 }
 
 bool wgmma_fits(int device) {
@@ -736,6 +1042,7 @@ static int chosen_kernel(q4_s24_sparse_kernel kernel, int64_t nrows, int64_t k, 
             return device_stages() != 0 ? kernel : -1;
         case Q4_S24_SPARSE_WGMMA:
         case Q4_S24_SPARSE_WGMMA_SPLIT_K:
+        case Q4_S24_SPARSE_WGMMA_PIPELINED:
             return device_has_wgmma() ? kernel : -1;
     }
     return -1;
@@ -783,6 +1090,12 @@ bool q4_s24_cuda_mul_mat_sparse_mma(const void * w, int64_t nrows, int64_t k, si
                                                                               y_col_stride);
             break;
         }
+        case Q4_S24_SPARSE_WGMMA_PIPELINED:
+            mul_mat_sparse_wgmma_pipelined_kernel<<<dim3((unsigned) ((nrows + kWgTileRows - 1) / kWgTileRows),
+                                                         (unsigned) ((ncols + kWgTokens - 1) / kWgTokens)),
+                                                    kPipeThreads, kPipeSharedBytes, stream>>>(
+                wb, nrows, (int) (k / kPipeStepCols), w_row_bytes, xh, k, ncols, y, y_col_stride);
+            break;
         default:
             if (device_stages() == 3) {
                 mul_mat_sparse_mma_kernel<3><<<grid, kThreads, kSharedBytes<3>, stream>>>(wb, nrows, nsteps, w_row_bytes,
