@@ -17,6 +17,7 @@
 #include "q4_s24_cuda_device_cache.cuh"
 #include "q4_s24_cuda_layout.cuh"
 
+#include <cuda.h>
 #include <cuda_fp16.h>
 
 #include <atomic>
@@ -656,18 +657,28 @@ mul_mat_sparse_wgmma_kernel(const uint8_t * __restrict__ w, int64_t nrows, int n
 #endif
 }
 
-// ---- Hopper, split by role: copier and decoder warps feed two consumer warpgroups that issue wgmma.sp from shared memory ----
+// The tensor copies below need CUDA 12's headers and PTX (CUtensorMap, cp.async.bulk.tensor); older toolkits build
+// without this kernel.
+#if defined(CUDART_VERSION) && CUDART_VERSION >= 12000
+#    define Q4_S24_CUDA_PIPELINED 1
+#else
+#    define Q4_S24_CUDA_PIPELINED 0
+#endif
+#if Q4_S24_CUDA_PIPELINED
+// ---- Hopper, split by role: a producer warpgroup feeds two consumer warpgroups that issue wgmma.sp from shared memory ----
 //
 // Session 11 measured the kernel above spending ~1 us per 128-column step on its own work (building A from the codes,
 // issuing copies, two barriers) with the wgmma adding ~0.8 us on top instead of hiding under it: the same warps do
-// both. Here warpgroup 0 feeds: its first two warps (the copiers) issue every cp.async and never wait for them (an
-// mbarrier per stage counts their landing), its other two (the decoders) turn each step's 4-bit codes once into the
-// compressed f16 A tiles of wgmma.sp's shared-memory form and the metadata words. Warpgroups 1 and 2 (the consumers, 64
-// rows x 256 tokens each, as above) only wait for a step, issue its two wgmma.sp with A and B from shared memory, and
-// hand the stage back once those have completed. A step is 64 columns (two sub-blocks); kPipeStages stages circulate,
-// passed on named barriers: full[s] (decoders arrive, consumers wait) and empty[s] (consumers arrive, copiers wait).
-// Where the time goes, for the harness only (the results are then wrong): Q4_S24_PIPE_EXPERIMENT=1 builds it without
-// the wgmma, 2 without the decoding, 3 without the decoders' proxy fence, 4 without the copies.
+// both. Here warpgroup 0 (the producer) feeds: one thread asks the tensor memory accelerator for each step's
+// activations (a 2-D tensor copy that lands them 128-byte swizzled, as wgmma reads them), every producer thread copies
+// its share of the weight words with cp.async (an mbarrier per stage counts both landing), and, kPipeLag steps later,
+// turns its part of that step's 4-bit codes into the compressed f16 A tiles of wgmma.sp's shared-memory form and the
+// metadata words. Warpgroups 1 and 2 (the consumers, 64 rows x 256 tokens each, as above) only wait for a step, issue
+// its two wgmma.sp with A and B from shared memory, and hand the stage back once those have completed. A step is 64
+// columns (two sub-blocks); kPipeStages stages circulate, passed on named barriers: full[s] (the producer arrives,
+// the consumers wait) and empty[s] (the consumers arrive, the producer waits).
+// Where the time goes, for the harness only (the results are then wrong): Q4_S24_PIPE_EXPERIMENT, a sum of 1 (no
+// wgmma), 2 (no decoding) and 4 (no copies), builds it without those parts; Q4_S24_PIPE_LAG sets kPipeLag.
 #ifndef Q4_S24_PIPE_EXPERIMENT
 #    define Q4_S24_PIPE_EXPERIMENT 0
 #endif
@@ -695,18 +706,20 @@ constexpr int      kPipeMetaOffset  = kPipeAOffset + kPipeABytes;
 constexpr int      kPipeRawOffset   = kPipeMetaOffset + kPipeMetaBytes;
 constexpr int      kPipeStageBytes  = (kPipeRawOffset + kPipeRawBytes + 1023) / 1024 * 1024;
 constexpr int      kPipeSharedBytes = kPipeStages * kPipeStageBytes + 1024 + 8 * kPipeStages; // + mbarriers
-constexpr int      kPipeCopiers     = 64; // the producer's first two warps copy, the other two decode
-constexpr int      kPipeXCopies     = kWgTokens * 8 / kPipeCopiers;             // 16-byte activation copies per copier
-constexpr int      kPipeXCopyStride = kPipeCopiers / 8 * 128;                   // 8 tokens on
-constexpr int      kPipeWCopies     = kWgTileRows * kPipeRawWords / kPipeCopiers; // 4-byte weight copies per copier
-[[maybe_unused]] constexpr int kPipeHandover = 64 + 256; // the decoders or copiers, and the consumers, on a full / empty barrier
+// The producer decodes step i - kPipeLag after issuing step i's copies.
+#ifndef Q4_S24_PIPE_LAG
+#    define Q4_S24_PIPE_LAG 3
+#endif
+constexpr int      kPipeLag         = Q4_S24_PIPE_LAG;
+constexpr int      kPipeWCopies     = kWgTileRows * kPipeRawWords / 128; // 4-byte weight copies per producer thread
+[[maybe_unused]] constexpr int kPipeHandover = 128 + 256; // the producer and the consumers, on a full / empty barrier
 constexpr int      kPipeFullBarrier  = 1; // named barriers: 0 is __syncthreads'
 constexpr int      kPipeEmptyBarrier = kPipeFullBarrier + kPipeStages;
-static_assert(kPipeStepSubs == 2 && kPipeXCopies * kPipeCopiers == kWgTokens * 8 &&
-                  kPipeWCopies * kPipeCopiers == kWgTileRows * kPipeRawWords,
-              "the copiers split a step's copies evenly");
+static_assert(kPipeStepSubs == 2 && kPipeWCopies * 128 == kWgTileRows * kPipeRawWords,
+              "the producer's threads split a step's weight copies evenly");
 static_assert(kPipeSharedBytes <= 227 * 1024 && kPipeEmptyBarrier + kPipeStages <= 16,
               "Hopper's shared memory and named barriers");
+static_assert(kPipeLag >= 1 && kPipeLag <= kPipeStages - 2, "at most kPipeStages - 2, or the two roles wait on each other");
 
 // Byte offset of raw word `word` (0-6) of a 64-column step q (0-3) in its 100-byte block: the scales word, the step's
 // code bytes (8 per sub-block), its position bytes (4 per sub-block).
@@ -715,12 +728,12 @@ __host__ __device__ constexpr int pipe_raw_source(int word, int q) {
 }
 
 // Byte offset of compressed column cc (0-15) of row r (0-63) in an A tile.
-__host__ __device__ __forceinline__ uint32_t pipe_a_offset(int r, int cc) {
+[[maybe_unused]] __host__ __device__ __forceinline__ uint32_t pipe_a_offset(int r, int cc) {
     return (r / 8) * kPipeASbo + (cc / 8) * kPipeALbo + (r % 8) * 16 + (cc % 8) * 2;
 }
 
 // The A tile of consumer c (0-1) and sub-block s (0-1) in a stage, and its descriptor (no swizzle: mode 0).
-__host__ __device__ __forceinline__ uint32_t pipe_a_tile(int c, int s) {
+[[maybe_unused]] __host__ __device__ __forceinline__ uint32_t pipe_a_tile(int c, int s) {
     return kPipeAOffset + (c * kPipeStepSubs + s) * kPipeATileBytes;
 }
 [[maybe_unused]] __host__ __device__ __forceinline__ uint64_t pipe_a_descriptor(uint32_t tile_addr) {
@@ -729,7 +742,7 @@ __host__ __device__ __forceinline__ uint32_t pipe_a_tile(int c, int s) {
 }
 
 // Metadata word of 16-row group G, sub-block s, lane group g, t & 1 = h (the index in the stage's metadata words).
-__host__ __device__ __forceinline__ int pipe_meta_index(int G, int s, int g, int h) {
+[[maybe_unused]] __host__ __device__ __forceinline__ int pipe_meta_index(int G, int s, int g, int h) {
     return ((G * kPipeStepSubs + s) * 8 + g) * 2 + h;
 }
 
@@ -737,7 +750,7 @@ __host__ __device__ __forceinline__ int pipe_meta_index(int G, int s, int g, int
 // tile (G = (p % 64) / 8, g = p % 8), sub-block s = p / 64, from the raw pieces at stage + kPipeRawOffset into the A
 // tile and the metadata words. upper: the step lies in the block's second 128 columns (whose scale applies). A warp's
 // 16-byte stores (fixed s, four G, g = 0..7) fill whole 128-byte core-matrix rows, so they do not conflict.
-__host__ __device__ __forceinline__ void pipe_decode(uint8_t * stage, int p, int upper) {
+[[maybe_unused]] __host__ __device__ __forceinline__ void pipe_decode(uint8_t * stage, int p, int upper) {
     const int s = p / 64, G = (p % 64) / 8, g = p % 8;
     uint32_t  meta[2][2]; // [row a or b][h]
 #pragma unroll
@@ -769,10 +782,10 @@ __host__ __device__ __forceinline__ void pipe_decode(uint8_t * stage, int p, int
         make_uint2(meta[0][0] | (meta[1][0] << 16), meta[0][1] | (meta[1][1] << 16));
 }
 
-__device__ __forceinline__ void named_barrier_sync(int id, int threads) {
+[[maybe_unused]] __device__ __forceinline__ void named_barrier_sync(int id, int threads) {
     asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(threads) : "memory");
 }
-__device__ __forceinline__ void named_barrier_arrive(int id, int threads) {
+[[maybe_unused]] __device__ __forceinline__ void named_barrier_arrive(int id, int threads) {
     asm volatile("bar.arrive %0, %1;" ::"r"(id), "r"(threads) : "memory");
 }
 
@@ -791,64 +804,66 @@ __device__ __forceinline__ void named_barrier_arrive(int id, int threads) {
 #endif
 }
 
-// The copier warps' share of one step's copies, sources computed once: activation copy c of copier thread p is token
-// p / 8 + 8 c, chunk p % 8 (zero-filled past the last token); weight copy c is raw word p + 64 c of the tile (row
-// (p + 64 c) / 7, rows past the end repeating the last one).
+// The producer's weight copies of one step, sources computed once: copy c of thread p is raw word p + 128 c of the
+// tile (row (p + 128 c) / 7; rows past the end repeat the last one). The activations come with one tensor copy.
 struct pipe_copy_plan {
     uint32_t w_off[kPipeWCopies]; // from the weights, for step q = 0 of a block
     uint32_t w_q_bytes;           // 2 bits per copy: how far its piece moves per step q (0, 8 or 16 bytes, as 0/1/2)
-    uint32_t x_off;               // in halves, copy 0 at step 0 (copy c: + 8 c k)
-    uint32_t x_valid;             // bit c: copy c's token exists
-    uint32_t x_dst;               // stage byte offset of copy 0 (copy c: + kPipeXCopyStride c)
 };
 
 [[maybe_unused]] __device__ __forceinline__ pipe_copy_plan make_pipe_copy_plan(int p, int64_t row0, int64_t nrows,
-                                                                               size_t row_bytes, int64_t tok0,
-                                                                               int64_t ncols, int64_t k) {
-    static_assert(2 * kPipeWCopies <= 32 && kPipeXCopies <= 32, "w_q_bytes and x_valid hold every copy");
+                                                                               size_t row_bytes) {
+    static_assert(2 * kPipeWCopies <= 32, "w_q_bytes holds every copy");
     pipe_copy_plan plan;
     plan.w_q_bytes = 0;
 #pragma unroll
     for (int c = 0; c < kPipeWCopies; ++c) {
-        const int     idx  = p + kPipeCopiers * c;
+        const int     idx  = p + 128 * c;
         const int     word = idx % kPipeRawWords;
         const int64_t row  = min(row0 + idx / kPipeRawWords, nrows - 1);
         plan.w_off[c]      = (uint32_t) (row * (int64_t) row_bytes) + pipe_raw_source(word, 0);
         plan.w_q_bytes |= (word == 0 ? 0u : word <= 4 ? 2u : 1u) << (2 * c);
     }
-    const int64_t tok = tok0 + p / 8;
-    plan.x_off        = (uint32_t) (min(tok, ncols - 1) * k) + 8 * (p % 8);
-    plan.x_valid      = 0;
-#pragma unroll
-    for (int c = 0; c < kPipeXCopies; ++c) {
-        plan.x_valid |= (tok + 8 * c < ncols ? 1u : 0u) << c;
-    }
-    plan.x_dst = wgmma_x_offset(p / 8, p % 8);
     return plan;
 }
 
-[[maybe_unused]] __device__ __forceinline__ void load_pipe_stage(uint8_t * stage, const uint8_t * w, const half * x,
-                                                                 int64_t k, const pipe_copy_plan & plan, int step, int p) {
+// Step `step`'s copies into a stage, counted on its mbarrier `landed`: thread 0 announces the activations' bytes and
+// asks the tensor memory accelerator for them (256 tokens x 64 columns from the tensor map, written 128-byte swizzled
+// as wgmma_x_offset lays them out, tokens past the end as zeros); every thread copies its weight words and arrives
+// once they have landed.
+[[maybe_unused]] __device__ __forceinline__ void load_pipe_stage(uint8_t * stage, uint64_t * landed, const uint8_t * w,
+                                                                 const CUtensorMap * x_map, int64_t tok0,
+                                                                 const pipe_copy_plan & plan, int step, int p) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    if (p == 0 && !(Q4_S24_PIPE_EXPERIMENT & 4)) {
+        const uint32_t bar = (uint32_t) __cvta_generic_to_shared(landed);
+        asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(kPipeXBytes) : "memory");
+        asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];"
+                     ::"r"((uint32_t) __cvta_generic_to_shared(stage)), "l"(reinterpret_cast<uint64_t>(x_map)),
+                     "r"(step * kPipeStepCols), "r"((int) tok0), "r"(bar)
+                     : "memory");
+    } else if (p == 0) {
+        asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"((uint32_t) __cvta_generic_to_shared(landed)) : "memory");
+    }
     const uint8_t * block = w + (size_t) (step / 4) * kBlockBytes;
     const uint32_t  q     = step % 4;
 #pragma unroll
     for (int c = 0; c < kPipeWCopies; ++c) {
         const uint32_t move = (plan.w_q_bytes >> (2 * c)) & 3u;
-        cp_async<4>(stage + kPipeRawOffset + 4 * (p + kPipeCopiers * c), block + plan.w_off[c] + 8 * move * q);
+        if (!(Q4_S24_PIPE_EXPERIMENT & 4)) {
+            cp_async<4>(stage + kPipeRawOffset + 4 * (p + 128 * c), block + plan.w_off[c] + 8 * move * q);
+        }
     }
-    const half * xstep = x + (size_t) step * kPipeStepCols + plan.x_off;
-#pragma unroll
-    for (int c = 0; c < kPipeXCopies; ++c) {
-        // A missing token's chunk is written as zeros, read from nowhere (size 0; the address stays a valid one).
-        const bool valid = (plan.x_valid >> c) & 1u;
-        cp_async_if<16>(stage + plan.x_dst + kPipeXCopyStride * c, xstep + (valid ? (size_t) 8 * c * k : 0), valid);
-    }
+    cp_async_arrive_when_landed(landed);
+#else
+    (void) stage; (void) landed; (void) w; (void) x_map; (void) tok0; (void) plan; (void) step; (void) p;
+#endif
 }
 
 __global__ void __launch_bounds__(kPipeThreads, 1)
-mul_mat_sparse_wgmma_pipelined_kernel(const uint8_t * __restrict__ w, int64_t nrows, int nsteps_all, size_t row_bytes,
-                                      const half * __restrict__ x, int64_t k, int64_t ncols, float * __restrict__ y,
-                                      int64_t y_col_stride) {
+mul_mat_sparse_wgmma_pipelined_kernel(const __grid_constant__ CUtensorMap x_map, const uint8_t * __restrict__ w,
+                                      int64_t nrows, int nsteps_all, size_t row_bytes, int64_t ncols,
+                                      float * __restrict__ y, int64_t y_col_stride) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
     const int share  = (nsteps_all + (int) gridDim.z - 1) / (int) gridDim.z;
     const int first  = (int) blockIdx.z * share; // this block's steps: first .. first + nsteps - 1
@@ -860,45 +875,37 @@ mul_mat_sparse_wgmma_pipelined_kernel(const uint8_t * __restrict__ w, int64_t nr
     const int64_t tok0 = (int64_t) blockIdx.y * kWgTokens;
     if (threadIdx.x == 0) {
         for (int s = 0; s < kPipeStages; ++s) {
-            mbarrier_init(&landed[s], kPipeCopiers);
+            mbarrier_init(&landed[s], 128 + 1); // each producer thread's weight copies, and the activations' bytes
         }
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     }
     __syncthreads();
 
-    if (threadIdx.x < kPipeCopiers) {
-        // Copier warps: step i's copies once the consumers have released its stage (step i - kPipeStages), then one
-        // arrival on the stage's mbarrier for when they have landed. They never wait for their own copies.
+    if (threadIdx.x < 128) {
+        // The producer: step i's copies once the consumers have released its stage (step i - kPipeStages), then the
+        // decoding of step i - kPipeLag, whose copies have had kPipeLag steps to land.
         const int            p    = threadIdx.x;
-        const pipe_copy_plan plan = make_pipe_copy_plan(p, row0, nrows, row_bytes, tok0, ncols, k);
-        for (int i = 0; i < nsteps; ++i) {
-            if (i >= kPipeStages) {
-                named_barrier_sync(kPipeEmptyBarrier + i % kPipeStages, kPipeHandover);
+        const pipe_copy_plan plan = make_pipe_copy_plan(p, row0, nrows, row_bytes);
+        for (int i = 0; i < nsteps + kPipeLag; ++i) {
+            if (i < nsteps) {
+                if (i >= kPipeStages) {
+                    named_barrier_sync(kPipeEmptyBarrier + i % kPipeStages, kPipeHandover);
+                }
+                load_pipe_stage(smem + (i % kPipeStages) * kPipeStageBytes, &landed[i % kPipeStages], w, &x_map, tok0,
+                                plan, first + i, p);
             }
-            if (Q4_S24_PIPE_EXPERIMENT != 4) {
-                load_pipe_stage(smem + (i % kPipeStages) * kPipeStageBytes, w, x, k, plan, first + i, p);
+            const int j = i - kPipeLag;
+            if (j >= 0) {
+                uint8_t * stage = smem + (j % kPipeStages) * kPipeStageBytes;
+                mbarrier_wait(&landed[j % kPipeStages], (j / kPipeStages) & 1);
+                if (!(Q4_S24_PIPE_EXPERIMENT & 2)) {
+                    pipe_decode(stage, p, ((first + j) / 2) & 1);
+                }
+                fence_proxy_async(); // the decoded tiles, visible to the tensor cores' reads
+                named_barrier_arrive(kPipeFullBarrier + j % kPipeStages, kPipeHandover);
             }
-            cp_async_arrive_when_landed(&landed[i % kPipeStages]);
         }
         cp_async_wait<0>();
-        return;
-    }
-    if (threadIdx.x < 128) {
-        // Decoder warps: each step's codes into the A tiles and metadata once its copies have landed, then the stage
-        // to the consumers. (They issue no copies: a proxy fence by a thread with cp.async in flight may wait for them.)
-        const int d = threadIdx.x - kPipeCopiers;
-        for (int j = 0; j < nsteps; ++j) {
-            uint8_t * stage = smem + (j % kPipeStages) * kPipeStageBytes;
-            mbarrier_wait(&landed[j % kPipeStages], (j / kPipeStages) & 1);
-            if (Q4_S24_PIPE_EXPERIMENT != 2) {
-                pipe_decode(stage, d, ((first + j) / 2) & 1);
-                pipe_decode(stage, d + kPipeCopiers, ((first + j) / 2) & 1);
-            }
-            if (Q4_S24_PIPE_EXPERIMENT != 3) {
-                fence_proxy_async(); // the decoded tiles and the landed copies, visible to the tensor cores' reads
-            }
-            named_barrier_arrive(kPipeFullBarrier + j % kPipeStages, kPipeHandover);
-        }
         return;
     }
 
@@ -923,7 +930,7 @@ mul_mat_sparse_wgmma_pipelined_kernel(const uint8_t * __restrict__ w, int64_t nr
         const uint32_t   meta1    = meta[pipe_meta_index(G, 1, g, t & 1)];
         const uint32_t   stage_sh = (uint32_t) __cvta_generic_to_shared(stage);
         wgmma_fence();
-        if constexpr (Q4_S24_PIPE_EXPERIMENT == 1) {
+        if constexpr ((Q4_S24_PIPE_EXPERIMENT & 1) != 0) {
             asm volatile("" ::"r"(meta0), "r"(meta1), "r"(stage_sh));
         } else {
             wgmma_sp_ss_m64k32(acc, pipe_a_descriptor(stage_sh + pipe_a_tile(c, 0)), wgmma_x_descriptor(stage_sh, 0),
@@ -954,11 +961,11 @@ mul_mat_sparse_wgmma_pipelined_kernel(const uint8_t * __restrict__ w, int64_t nr
         }
     }
 #else
-    (void) w; (void) nrows; (void) nsteps_all; (void) row_bytes; (void) x; (void) k; (void) ncols; (void) y;
-    (void) y_col_stride;
+    (void) x_map; (void) w; (void) nrows; (void) nsteps_all; (void) row_bytes; (void) ncols; (void) y; (void) y_col_stride;
     __trap(); // wgmma_fits() refuses binaries without sm_90a code
 #endif
 }
+#endif // Q4_S24_CUDA_PIPELINED
 
 // Whether this binary holds sm_90a code for the current device (code for plain sm_90, or PTX JIT-compiled from it,
 // would take the trapping body): asked by running this once.
@@ -971,11 +978,15 @@ __global__ void wgmma_compiled_probe(int * out) {
 }
 
 bool wgmma_kernel_fits(int optin) {
-    return optin >= kWgSharedBytes && optin >= kPipeSharedBytes &&
+    return optin >= kWgSharedBytes &&
            cudaFuncSetAttribute(mul_mat_sparse_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                kWgSharedBytes) == cudaSuccess &&
+                                kWgSharedBytes) == cudaSuccess
+#if Q4_S24_CUDA_PIPELINED
+           && optin >= kPipeSharedBytes &&
            cudaFuncSetAttribute(mul_mat_sparse_wgmma_pipelined_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                kPipeSharedBytes) == cudaSuccess;
+                                kPipeSharedBytes) == cudaSuccess
+#endif
+        ;
 }
 
 bool wgmma_fits(int device) {
@@ -1024,6 +1035,38 @@ static bool device_has_wgmma() {
     return q4_s24_cuda_ask_once_per_device(fits, wgmma_fits);
 }
 
+#if Q4_S24_CUDA_PIPELINED
+// The pipelined kernel's view of the activations (ncols tokens of k halves) for the tensor memory accelerator: boxes
+// of 64 columns x 256 tokens, 128-byte swizzled, tokens past the end read as zeros. cuTensorMapEncodeTiled is a driver
+// function, reached through the runtime so that nothing links libcuda; false if it is missing or refuses.
+static bool activation_tensor_map(const void * x_f16, int64_t k, int64_t ncols, CUtensorMap * map) {
+    using encode_fn = CUresult (*)(CUtensorMap *, CUtensorMapDataType, cuuint32_t, void *, const cuuint64_t *,
+                                   const cuuint64_t *, const cuuint32_t *, const cuuint32_t *, CUtensorMapInterleave,
+                                   CUtensorMapSwizzle, CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
+    static encode_fn encode = [] {
+        void *                           fn     = nullptr;
+        cudaDriverEntryPointQueryResult  status = cudaDriverEntryPointSymbolNotFound;
+#if CUDART_VERSION >= 12050
+        const cudaError_t err = cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault,
+                                                                 &status);
+#else
+        const cudaError_t err = cudaGetDriverEntryPoint("cuTensorMapEncodeTiled", &fn, cudaEnableDefault, &status);
+#endif
+        return err == cudaSuccess && status == cudaDriverEntryPointSuccess ? reinterpret_cast<encode_fn>(fn) : nullptr;
+    }();
+    if (encode == nullptr) {
+        return false;
+    }
+    const cuuint64_t dims[2]    = { (cuuint64_t) k, (cuuint64_t) ncols };
+    const cuuint64_t strides[1] = { (cuuint64_t) k * 2 };
+    const cuuint32_t box[2]     = { kPipeStepCols, kWgTokens };
+    const cuuint32_t unit[2]    = { 1, 1 };
+    return encode(map, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, const_cast<void *>(x_f16), dims, strides, box, unit,
+                  CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                  CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+#endif
+
 int q4_s24_cuda_sparse_prefill_kernel(int64_t nrows, int64_t k, int64_t ncols) {
     const int by_shape = nrows >= 8192 && ncols <= 512                ? Q4_S24_SPARSE_WGMMA
                          : k >= 8192 && ncols >= 384 && ncols <= 512 ? Q4_S24_SPARSE_WGMMA_SPLIT_K
@@ -1042,8 +1085,9 @@ static int chosen_kernel(q4_s24_sparse_kernel kernel, int64_t nrows, int64_t k, 
             return device_stages() != 0 ? kernel : -1;
         case Q4_S24_SPARSE_WGMMA:
         case Q4_S24_SPARSE_WGMMA_SPLIT_K:
-        case Q4_S24_SPARSE_WGMMA_PIPELINED:
             return device_has_wgmma() ? kernel : -1;
+        case Q4_S24_SPARSE_WGMMA_PIPELINED:
+            return Q4_S24_CUDA_PIPELINED && device_has_wgmma() ? kernel : -1;
     }
     return -1;
 }
@@ -1090,12 +1134,19 @@ bool q4_s24_cuda_mul_mat_sparse_mma(const void * w, int64_t nrows, int64_t k, si
                                                                               y_col_stride);
             break;
         }
-        case Q4_S24_SPARSE_WGMMA_PIPELINED:
+#if Q4_S24_CUDA_PIPELINED
+        case Q4_S24_SPARSE_WGMMA_PIPELINED: {
+            CUtensorMap x_map;
+            if (!activation_tensor_map(x_f16, k, ncols, &x_map)) {
+                return false;
+            }
             mul_mat_sparse_wgmma_pipelined_kernel<<<dim3((unsigned) ((nrows + kWgTileRows - 1) / kWgTileRows),
                                                          (unsigned) ((ncols + kWgTokens - 1) / kWgTokens)),
                                                     kPipeThreads, kPipeSharedBytes, stream>>>(
-                wb, nrows, (int) (k / kPipeStepCols), w_row_bytes, xh, k, ncols, y, y_col_stride);
+                x_map, wb, nrows, (int) (k / kPipeStepCols), w_row_bytes, ncols, y, y_col_stride);
             break;
+        }
+#endif
         default:
             if (device_stages() == 3) {
                 mul_mat_sparse_mma_kernel<3><<<grid, kThreads, kSharedBytes<3>, stream>>>(wb, nrows, nsteps, w_row_bytes,
