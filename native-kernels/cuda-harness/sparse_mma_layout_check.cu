@@ -83,13 +83,14 @@ static int check_wgmma_activation_stage(std::mt19937 & rng) {
 }
 
 #if Q4_S24_CUDA_PIPELINED
-// The pipelined wgmma kernel's producer: one 128-row tile of one block (k = 256) staged step by step as its copies
-// place the raw pieces, decoded by every producer thread's pipe_decode, then read back as the tensor cores would
+// The pipelined wgmma kernel's producer: one 128-row tile of two blocks (k = 512), step by step, every producer
+// thread's words loaded as it loads them (pipe_load_unit) and decoded by its pipe_decode, then read back as the tensor
+// cores would
 // (each consumer's A tiles through pipe_a_descriptor, no swizzle; the metadata words as mma.sp's operand, selector 0,
 // lanes t = 0 and 1): the dense 32 columns of every row and sub-block must be the dequantized weights' f16 bits.
 static int check_pipelined_decode(std::mt19937 & rng) {
     std::normal_distribution<float> wd(0.0f, 0.02f);
-    const int64_t        k = QK_Q4_S24, rows = kWgTileRows;
+    const int64_t        k = 2 * QK_Q4_S24, rows = kWgTileRows; // two blocks
     const size_t         row_bytes = (size_t) (k / QK_Q4_S24) * sizeof(block_q4_s24);
     std::vector<uint8_t> w(row_bytes * rows);
     std::vector<float>   dense((size_t) rows * k), row(k);
@@ -101,23 +102,12 @@ static int check_pipelined_decode(std::mt19937 & rng) {
         dequantize_row_q4_s24(w.data() + r * row_bytes, dense.data() + r * k, k);
     }
     int failures = 0;
-    for (int q = 0; q < QK_Q4_S24 / kPipeStepCols; ++q) {
+    for (int q = 0; q < k / kPipeStepCols; ++q) { // the step
         std::vector<uint8_t> stage(kPipeStageBytes);
-        for (int p = 0; p < 128; ++p) {
-            for (int c = 0; c < kPipeWCopies; ++c) { // the kernel's copies: plan offset + 8 * move * q
-                const int idx  = p + 128 * c;
-                const int word = idx % kPipeRawWords;
-                const int move = word == 0 ? 0 : word <= 4 ? 2 : 1;
-                if (pipe_raw_source(word, q) != pipe_raw_source(word, 0) + 8 * move * q) {
-                    printf("pipelined: raw word %d of step %d moves by another amount than the kernel's\n", word, q);
-                    ++failures;
-                }
-                memcpy(&stage[kPipeRawOffset + 4 * idx],
-                       &w[(size_t) (idx / kPipeRawWords) * row_bytes + pipe_raw_source(word, 0) + 8 * move * q], 4);
-            }
-        }
-        for (int p = 0; p < 128; ++p) {
-            pipe_decode(stage.data(), p, q / 2);
+        for (int p = 0; p < 128; ++p) { // each producer thread's words, as it loads them, then its decode
+            const pipe_unit_words words = pipe_load_unit(&w[(size_t) pipe_tile_row(p, 0) * row_bytes],
+                                                         &w[(size_t) pipe_tile_row(p, 1) * row_bytes], q, p / 64);
+            pipe_decode(stage.data(), p, (q / 2) & 1, words);
         }
         const uint32_t * meta = reinterpret_cast<const uint32_t *>(&stage[kPipeMetaOffset]);
         for (int c = 0; c < 2; ++c) {

@@ -669,29 +669,33 @@ mul_mat_sparse_wgmma_kernel(const uint8_t * __restrict__ w, int64_t nrows, int n
 //
 // Session 11 measured the kernel above spending ~1 us per 128-column step on its own work (building A from the codes,
 // issuing copies, two barriers) with the wgmma adding ~0.8 us on top instead of hiding under it: the same warps do
-// both. Here warpgroup 0 (the producer) feeds: one thread asks the tensor memory accelerator for each step's
-// activations (a 2-D tensor copy that lands them 128-byte swizzled, as wgmma reads them), every producer thread copies
-// its share of the weight words with cp.async (an mbarrier per stage counts both landing), and, kPipeLag steps later,
-// turns its part of that step's 4-bit codes into the compressed f16 A tiles of wgmma.sp's shared-memory form and the
-// metadata words. Warpgroups 1 and 2 (the consumers, 64 rows x 256 tokens each, as above) only wait for a step, issue
-// its two wgmma.sp with A and B from shared memory, and hand the stage back once those have completed. A step is 64
-// columns (two sub-blocks); kPipeStages stages circulate, passed on named barriers: full[s] (the producer arrives,
-// the consumers wait) and empty[s] (the consumers arrive, the producer waits).
+// both. Here warpgroup 0 (the producer) feeds and warpgroups 1 and 2 (the consumers, 64 rows x 256 tokens each, as
+// above) only wait for a step, issue its two wgmma.sp with A and B from shared memory, and hand the stage back once
+// those have completed. A step is 64 columns (two sub-blocks); kPipeStages stages circulate. Per step the producer
+// waits for its stage to be free (empty[s], a named barrier the consumers arrive on), has one thread ask the tensor
+// memory accelerator for the activations (a 2-D tensor copy that lands them 128-byte swizzled, as wgmma reads them,
+// counted on the stage's mbarrier, which the consumers wait on), turns the step's 4-bit codes into the compressed f16
+// A tiles of wgmma.sp's shared-memory form and the metadata words, and arrives on full[s]. Each producer thread loads
+// its weight words from global memory into registers kPipeAhead steps before it decodes them, so that nothing the
+// producer waits for depends on the step it just handed over: it runs up to kPipeStages - 1 steps ahead.
+// (Session 14's first versions staged the weight words in shared memory with cp.async and decoded kPipeLag steps after
+// issuing them: the producer then waited on the consumers' release of the step it had decoded one iteration before,
+// so every step paid handshakes, decoding, copies and wgmma in series, ~0.9 us per step: docs/benchmarks.md.)
 // Where the time goes, for the harness only (the results are then wrong): Q4_S24_PIPE_EXPERIMENT, a sum of 1 (no
-// wgmma), 2 (no decoding) and 4 (no copies), builds it without those parts; Q4_S24_PIPE_LAG sets kPipeLag.
+// wgmma), 2 (no decoding) and 4 (no copies or weight loads), builds it without those parts.
 #ifndef Q4_S24_PIPE_EXPERIMENT
 #    define Q4_S24_PIPE_EXPERIMENT 0
 #endif
 //
 // A stage: the activations (256 tokens x 64 columns, 128-byte swizzled as above: one half of the kernel above's
 // stage), the A tiles (per consumer and sub-block 64 rows x 16 kept values, K-major without swizzle: 8-row x 16-byte
-// core matrices, the two along K 128 bytes apart, the next 8 rows 256 bytes on), the metadata words (per 16-row group,
-// sub-block, lane group g and t & 1, the mma.sp register weight_operands builds), and the raw weight pieces (per row:
-// the scales word, the step's 16 code bytes, its 8 position bytes).
+// core matrices, the two along K 128 bytes apart, the next 8 rows 256 bytes on), and the metadata words (per 16-row
+// group, sub-block, lane group g and t & 1, the mma.sp register weight_operands builds).
 constexpr int      kPipeThreads     = 384;
 constexpr int      kPipeStepCols    = 64;
 constexpr int      kPipeStepSubs    = kPipeStepCols / kSubCols;
 constexpr int      kPipeStages      = 5;
+[[maybe_unused]] constexpr int kPipeAhead = 3; // weight words loaded this many steps before they are decoded
 constexpr int      kPipeXBytes      = kWgTokens * 128;
 constexpr int      kPipeATileBytes  = kWgRows * 16 * 2;
 constexpr uint32_t kPipeALbo        = 128; // between the two core matrices along K
@@ -699,33 +703,17 @@ constexpr uint32_t kPipeASbo        = 256; // between 8-row groups
 constexpr int      kPipeABytes      = 2 * kPipeStepSubs * kPipeATileBytes;
 constexpr int      kPipeGroups      = kWgTileRows / 16; // 16-row groups (one per consumer warp)
 constexpr int      kPipeMetaBytes   = kPipeGroups * kPipeStepSubs * 8 * 2 * 4;
-constexpr int      kPipeRawWords    = 7;
-constexpr int      kPipeRawBytes    = kWgTileRows * kPipeRawWords * 4;
 constexpr int      kPipeAOffset     = kPipeXBytes;
 constexpr int      kPipeMetaOffset  = kPipeAOffset + kPipeABytes;
-constexpr int      kPipeRawOffset   = kPipeMetaOffset + kPipeMetaBytes;
-constexpr int      kPipeStageBytes  = (kPipeRawOffset + kPipeRawBytes + 1023) / 1024 * 1024;
+constexpr int      kPipeStageBytes  = (kPipeMetaOffset + kPipeMetaBytes + 1023) / 1024 * 1024;
 constexpr int      kPipeSharedBytes = kPipeStages * kPipeStageBytes + 1024 + 8 * kPipeStages; // + mbarriers
-// The producer decodes step i - kPipeLag after issuing step i's copies.
-#ifndef Q4_S24_PIPE_LAG
-#    define Q4_S24_PIPE_LAG 3
-#endif
-constexpr int      kPipeLag         = Q4_S24_PIPE_LAG;
-constexpr int      kPipeWCopies     = kWgTileRows * kPipeRawWords / 128; // 4-byte weight copies per producer thread
 [[maybe_unused]] constexpr int kPipeHandover = 128 + 256; // the producer and the consumers, on a full / empty barrier
 constexpr int      kPipeFullBarrier  = 1; // named barriers: 0 is __syncthreads'
 constexpr int      kPipeEmptyBarrier = kPipeFullBarrier + kPipeStages;
-static_assert(kPipeStepSubs == 2 && kPipeWCopies * 128 == kWgTileRows * kPipeRawWords,
-              "the producer's threads split a step's weight copies evenly");
+static_assert(kPipeStepSubs == 2 && kWgTileRows * kPipeStepSubs == 2 * 128,
+              "each producer thread decodes two rows of one sub-block per step");
 static_assert(kPipeSharedBytes <= 227 * 1024 && kPipeEmptyBarrier + kPipeStages <= 16,
               "Hopper's shared memory and named barriers");
-static_assert(kPipeLag >= 1 && kPipeLag <= kPipeStages - 2, "at most kPipeStages - 2, or the two roles wait on each other");
-
-// Byte offset of raw word `word` (0-6) of a 64-column step q (0-3) in its 100-byte block: the scales word, the step's
-// code bytes (8 per sub-block), its position bytes (4 per sub-block).
-__host__ __device__ constexpr int pipe_raw_source(int word, int q) {
-    return word == 0 ? 0 : word <= 4 ? kQsOffset + 16 * q + 4 * (word - 1) : kIdxOffset + 8 * q + 4 * (word - 5);
-}
 
 // Byte offset of compressed column cc (0-15) of row r (0-63) in an A tile.
 [[maybe_unused]] __host__ __device__ __forceinline__ uint32_t pipe_a_offset(int r, int cc) {
@@ -746,27 +734,66 @@ __host__ __device__ constexpr int pipe_raw_source(int word, int q) {
     return ((G * kPipeStepSubs + s) * 8 + g) * 2 + h;
 }
 
-// Producer thread p's decode of one step, host-callable for the CPU layout check: rows 16G + g and 16G + g + 8 of the
-// tile (G = (p % 64) / 8, g = p % 8), sub-block s = p / 64, from the raw pieces at stage + kPipeRawOffset into the A
-// tile and the metadata words. upper: the step lies in the block's second 128 columns (whose scale applies). A warp's
-// 16-byte stores (fixed s, four G, g = 0..7) fill whole 128-byte core-matrix rows, so they do not conflict.
-[[maybe_unused]] __host__ __device__ __forceinline__ void pipe_decode(uint8_t * stage, int p, int upper) {
+// Producer thread p's share of a step: rows 16G + g and 16G + g + 8 of the tile (G = (p % 64) / 8, g = p % 8),
+// sub-block s = p / 64 of the step.
+[[maybe_unused]] __host__ __device__ __forceinline__ int pipe_tile_row(int p, int half_row) {
+    return 16 * ((p % 64) / 8) + p % 8 + 8 * half_row;
+}
+
+// What one row needs for one sub-block of a 64-column step: its block's scales word (both halves' d), the sub-block's
+// two code words (8 bytes: kept values 2i, 2i+1 in the low nibbles of bytes i... as FORMAT.md stores them) and its
+// position word.
+struct pipe_row_words {
+    uint32_t scales, codes[2], positions;
+};
+
+// Row `row`'s words for sub-block s of 64-column step `step` (FORMAT.md's 100-byte blocks: scales at 0, codes at 4, 8
+// per sub-block, positions at 68, 4 per sub-block). Read-only loads through the non-coherent cache on the GPU.
+[[maybe_unused]] __host__ __device__ __forceinline__ pipe_row_words pipe_load_row(const uint8_t * row, int step, int s) {
+    const uint8_t * block = row + (size_t) (step / 4) * kBlockBytes;
+    const int       sub   = 2 * (step % 4) + s; // in the block
+    const auto      word  = [](const uint8_t * at) {
+#ifdef __CUDA_ARCH__
+        return (uint32_t) __ldg(reinterpret_cast<const unsigned int *>(at));
+#else
+        uint32_t v;
+        memcpy(&v, at, 4);
+        return v;
+#endif
+    };
+    return { word(block), { word(block + kQsOffset + 8 * sub), word(block + kQsOffset + 8 * sub + 4) },
+             word(block + kIdxOffset + 4 * sub) };
+}
+
+// A producer thread's words of one step: its two rows (pipe_tile_row), its sub-block. Loads past the last step read
+// the last step again (the caller asks for min(step, last)), so that no load leaves the matrix.
+struct pipe_unit_words {
+    pipe_row_words row[2];
+};
+[[maybe_unused]] __host__ __device__ __forceinline__ pipe_unit_words pipe_load_unit(const uint8_t * row_a,
+                                                                                   const uint8_t * row_b, int step,
+                                                                                   int s) {
+    return { { pipe_load_row(row_a, step, s), pipe_load_row(row_b, step, s) } };
+}
+
+// Producer thread p's decode of its two rows (pipe_tile_row) of sub-block p / 64 into the stage's A tile and metadata
+// words, host-callable for the CPU layout check. upper: the step lies in its block's second 128 columns (whose scale
+// applies). A warp's 16-byte stores (fixed sub-block, four G, g = 0..7) fill whole 128-byte core-matrix rows, so they
+// do not conflict.
+[[maybe_unused]] __host__ __device__ __forceinline__ void pipe_decode(uint8_t * stage, int p, int upper,
+                                                                      const pipe_unit_words & words_of) {
     const int s = p / 64, G = (p % 64) / 8, g = p % 8;
     uint32_t  meta[2][2]; // [row a or b][h]
 #pragma unroll
     for (int half_row = 0; half_row < 2; ++half_row) {
-        const int       row = 16 * G + g + 8 * half_row; // in the tile
-        const uint8_t * raw = stage + kPipeRawOffset + row * kPipeRawWords * 4;
-        const half2     d   = staged_scale(raw, upper);
-        const uint32_t  codes[2]  = { reinterpret_cast<const uint32_t *>(raw)[1 + 2 * s],
-                                      reinterpret_cast<const uint32_t *>(raw)[2 + 2 * s] };
-        const uint32_t  positions = reinterpret_cast<const uint32_t *>(raw)[5 + s];
-        uint32_t lo[4], hi[4]; // kept values 0-7 and 8-15, two per word
+        const pipe_row_words & words = words_of.row[half_row];
+        const half2            d     = __half2half2(__ushort_as_half((unsigned short) (words.scales >> (16 * upper))));
+        uint32_t               lo[4], hi[4]; // kept values 0-7 and 8-15, two per word
 #pragma unroll
         for (int w = 0; w < 2; ++w) {
 #pragma unroll
             for (int pair = 0; pair < 2; ++pair) {
-                const uint32_t bytes = spread_bytes(codes[w] >> (16 * pair)); // code bytes 4w + 2 pair, + 1
+                const uint32_t bytes = spread_bytes(words.codes[w] >> (16 * pair)); // code bytes 4w + 2 pair, + 1
                 lo[2 * w + pair]     = scaled_pair(bytes & 0x000F000Fu, d);
                 hi[2 * w + pair]     = scaled_pair((bytes >> 4) & 0x000F000Fu, d);
             }
@@ -775,8 +802,8 @@ __host__ __device__ constexpr int pipe_raw_source(int word, int q) {
         uint8_t * tile = stage + pipe_a_tile(G / 4, s);
         *reinterpret_cast<uint4 *>(tile + pipe_a_offset(r, 0)) = make_uint4(lo[0], lo[1], lo[2], lo[3]);
         *reinterpret_cast<uint4 *>(tile + pipe_a_offset(r, 8)) = make_uint4(hi[0], hi[1], hi[2], hi[3]);
-        meta[half_row][0] = metadata_bits(positions, 0);
-        meta[half_row][1] = metadata_bits(positions, 1);
+        meta[half_row][0] = metadata_bits(words.positions, 0);
+        meta[half_row][1] = metadata_bits(words.positions, 1);
     }
     *reinterpret_cast<uint2 *>(stage + kPipeMetaOffset + 4 * pipe_meta_index(G, s, g, 0)) =
         make_uint2(meta[0][0] | (meta[1][0] << 16), meta[0][1] | (meta[1][1] << 16));
@@ -804,59 +831,24 @@ __host__ __device__ constexpr int pipe_raw_source(int word, int q) {
 #endif
 }
 
-// The producer's weight copies of one step, sources computed once: copy c of thread p is raw word p + 128 c of the
-// tile (row (p + 128 c) / 7; rows past the end repeat the last one). The activations come with one tensor copy.
-struct pipe_copy_plan {
-    uint32_t w_off[kPipeWCopies]; // from the weights, for step q = 0 of a block
-    uint32_t w_q_bytes;           // 2 bits per copy: how far its piece moves per step q (0, 8 or 16 bytes, as 0/1/2)
-};
-
-[[maybe_unused]] __device__ __forceinline__ pipe_copy_plan make_pipe_copy_plan(int p, int64_t row0, int64_t nrows,
-                                                                               size_t row_bytes) {
-    static_assert(2 * kPipeWCopies <= 32, "w_q_bytes holds every copy");
-    pipe_copy_plan plan;
-    plan.w_q_bytes = 0;
-#pragma unroll
-    for (int c = 0; c < kPipeWCopies; ++c) {
-        const int     idx  = p + 128 * c;
-        const int     word = idx % kPipeRawWords;
-        const int64_t row  = min(row0 + idx / kPipeRawWords, nrows - 1);
-        plan.w_off[c]      = (uint32_t) (row * (int64_t) row_bytes) + pipe_raw_source(word, 0);
-        plan.w_q_bytes |= (word == 0 ? 0u : word <= 4 ? 2u : 1u) << (2 * c);
-    }
-    return plan;
-}
-
-// Step `step`'s copies into a stage, counted on its mbarrier `landed`: thread 0 announces the activations' bytes and
-// asks the tensor memory accelerator for them (256 tokens x 64 columns from the tensor map, written 128-byte swizzled
-// as wgmma_x_offset lays them out, tokens past the end as zeros); every thread copies its weight words and arrives
-// once they have landed.
-[[maybe_unused]] __device__ __forceinline__ void load_pipe_stage(uint8_t * stage, uint64_t * landed, const uint8_t * w,
-                                                                 const CUtensorMap * x_map, int64_t tok0,
-                                                                 const pipe_copy_plan & plan, int step, int p) {
+// Step `step`'s activations into a stage, counted on its mbarrier: the bytes announced, then 256 tokens x 64 columns
+// from the tensor map, written 128-byte swizzled as wgmma_x_offset lays them out, tokens past the end as zeros.
+[[maybe_unused]] __device__ __forceinline__ void load_pipe_activations(uint8_t * stage, uint64_t * landed,
+                                                                       const CUtensorMap * x_map, int64_t tok0,
+                                                                       int step) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    if (p == 0 && !(Q4_S24_PIPE_EXPERIMENT & 4)) {
-        const uint32_t bar = (uint32_t) __cvta_generic_to_shared(landed);
-        asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(kPipeXBytes) : "memory");
-        asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];"
-                     ::"r"((uint32_t) __cvta_generic_to_shared(stage)), "l"(reinterpret_cast<uint64_t>(x_map)),
-                     "r"(step * kPipeStepCols), "r"((int) tok0), "r"(bar)
-                     : "memory");
-    } else if (p == 0) {
-        asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"((uint32_t) __cvta_generic_to_shared(landed)) : "memory");
+    const uint32_t bar = (uint32_t) __cvta_generic_to_shared(landed);
+    if ((Q4_S24_PIPE_EXPERIMENT & 4) != 0) {
+        asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(bar) : "memory");
+        return;
     }
-    const uint8_t * block = w + (size_t) (step / 4) * kBlockBytes;
-    const uint32_t  q     = step % 4;
-#pragma unroll
-    for (int c = 0; c < kPipeWCopies; ++c) {
-        const uint32_t move = (plan.w_q_bytes >> (2 * c)) & 3u;
-        if (!(Q4_S24_PIPE_EXPERIMENT & 4)) {
-            cp_async<4>(stage + kPipeRawOffset + 4 * (p + 128 * c), block + plan.w_off[c] + 8 * move * q);
-        }
-    }
-    cp_async_arrive_when_landed(landed);
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(kPipeXBytes) : "memory");
+    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];"
+                 ::"r"((uint32_t) __cvta_generic_to_shared(stage)), "l"(reinterpret_cast<uint64_t>(x_map)),
+                 "r"(step * kPipeStepCols), "r"((int) tok0), "r"(bar)
+                 : "memory");
 #else
-    (void) stage; (void) landed; (void) w; (void) x_map; (void) tok0; (void) plan; (void) step; (void) p;
+    (void) stage; (void) landed; (void) x_map; (void) tok0; (void) step;
 #endif
 }
 
@@ -870,42 +862,62 @@ mul_mat_sparse_wgmma_pipelined_kernel(const __grid_constant__ CUtensorMap x_map,
     const int nsteps = min(share, nsteps_all - first);
     extern __shared__ __align__(16) uint8_t smem_raw[];
     uint8_t * smem = smem_raw + ((1024u - ((uint32_t) __cvta_generic_to_shared(smem_raw) & 1023u)) & 1023u);
-    uint64_t * landed = reinterpret_cast<uint64_t *>(smem + kPipeStages * kPipeStageBytes); // per stage
+    uint64_t * landed = reinterpret_cast<uint64_t *>(smem + kPipeStages * kPipeStageBytes); // per stage: activations
     const int64_t row0 = (int64_t) blockIdx.x * kWgTileRows;
     const int64_t tok0 = (int64_t) blockIdx.y * kWgTokens;
     if (threadIdx.x == 0) {
         for (int s = 0; s < kPipeStages; ++s) {
-            mbarrier_init(&landed[s], 128 + 1); // each producer thread's weight copies, and the activations' bytes
+            mbarrier_init(&landed[s], 1);
         }
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     }
     __syncthreads();
 
     if (threadIdx.x < 128) {
-        // The producer: step i's copies once the consumers have released its stage (step i - kPipeStages), then the
-        // decoding of step i - kPipeLag, whose copies have had kPipeLag steps to land.
-        const int            p    = threadIdx.x;
-        const pipe_copy_plan plan = make_pipe_copy_plan(p, row0, nrows, row_bytes);
-        for (int i = 0; i < nsteps + kPipeLag; ++i) {
-            if (i < nsteps) {
-                if (i >= kPipeStages) {
-                    named_barrier_sync(kPipeEmptyBarrier + i % kPipeStages, kPipeHandover);
-                }
-                load_pipe_stage(smem + (i % kPipeStages) * kPipeStageBytes, &landed[i % kPipeStages], w, &x_map, tok0,
-                                plan, first + i, p);
+        const int       p     = threadIdx.x;
+        const int       s     = p / 64;
+        const uint8_t * row_a = w + min(row0 + pipe_tile_row(p, 0), nrows - 1) * (int64_t) row_bytes;
+        const uint8_t * row_b = w + min(row0 + pipe_tile_row(p, 1), nrows - 1) * (int64_t) row_bytes;
+        // w0..w3: this thread's words of four consecutive steps, in registers. Step j decodes slot j % 4 and loads step
+        // j + 3 into slot (j + 3) % 4 (decoded at step j - 1): the loop is unrolled four times so that the slots stay
+        // put (a register move would wait for its load to land).
+        static_assert(kPipeAhead == 3, "four register slots below");
+        pipe_unit_words w0 = {}, w1 = {}, w2 = {}, w3 = {};
+        const bool      loads = (Q4_S24_PIPE_EXPERIMENT & 4) == 0;
+        if (loads) {
+            w0 = pipe_load_unit(row_a, row_b, first, s);
+            w1 = pipe_load_unit(row_a, row_b, first + min(1, nsteps - 1), s);
+            w2 = pipe_load_unit(row_a, row_b, first + min(2, nsteps - 1), s);
+        }
+        const auto step = [&](int j, const pipe_unit_words & current, pipe_unit_words & later) {
+            if (loads && j + kPipeAhead < nsteps) {
+                later = pipe_load_unit(row_a, row_b, first + j + kPipeAhead, s);
             }
-            const int j = i - kPipeLag;
-            if (j >= 0) {
-                uint8_t * stage = smem + (j % kPipeStages) * kPipeStageBytes;
-                mbarrier_wait(&landed[j % kPipeStages], (j / kPipeStages) & 1);
-                if (!(Q4_S24_PIPE_EXPERIMENT & 2)) {
-                    pipe_decode(stage, p, ((first + j) / 2) & 1);
-                }
-                fence_proxy_async(); // the decoded tiles, visible to the tensor cores' reads
-                named_barrier_arrive(kPipeFullBarrier + j % kPipeStages, kPipeHandover);
+            uint8_t * stage = smem + (j % kPipeStages) * kPipeStageBytes;
+            if (j >= kPipeStages) { // the consumers are done with step j - kPipeStages
+                named_barrier_sync(kPipeEmptyBarrier + j % kPipeStages, kPipeHandover);
+            }
+            if (p == 0) {
+                load_pipe_activations(stage, &landed[j % kPipeStages], &x_map, tok0, first + j);
+            }
+            if ((Q4_S24_PIPE_EXPERIMENT & 2) == 0) {
+                pipe_decode(stage, p, ((first + j) / 2) & 1, current);
+            }
+            fence_proxy_async(); // the decoded tiles, visible to the tensor cores' reads
+            named_barrier_arrive(kPipeFullBarrier + j % kPipeStages, kPipeHandover);
+        };
+        for (int j = 0; j < nsteps; j += 4) {
+            step(j, w0, w3);
+            if (j + 1 < nsteps) {
+                step(j + 1, w1, w0);
+            }
+            if (j + 2 < nsteps) {
+                step(j + 2, w2, w1);
+            }
+            if (j + 3 < nsteps) {
+                step(j + 3, w3, w2);
             }
         }
-        cp_async_wait<0>();
         return;
     }
 
@@ -924,7 +936,8 @@ mul_mat_sparse_wgmma_pipelined_kernel(const __grid_constant__ CUtensorMap x_map,
     for (int i = 0; i < nsteps; ++i) {
         const int       s_idx = i % kPipeStages;
         const uint8_t * stage = smem + s_idx * kPipeStageBytes;
-        named_barrier_sync(kPipeFullBarrier + s_idx, kPipeHandover);
+        mbarrier_wait(&landed[s_idx], (i / kPipeStages) & 1); // the activations
+        named_barrier_sync(kPipeFullBarrier + s_idx, kPipeHandover); // the A tiles and metadata
         const uint32_t * meta     = reinterpret_cast<const uint32_t *>(stage + kPipeMetaOffset);
         const uint32_t   meta0    = meta[pipe_meta_index(G, 0, g, t & 1)];
         const uint32_t   meta1    = meta[pipe_meta_index(G, 1, g, t & 1)];
@@ -939,7 +952,7 @@ mul_mat_sparse_wgmma_pipelined_kernel(const __grid_constant__ CUtensorMap x_map,
                                meta1);
         }
         wgmma_commit();
-        wgmma_wait<1>(); // step i - 1's wgmma have completed: its stage goes back to the copiers
+        wgmma_wait<1>(); // step i - 1's wgmma have completed: its stage goes back to the producer
         if (i >= 1 && i - 1 + kPipeStages < nsteps) {
             named_barrier_arrive(kPipeEmptyBarrier + (i - 1) % kPipeStages, kPipeHandover);
         }
