@@ -63,25 +63,14 @@ template <int PENDING> __device__ __forceinline__ void cp_async_wait() {
 #endif
 }
 
-// Hopper's mbarriers (compute capability 9.0 on; elsewhere these trap): cp.async completion handed to other threads.
-// An mbarrier whose phases each complete after `count` arrivals.
+// Hopper's mbarriers (compute capability 9.0 on; elsewhere these trap), on which tensor copies count their bytes.
+// An mbarrier whose phases each complete after `count` arrivals (and the bytes they announce).
 __device__ __forceinline__ void mbarrier_init(uint64_t * bar, unsigned count) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"((uint32_t) __cvta_generic_to_shared(bar)), "r"(count)
                  : "memory");
 #else
     (void) bar; (void) count;
-    __trap();
-#endif
-}
-
-// One arrival on bar once every cp.async this thread issued so far has landed (counted in the barrier's init count).
-__device__ __forceinline__ void cp_async_arrive_when_landed(uint64_t * bar) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" ::"r"((uint32_t) __cvta_generic_to_shared(bar))
-                 : "memory");
-#else
-    (void) bar;
     __trap();
 #endif
 }

@@ -774,8 +774,8 @@ struct pipe_row_words {
              word(block + kIdxOffset + 4 * sub) };
 }
 
-// A producer thread's words of one step: its two rows (pipe_tile_row), its sub-block. Loads past the last step read
-// the last step again (the caller asks for min(step, last)), so that no load leaves the matrix.
+// A producer thread's words of one step: its two rows (pipe_tile_row), its sub-block. The kernel loads only steps of
+// its own range (the first three clamped to its last step, the later ones skipped past it).
 struct pipe_unit_words {
     pipe_row_words row[2];
 };
@@ -874,6 +874,9 @@ mul_mat_sparse_wgmma_pipelined_kernel(const __grid_constant__ CUtensorMap x_map,
     uint64_t * landed = reinterpret_cast<uint64_t *>(smem + kPipeStages * kPipeStageBytes); // per stage: activations
     const int64_t row0 = (int64_t) blockIdx.x * kWgTileRows;
     const int64_t tok0 = (int64_t) blockIdx.y * kWgTokens;
+    if (nsteps <= 0) { // a K split with nothing left for this block (the whole block returns: no barrier is waiting)
+        return;
+    }
     if (threadIdx.x == 0) {
         for (int s = 0; s < kPipeStages; ++s) {
             mbarrier_init(&landed[s], 1);
@@ -991,13 +994,21 @@ __global__ void wgmma_compiled_probe(int * out) {
 bool wgmma_kernel_fits(int optin) {
     return optin >= kWgSharedBytes &&
            cudaFuncSetAttribute(mul_mat_sparse_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                kWgSharedBytes) == cudaSuccess
+                                kWgSharedBytes) == cudaSuccess;
+}
+
+// The pipelined kernel's shared memory, asked separately so that a refusal here leaves the other wgmma kernels on.
+bool pipelined_kernel_fits(int device) {
 #if Q4_S24_CUDA_PIPELINED
-           && optin >= kPipeSharedBytes &&
+    int optin = 0;
+    return cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) == cudaSuccess &&
+           optin >= kPipeSharedBytes &&
            cudaFuncSetAttribute(mul_mat_sparse_wgmma_pipelined_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                kPipeSharedBytes) == cudaSuccess
+                                kPipeSharedBytes) == cudaSuccess;
+#else
+    (void) device;
+    return false;
 #endif
-        ;
 }
 
 bool wgmma_fits(int device) {
@@ -1046,6 +1057,11 @@ static bool device_has_wgmma() {
     return q4_s24_cuda_ask_once_per_device(fits, wgmma_fits);
 }
 
+static bool device_fits_pipelined() {
+    static std::atomic<int> fits[64];
+    return q4_s24_cuda_ask_once_per_device(fits, pipelined_kernel_fits);
+}
+
 #if Q4_S24_CUDA_PIPELINED
 // The pipelined kernel's view of the activations (ncols tokens of k halves) for the tensor memory accelerator: boxes
 // of 64 columns x 256 tokens, 128-byte swizzled, tokens past the end read as zeros. cuTensorMapEncodeTiled is a driver
@@ -1057,11 +1073,20 @@ static bool activation_tensor_map(const void * x_f16, int64_t k, int64_t ncols, 
     static encode_fn encode = [] {
         void *                           fn     = nullptr;
         cudaDriverEntryPointQueryResult  status = cudaDriverEntryPointSymbolNotFound;
-#if CUDART_VERSION >= 12050
-        const cudaError_t err = cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault,
-                                                                 &status);
-#else
+        // Not cudaGetDriverEntryPointByVersion (12.5 on): a build against 12.5+ headers would then fail to load with
+        // an older 12.x libcudart first on the library path; this one exists in every 12.x and 13.x runtime.
+#if defined(__GNUC__) || defined(__clang__)
+#    pragma GCC diagnostic push
+#    pragma GCC diagnostic ignored "-Wdeprecated-declarations" // deprecated in CUDA 13, still there
+#elif defined(_MSC_VER)
+#    pragma warning(push)
+#    pragma warning(disable : 4996)
+#endif
         const cudaError_t err = cudaGetDriverEntryPoint("cuTensorMapEncodeTiled", &fn, cudaEnableDefault, &status);
+#if defined(__GNUC__) || defined(__clang__)
+#    pragma GCC diagnostic pop
+#elif defined(_MSC_VER)
+#    pragma warning(pop)
 #endif
         return err == cudaSuccess && status == cudaDriverEntryPointSuccess ? reinterpret_cast<encode_fn>(fn) : nullptr;
     }();
@@ -1098,7 +1123,7 @@ static int chosen_kernel(q4_s24_sparse_kernel kernel, int64_t nrows, int64_t k, 
         case Q4_S24_SPARSE_WGMMA_SPLIT_K:
             return device_has_wgmma() ? kernel : -1;
         case Q4_S24_SPARSE_WGMMA_PIPELINED:
-            return Q4_S24_CUDA_PIPELINED && device_has_wgmma() ? kernel : -1;
+            return device_has_wgmma() && device_fits_pipelined() ? kernel : -1;
     }
     return -1;
 }

@@ -14,7 +14,7 @@
 // grids below one wave; y zeroed first, then both halves added atomically, which stays deterministic). WHERE_FASTER:
 // only the shapes where a wgmma kernel beat dequantize to f16 + cuBLAS on the H200 (ggml's default, see
 // q4_s24_cuda_sparse_prefill_kernel), else none. WGMMA_PIPELINED: wgmma.mma_async.sp split by role (a producer
-// warpgroup decodes the weights into shared memory, two consumer warpgroups issue the wgmma; 384 threads, 226 KiB).
+// warpgroup decodes the weights into shared memory, two consumer warpgroups issue the wgmma; 384 threads, 206 KiB).
 enum q4_s24_sparse_kernel {
     Q4_S24_SPARSE_AUTO,
     Q4_S24_SPARSE_MMA_SP,
