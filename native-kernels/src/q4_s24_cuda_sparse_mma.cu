@@ -861,22 +861,18 @@ struct pipe_unit_words {
 #endif
 }
 
+// One thread block per 128 rows x 256 tokens over all of K (nsteps = k / 64 >= 4: the launch never splits K, and the
+// tensor map refuses k = 0).
 __global__ void __launch_bounds__(kPipeThreads, 1)
 mul_mat_sparse_wgmma_pipelined_kernel(const __grid_constant__ CUtensorMap x_map, const uint8_t * __restrict__ w,
-                                      int64_t nrows, int nsteps_all, size_t row_bytes, int64_t ncols,
+                                      int64_t nrows, int nsteps, size_t row_bytes, int64_t ncols,
                                       float * __restrict__ y, int64_t y_col_stride) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    const int share  = (nsteps_all + (int) gridDim.z - 1) / (int) gridDim.z;
-    const int first  = (int) blockIdx.z * share; // this block's steps: first .. first + nsteps - 1
-    const int nsteps = min(share, nsteps_all - first);
     extern __shared__ __align__(16) uint8_t smem_raw[];
     uint8_t * smem = smem_raw + ((1024u - ((uint32_t) __cvta_generic_to_shared(smem_raw) & 1023u)) & 1023u);
     uint64_t * landed = reinterpret_cast<uint64_t *>(smem + kPipeStages * kPipeStageBytes); // per stage: activations
     const int64_t row0 = (int64_t) blockIdx.x * kWgTileRows;
     const int64_t tok0 = (int64_t) blockIdx.y * kWgTokens;
-    if (nsteps <= 0) { // a K split with nothing left for this block (the whole block returns: no barrier is waiting)
-        return;
-    }
     if (threadIdx.x == 0) {
         for (int s = 0; s < kPipeStages; ++s) {
             mbarrier_init(&landed[s], 1);
@@ -897,23 +893,23 @@ mul_mat_sparse_wgmma_pipelined_kernel(const __grid_constant__ CUtensorMap x_map,
         pipe_unit_words w0 = {}, w1 = {}, w2 = {}, w3 = {};
         const bool      loads = (Q4_S24_PIPE_EXPERIMENT & 4) == 0;
         if (loads) {
-            w0 = pipe_load_unit(row_a, row_b, first, s);
-            w1 = pipe_load_unit(row_a, row_b, first + min(1, nsteps - 1), s);
-            w2 = pipe_load_unit(row_a, row_b, first + min(2, nsteps - 1), s);
+            w0 = pipe_load_unit(row_a, row_b, 0, s);
+            w1 = pipe_load_unit(row_a, row_b, min(1, nsteps - 1), s);
+            w2 = pipe_load_unit(row_a, row_b, min(2, nsteps - 1), s);
         }
         const auto step = [&](int j, const pipe_unit_words & current, pipe_unit_words & later) {
             if (loads && j + kPipeAhead < nsteps) {
-                later = pipe_load_unit(row_a, row_b, first + j + kPipeAhead, s);
+                later = pipe_load_unit(row_a, row_b, j + kPipeAhead, s);
             }
             uint8_t * stage = smem + (j % kPipeStages) * kPipeStageBytes;
             if (j >= kPipeStages) { // the consumers are done with step j - kPipeStages
                 named_barrier_sync(kPipeEmptyBarrier + j % kPipeStages, kPipeHandover);
             }
             if (p == 0) {
-                load_pipe_activations(stage, &landed[j % kPipeStages], &x_map, tok0, first + j);
+                load_pipe_activations(stage, &landed[j % kPipeStages], &x_map, tok0, j);
             }
             if ((Q4_S24_PIPE_EXPERIMENT & 2) == 0) {
-                pipe_decode(stage, p, ((first + j) / 2) & 1, current);
+                pipe_decode(stage, p, (j / 2) & 1, current);
             }
             fence_proxy_async(); // the decoded tiles, visible to the tensor cores' reads
             named_barrier_arrive(kPipeFullBarrier + j % kPipeStages, kPipeHandover);
@@ -975,7 +971,7 @@ mul_mat_sparse_wgmma_pipelined_kernel(const __grid_constant__ CUtensorMap x_map,
     const int warp_row = 64 * c + 16 * (warp % 4) + g;
     store_wgmma_tile(acc, row0 + warp_row, tok0 + 2 * t, nrows, ncols, y, y_col_stride);
 #else
-    (void) x_map; (void) w; (void) nrows; (void) nsteps_all; (void) row_bytes; (void) ncols; (void) y; (void) y_col_stride;
+    (void) x_map; (void) w; (void) nrows; (void) nsteps; (void) row_bytes; (void) ncols; (void) y; (void) y_col_stride;
     __trap(); // wgmma_fits() refuses binaries without sm_90a code
 #endif
 }
