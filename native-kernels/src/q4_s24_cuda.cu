@@ -212,6 +212,15 @@ __device__ __forceinline__ float swiglu(float gate, float up) {
 // passed as the single-matrix kernel's parameters. add (one matrix only, else null): a same-shaped addend, column c at
 // add + c*add_col_stride, summed into y (ggml's MUL_MAT + ADD: the residual connection after a projection).
 constexpr int kMmvMaxGroup = Q4_S24_CUDA_MMV_MAX_GROUP;
+// A group matrix's epilogue (q4_s24_cuda_mmv_matrix's roped and cache fields).
+struct mmv_epilogue {
+    bool            rotate;
+    float *         roped;
+    int64_t         roped_col_stride;
+    half *          cache;
+    const int64_t * cache_rows;
+    int64_t         cache_row_stride;
+};
 struct mmv_matrices {
     const uint8_t * w[kMmvMaxGroup];
     float *         y[kMmvMaxGroup];
@@ -221,22 +230,85 @@ struct mmv_matrices {
     int             count;
     const float *   add;
     int64_t         add_col_stride;
+    bool            has_epilogue; // a group with rope (then every matrix's rows go through store_row_pair)
+    mmv_epilogue    epilogue[kMmvMaxGroup];
+    q4_s24_cuda_rope rope;
 };
 
-// The blocks of a group launch (GROUP) that compute matrix m: group.first_block[m] on. Sets the matrix's weights,
-// rows and output, and the block index its rows count from.
-__device__ __forceinline__ void select_group_matrix(const mmv_matrices & group, const uint8_t * __restrict__ & w,
-                                                    int64_t & nrows,
+// The blocks of a group launch (GROUP) that compute matrix m: group.first_block[m] on. Sets the matrix's index,
+// weights, rows and output, and the block index its rows count from.
+__device__ __forceinline__ void select_group_matrix(const mmv_matrices & group, int & matrix,
+                                                    const uint8_t * __restrict__ & w, int64_t & nrows,
                                                     float *& y, int64_t & y_col_stride, int64_t & first_block) {
 #pragma unroll
     for (int m = 1; m < kMmvMaxGroup; ++m) {
         if (m < group.count && blockIdx.x >= group.first_block[m]) {
+            matrix       = m;
             w            = group.w[m];
             nrows        = group.nrows[m];
             y            = group.y[m];
             y_col_stride = group.y_col_stride[m];
             first_block  = group.first_block[m];
         }
+    }
+}
+
+// ggml's ROPE (normal mode, forward) of one pair of a head's adjacent dimensions: pair i of the rotated ones at
+// position pos, with YaRN's ramp when ext_factor is not 0. Written out as ggml-cuda's rope.cu evaluates it (same
+// float operations), so that the fused and unfused paths agree.
+__device__ __forceinline__ void rope_rotate_pair(const q4_s24_cuda_rope & rope, int pair, int32_t pos, float & x0,
+                                                 float & x1) {
+    const float freq_factor = rope.freq_factors != nullptr ? rope.freq_factors[pair] : 1.0f;
+    const float extrap      = pos * powf(rope.theta_scale, (float) pair) / freq_factor;
+    const float interp      = rope.freq_scale * extrap;
+    float       theta       = interp;
+    float       mscale      = rope.attn_factor;
+    if (rope.ext_factor != 0.0f) {
+        const float ramp = (1.0f - fminf(1.0f, fmaxf(0.0f, (pair - rope.corr_low) /
+                                                               fmaxf(0.001f, rope.corr_high - rope.corr_low)))) *
+                           rope.ext_factor;
+        theta  = interp * (1 - ramp) + extrap * ramp;
+        mscale *= 1.0f + 0.1f * logf(1.0f / rope.freq_scale);
+    }
+    const float c = cosf(theta) * mscale;
+    const float s = sinf(theta) * mscale;
+    const float r0 = x0 * c - x1 * s;
+    const float r1 = x0 * s + x1 * c;
+    x0 = r0;
+    x1 = r1;
+}
+
+// Rows row and row + 1 (row even) of group matrix `matrix`, column c, with its epilogue: stored plain, then rotated
+// (roped) and / or written to the cache. The epilogue is picked with constant indices (a dynamic index into the
+// kernel's parameters would copy them to local memory).
+__device__ __forceinline__ void store_row_pair(const mmv_matrices & group, int matrix, int64_t row, int c, float v0,
+                                               float v1, float * y, int64_t y_col_stride) {
+    mmv_epilogue e = group.epilogue[0];
+#pragma unroll
+    for (int m = 1; m < kMmvMaxGroup; ++m) {
+        if (matrix == m) {
+            e = group.epilogue[m];
+        }
+    }
+    if (y != nullptr) {
+        y[c * y_col_stride + row]     = v0;
+        y[c * y_col_stride + row + 1] = v1;
+    }
+    if (e.rotate) {
+        const q4_s24_cuda_rope & rope = group.rope;
+        const int                d    = (int) (row % rope.head_dim) - rope.n_offs;
+        if (d >= 0 && d < rope.n_dims) {
+            rope_rotate_pair(rope, d / 2, rope.pos[c], v0, v1);
+        }
+        if (e.roped != nullptr) {
+            e.roped[c * e.roped_col_stride + row]     = v0; // after y's store: y may be this tensor
+            e.roped[c * e.roped_col_stride + row + 1] = v1;
+        }
+    }
+    if (e.cache != nullptr) {
+        half * to = e.cache + e.cache_rows[c] * e.cache_row_stride + row;
+        to[0]     = __float2half(v0);
+        to[1]     = __float2half(v1);
     }
 }
 
@@ -282,7 +354,8 @@ __device__ __forceinline__ void accumulate_sub_block(uint32_t qs0, uint32_t qs1,
 template <int ROWS, int NCOLS, int THREADS, bool SWIGLU, bool GROUP>
 __device__ __forceinline__ void store_rows(const float (&acc)[SWIGLU ? 2 * ROWS : ROWS][NCOLS], int64_t row0,
                                            int64_t nrows, float * y, int64_t y_col_stride,
-                                           const mmv_matrices & group) {
+                                           const mmv_matrices & group, int matrix) {
+    static_assert(!GROUP || ROWS % 2 == 0, "a group's epilogue takes rows in pairs");
     constexpr int kRows  = SWIGLU ? 2 * ROWS : ROWS;
     constexpr int kWarps = THREADS / 32;
     __shared__ float partial[kWarps][kRows * NCOLS];
@@ -299,6 +372,27 @@ __device__ __forceinline__ void store_rows(const float (&acc)[SWIGLU ? 2 * ROWS 
         }
     }
     __syncthreads();
+    if constexpr (GROUP) {
+        if (group.has_epilogue) { // rows in pairs (a rotation needs both); each sums as below
+            if (threadIdx.x < ROWS / 2 * NCOLS) {
+                const int     pair = threadIdx.x / NCOLS;
+                const int     c    = threadIdx.x % NCOLS;
+                const int64_t row  = row0 + 2 * pair;
+                float         v[2] = { 0.0f, 0.0f };
+#pragma unroll
+                for (int h = 0; h < 2; ++h) {
+#pragma unroll
+                    for (int i = 0; i < kWarps; ++i) {
+                        v[h] += partial[i][(2 * pair + h) * NCOLS + c];
+                    }
+                }
+                if (row < nrows) { // nrows even: then row + 1 too
+                    store_row_pair(group, matrix, row, c, v[0], v[1], y, y_col_stride);
+                }
+            }
+            return;
+        }
+    }
     if (threadIdx.x < ROWS * NCOLS) {
         float sum = 0.0f;
 #pragma unroll
@@ -354,8 +448,9 @@ mul_mat_vec_kernel(const uint8_t * __restrict__ w, const uint8_t * __restrict__ 
     // ignores w, nrows, y and y_col_stride. A separate instantiation: the selection would cost the single-matrix
     // kernels registers.
     int64_t first_block = 0;
+    int     matrix      = 0;
     if constexpr (GROUP) {
-        select_group_matrix(group, w, nrows, y, y_col_stride, first_block);
+        select_group_matrix(group, matrix, w, nrows, y, y_col_stride, first_block);
     }
     const int64_t row0 = ((int64_t) blockIdx.x - first_block) * ROWS;
     const int     sub  = threadIdx.x % kSubsPerBlock;
@@ -455,7 +550,7 @@ mul_mat_vec_kernel(const uint8_t * __restrict__ w, const uint8_t * __restrict__ 
     // Only the reduction and the stores are left. Must stay after the wait and the loop: the next quantization into
     // the same activation buffer overwrites what this kernel reads, and relies on its reads being done.
     allow_next_kernel();
-    store_rows<ROWS, NCOLS, THREADS, SWIGLU, GROUP>(acc, row0, nrows, y, y_col_stride, group);
+    store_rows<ROWS, NCOLS, THREADS, SWIGLU, GROUP>(acc, row0, nrows, y, y_col_stride, group, matrix);
 }
 
 // Waits until at most `newer` (0..3) of this thread's cp.async groups are in flight (the instruction takes a constant).
@@ -505,8 +600,9 @@ mul_mat_vec_staged_kernel(const uint8_t * __restrict__ w, const uint8_t * __rest
     uint8_t * staged = reinterpret_cast<uint8_t *>(staged_words); // row r at r * row_bytes
 
     int64_t first_block = 0;
+    int     matrix      = 0;
     if constexpr (GROUP) {
-        select_group_matrix(group, w, nrows, y, y_col_stride, first_block);
+        select_group_matrix(group, matrix, w, nrows, y, y_col_stride, first_block);
     }
     const int64_t row0   = ((int64_t) blockIdx.x - first_block) * ROWS;
     const int     nsteps = (nsub + THREADS - 1) / THREADS;
@@ -563,7 +659,7 @@ mul_mat_vec_staged_kernel(const uint8_t * __restrict__ w, const uint8_t * __rest
     }
 
     allow_next_kernel(); // as in mul_mat_vec_kernel: after every read of the activations
-    store_rows<ROWS, NCOLS, THREADS, SWIGLU, GROUP>(acc, row0, nrows, y, y_col_stride, group);
+    store_rows<ROWS, NCOLS, THREADS, SWIGLU, GROUP>(acc, row0, nrows, y, y_col_stride, group, matrix);
 }
 
 // Dense values of kept 4j..4j+3 of one sub-block: 8 columns (8j..8j+7). Equal positions add up,
@@ -741,7 +837,7 @@ void launch_mul_mat_vec(mmv_matrices mats, const void * w_gate, int64_t k, size_
         static_assert(!FUSED, "the staged kernel reads pre-quantized activations");
         if (staged_fits(mats, w_gate, w_row_bytes, staged_bytes)) {
             if constexpr (!SWIGLU) {
-                if (mats.count > 1) {
+                if (mats.count > 1 || mats.has_epilogue) {
                     args(mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, false, true>, staged_bytes);
                     return;
                 }
@@ -752,7 +848,7 @@ void launch_mul_mat_vec(mmv_matrices mats, const void * w_gate, int64_t k, size_
         launch_mul_mat_vec<2, NCOLS, THREADS, 1, false, SWIGLU>(mats, w_gate, k, w_row_bytes, act, stream);
     } else {
         if constexpr (!FUSED && !SWIGLU) {
-            if (mats.count > 1) {
+            if (mats.count > 1 || mats.has_epilogue) {
                 args(mul_mat_vec_kernel<ROWS, NCOLS, THREADS, UNROLL, false, false, true>, 0);
                 return;
             }
@@ -939,7 +1035,7 @@ void q4_s24_cuda_mul_mat_vec_q(const void * w, int64_t nrows, int64_t k, size_t 
 }
 
 void q4_s24_cuda_mul_mat_vec_group(const q4_s24_cuda_mmv_matrix * matrices, int count, int64_t k, size_t w_row_bytes,
-                                   q4_s24_cuda_act act, int ncols, cudaStream_t stream) {
+                                   q4_s24_cuda_act act, int ncols, cudaStream_t stream, const q4_s24_cuda_rope * rope) {
     if (count < 1 || count > kMmvMaxGroup) {
         fprintf(stderr, "q4_s24_cuda_mul_mat_vec_group: %d matrices (1 to %d)\n", count, kMmvMaxGroup);
         abort();
@@ -947,13 +1043,24 @@ void q4_s24_cuda_mul_mat_vec_group(const q4_s24_cuda_mmv_matrix * matrices, int 
     mmv_matrices mats = {};
     int64_t      rows = 0;
     for (int m = 0; m < count; ++m) {
-        mats.w[m]            = static_cast<const uint8_t *>(matrices[m].w);
-        mats.y[m]            = matrices[m].y;
-        mats.nrows[m]        = matrices[m].nrows;
-        mats.y_col_stride[m] = matrices[m].y_col_stride;
-        rows += matrices[m].nrows;
+        const q4_s24_cuda_mmv_matrix & mat = matrices[m];
+        if (rope != nullptr && (mat.nrows % 2 != 0 || (mat.rotate && (rope->head_dim < 2 || rope->head_dim % 2 != 0)))) {
+            fprintf(stderr, "q4_s24_cuda_mul_mat_vec_group: odd rows with a rope epilogue\n");
+            abort();
+        }
+        mats.w[m]            = static_cast<const uint8_t *>(mat.w);
+        mats.y[m]            = mat.y;
+        mats.nrows[m]        = mat.nrows;
+        mats.y_col_stride[m] = mat.y_col_stride;
+        mats.epilogue[m]     = { mat.rotate, mat.roped, mat.roped_col_stride, mat.cache, mat.cache_rows,
+                                 mat.cache_row_stride };
+        rows += mat.nrows;
     }
     mats.count = count;
+    if (rope != nullptr) {
+        mats.has_epilogue = true;
+        mats.rope         = *rope;
+    }
     // The launch shape of one matrix with all the rows, on the int8 activations.
     const q4_s24_cuda_mmv_variant variant =
         q4_s24_cuda_mmv_variant_unfused(q4_s24_cuda_mmv_default_variant(rows, k, ncols));

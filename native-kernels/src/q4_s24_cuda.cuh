@@ -59,15 +59,35 @@ void q4_s24_cuda_mul_mat_vec_q(const void * w, int64_t nrows, int64_t k, size_t 
 // matrices[m].y[c*y_col_stride + r] = dot(row r of matrices[m].w, x column c). All have k columns and w_row_bytes per
 // row; act holds x quantized by q4_s24_cuda_quantize_act (ncols 1..8). The launch shape is the default one for all the
 // rows together; at batch 1 that computes every row bitwise as the matrices' own default launches do.
+// With rope (not null), what llama.cpp does next to attention's q, k and v, in the same launch (its ROPE and SET_ROWS
+// nodes): a matrix with rotate set has its rows rotated as ggml's ROPE in its normal mode rotates them (adjacent pairs
+// of each head's rotated dimensions), stored at roped when that is not null; its cache (when not null) gets the rows,
+// rotated or not, as f16 row cache_rows[c] (rows cache_row_stride halves apart) for column c. y may be null (nothing
+// reads the plain rows) or roped (ggml's in-place rope); all rows counts and head_dim even.
 #define Q4_S24_CUDA_MMV_MAX_GROUP 3
 struct q4_s24_cuda_mmv_matrix {
-    const void * w;
-    int64_t      nrows;
-    float *      y;
-    int64_t      y_col_stride;
+    const void *    w;
+    int64_t         nrows;
+    float *         y;
+    int64_t         y_col_stride;
+    bool            rotate           = false;
+    float *         roped            = nullptr;
+    int64_t         roped_col_stride = 0;
+    half *          cache            = nullptr;
+    const int64_t * cache_rows       = nullptr;
+    int64_t         cache_row_stride = 0;
+};
+// ggml's ROPE parameters (op_params, ggml_rope_yarn_corr_dims) and inputs: per column a position, per rotated pair
+// an optional frequency factor. Dimensions n_offs .. n_offs + n_dims - 1 of each head_dim rows rotate.
+struct q4_s24_cuda_rope {
+    const int32_t * pos;
+    const float *   freq_factors;
+    float           theta_scale, freq_scale, ext_factor, attn_factor, corr_low, corr_high;
+    int             head_dim, n_dims, n_offs;
 };
 void q4_s24_cuda_mul_mat_vec_group(const q4_s24_cuda_mmv_matrix * matrices, int count, int64_t k, size_t w_row_bytes,
-                                   q4_s24_cuda_act act, int ncols, cudaStream_t stream);
+                                   q4_s24_cuda_act act, int ncols, cudaStream_t stream,
+                                   const q4_s24_cuda_rope * rope = nullptr);
 
 // Feed-forward gate and up projections with SWIGLU in one launch: y[c*y_col_stride + r] =
 // silu(dot(gate row r, x_c)) * dot(up row r, x_c). w_up and w_gate have the same shape and row bytes; act holds

@@ -332,11 +332,198 @@ static int collect_mul_mat_group(const ggml_cgraph * cgraph, int i, q4_s24_cuda_
     return count >= 2 ? count : 0;
 }
 
+// Q4_S24_CUDA_NO_ROPE_FUSION=1 leaves the rope and KV-cache writes after q, k and v to ggml's kernels (to measure
+// their fusion into the group's launch); Q4_S24_CUDA_NO_FUSION=1 turns it off with the others.
+static bool rope_fusion_disabled() {
+    static const bool disabled = env_flag("Q4_S24_CUDA_NO_ROPE_FUSION");
+    return disabled || fusion_disabled();
+}
+
+// The matmul whose result t is, or a contiguous view of from its start (a reshape), else null.
+static const ggml_tensor * viewed_result(const ggml_tensor * t) {
+    const ggml_tensor * base = t->view_src != nullptr ? t->view_src : t;
+    return t->view_offs == 0 && ggml_is_contiguous(t) && ggml_nelements(t) == ggml_nelements(base) ? base : nullptr;
+}
+
+// A ROPE the group's epilogue computes for a matmul of ncols columns: ggml's normal mode, forward, F32 in and out,
+// contiguous heads of an even size covering the matmul's rows, I32 positions per column, optional F32 frequency
+// factors.
+static bool epilogue_takes_rope(const ggml_tensor * rope, const ggml_tensor * mul_mat) {
+    const ggml_tensor * x     = rope->src[0];
+    const ggml_tensor * pos   = rope->src[1];
+    const ggml_tensor * freqs = rope->src[2];
+    const int32_t *     p     = (const int32_t *) rope->op_params;
+    const int           n_dims = p[1], mode = p[2], n_offs = p[15];
+    const int64_t       head_dim = x->ne[0], ncols = mul_mat->ne[1];
+    return mode == GGML_ROPE_TYPE_NORMAL && rope->type == GGML_TYPE_F32 && ggml_is_contiguous(rope) &&
+           ggml_are_same_shape(rope, x) && head_dim % 2 == 0 && x->ne[1] * head_dim == mul_mat->ne[0] &&
+           x->ne[2] == ncols && x->ne[3] == 1 && n_dims > 0 && n_dims % 2 == 0 && n_offs >= 0 &&
+           n_offs % 2 == 0 && n_offs + n_dims <= head_dim && pos->type == GGML_TYPE_I32 && pos->ne[0] == ncols &&
+           ggml_is_contiguous(pos) &&
+           (freqs == nullptr || (freqs->type == GGML_TYPE_F32 && ggml_is_contiguous(freqs) &&
+                                 freqs->ne[0] >= n_dims / 2));
+}
+
+// The rotation's parameters as ggml-cuda's rope.cu derives them from the op's parameters.
+static q4_s24_cuda_rope rope_parameters(const ggml_tensor * rope) {
+    const int32_t * p = (const int32_t *) rope->op_params;
+    float           freq_base, beta_fast, beta_slow, corr_dims[2];
+    q4_s24_cuda_rope r = {};
+    memcpy(&freq_base, p + 5, sizeof(float));
+    memcpy(&r.freq_scale, p + 6, sizeof(float));
+    memcpy(&r.ext_factor, p + 7, sizeof(float));
+    memcpy(&r.attn_factor, p + 8, sizeof(float));
+    memcpy(&beta_fast, p + 9, sizeof(float));
+    memcpy(&beta_slow, p + 10, sizeof(float));
+    ggml_rope_yarn_corr_dims(p[1], p[4], freq_base, beta_fast, beta_slow, corr_dims);
+    r.pos          = (const int32_t *) rope->src[1]->data;
+    r.freq_factors = rope->src[2] != nullptr ? (const float *) rope->src[2]->data : nullptr;
+    r.theta_scale  = powf(freq_base, -2.0f / p[1]);
+    r.corr_low     = corr_dims[0];
+    r.corr_high    = corr_dims[1];
+    r.head_dim     = (int) rope->src[0]->ne[0];
+    r.n_dims       = p[1];
+    r.n_offs       = p[15];
+    return r;
+}
+
+// A SET_ROWS the group's epilogue computes: all of `rows` (ncols rows of the matrix's width, contiguous) into an F16
+// destination with contiguous rows, at I64 indices, one per column.
+static bool epilogue_takes_set_rows(const ggml_tensor * set_rows, const ggml_tensor * rows, const ggml_tensor * mul_mat) {
+    const ggml_tensor * ids = set_rows->src[1];
+    return set_rows->type == GGML_TYPE_F16 && set_rows->nb[0] == sizeof(half) && set_rows->nb[1] % sizeof(half) == 0 &&
+           set_rows->ne[0] == mul_mat->ne[0] && rows->ne[0] == mul_mat->ne[0] && rows->ne[1] == mul_mat->ne[1] &&
+           rows->ne[2] * rows->ne[3] == 1 && ggml_is_contiguous(rows) && ids->type == GGML_TYPE_I64 &&
+           ids->ne[0] == mul_mat->ne[1] && ggml_nelements(ids) == ids->ne[0] && ggml_is_contiguous(ids);
+}
+
+// Ops that only give another view of their source's memory (the CUDA backend computes nothing for them).
+static bool is_view_op(ggml_op op) {
+    return op == GGML_OP_VIEW || op == GGML_OP_RESHAPE || op == GGML_OP_PERMUTE || op == GGML_OP_TRANSPOSE;
+}
+
+// How many times t is a source of the graph's nodes (ggml counts them when it builds the graph).
+static int32_t use_count(const ggml_cgraph * cgraph, const ggml_tensor * t) {
+    const size_t at = ggml_hash_find(&cgraph->visited_hash_set, t);
+    return ggml_bitset_get(cgraph->visited_hash_set.used, at) ? cgraph->use_counts[at] : 0;
+}
+
+// Whether something outside nodes[first..last] reads t, directly or through views of it (then the fused launch must
+// still store it; else it skips the store, which matters beyond the bytes: ggml's allocator may give a tensor that
+// dies inside the span the memory of another that the launch writes, and one launch writes them all at once).
+static bool read_outside(const ggml_cgraph * cgraph, int first, int last, const ggml_tensor * t, int depth = 0) {
+    const int32_t uses = use_count(cgraph, t);
+    if ((t->flags & GGML_TENSOR_FLAG_OUTPUT) != 0 || uses == 0 || depth > 4) { // no uses: a result of the graph
+        return true;
+    }
+    int32_t inside = 0;
+    for (int j = first; j <= last; ++j) {
+        const ggml_tensor * node = cgraph->nodes[j];
+        for (int s = 0; s < GGML_MAX_SRC; ++s) {
+            if (node->src[s] == t) {
+                ++inside;
+                if (is_view_op(node->op) && read_outside(cgraph, first, last, node, depth + 1)) {
+                    return true;
+                }
+            }
+        }
+    }
+    return inside != uses;
+}
+
+// What llama.cpp does with attention's q, k and v right after the group at nodes[first] (count matmuls): each one's
+// ROPE, and K's and V's SET_ROWS into the KV cache (K's through a VIEW of its rope), in any order, with no-op views in
+// between. Fills the matrices' epilogues and rope, and returns the index of the last node they take (first + count - 1
+// when none: then the group has no epilogue). Stops at the first node that is neither.
+static int collect_group_epilogue(const ggml_cgraph * cgraph, int first, int count, q4_s24_cuda_mmv_matrix * matrices,
+                                  q4_s24_cuda_rope & rope) {
+    int last = first + count - 1;
+    if (rope_fusion_disabled()) {
+        return last;
+    }
+    const ggml_tensor * ropes[Q4_S24_CUDA_MMV_MAX_GROUP] = {};
+    const ggml_tensor * rope_params = nullptr; // the first rope taken: the others must match it
+    const auto          matrix_of   = [&](const ggml_tensor * t, bool roped) { // -1: none of the group's
+        for (int m = 0; m < count; ++m) {
+            if (t != nullptr && t == (roped ? ropes[m] : cgraph->nodes[first + m])) {
+                return m;
+            }
+        }
+        return -1;
+    };
+    constexpr int kLookahead = 16;
+    for (int j = last + 1; j < cgraph->n_nodes && j <= first + count + kLookahead; ++j) {
+        const ggml_tensor * node = cgraph->nodes[j];
+        if (is_view_op(node->op) || node->op == GGML_OP_NONE) {
+            continue; // computes nothing
+        }
+        if ((node->flags & GGML_TENSOR_FLAG_COMPUTE) == 0) {
+            break;
+        }
+        if (node->op == GGML_OP_ROPE) {
+            const int m = matrix_of(viewed_result(node->src[0]), false);
+            if (m < 0 || ropes[m] != nullptr || matrices[m].cache != nullptr ||
+                !epilogue_takes_rope(node, cgraph->nodes[first + m]) ||
+                (rope_params != nullptr &&
+                 (memcmp(node->op_params, rope_params->op_params, sizeof(node->op_params)) != 0 ||
+                  node->src[1] != rope_params->src[1] || node->src[2] != rope_params->src[2]))) {
+                break;
+            }
+            ropes[m]                     = node;
+            rope_params                  = rope_params != nullptr ? rope_params : node;
+            matrices[m].rotate           = true;
+            matrices[m].roped            = (float *) node->data;
+            matrices[m].roped_col_stride = (int64_t) (node->nb[2] / sizeof(float));
+        } else if (node->op == GGML_OP_SET_ROWS) {
+            const ggml_tensor * rows    = node->src[0];
+            const ggml_tensor * base    = viewed_result(rows);
+            const int           roped_m = matrix_of(base, true);
+            const int           m       = roped_m >= 0 ? roped_m : matrix_of(base, false);
+            if (m < 0 || matrices[m].cache != nullptr || (roped_m < 0 && ropes[m] != nullptr) ||
+                !epilogue_takes_set_rows(node, rows, cgraph->nodes[first + m])) {
+                break;
+            }
+            matrices[m].cache            = (half *) node->data;
+            matrices[m].cache_rows       = (const int64_t *) node->src[1]->data;
+            matrices[m].cache_row_stride = (int64_t) (node->nb[1] / sizeof(half));
+        } else {
+            break;
+        }
+        last = j;
+    }
+    if (last == first + count - 1) {
+        return last;
+    }
+    // Intermediate results only the span reads are not stored (see read_outside).
+    for (int m = 0; m < count; ++m) {
+        if (!read_outside(cgraph, first, last, cgraph->nodes[first + m])) {
+            matrices[m].y = nullptr;
+        }
+        if (ropes[m] != nullptr && !read_outside(cgraph, first, last, ropes[m])) {
+            matrices[m].roped = nullptr;
+        }
+    }
+    rope = rope_params != nullptr ? rope_parameters(rope_params) : q4_s24_cuda_rope{};
+    return last;
+}
+
 static void launch_mul_mat_group(ggml_backend_cuda_context & ctx, const ggml_tensor * first,
-                                 const q4_s24_cuda_mmv_matrix * matrices, int count, q4_s24_cuda_act act) {
+                                 const q4_s24_cuda_mmv_matrix * matrices, int count, q4_s24_cuda_act act,
+                                 const q4_s24_cuda_rope * rope) {
     q4_s24_cuda_mul_mat_vec_group(matrices, count, first->src[0]->ne[0], first->src[0]->nb[1], act,
-                                  (int) first->src[1]->ne[1], ctx.stream());
+                                  (int) first->src[1]->ne[1], ctx.stream(), rope);
     CUDA_CHECK(cudaGetLastError());
+}
+
+// The group at nodes[first] (count matmuls) and its epilogue in one launch; returns the index of the last node it
+// computed.
+static int launch_group_and_epilogue(ggml_backend_cuda_context & ctx, const ggml_cgraph * cgraph, int first,
+                                     q4_s24_cuda_mmv_matrix * matrices, int count, q4_s24_cuda_act act) {
+    q4_s24_cuda_rope rope;
+    const int        last = collect_group_epilogue(cgraph, first, count, matrices, rope);
+    launch_mul_mat_group(ctx, cgraph->nodes[first], matrices, count, act,
+                         last > first + count - 1 ? &rope : nullptr);
+    return last;
 }
 
 int ggml_cuda_q4_s24_try_fuse_mul_mat_group(ggml_backend_cuda_context & ctx, ggml_cgraph * cgraph, int i) {
@@ -345,10 +532,9 @@ int ggml_cuda_q4_s24_try_fuse_mul_mat_group(ggml_backend_cuda_context & ctx, ggm
     if (count == 0) {
         return 0;
     }
-    const ggml_tensor *        first = cgraph->nodes[i];
     ggml_cuda_pool_alloc<char> scratch;
-    launch_mul_mat_group(ctx, first, matrices, count, quantized_activations(ctx, first->src[1], scratch));
-    return count - 1;
+    const q4_s24_cuda_act      act = quantized_activations(ctx, cgraph->nodes[i]->src[1], scratch);
+    return launch_group_and_epilogue(ctx, cgraph, i, matrices, count, act) - i;
 }
 
 // Q4_S24_CUDA_NO_NORM_FUSION=1 leaves the RMS norm to ggml's kernel and the quantization to its own launch (to
@@ -412,8 +598,7 @@ int ggml_cuda_q4_s24_try_fuse_rms_norm(ggml_backend_cuda_context & ctx, ggml_cgr
         launch_swiglu(ctx, glu->src[1], glu->src[0], glu, act);
         return 4; // rms_norm, mul, the two matmuls and the GLU
     }
-    launch_mul_mat_group(ctx, cgraph->nodes[i + 2], matrices, grouped, act);
-    return 1 + grouped;
+    return launch_group_and_epilogue(ctx, cgraph, i + 2, matrices, grouped, act) - i;
 }
 
 // Prefill on sparse tensor cores. By default only for the shapes q4_s24_cuda_sparse_prefill_kernel picks (Hopper only;
