@@ -256,17 +256,15 @@ if [ "$step" = bench ]; then
 
     if [ -x "$bin/test-backend-ops" ] && [ "$GPU" = cuda ] && [[ " ${SKIP:-} " != *" sparse-mma "* ]]; then
         # Prefill on sparse tensor cores for every shape: checked through ggml (1: the GPU's best kernel, wgmma.sp on
-        # Hopper; 2: mma.sp; 3: wgmma.sp split by role), then timed against the default, dequantize + cuBLAS (0) and
-        # the F16 model, same run.
-        stamp "prefill: sparse tensor cores (Q4_S24_CUDA_SPARSE_MMA=1, 2, 3) against dequantize + cuBLAS and F16"
-        for v in 1 2 3; do
+        # Hopper; 2: mma.sp), then timed against the default, dequantize + cuBLAS (0) and the F16 model, same run.
+        stamp "prefill: sparse tensor cores (Q4_S24_CUDA_SPARSE_MMA=1, 2) against dequantize + cuBLAS and F16"
+        for v in 1 2; do
             Q4_S24_CUDA_SPARSE_MMA=$v "$bin/test-backend-ops" test -b CUDA0 -o MUL_MAT -p "type_a=q4_s24" \
                 > "$LOGS/test-backend-ops-MUL_MAT-sparse-mma$v.log" 2>&1 || true
             echo "MUL_MAT type_a=q4_s24 with Q4_S24_CUDA_SPARSE_MMA=$v: $(grep -E "tests passed" "$LOGS/test-backend-ops-MUL_MAT-sparse-mma$v.log" | tr -d '\n'); $(grep -c FAIL "$LOGS/test-backend-ops-MUL_MAT-sparse-mma$v.log") FAIL lines"
         done
-        # default: the sparse kernels only where faster (feed-forward matrices at up to 512 tokens, Hopper); 0: never;
-        # 3: the wgmma kernel split by role (producer / consumer warpgroups).
-        for v in default 0 1 2 3; do
+        # default: the sparse kernels only where faster (feed-forward matrices at up to 512 tokens, Hopper); 0: never.
+        for v in default 0 1 2; do
             env $([ $v = default ] || echo Q4_S24_CUDA_SPARSE_MMA=$v) "$bin/llama-bench" -m "$WORK/model-Q4_S24.gguf" \
                 -ngl "$ngl" -fa 1 -p 512,2048 -n 0 -r 3 -o md 2>&1 | tee "$LOGS/llama-bench-prefill-sparse-mma-$v.md" || true
         done

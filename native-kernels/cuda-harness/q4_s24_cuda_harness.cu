@@ -352,7 +352,6 @@ static const SparseKernel kSparseKernels[] = {
     { Q4_S24_SPARSE_MMA_SP, "mma.sp" },
     { Q4_S24_SPARSE_WGMMA, "wgmma.sp" },
     { Q4_S24_SPARSE_WGMMA_SPLIT_K, "wgmma.sp split-k" },
-    { Q4_S24_SPARSE_WGMMA_PIPELINED, "wgmma.sp pipelined" },
 };
 
 // The sparse tensor-core prefill on partial tiles (rows and tokens not multiples of 64, output columns wider than the

@@ -6,7 +6,6 @@
 // Second, the wgmma kernel's activation staging: every thread's copies land where wgmma_x_offset says, cover the stage
 // once, and the tensor cores' reads through the kernel's own matrix descriptor (replayed with PTX's 128-byte swizzle
 // of K-major operands: address bits 4-6 XOR bits 7-9) find activation (token n, column 32 s + kk) for every sub-block.
-// Third, the pipelined wgmma kernel's producer decode against the tensor cores' reads of A from shared memory.
 // What it cannot: that the hardware's layout is the documented one (the GPU harness checks that).
 //   nvcc -std=c++17 -o /tmp/layout_check native-kernels/cuda-harness/sparse_mma_layout_check.cu native-kernels/src/q4_s24_ref.c
 #include "../src/q4_s24_cuda_sparse_mma.cu"
@@ -98,72 +97,6 @@ static int check_wgmma_activation_stage(std::mt19937 & rng) {
     }
     return failures;
 }
-
-#if Q4_S24_CUDA_PIPELINED
-// The pipelined wgmma kernel's producer: one 128-row tile of two blocks (k = 512), step by step, every producer
-// thread's words loaded as it loads them (pipe_load_unit) and decoded by its pipe_decode, then read back as the tensor
-// cores would
-// (each consumer's A tiles through pipe_a_descriptor, no swizzle; the metadata words as mma.sp's operand, selector 0,
-// lanes t = 0 and 1): the dense 32 columns of every row and sub-block must be the dequantized weights' f16 bits.
-static int check_pipelined_decode(std::mt19937 & rng) {
-    const int64_t        k = 2 * QK_Q4_S24, rows = kWgTileRows; // two blocks
-    const size_t         row_bytes = (size_t) (k / QK_Q4_S24) * sizeof(block_q4_s24);
-    std::vector<uint8_t> w;
-    std::vector<float>   dense;
-    random_rows(rng, rows, k, w, dense);
-    int failures = 0;
-    for (int q = 0; q < k / kPipeStepCols; ++q) { // the step
-        std::vector<uint8_t> stage(kPipeStageBytes);
-        for (int p = 0; p < 128; ++p) { // each producer thread's words, as it loads them, then its decode
-            const pipe_unit_words words = pipe_load_unit(&w[(size_t) pipe_tile_row(p, 0) * row_bytes],
-                                                         &w[(size_t) pipe_tile_row(p, 1) * row_bytes], q, p / 64);
-            pipe_decode(stage.data(), p, (q / 2) & 1, words);
-        }
-        const uint32_t * meta = reinterpret_cast<const uint32_t *>(&stage[kPipeMetaOffset]);
-        for (int c = 0; c < 2; ++c) {
-            for (int s = 0; s < kPipeStepSubs; ++s) {
-                const uint64_t desc  = pipe_a_descriptor(pipe_a_tile(c, s));
-                const uint32_t start = (uint32_t) (desc & 0x3FFF) << 4;
-                const uint32_t lbo   = (uint32_t) ((desc >> 16) & 0x3FFF) << 4;
-                const uint32_t sbo   = (uint32_t) ((desc >> 32) & 0x3FFF) << 4;
-                if ((desc >> 62) != 0) {
-                    printf("pipelined: A descriptor swizzle mode %llu, not none\n", (unsigned long long) (desc >> 62));
-                    return failures + 1;
-                }
-                for (int r = 0; r < kWgRows; ++r) {
-                    const int tile_row = 64 * c + r, wg_warp = r / 16, g = r % 8, upper = (r % 16) / 8;
-                    uint16_t  a_dense[32] = {};
-                    for (int t = 0; t < 2; ++t) { // the lanes selector 0 reads metadata from
-                        const uint32_t bits = meta[pipe_meta_index(4 * c + wg_warp, s, g, t)] >> (16 * upper);
-                        for (int i = 0; i < 4; ++i) {
-                            const int group = 4 * t + i;
-                            for (int slot = 0; slot < 2; ++slot) {
-                                const int cc  = 2 * group + slot;
-                                const int pos = (bits >> (4 * i + 2 * slot)) & 3;
-                                uint16_t  v;
-                                memcpy(&v, &stage[start + (r / 8) * sbo + (cc / 8) * lbo + (r % 8) * 16 + (cc % 8) * 2], 2);
-                                a_dense[4 * group + pos] = v;
-                            }
-                        }
-                    }
-                    for (int col = 0; col < 32; ++col) {
-                        const int64_t  dense_col = kPipeStepCols * q + kSubCols * s + col;
-                        const uint16_t want      = q4_s24_fp32_to_fp16(dense[(size_t) tile_row * k + dense_col]);
-                        // a dropped value reads as +0 from the replay, -0 or +0 from the dequantization
-                        if (a_dense[col] != want && !((a_dense[col] | want) == 0x8000 || (a_dense[col] | want) == 0)) {
-                            if (failures++ < 10) {
-                                printf("pipelined step %d row %d column %lld: decoded %04x, weight %04x\n", q, tile_row,
-                                       (long long) dense_col, a_dense[col], want);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-    return failures;
-}
-#endif
 
 int main(int argc, char ** argv) {
     const unsigned seed = argc > 1 ? (unsigned) atoi(argv[1]) : 1u;
@@ -295,9 +228,6 @@ int main(int argc, char ** argv) {
         }
     }
     failures += check_wgmma_activation_stage(rng);
-#if Q4_S24_CUDA_PIPELINED
-    failures += check_pipelined_decode(rng);
-#endif
     printf("%s: %d mismatch(es), largest difference %.3g (seed %u)\n", failures ? "FAILED" : "OK", failures, worst, seed);
     return failures ? 1 : 0;
 }

@@ -63,32 +63,4 @@ template <int PENDING> __device__ __forceinline__ void cp_async_wait() {
 #endif
 }
 
-// Hopper's mbarriers (compute capability 9.0 on; elsewhere these trap), on which tensor copies count their bytes.
-// An mbarrier whose phases each complete after `count` arrivals (and the bytes they announce).
-__device__ __forceinline__ void mbarrier_init(uint64_t * bar, unsigned count) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"((uint32_t) __cvta_generic_to_shared(bar)), "r"(count)
-                 : "memory");
-#else
-    (void) bar; (void) count;
-    __trap();
-#endif
-}
-
-// Waits until the mbarrier's phase with this parity (0 for the first) has completed.
-__device__ __forceinline__ void mbarrier_wait(uint64_t * bar, unsigned parity) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    uint32_t done = 0;
-    do {
-        asm volatile("{\n\t.reg .pred p;\n\t"
-                     "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n\t"
-                     "selp.u32 %0, 1, 0, p;\n\t}"
-                     : "=r"(done) : "r"((uint32_t) __cvta_generic_to_shared(bar)), "r"(parity) : "memory");
-    } while (!done);
-#else
-    (void) bar; (void) parity;
-    __trap();
-#endif
-}
-
 } // namespace

@@ -604,9 +604,8 @@ int ggml_cuda_q4_s24_try_fuse_rms_norm(ggml_backend_cuda_context & ctx, ggml_cgr
 // Prefill on sparse tensor cores. By default only for the shapes q4_s24_cuda_sparse_prefill_kernel picks (Hopper only;
 // 8192+ rows at up to 512 tokens, split-K over k >= 8192 at 384-512 tokens, from the H200 harness on the 8B
 // feed-forward matrices, where the wgmma kernel beat dequantize to f16 + cuBLAS);
-// Q4_S24_CUDA_SPARSE_MMA=0 never (dequantize + cuBLAS everywhere), 2 mma.sp for every shape it takes, 3 the wgmma.sp
-// kernel split by role (producer and consumer warpgroups; Hopper only, not faster yet), any other number the best
-// kernel the GPU has (wgmma.sp on Hopper, else mma.sp) for every shape.
+// Q4_S24_CUDA_SPARSE_MMA=0 never (dequantize + cuBLAS everywhere), 2 mma.sp for every shape it takes, any other number
+// the best kernel the GPU has (wgmma.sp on Hopper, else mma.sp) for every shape.
 bool ggml_cuda_q4_s24_mul_mat_sparse_mma(ggml_backend_cuda_context & ctx, const ggml_tensor * src0,
                                          const ggml_tensor * src1, ggml_tensor * dst) {
     static const int setting = [] { // a q4_s24_sparse_kernel, or -1: off
@@ -617,7 +616,6 @@ bool ggml_cuda_q4_s24_mul_mat_sparse_mma(ggml_backend_cuda_context & ctx, const 
         const int mode = atoi(env);
         return mode == 0   ? -1
                : mode == 2 ? (int) Q4_S24_SPARSE_MMA_SP
-               : mode == 3 ? (int) Q4_S24_SPARSE_WGMMA_PIPELINED
                            : (int) Q4_S24_SPARSE_AUTO;
     }();
     if (setting < 0) {
