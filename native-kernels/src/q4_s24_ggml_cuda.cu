@@ -6,6 +6,8 @@
 #include "q4_s24_cuda_sparse_mma.cuh"
 #include "../ggml-cuda/convert.cuh"
 
+#include <vector>
+
 bool ggml_cuda_q4_s24_involved(const ggml_tensor * op) {
     if (op->type == GGML_TYPE_Q4_S24) {
         return true;
@@ -431,6 +433,57 @@ static bool read_outside(const ggml_cgraph * cgraph, int first, int last, const 
     return inside != uses;
 }
 
+// Whether one launch may do what nodes[first..last] do one by one: what it writes (the stored results, each cache
+// destination) overlaps neither what it reads after them (positions, frequency factors, cache row indices; ggml's
+// allocator may reuse an input's memory for a result computed after the input's last use) nor each other, but for a
+// rope stored in place of its own matmul's result (the same thread stores both, the rotation last).
+static bool epilogue_memory_disjoint(const ggml_cgraph * cgraph, int first, int last, int count,
+                                     const ggml_tensor * const * stored_y, const ggml_tensor * const * stored_roped,
+                                     const q4_s24_cuda_mmv_matrix * matrices) {
+    std::vector<const ggml_tensor *> written, read;
+    for (int m = 0; m < count; ++m) {
+        for (const ggml_tensor * t : { stored_y[m], stored_roped[m] }) {
+            if (t != nullptr) {
+                written.push_back(t);
+            }
+        }
+    }
+    for (int j = first + count; j <= last; ++j) {
+        const ggml_tensor * node = cgraph->nodes[j];
+        if (node->op == GGML_OP_SET_ROWS) {
+            written.push_back(node);
+            read.push_back(node->src[1]);
+        } else if (node->op == GGML_OP_ROPE) {
+            read.push_back(node->src[1]);
+            if (node->src[2] != nullptr) {
+                read.push_back(node->src[2]);
+            }
+        }
+    }
+    const auto in_place = [&](const ggml_tensor * a, const ggml_tensor * b) {
+        for (int m = 0; m < count; ++m) {
+            if (((a == stored_y[m] && b == stored_roped[m]) || (b == stored_y[m] && a == stored_roped[m])) &&
+                a->data == b->data && matrices[m].y_col_stride == matrices[m].roped_col_stride) {
+                return true;
+            }
+        }
+        return false;
+    };
+    for (size_t w = 0; w < written.size(); ++w) {
+        for (const ggml_tensor * r : read) {
+            if (overlaps(written[w], r)) {
+                return false;
+            }
+        }
+        for (size_t v = w + 1; v < written.size(); ++v) {
+            if (overlaps(written[w], written[v]) && !in_place(written[w], written[v])) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
 // What llama.cpp does with attention's q, k and v right after the group at nodes[first] (count matmuls): each one's
 // ROPE, and K's and V's SET_ROWS into the KV cache (K's through a VIEW of its rope), in any order, with no-op views in
 // between. Fills the matrices' epilogues and rope, and returns the index of the last node they take (first + count - 1
@@ -466,7 +519,8 @@ static int collect_group_epilogue(const ggml_cgraph * cgraph, int first, int cou
                 !epilogue_takes_rope(node, cgraph->nodes[first + m]) ||
                 (rope_params != nullptr &&
                  (memcmp(node->op_params, rope_params->op_params, sizeof(node->op_params)) != 0 ||
-                  node->src[1] != rope_params->src[1] || node->src[2] != rope_params->src[2]))) {
+                  node->src[1] != rope_params->src[1] || node->src[2] != rope_params->src[2] ||
+                  node->src[0]->ne[0] != rope_params->src[0]->ne[0]))) {
                 break;
             }
             ropes[m]                     = node;
@@ -491,15 +545,35 @@ static int collect_group_epilogue(const ggml_cgraph * cgraph, int first, int cou
         }
         last = j;
     }
-    if (last == first + count - 1) {
-        return last;
+    const int none = first + count - 1;
+    if (last == none) {
+        return none;
+    }
+    // With an epilogue every matrix's rows are stored in pairs.
+    for (int m = 0; m < count; ++m) {
+        if (matrices[m].nrows % 2 != 0) {
+            return none;
+        }
     }
     // Intermediate results only the span reads are not stored (see read_outside).
+    const ggml_tensor * stored_y[Q4_S24_CUDA_MMV_MAX_GROUP]     = {};
+    const ggml_tensor * stored_roped[Q4_S24_CUDA_MMV_MAX_GROUP] = {};
     for (int m = 0; m < count; ++m) {
-        if (!read_outside(cgraph, first, last, cgraph->nodes[first + m])) {
+        if (read_outside(cgraph, first, last, cgraph->nodes[first + m])) {
+            stored_y[m] = cgraph->nodes[first + m];
+        }
+        if (ropes[m] != nullptr && read_outside(cgraph, first, last, ropes[m])) {
+            stored_roped[m] = ropes[m];
+        }
+    }
+    if (!epilogue_memory_disjoint(cgraph, first, last, count, stored_y, stored_roped, matrices)) {
+        return none;
+    }
+    for (int m = 0; m < count; ++m) {
+        if (stored_y[m] == nullptr) {
             matrices[m].y = nullptr;
         }
-        if (ropes[m] != nullptr && !read_outside(cgraph, first, last, ropes[m])) {
+        if (stored_roped[m] == nullptr) {
             matrices[m].roped = nullptr;
         }
     }
