@@ -404,10 +404,11 @@ static bool is_view_op(ggml_op op) {
     return op == GGML_OP_VIEW || op == GGML_OP_RESHAPE || op == GGML_OP_PERMUTE || op == GGML_OP_TRANSPOSE;
 }
 
-// How many times t is a source of the graph's nodes (ggml counts them when it builds the graph).
+// How many times t is a source of the graph's nodes (ggml counts them when it builds the graph); 0 for a tensor the
+// graph does not hold (then read_outside keeps it stored).
 static int32_t use_count(const ggml_cgraph * cgraph, const ggml_tensor * t) {
     const size_t at = ggml_hash_find(&cgraph->visited_hash_set, t);
-    return ggml_bitset_get(cgraph->visited_hash_set.used, at) ? cgraph->use_counts[at] : 0;
+    return at != GGML_HASHSET_FULL && ggml_bitset_get(cgraph->visited_hash_set.used, at) ? cgraph->use_counts[at] : 0;
 }
 
 // Whether something outside nodes[first..last] reads t, directly or through views of it (then the fused launch must
