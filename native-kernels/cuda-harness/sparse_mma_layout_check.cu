@@ -24,23 +24,6 @@ static float half_bits_to_float(uint16_t bits) {
     return __half2float(h);
 }
 
-// rows x k random weights (normal, sigma 0.02) quantized to Q4_S24 (w, row_bytes apart) and dequantized again (dense).
-static void random_rows(std::mt19937 & rng, int64_t rows, int64_t k, std::vector<uint8_t> & w,
-                        std::vector<float> & dense) {
-    std::normal_distribution<float> wd(0.0f, 0.02f);
-    const size_t                    row_bytes = (size_t) (k / QK_Q4_S24) * sizeof(block_q4_s24);
-    std::vector<float>              row(k);
-    w.assign(row_bytes * rows, 0);
-    dense.assign((size_t) rows * k, 0.0f);
-    for (int64_t r = 0; r < rows; ++r) {
-        for (auto & v : row) {
-            v = wd(rng);
-        }
-        quantize_row_q4_s24_ref(row.data(), w.data() + r * row_bytes, k);
-        dequantize_row_q4_s24(w.data() + r * row_bytes, dense.data() + r * k, k);
-    }
-}
-
 // The wgmma kernel's activation stage for one step of 256 tokens x 128 columns, staged as the kernel's threads copy
 // it and read back as the tensor cores would through wgmma_x_descriptor. Returns the number of mismatches.
 static int check_wgmma_activation_stage(std::mt19937 & rng) {
@@ -101,13 +84,19 @@ static int check_wgmma_activation_stage(std::mt19937 & rng) {
 int main(int argc, char ** argv) {
     const unsigned seed = argc > 1 ? (unsigned) atoi(argv[1]) : 1u;
     std::mt19937   rng(seed);
-    std::normal_distribution<float> xd(0.0f, 1.0f);
+    std::normal_distribution<float> wd(0.0f, 0.02f), xd(0.0f, 1.0f);
     const int64_t k = 512, rows = 16, tokens = 8; // two blocks: both halves of each
     const size_t  row_bytes = (size_t) (k / QK_Q4_S24) * sizeof(block_q4_s24);
 
-    std::vector<uint8_t> w;
-    std::vector<float>   dense;
-    random_rows(rng, rows, k, w, dense);
+    std::vector<uint8_t> w(row_bytes * rows);
+    std::vector<float>   dense((size_t) rows * k), row(k);
+    for (int64_t r = 0; r < rows; ++r) {
+        for (auto & v : row) {
+            v = wd(rng);
+        }
+        quantize_row_q4_s24_ref(row.data(), w.data() + r * row_bytes, k);
+        dequantize_row_q4_s24(w.data() + r * row_bytes, dense.data() + r * k, k);
+    }
     std::vector<half> x((size_t) tokens * k);
     for (auto & v : x) {
         v = __float2half(xd(rng));

@@ -212,7 +212,7 @@ __device__ __forceinline__ float swiglu(float gate, float up) {
 // passed as the single-matrix kernel's parameters. add (one matrix only, else null): a same-shaped addend, column c at
 // add + c*add_col_stride, summed into y (ggml's MUL_MAT + ADD: the residual connection after a projection).
 constexpr int kMmvMaxGroup = Q4_S24_CUDA_MMV_MAX_GROUP;
-// A group matrix's epilogue (q4_s24_cuda_mmv_matrix's roped and cache fields).
+// A group matrix's epilogue (q4_s24_cuda_mmv_matrix's rotate, roped and cache fields).
 struct mmv_epilogue {
     bool            rotate;
     float *         roped;
@@ -254,8 +254,8 @@ __device__ __forceinline__ void select_group_matrix(const mmv_matrices & group, 
 }
 
 // ggml's ROPE (normal mode, forward) of one pair of a head's adjacent dimensions: pair i of the rotated ones at
-// position pos, with YaRN's ramp when ext_factor is not 0. Written out as ggml-cuda's rope.cu evaluates it (same
-// float operations), so that the fused and unfused paths agree.
+// position pos, with YaRN's ramp when ext_factor is not 0. The float operations of ggml-cuda's rope.cu, in its order;
+// the results still differ from it in rounding on the H200 (docs/benchmarks.md, session 15), not traced.
 __device__ __forceinline__ void rope_rotate_pair(const q4_s24_cuda_rope & rope, int pair, int32_t pos, float & x0,
                                                  float & x1) {
     const float freq_factor = rope.freq_factors != nullptr ? rope.freq_factors[pair] : 1.0f;

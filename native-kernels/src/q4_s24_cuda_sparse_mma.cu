@@ -561,26 +561,6 @@ template <int N> __device__ __forceinline__ void wgmma_fence_operands(float (&d)
     }
 }
 
-// A consumer warpgroup's m64n256 accumulators into y (element j: row first_row + 8 * ((j >> 1) & 1), token
-// first_tok + 8 * (j >> 2) + (j & 1), where first_row is the warp's row g and first_tok the block's first token + 2t),
-// only inside the matrix; added atomically when the grid splits K (gridDim.z > 1).
-[[maybe_unused]] __device__ __forceinline__ void store_wgmma_tile(const float (&acc)[kWgTokens / 2], int64_t first_row, int64_t first_tok,
-                                                 int64_t nrows, int64_t ncols, float * __restrict__ y,
-                                                 int64_t y_col_stride) {
-#pragma unroll
-    for (int j = 0; j < kWgTokens / 2; ++j) {
-        const int64_t row = first_row + 8 * ((j >> 1) & 1);
-        const int64_t tok = first_tok + 8 * (j >> 2) + (j & 1);
-        if (row < nrows && tok < ncols) {
-            if (gridDim.z == 1) {
-                y[tok * y_col_stride + row] = acc[j];
-            } else {
-                atomicAdd(&y[tok * y_col_stride + row], acc[j]);
-            }
-        }
-    }
-}
-
 // gridDim.z > 1 splits K: block z takes its share of the steps and adds its partial sums into y with atomicAdd, onto
 // zeros the caller wrote. Two splits stay deterministic (0 + a + b and 0 + b + a round alike); more would not.
 __global__ void __launch_bounds__(kThreads, 1)
@@ -657,7 +637,18 @@ mul_mat_sparse_wgmma_kernel(const uint8_t * __restrict__ w, int64_t nrows, int n
     cp_async_wait<0>(); // the last iterations' zero-filling copies, before the block's shared memory is released
     wgmma_fence_operands(acc);
 
-    store_wgmma_tile(acc, row0 + warp_row, tok0 + 2 * t, nrows, ncols, y, y_col_stride);
+#pragma unroll
+    for (int j = 0; j < kWgTokens / 2; ++j) {
+        const int64_t row = row0 + warp_row + 8 * ((j >> 1) & 1);
+        const int64_t tok = tok0 + 8 * (j >> 2) + 2 * t + (j & 1);
+        if (row < nrows && tok < ncols) {
+            if (gridDim.z == 1) {
+                y[tok * y_col_stride + row] = acc[j];
+            } else {
+                atomicAdd(&y[tok * y_col_stride + row], acc[j]);
+            }
+        }
+    }
 #else
     (void) w; (void) nrows; (void) nsteps_all; (void) row_bytes; (void) x; (void) k; (void) ncols; (void) y;
     (void) y_col_stride;

@@ -13,8 +13,7 @@
 // holds sm_90a code, else mma.sp. WGMMA_SPLIT_K: the wgmma kernel with K split in two (twice the thread blocks, for
 // grids below one wave; y zeroed first, then both halves added atomically, which stays deterministic). WHERE_FASTER:
 // only the shapes where a wgmma kernel beat dequantize to f16 + cuBLAS on the H200 (ggml's default, see
-// q4_s24_cuda_sparse_prefill_kernel), else none. (A wgmma.sp kernel split by role, a producer warpgroup decoding into shared memory for two consumer
-// warpgroups, was measured in four versions in sessions 14-15, never faster than WGMMA, and removed: commit b559d2d.)
+// q4_s24_cuda_sparse_prefill_kernel), else none.
 enum q4_s24_sparse_kernel {
     Q4_S24_SPARSE_AUTO,
     Q4_S24_SPARSE_MMA_SP,

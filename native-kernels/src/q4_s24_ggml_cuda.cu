@@ -6,8 +6,6 @@
 #include "q4_s24_cuda_sparse_mma.cuh"
 #include "../ggml-cuda/convert.cuh"
 
-#include <vector>
-
 bool ggml_cuda_q4_s24_involved(const ggml_tensor * op) {
     if (op->type == GGML_TYPE_Q4_S24) {
         return true;
@@ -399,24 +397,14 @@ static bool epilogue_takes_set_rows(const ggml_tensor * set_rows, const ggml_ten
            ids->ne[0] == mul_mat->ne[1] && ggml_nelements(ids) == ids->ne[0] && ggml_is_contiguous(ids);
 }
 
-// Ops that only give another view of their source's memory (the CUDA backend computes nothing for them).
-static bool is_view_op(ggml_op op) {
-    return op == GGML_OP_VIEW || op == GGML_OP_RESHAPE || op == GGML_OP_PERMUTE || op == GGML_OP_TRANSPOSE;
-}
-
-// How many times t is a source of the graph's nodes (ggml counts them when it builds the graph); 0 for a tensor the
-// graph does not hold (then read_outside keeps it stored).
-static int32_t use_count(const ggml_cgraph * cgraph, const ggml_tensor * t) {
-    const size_t at = ggml_hash_find(&cgraph->visited_hash_set, t);
-    return at != GGML_HASHSET_FULL && ggml_bitset_get(cgraph->visited_hash_set.used, at) ? cgraph->use_counts[at] : 0;
-}
-
-// Whether something outside nodes[first..last] reads t, directly or through views of it (then the fused launch must
-// still store it; else it skips the store, which matters beyond the bytes: ggml's allocator may give a tensor that
-// dies inside the span the memory of another that the launch writes, and one launch writes them all at once).
-static bool read_outside(const ggml_cgraph * cgraph, int first, int last, const ggml_tensor * t, int depth = 0) {
-    const int32_t uses = use_count(cgraph, t);
-    if ((t->flags & GGML_TENSOR_FLAG_OUTPUT) != 0 || uses == 0 || depth > 4) { // no uses: a result of the graph
+// Whether something outside nodes[first..last] reads node `at` (one of them), directly or through views of it (then
+// the fused launch must still store it; else it skips the store, which matters beyond the bytes: ggml's allocator may
+// give a tensor that dies inside the span the memory of another that the launch writes, and one launch writes them
+// all at once). A node without uses is a result of the graph: stored.
+static bool read_outside(const ggml_cgraph * cgraph, int first, int last, int at, int depth = 0) {
+    const ggml_tensor * t    = cgraph->nodes[at];
+    const int32_t       uses = ggml_node_get_use_count(cgraph, at);
+    if ((t->flags & GGML_TENSOR_FLAG_OUTPUT) != 0 || uses == 0 || depth > 4) {
         return true;
     }
     int32_t inside = 0;
@@ -425,7 +413,7 @@ static bool read_outside(const ggml_cgraph * cgraph, int first, int last, const 
         for (int s = 0; s < GGML_MAX_SRC; ++s) {
             if (node->src[s] == t) {
                 ++inside;
-                if (is_view_op(node->op) && read_outside(cgraph, first, last, node, depth + 1)) {
+                if (ggml_op_is_empty(node->op) && read_outside(cgraph, first, last, j, depth + 1)) {
                     return true;
                 }
             }
@@ -434,49 +422,48 @@ static bool read_outside(const ggml_cgraph * cgraph, int first, int last, const 
     return inside != uses;
 }
 
-// Whether one launch may do what nodes[first..last] do one by one: what it writes (the stored results, each cache
-// destination) overlaps neither what it reads after them (positions, frequency factors, cache row indices; ggml's
+// Whether one launch may do what the span's nodes do one by one: what it writes (the stored results, the cache
+// destinations) overlaps neither what it reads after its wait (positions, frequency factors, cache row indices; ggml's
 // allocator may reuse an input's memory for a result computed after the input's last use) nor each other, but for a
 // rope stored in place of its own matmul's result (the same thread stores both, the rotation last).
-static bool epilogue_memory_disjoint(const ggml_cgraph * cgraph, int first, int last, int count,
-                                     const ggml_tensor * const * stored_y, const ggml_tensor * const * stored_roped,
-                                     const q4_s24_cuda_mmv_matrix * matrices) {
-    std::vector<const ggml_tensor *> written, read;
+// stored_y, stored_roped, ropes, caches: per matrix, null where there is none.
+static bool epilogue_memory_disjoint(int count, const ggml_tensor * const * stored_y,
+                                     const ggml_tensor * const * stored_roped, const ggml_tensor * const * ropes,
+                                     const ggml_tensor * const * caches) {
+    constexpr int       kMax = Q4_S24_CUDA_MMV_MAX_GROUP;
+    const ggml_tensor * written[3 * kMax];
+    const ggml_tensor * read[3 * kMax];
+    int                 n_written = 0, n_read = 0;
     for (int m = 0; m < count; ++m) {
-        for (const ggml_tensor * t : { stored_y[m], stored_roped[m] }) {
+        for (const ggml_tensor * t : { stored_y[m], stored_roped[m], caches[m] }) {
             if (t != nullptr) {
-                written.push_back(t);
+                written[n_written++] = t;
             }
         }
-    }
-    for (int j = first + count; j <= last; ++j) {
-        const ggml_tensor * node = cgraph->nodes[j];
-        if (node->op == GGML_OP_SET_ROWS) {
-            written.push_back(node);
-            read.push_back(node->src[1]);
-        } else if (node->op == GGML_OP_ROPE) {
-            read.push_back(node->src[1]);
-            if (node->src[2] != nullptr) {
-                read.push_back(node->src[2]);
+        for (const ggml_tensor * t : { ropes[m] ? ropes[m]->src[1] : nullptr, ropes[m] ? ropes[m]->src[2] : nullptr,
+                                       caches[m] ? caches[m]->src[1] : nullptr }) {
+            if (t != nullptr) {
+                read[n_read++] = t;
             }
         }
     }
     const auto in_place = [&](const ggml_tensor * a, const ggml_tensor * b) {
         for (int m = 0; m < count; ++m) {
-            if (((a == stored_y[m] && b == stored_roped[m]) || (b == stored_y[m] && a == stored_roped[m])) &&
-                a->data == b->data && matrices[m].y_col_stride == matrices[m].roped_col_stride) {
+            const ggml_tensor * y = stored_y[m], * roped = stored_roped[m];
+            if (((a == y && b == roped) || (a == roped && b == y)) && y->data == roped->data &&
+                y->nb[1] == roped->nb[2]) { // the same column stride: every element where its rotation goes
                 return true;
             }
         }
         return false;
     };
-    for (size_t w = 0; w < written.size(); ++w) {
-        for (const ggml_tensor * r : read) {
-            if (overlaps(written[w], r)) {
+    for (int w = 0; w < n_written; ++w) {
+        for (int r = 0; r < n_read; ++r) {
+            if (overlaps(written[w], read[r])) {
                 return false;
             }
         }
-        for (size_t v = w + 1; v < written.size(); ++v) {
+        for (int v = w + 1; v < n_written; ++v) {
             if (overlaps(written[w], written[v]) && !in_place(written[w], written[v])) {
                 return false;
             }
@@ -495,7 +482,9 @@ static int collect_group_epilogue(const ggml_cgraph * cgraph, int first, int cou
     if (rope_fusion_disabled()) {
         return last;
     }
-    const ggml_tensor * ropes[Q4_S24_CUDA_MMV_MAX_GROUP] = {};
+    const ggml_tensor * ropes[Q4_S24_CUDA_MMV_MAX_GROUP]  = {}; // per matrix: its ROPE node, its SET_ROWS node
+    const ggml_tensor * caches[Q4_S24_CUDA_MMV_MAX_GROUP] = {};
+    int                 rope_at[Q4_S24_CUDA_MMV_MAX_GROUP] = {}; // the ROPE node's index
     const ggml_tensor * rope_params = nullptr; // the first rope taken: the others must match it
     const auto          matrix_of   = [&](const ggml_tensor * t, bool roped) { // -1: none of the group's
         for (int m = 0; m < count; ++m) {
@@ -508,7 +497,7 @@ static int collect_group_epilogue(const ggml_cgraph * cgraph, int first, int cou
     constexpr int kLookahead = 16;
     for (int j = last + 1; j < cgraph->n_nodes && j <= first + count + kLookahead; ++j) {
         const ggml_tensor * node = cgraph->nodes[j];
-        if (is_view_op(node->op) || node->op == GGML_OP_NONE) {
+        if (ggml_op_is_empty(node->op)) {
             continue; // computes nothing
         }
         if ((node->flags & GGML_TENSOR_FLAG_COMPUTE) == 0) {
@@ -516,7 +505,7 @@ static int collect_group_epilogue(const ggml_cgraph * cgraph, int first, int cou
         }
         if (node->op == GGML_OP_ROPE) {
             const int m = matrix_of(viewed_result(node->src[0]), false);
-            if (m < 0 || ropes[m] != nullptr || matrices[m].cache != nullptr ||
+            if (m < 0 || ropes[m] != nullptr || caches[m] != nullptr ||
                 !epilogue_takes_rope(node, cgraph->nodes[first + m]) ||
                 (rope_params != nullptr &&
                  (memcmp(node->op_params, rope_params->op_params, sizeof(node->op_params)) != 0 ||
@@ -525,6 +514,7 @@ static int collect_group_epilogue(const ggml_cgraph * cgraph, int first, int cou
                 break;
             }
             ropes[m]                     = node;
+            rope_at[m]                   = j;
             rope_params                  = rope_params != nullptr ? rope_params : node;
             matrices[m].rotate           = true;
             matrices[m].roped            = (float *) node->data;
@@ -534,10 +524,11 @@ static int collect_group_epilogue(const ggml_cgraph * cgraph, int first, int cou
             const ggml_tensor * base    = viewed_result(rows);
             const int           roped_m = matrix_of(base, true);
             const int           m       = roped_m >= 0 ? roped_m : matrix_of(base, false);
-            if (m < 0 || matrices[m].cache != nullptr || (roped_m < 0 && ropes[m] != nullptr) ||
+            if (m < 0 || caches[m] != nullptr || (roped_m < 0 && ropes[m] != nullptr) ||
                 !epilogue_takes_set_rows(node, rows, cgraph->nodes[first + m])) {
                 break;
             }
+            caches[m]                    = node;
             matrices[m].cache            = (half *) node->data;
             matrices[m].cache_rows       = (const int64_t *) node->src[1]->data;
             matrices[m].cache_row_stride = (int64_t) (node->nb[1] / sizeof(half));
@@ -560,14 +551,14 @@ static int collect_group_epilogue(const ggml_cgraph * cgraph, int first, int cou
     const ggml_tensor * stored_y[Q4_S24_CUDA_MMV_MAX_GROUP]     = {};
     const ggml_tensor * stored_roped[Q4_S24_CUDA_MMV_MAX_GROUP] = {};
     for (int m = 0; m < count; ++m) {
-        if (read_outside(cgraph, first, last, cgraph->nodes[first + m])) {
+        if (read_outside(cgraph, first, last, first + m)) {
             stored_y[m] = cgraph->nodes[first + m];
         }
-        if (ropes[m] != nullptr && read_outside(cgraph, first, last, ropes[m])) {
+        if (ropes[m] != nullptr && read_outside(cgraph, first, last, rope_at[m])) {
             stored_roped[m] = ropes[m];
         }
     }
-    if (!epilogue_memory_disjoint(cgraph, first, last, count, stored_y, stored_roped, matrices)) {
+    if (!epilogue_memory_disjoint(count, stored_y, stored_roped, ropes, caches)) {
         return none;
     }
     for (int m = 0; m < count; ++m) {
@@ -582,22 +573,16 @@ static int collect_group_epilogue(const ggml_cgraph * cgraph, int first, int cou
     return last;
 }
 
-static void launch_mul_mat_group(ggml_backend_cuda_context & ctx, const ggml_tensor * first,
-                                 const q4_s24_cuda_mmv_matrix * matrices, int count, q4_s24_cuda_act act,
-                                 const q4_s24_cuda_rope * rope) {
-    q4_s24_cuda_mul_mat_vec_group(matrices, count, first->src[0]->ne[0], first->src[0]->nb[1], act,
-                                  (int) first->src[1]->ne[1], ctx.stream(), rope);
-    CUDA_CHECK(cudaGetLastError());
-}
-
 // The group at nodes[first] (count matmuls) and its epilogue in one launch; returns the index of the last node it
 // computed.
 static int launch_group_and_epilogue(ggml_backend_cuda_context & ctx, const ggml_cgraph * cgraph, int first,
                                      q4_s24_cuda_mmv_matrix * matrices, int count, q4_s24_cuda_act act) {
-    q4_s24_cuda_rope rope;
-    const int        last = collect_group_epilogue(cgraph, first, count, matrices, rope);
-    launch_mul_mat_group(ctx, cgraph->nodes[first], matrices, count, act,
-                         last > first + count - 1 ? &rope : nullptr);
+    q4_s24_cuda_rope    rope;
+    const int           last = collect_group_epilogue(cgraph, first, count, matrices, rope);
+    const ggml_tensor * mm   = cgraph->nodes[first];
+    q4_s24_cuda_mul_mat_vec_group(matrices, count, mm->src[0]->ne[0], mm->src[0]->nb[1], act, (int) mm->src[1]->ne[1],
+                                  ctx.stream(), last > first + count - 1 ? &rope : nullptr);
+    CUDA_CHECK(cudaGetLastError());
     return last;
 }
 
@@ -679,8 +664,8 @@ int ggml_cuda_q4_s24_try_fuse_rms_norm(ggml_backend_cuda_context & ctx, ggml_cgr
 // Prefill on sparse tensor cores. By default only for the shapes q4_s24_cuda_sparse_prefill_kernel picks (Hopper only;
 // 8192+ rows at up to 512 tokens, split-K over k >= 8192 at 384-512 tokens, from the H200 harness on the 8B
 // feed-forward matrices, where the wgmma kernel beat dequantize to f16 + cuBLAS);
-// Q4_S24_CUDA_SPARSE_MMA=0 never (dequantize + cuBLAS everywhere), 2 mma.sp for every shape it takes, any other number
-// the best kernel the GPU has (wgmma.sp on Hopper, else mma.sp) for every shape.
+// Q4_S24_CUDA_SPARSE_MMA=0 never (dequantize + cuBLAS everywhere), 2 mma.sp for every shape it takes, any other
+// number the best kernel the GPU has (wgmma.sp on Hopper, else mma.sp) for every shape.
 bool ggml_cuda_q4_s24_mul_mat_sparse_mma(ggml_backend_cuda_context & ctx, const ggml_tensor * src0,
                                          const ggml_tensor * src1, ggml_tensor * dst) {
     static const int setting = [] { // a q4_s24_sparse_kernel, or -1: off
@@ -689,9 +674,7 @@ bool ggml_cuda_q4_s24_mul_mat_sparse_mma(ggml_backend_cuda_context & ctx, const 
             return (int) Q4_S24_SPARSE_WHERE_FASTER;
         }
         const int mode = atoi(env);
-        return mode == 0   ? -1
-               : mode == 2 ? (int) Q4_S24_SPARSE_MMA_SP
-                           : (int) Q4_S24_SPARSE_AUTO;
+        return mode == 0 ? -1 : mode == 2 ? Q4_S24_SPARSE_MMA_SP : Q4_S24_SPARSE_AUTO;
     }();
     if (setting < 0) {
         return false;
