@@ -16,7 +16,8 @@
 #   Q4_S24_CUDA_GROUP_GLU=1), llama-bench with our fusions switched off one by one, and the perplexity / greedy
 #   comparisons of the fused paths.
 #   EXTRA_ENVS="Q4_S24_CUDA_NO_STAGED=1 ..." adds llama-bench decode runs of Q4_S24 with each assignment;
-#   build: HARNESS_SEED=N also runs the kernel harness, alongside the build, into $OUT/harness.log)
+#   build: HARNESS_SEED=N also runs the kernel harness, alongside the build, into $OUT/harness.log; HARNESS_MODE=decode
+#   (or another run.sh mode) narrows it)
 #
 # Inputs, made here (see native-kernels/README.md, "GPU machine"): .device-carry/ from
 # ../shared/tools/device-pack.sh (node, npm, node_modules with the patched llama.cpp tree) plus vocab.gguf.xz from
@@ -59,7 +60,7 @@ if [ "$step" = build ]; then
     # HARNESS_SEED=N: the kernel harness (cuda-harness/run.sh) alongside the build, into $OUT/harness.log (one device
     # call for both; its compile competes with the build's for the CPU, its run with nothing).
     if [ -n "${HARNESS_SEED:-}" ] && [ "$GPU" = cuda ]; then
-        (bash native-kernels/cuda-harness/run.sh "$HARNESS_SEED" > "$OUT/harness.log" 2>&1; echo "harness rc=$?" >> "$OUT/harness.log") &
+        (bash native-kernels/cuda-harness/run.sh "$HARNESS_SEED" ${HARNESS_MODE:-} > "$OUT/harness.log" 2>&1; echo "harness rc=$?" >> "$OUT/harness.log") &
     fi
     t0=$(date +%s)
     # The tools come from the same CMake tree as the addon (no second CUDA compile); no network: no web UI download,
@@ -158,6 +159,14 @@ if [ "$step" = bench ]; then
             set -- $check
             "$bin/test-backend-ops" test -b CUDA0 -o "$1" -p "$2" > "$LOGS/test-backend-ops-$1.log" 2>&1 || true
             echo "$1 $2: $(grep -E "tests passed" "$LOGS/test-backend-ops-$1.log" | tr -d '\n'); $(grep -c FAIL "$LOGS/test-backend-ops-$1.log") FAIL lines"
+        done
+        # The batch-1 Q6_K mat-vec (every model's output matrix) against the CPU, then timed against ggml's on the 8B
+        # output matrix, same run.
+        "$bin/test-backend-ops" test -b CUDA0 -o MUL_MAT -p type_a=q6_K > "$LOGS/test-backend-ops-MUL_MAT-q6_K.log" 2>&1 || true
+        echo "MUL_MAT type_a=q6_K: $(grep -E "tests passed" "$LOGS/test-backend-ops-MUL_MAT-q6_K.log" | tr -d '\n'); $(grep -c FAIL "$LOGS/test-backend-ops-MUL_MAT-q6_K.log") FAIL lines"
+        for off in 0 1; do
+            Q4_S24_CUDA_NO_Q6_K=$off "$bin/test-backend-ops" perf -b CUDA0 -o MUL_MAT -p "type_a=q6_K,type_b=f32,m=128256,n=1," \
+                2>&1 | grep "us/run" | sed "s/^/Q4_S24_CUDA_NO_Q6_K=$off: /" || true
         done
         # By default a GLU's gate and up go to the gate/up + SWIGLU kernel; with this the q/k/v grouping takes them.
         Q4_S24_CUDA_GROUP_GLU=1 "$bin/test-backend-ops" test -b CUDA0 -o MUL_MAT_VEC_FUSION -p type=q4_s24 \

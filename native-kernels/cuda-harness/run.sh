@@ -6,6 +6,8 @@
 #   native-kernels/cuda-harness/run.sh SEED prefill  the prefill checks and timings alone
 #   native-kernels/cuda-harness/run.sh SEED decode   everything but the prefill (decode kernels, norm, get_rows)
 #   native-kernels/cuda-harness/run.sh SEED profile-prefill  Nsight Compute on the sparse tensor-core prefill kernel
+#   native-kernels/cuda-harness/run.sh SEED q6k      the batch-1 Q6_K mat-vec alone (q6_k_cuda_harness.cu; the default
+#                                                    and decode modes run it too)
 #   HARNESS_NVCC_FLAGS=-DQ4_S24_MMA_STAGED_PAD=1 HARNESS_OUT=/tmp/hpad native-kernels/cuda-harness/run.sh SEED prefill
 #                                                    a kernel variant (extra nvcc flags for the GPU build; also
 #                                                    -DQ4_S24_MMA_MAX_STAGES=2, and -DQ4_S24_WGMMA_EXPERIMENT=1|2|3:
@@ -33,7 +35,7 @@ if [ "${1:-}" = "--compile-only" ]; then
     export src out
     export common_flags="${common[*]}"
     for a in 75 80 86 89 90a 120a; do
-        for f in q4_s24_cuda q4_s24_cuda_sparse_mma; do echo "$a $f"; done
+        for f in q4_s24_cuda q4_s24_cuda_sparse_mma q6_k_cuda; do echo "$a $f"; done
     done | xargs -P "$(nproc)" -n 2 bash -c 'common=($common_flags); compile_one "$0" "$1"' 
     # ptxas's only sign that it serialized the wgmma kernel's pipeline (a branch, or an accumulator written, between a
     # wgmma and its wait): an info line C7513 / C7515, which would cost the kernel its overlap without failing anything.
@@ -48,6 +50,8 @@ if [ "${1:-}" = "--compile-only" ]; then
     nvcc "${common[@]}" -I"$here/stub-cublas" -DQ4_S24_HARNESS_CUBLAS -gencode=arch=compute_90a,code=sm_90a \
         -c "$here/q4_s24_cuda_harness.cu" -o "$out/harness.o"
     echo "compiled the harness (cuBLAS stand-in)"
+    nvcc "${common[@]}" -gencode=arch=compute_90a,code=sm_90a -c "$here/q6_k_cuda_harness.cu" -o "$out/q6_k_harness.o"
+    echo "compiled the Q6_K harness"
     nvcc "${common[@]}" -gencode=arch=compute_90a,code=sm_90a "$here/mma_peak.cu" -o "$out/mma_peak"
     echo "compiled mma_peak.cu"
     # The sparse tensor-core prefill's operands, replayed on the CPU (runs without a GPU).
@@ -59,7 +63,7 @@ if [ "${1:-}" = "--compile-only" ]; then
     tree="$here/../../node_modules/node-llama-cpp/llama/llama.cpp"
     if [ -f "$tree/ggml/src/ggml-q4-s24/q4_s24_ggml_cuda.cu" ]; then
         inc=(-I"$here/stub-cublas" -I"$tree/ggml/include" -I"$tree/ggml/src" -I"$tree/ggml/src/ggml-cuda" -DGGML_USE_CUDA)
-        for f in "$src/q4_s24_ggml_cuda.cu" "$tree/ggml/src/ggml-cuda/ggml-cuda.cu"; do
+        for f in "$src/q4_s24_ggml_cuda.cu" "$src/q6_k_ggml_cuda.cu" "$tree/ggml/src/ggml-cuda/ggml-cuda.cu"; do
             nvcc -std=c++17 "${inc[@]}" -gencode=arch=compute_90a,code=sm_90a -c "$f" -o "$out/$(basename "$f" .cu).o"
             echo "compiled $(basename "$f") (patched tree, cuBLAS stand-in)"
         done
@@ -71,10 +75,22 @@ if [ "${1:-}" = "--compile-only" ]; then
     exit 0
 fi
 arch=${ARCH:-sm_90a}
+seed=${1:-$RANDOM}
+mode=${2:-}
+# The Q6_K mat-vec's harness (small: built and run first, in the default, decode and q6k modes), then its memcheck.
+if [ "$mode" = "" ] || [ "$mode" = decode ] || [ "$mode" = q6k ]; then
+    nvcc "${common[@]}" -gencode=arch=compute_${arch#sm_},code=$arch "$here/q6_k_cuda_harness.cu" "$src/q6_k_cuda.cu" \
+        "$src/q4_s24_cuda.cu" -o "$out/q6_k_cuda_harness"
+    "$out/q6_k_cuda_harness" "$seed"
+    if command -v compute-sanitizer >/dev/null; then
+        compute-sanitizer --tool memcheck --leak-check full --error-exitcode 9 "$out/q6_k_cuda_harness" \
+            "$((seed + 1))" quick | tail -n 4
+    fi
+    if [ "$mode" = q6k ]; then exit 0; fi
+fi
 nvcc "${common[@]}" ${HARNESS_NVCC_FLAGS:-} -gencode=arch=compute_${arch#sm_},code=$arch -DQ4_S24_HARNESS_CUBLAS \
     "$here/q4_s24_cuda_harness.cu" "$src/q4_s24_cuda.cu" "$src/q4_s24_cuda_sparse_mma.cu" "$src/q4_s24_ref.c" -lcublas \
     -o "$out/q4_s24_cuda_harness"
-seed=${1:-$RANDOM}
 if [ "${2:-}" = "profile-prefill" ]; then
     # Nsight Compute on the sparse tensor-core prefill (a few launches of the prefill checks): stall reasons, pipes.
     # PROFILE_KERNELS (an ncu kernel-name regex, default both kernels) and PROFILE_LAUNCHES narrow it; NCU_METRICS
@@ -92,7 +108,6 @@ if [ "${2:-}" = "profile" ]; then
 fi
 # "prefill": the prefill checks and timings alone (dequantize + cuBLAS, sparse tensor cores), then their memcheck;
 # "decode": everything but the prefill.
-mode=${2:-}
 "$out/q4_s24_cuda_harness" "$seed" $mode
 # On Hopper: the peak rate of the prefill's tensor-core instructions (dense mma.sync and wgmma against their sparse
 # forms), to read the prefill timings against.
