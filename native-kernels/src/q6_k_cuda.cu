@@ -221,8 +221,9 @@ bool shape_fits(int64_t nrows, int64_t k, size_t w_row_bytes, const void * w) {
 
 } // namespace
 
+// Older devices keep ggml's kernel: this one was measured on an H200 only.
 bool q6_k_cuda_mul_mat_vec_takes(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes) {
-    return shape_fits(nrows, k, w_row_bytes, w);
+    return shape_fits(nrows, k, w_row_bytes, w) && device_code_is_sm90(q6_k_mul_mat_vec_kernel<3>);
 }
 
 bool q6_k_cuda_mul_mat_vec_shape(int stages, int warps, const void * w, int64_t nrows, int64_t k, size_t w_row_bytes,
