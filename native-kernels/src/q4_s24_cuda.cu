@@ -1,42 +1,17 @@
 // Q4_S24 CUDA kernels: activation quantization, decode mat-vec (batch 1..8), dequantization, get_rows.
 #include "q4_s24_cuda.cuh"
 #include "q4_s24_cuda_async_copy.cuh"
-#include "q4_s24_cuda_device_cache.cuh"
 #include "q4_s24_cuda_launch.cuh"
 #include "q4_s24_cuda_layout.cuh"
+#include "q4_s24_cuda_word_ops.cuh"
 
-#include <atomic>
 #include <stdio.h>
 #include <stdlib.h>
 
 namespace {
 
-
 __device__ __forceinline__ uint32_t load_word(const uint8_t * p) {
     return __ldg(reinterpret_cast<const uint32_t *>(p));
-}
-
-// prmt with a selector computed at run time. __byte_perm masks every selector nibble to 3 bits first (one more
-// instruction); the selectors built here never have bit 3 of a nibble set, so plain prmt gives the same bytes.
-__device__ __forceinline__ uint32_t select_bytes(uint32_t lo, uint32_t hi, uint32_t selector) {
-    uint32_t r;
-    asm("prmt.b32 %0, %1, %2, %3;" : "=r"(r) : "r"(lo), "r"(hi), "r"(selector));
-    return r;
-}
-
-// (a & b) | c and (a & b) ^ c as one lop3 each: with two constant operands the compiler otherwise emits two
-// instructions (one immediate per instruction); here one constant stays in a register for the whole kernel.
-// Lookup tables from PTX's operand bytes a = 0xF0, b = 0xCC, c = 0xAA: (0xF0 & 0xCC) | 0xAA = 0xEA, ^ 0xAA = 0x6A.
-__device__ __forceinline__ uint32_t and_or(uint32_t a, uint32_t b, uint32_t c) {
-    uint32_t r;
-    asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(r) : "r"(a), "r"(b), "r"(c));
-    return r;
-}
-
-__device__ __forceinline__ uint32_t and_xor(uint32_t a, uint32_t b, uint32_t c) {
-    uint32_t r;
-    asm("lop3.b32 %0, %1, %2, %3, 0x6A;" : "=r"(r) : "r"(a), "r"(b), "r"(c));
-    return r;
 }
 
 // One sub-block of one row, ready for four dp4a: dot m (0..3) multiplies weights[m] by
@@ -109,14 +84,6 @@ __device__ __forceinline__ int dot4_s8(int a, int b, int c) {
 #else
     return __dp4a(a, b, c);
 #endif
-}
-
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-    for (int off = 16; off > 0; off >>= 1) {
-        v += __shfl_xor_sync(0xffffffffu, v, off);
-    }
-    return v;
 }
 
 // Activation value v at index i (column * k + element) of the quantized copy: symmetric int8 with one float scale per
@@ -531,8 +498,8 @@ mul_mat_vec_kernel(const uint8_t * __restrict__ w, const uint8_t * __restrict__ 
         }
     }
 
-    // Only the reduction and the stores are left. Must stay after the wait and the loop: the next quantization into
-    // the same activation buffer overwrites what this kernel reads, and relies on its reads being done.
+    // Only the reduction and the stores are left: the next kernel may be scheduled now. Where this sits is a scheduling
+    // choice, not a correctness one: a dependent's griddepcontrol.wait waits for this whole grid to complete.
     allow_next_kernel();
     store_rows<ROWS, NCOLS, THREADS, SWIGLU, GROUP>(acc, row0, nrows, y, y_col_stride, group, matrix);
 }
@@ -932,7 +899,7 @@ static bool staged_default(int64_t k, int rows, int matrices) {
     }();
     return env_allows && k % 1024 == 0 && (size_t) (matrices * rows) * (size_t) (k / kSubCols / kSubsPerBlock) *
                                                   kBlockBytes <= kStagedRowBytesMax &&
-           device_code_is_sm90(quantize_act_kernel);
+           device_code_is_sm90(reinterpret_cast<const void *>(quantize_act_kernel));
 }
 
 // From the harness on the H200 (docs/benchmarks.md, "GPU (H200)"): small matrices (the 1024-row k/v projections)

@@ -30,14 +30,13 @@ __device__ __forceinline__ void allow_next_kernel() {
 
 // Whether the device runs code compiled for compute capability 9.0 or newer (PTX version >= 90) by CUDA 12 or newer:
 // where griddepcontrol exists (older code must not use it). The PTX version is the same for all kernels of one build on
-// one device: one cached answer per device, asked of probe.
-template <typename Kernel> bool device_code_is_sm90(Kernel probe) {
+// one device: one cached answer per device and source file, asked of the first probe kernel.
+bool device_code_is_sm90(const void * probe) {
 #if CUDART_VERSION >= 12000
     static std::atomic<int> cached[64];
     return q4_s24_cuda_ask_once_per_device(cached, [probe](int) {
         cudaFuncAttributes attr = {};
-        return cudaFuncGetAttributes(&attr, reinterpret_cast<const void *>(probe)) == cudaSuccess &&
-               attr.ptxVersion >= 90;
+        return cudaFuncGetAttributes(&attr, probe) == cudaSuccess && attr.ptxVersion >= 90;
     });
 #else
     (void) probe;
@@ -47,7 +46,7 @@ template <typename Kernel> bool device_code_is_sm90(Kernel probe) {
 
 // Whether launch_kernel uses programmatic dependent launch: the runtime supports it (CUDA 12.3 on, as ggml-cuda
 // requires), neither Q4_S24_CUDA_PDL=0 nor ggml's GGML_CUDA_PDL=0 turns it off, and device_code_is_sm90.
-template <typename Kernel> bool pdl_enabled(Kernel probe) {
+bool pdl_enabled(const void * probe) {
 #if CUDART_VERSION >= 12030
     static const bool env_allows = [] {
         const char * ours  = getenv("Q4_S24_CUDA_PDL");
@@ -65,7 +64,7 @@ template <typename... Params, typename... Args>
 void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t stream,
                    Args... args) {
 #if CUDART_VERSION >= 12030
-    if (pdl_enabled(kernel)) {
+    if (pdl_enabled(reinterpret_cast<const void *>(kernel))) {
         cudaLaunchAttribute attr;
         attr.id                                         = cudaLaunchAttributeProgrammaticStreamSerialization;
         attr.val.programmaticStreamSerializationAllowed = 1;

@@ -5,6 +5,7 @@
 #include "q6_k_cuda.cuh"
 #include "q4_s24_cuda_async_copy.cuh"
 #include "q4_s24_cuda_launch.cuh"
+#include "q4_s24_cuda_word_ops.cuh"
 
 #include <cuda_fp16.h>
 
@@ -20,17 +21,9 @@ constexpr int kQ6KQhOffset    = 128;
 constexpr int kQ6KScaleOffset = 192;
 constexpr int kQ6KDOffset     = 208;
 
-__device__ __forceinline__ uint32_t select_bytes(uint32_t lo, uint32_t hi, uint32_t selector) {
-    uint32_t r;
-    asm("prmt.b32 %0, %1, %2, %3;" : "=r"(r) : "r"(lo), "r"(hi), "r"(selector));
-    return r;
-}
-
-// (a & b) | c in one lop3 (0xEA from PTX's operand bytes a = 0xF0, b = 0xCC, c = 0xAA).
-__device__ __forceinline__ uint32_t and_or(uint32_t a, uint32_t b, uint32_t c) {
-    uint32_t r;
-    asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(r) : "r"(a), "r"(b), "r"(c));
-    return r;
+// Bytes of a row's blocks (k a multiple of 256).
+constexpr int row_blocks_bytes(int64_t k) {
+    return (int) (k / 256) * kQ6KBytes;
 }
 
 // Four unsigned 6-bit weights times four int8 activations, added to c.
@@ -47,14 +40,6 @@ __device__ __forceinline__ int dot4_u8_s8(uint32_t weights, uint32_t acts, int c
 #endif
 }
 
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-    for (int off = 16; off > 0; off >>= 1) {
-        v += __shfl_xor_sync(0xffffffffu, v, off);
-    }
-    return v;
-}
-
 // One lane's activations: the 128 of its half-block as int8 words, their 4 scales (one per 32) and 8 sums of 16, times
 // -32 (the weights' offset folded into the dot product). Loaded once per kernel: a lane keeps its half-block for every
 // row (k <= 4096, so a row has at most 32 half-blocks).
@@ -65,7 +50,9 @@ struct half_block_acts {
 };
 
 // Dot product of half-block hb of a row in shared memory with the lane's activations. A row starts 16-byte aligned and
-// a block is 210 bytes, so odd blocks start 2 bytes past a word: words are read aligned and realigned with prmt.
+// a block is 210 bytes, so odd blocks start 2 bytes past a word: words are read aligned and realigned with prmt. Each
+// read stays inside the row because a row has an even number of blocks (shape_fits): the last block is odd, and its
+// last aligned word ends at its own last byte.
 __device__ __forceinline__ float dot_half_block(const uint8_t * row, int hb, const half_block_acts & acts) {
     const int       b        = hb >> 1;
     const int       h        = hb & 1;
@@ -96,16 +83,16 @@ __device__ __forceinline__ float dot_half_block(const uint8_t * row, int hb, con
     for (int s = 0; s < 4; ++s) {
         int acc = 0;
 #pragma unroll
-        for (int sixteen = 0; sixteen < 2; ++sixteen) {
-            int dot = acts.offsets[2 * s + sixteen];
+        for (int group16 = 0; group16 < 2; ++group16) {
+            int dot = acts.offsets[2 * s + group16];
 #pragma unroll
             for (int jj = 0; jj < 4; ++jj) {
-                const int      j  = 4 * sixteen + jj;
+                const int      j  = 4 * group16 + jj;
                 const uint32_t lo = low[j + 8 * (s & 1)] >> (4 * (s >> 1));
                 const uint32_t hi = s < 2 ? high[j] << (4 - 2 * s) : high[j] >> (2 * s - 4); // bits 2s.. to 4..
                 dot               = dot4_u8_s8(and_or(lo, low_mask, hi & high_mask), acts.q[8 * s + j], dot);
             }
-            const int sc = (int) (int8_t) (scale_words[s >> 1] >> (8 * (2 * (s & 1) + sixteen)));
+            const int sc = (int) (int8_t) (scale_words[s >> 1] >> (8 * (2 * (s & 1) + group16)));
             acc += dot * sc;
         }
         sum += acts.d[s] * (float) acc;
@@ -118,7 +105,7 @@ __device__ __forceinline__ float dot_half_block(const uint8_t * row, int hb, con
 // row. The weights are copied from before the wait for the kernel ahead (they do not depend on it), the activations
 // after it, straight into registers.
 template <int STAGES>
-__global__ void q6_k_mul_mat_vec_kernel(const uint8_t * __restrict__ w, int64_t nrows, int halves, int row_bytes,
+__global__ void q6_k_mul_mat_vec_kernel(const uint8_t * __restrict__ w, int64_t nrows, int half_blocks, int row_bytes,
                                         size_t w_row_bytes, const int8_t * act_q, const float * act_d, float * y) {
     extern __shared__ __align__(16) uint8_t shared[];
     const int     warps  = blockDim.x / 32;
@@ -126,13 +113,13 @@ __global__ void q6_k_mul_mat_vec_kernel(const uint8_t * __restrict__ w, int64_t 
     const int     lane   = threadIdx.x % 32;
     uint8_t *     rows   = shared + warp * STAGES * row_bytes;
     const int64_t step   = (int64_t) gridDim.x * warps;
-    const int     copies = row_bytes / 16;
+    const int     copies_per_row = row_bytes / 16;
 
     auto copy_row = [&](int64_t row, int stage) {
         if (row < nrows) {
             const uint8_t * src = w + row * w_row_bytes;
             uint8_t *       dst = rows + stage * row_bytes;
-            for (int c = lane; c < copies; c += 32) {
+            for (int c = lane; c < copies_per_row; c += 32) {
                 cp_async<16>(dst + 16 * c, src + 16 * c);
             }
         }
@@ -144,11 +131,11 @@ __global__ void q6_k_mul_mat_vec_kernel(const uint8_t * __restrict__ w, int64_t 
     for (int s = 0; s < STAGES - 1; ++s) {
         copy_row(row + s * step, s);
     }
-    allow_next_kernel();
+    allow_next_kernel(); // safe this early: a dependent's griddepcontrol.wait waits for this whole grid to complete
     wait_for_previous_kernel();
-    half_block_acts acts = {};
-    const bool      busy = lane < halves; // k = 2048: lanes 16..31 have no half-block
-    if (busy) {
+    half_block_acts acts           = {};
+    const bool      has_half_block = lane < half_blocks; // k = 2048: lanes 16..31 have none
+    if (has_half_block) {
 #pragma unroll
         for (int j = 0; j < 8; ++j) {
             const int4 v = reinterpret_cast<const int4 *>(act_q + 128 * lane)[j];
@@ -172,7 +159,7 @@ __global__ void q6_k_mul_mat_vec_kernel(const uint8_t * __restrict__ w, int64_t 
         copy_row(row + (STAGES - 1) * step, stage == 0 ? STAGES - 1 : stage - 1);
         cp_async_wait<STAGES - 1>();
         __syncwarp(); // every lane's copies of this row have landed
-        float sum = busy ? dot_half_block(rows + stage * row_bytes, lane, acts) : 0.0f;
+        float sum = has_half_block ? dot_half_block(rows + stage * row_bytes, lane, acts) : 0.0f;
         sum       = warp_sum(sum);
         if (lane == 0) {
             y[row] = sum;
@@ -185,14 +172,14 @@ __global__ void q6_k_mul_mat_vec_kernel(const uint8_t * __restrict__ w, int64_t 
 constexpr size_t kMaxShared = 48 * 1024; // the default limit: no per-kernel attribute to raise first
 
 size_t shared_bytes(int stages, int warps, int64_t k) {
-    return (size_t) warps * stages * (size_t) (k / 256) * kQ6KBytes;
+    return (size_t) warps * stages * (size_t) row_blocks_bytes(k);
 }
 
 template <int STAGES>
 bool launch_shape(int warps, const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, q4_s24_cuda_act act,
                   float * y, cudaStream_t stream) {
-    const int    halves    = (int) (k / 128);
-    const int    row_bytes = (int) (k / 256) * kQ6KBytes;
+    const int    half_blocks = (int) (k / 128);
+    const int    row_bytes   = row_blocks_bytes(k);
     const size_t shared    = shared_bytes(STAGES, warps, k);
     if (shared > kMaxShared) {
         return false;
@@ -209,21 +196,21 @@ bool launch_shape(int warps, const void * w, int64_t nrows, int64_t k, size_t w_
     }
     const int64_t blocks = std::min<int64_t>((nrows + warps - 1) / warps, (int64_t) per_sm * sm_count);
     launch_kernel(kernel, dim3((unsigned) blocks), dim3(32 * warps), shared, stream,
-                  static_cast<const uint8_t *>(w), nrows, halves, row_bytes, w_row_bytes,
+                  static_cast<const uint8_t *>(w), nrows, half_blocks, row_bytes, w_row_bytes,
                   static_cast<const int8_t *>(act.q), static_cast<const float *>(act.d), y);
     return true;
 }
 
 bool shape_fits(int64_t nrows, int64_t k, size_t w_row_bytes, const void * w) {
     return nrows > 0 && (k == 2048 || k == 4096) && w_row_bytes % 16 == 0 &&
-           w_row_bytes >= (size_t) (k / 256) * kQ6KBytes && reinterpret_cast<uintptr_t>(w) % 16 == 0;
+           w_row_bytes >= (size_t) row_blocks_bytes(k) && reinterpret_cast<uintptr_t>(w) % 16 == 0;
 }
 
 } // namespace
 
 // Older devices keep ggml's kernel: this one was measured on an H200 only.
 bool q6_k_cuda_mul_mat_vec_takes(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes) {
-    return shape_fits(nrows, k, w_row_bytes, w) && device_code_is_sm90(q6_k_mul_mat_vec_kernel<3>);
+    return shape_fits(nrows, k, w_row_bytes, w) && device_code_is_sm90(reinterpret_cast<const void *>(q6_k_mul_mat_vec_kernel<3>));
 }
 
 bool q6_k_cuda_mul_mat_vec_shape(int stages, int warps, const void * w, int64_t nrows, int64_t k, size_t w_row_bytes,
@@ -239,8 +226,8 @@ bool q6_k_cuda_mul_mat_vec_shape(int stages, int warps, const void * w, int64_t 
     }
 }
 
-// Three rows in flight per warp, four warps per block (harness, H200: 135 us for the 8B output matrix, against 136-155
-// for the other shapes that fit).
+// Three rows in flight per warp, four warps per block (harness, H200: 105.5 us for the 8B output matrix; the other
+// shapes that fit 104.4-106.6 us).
 bool q6_k_cuda_mul_mat_vec(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, q4_s24_cuda_act act,
                            float * y, cudaStream_t stream) {
     return q6_k_cuda_mul_mat_vec_shape(3, 4, w, nrows, k, w_row_bytes, act, y, stream);

@@ -23,6 +23,7 @@ bool ggml_cuda_q6_k_mul_mat_vec(ggml_backend_cuda_context & ctx, const ggml_tens
         !q6_k_cuda_mul_mat_vec_takes(src0->data, src0->ne[1], src0->ne[0], src0->nb[1])) {
         return false;
     }
+    // src0 is a weight (nothing in a graph writes Q6_K): the kernel copies it before waiting for the kernel ahead.
     const int64_t k = src0->ne[0];
     ggml_cuda_pool_alloc<char> scratch(ctx.pool(), q4_s24_cuda_act_bytes(k, 1));
     const q4_s24_cuda_act act = q4_s24_cuda_act_view(scratch.get(), k, 1);

@@ -1,5 +1,5 @@
 // The batch-1 Q6_K mat-vec (q6_k_cuda.cu) in ggml's CUDA backend: the entry point the patched ggml-cuda.cu calls
-// (native-kernels/patches/llama.cpp-q4_s24.diff). Compiled only inside the llama.cpp tree.
+// (native-kernels/patches/llama.cpp-q6_k.diff). Compiled only inside the llama.cpp tree.
 #pragma once
 
 #include "ggml.h"
