@@ -156,6 +156,9 @@ int check_refusals() {
     CHECK(cudaGetDevice(&device));
     CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
     const bool takes_output = q6_k_cuda_mul_mat_vec_takes(dw, 128256, 4096, 16 * kBlockBytes);
+    const bool takes_small  = q6_k_cuda_mul_mat_vec_takes(dw, 1024, 4096, 16 * kBlockBytes);
+    printf("  leaves a 1024 x 4096 matrix to ggml's kernel: %s\n", takes_small ? "no (FAIL)" : "yes");
+    failures += takes_small;
     printf("  takes the 128256 x 4096 output matrix on compute capability %d.x: %s\n", major,
            takes_output == (major >= 9) ? (takes_output ? "yes" : "no, as expected") : "FAIL");
     failures += takes_output != (major >= 9);

@@ -14,8 +14,9 @@
 bool q6_k_cuda_mul_mat_vec(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, q4_s24_cuda_act act,
                            float * y, cudaStream_t stream);
 
-// Whether q6_k_cuda_mul_mat_vec takes this shape on this GPU (so that a caller quantizes the activations only when it
-// does): also asks for device code of compute capability 9.0 or newer, the only kind it was measured on (an H200).
+// Whether a caller should use q6_k_cuda_mul_mat_vec for this shape on this GPU (asked before quantizing the
+// activations): also asks for 16384 rows or more (a vocabulary projection) and device code of compute capability 9.0 or
+// newer, where it was measured faster than ggml's kernel (an H200).
 bool q6_k_cuda_mul_mat_vec_takes(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes);
 
 // The same with the launch shape given (the harness times them): each warp copies its rows whole into shared memory,
