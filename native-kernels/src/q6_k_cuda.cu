@@ -108,11 +108,11 @@ template <int STAGES>
 __global__ void q6_k_mul_mat_vec_kernel(const uint8_t * __restrict__ w, int64_t nrows, int half_blocks, int row_bytes,
                                         size_t w_row_bytes, const int8_t * act_q, const float * act_d, float * y) {
     extern __shared__ __align__(16) uint8_t shared[];
-    const int     warps  = blockDim.x / 32;
-    const int     warp   = threadIdx.x / 32;
-    const int     lane   = threadIdx.x % 32;
-    uint8_t *     rows   = shared + warp * STAGES * row_bytes;
-    const int64_t step   = (int64_t) gridDim.x * warps;
+    const int     warps          = blockDim.x / 32;
+    const int     warp           = threadIdx.x / 32;
+    const int     lane           = threadIdx.x % 32;
+    uint8_t *     rows           = shared + warp * STAGES * row_bytes;
+    const int64_t step           = (int64_t) gridDim.x * warps;
     const int     copies_per_row = row_bytes / 16;
 
     auto copy_row = [&](int64_t row, int stage) {
@@ -180,7 +180,7 @@ bool launch_shape(int warps, const void * w, int64_t nrows, int64_t k, size_t w_
                   float * y, cudaStream_t stream) {
     const int    half_blocks = (int) (k / 128);
     const int    row_bytes   = row_blocks_bytes(k);
-    const size_t shared    = shared_bytes(STAGES, warps, k);
+    const size_t shared      = shared_bytes(STAGES, warps, k);
     if (shared > kMaxShared) {
         return false;
     }
