@@ -154,16 +154,15 @@ if [ "$step" = bench ]; then
 
     if [ -x "$bin/test-backend-ops" ] && [ "$GPU" = cuda ]; then
         stamp "test-backend-ops: Q4_S24 matmuls and the gate/up fusion against the CPU backend, then their times"
+        # (MUL_MAT type_a=q6_K: the batch-1 Q6_K mat-vec, every model's output matrix.)
         for check in "MUL_MAT type_a=q4_s24" "MUL_MAT_VEC_FUSION type=q4_s24" "GET_ROWS type=q4_s24" "Q4_S24_MUL_MAT_GROUP k=" "Q4_S24_MUL_MAT_ADD k=" \
-                     "Q4_S24_RMS_NORM_MUL_MAT k=" "Q4_S24_QKV_ROPE k="; do
+                     "Q4_S24_RMS_NORM_MUL_MAT k=" "Q4_S24_QKV_ROPE k=" "MUL_MAT type_a=q6_K"; do
             set -- $check
-            "$bin/test-backend-ops" test -b CUDA0 -o "$1" -p "$2" > "$LOGS/test-backend-ops-$1.log" 2>&1 || true
-            echo "$1 $2: $(grep -E "tests passed" "$LOGS/test-backend-ops-$1.log" | tr -d '\n'); $(grep -c FAIL "$LOGS/test-backend-ops-$1.log") FAIL lines"
+            log="$LOGS/test-backend-ops-$1-${2//[^A-Za-z0-9_]/}.log"
+            "$bin/test-backend-ops" test -b CUDA0 -o "$1" -p "$2" > "$log" 2>&1 || true
+            echo "$1 $2: $(grep -E "tests passed" "$log" | tr -d '\n'); $(grep -c FAIL "$log") FAIL lines"
         done
-        # The batch-1 Q6_K mat-vec (every model's output matrix) against the CPU, then timed against ggml's on the 8B
-        # output matrix, same run.
-        "$bin/test-backend-ops" test -b CUDA0 -o MUL_MAT -p type_a=q6_K > "$LOGS/test-backend-ops-MUL_MAT-q6_K.log" 2>&1 || true
-        echo "MUL_MAT type_a=q6_K: $(grep -E "tests passed" "$LOGS/test-backend-ops-MUL_MAT-q6_K.log" | tr -d '\n'); $(grep -c FAIL "$LOGS/test-backend-ops-MUL_MAT-q6_K.log") FAIL lines"
+        # The Q6_K mat-vec timed against ggml's on the 8B output matrix, same run.
         for off in 0 1; do
             Q4_S24_CUDA_NO_Q6_K=$off "$bin/test-backend-ops" perf -b CUDA0 -o MUL_MAT -p "type_a=q6_K,type_b=f32,m=128256,n=1," \
                 2>&1 | grep "us/run" | sed "s/^/Q4_S24_CUDA_NO_Q6_K=$off: /" || true

@@ -10,6 +10,7 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <atomic>
 
 namespace {
 
@@ -184,17 +185,30 @@ bool launch_shape(int warps, const void * w, int64_t nrows, int64_t k, size_t w_
     if (shared > kMaxShared) {
         return false;
     }
-    auto kernel   = q6_k_mul_mat_vec_kernel<STAGES>;
-    int  per_sm   = 0;
-    int  device   = 0;
-    int  sm_count = 0;
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, 32 * warps, shared) != cudaSuccess ||
-        cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess || per_sm == 0) {
-        (void) cudaGetLastError(); // a failed query means: not taken here
+    auto kernel = q6_k_mul_mat_vec_kernel<STAGES>;
+    // Thread blocks resident on the whole GPU at once: asked of the runtime once per device, warps and width (three
+    // host queries per launch otherwise, every token where CUDA graphs are off). 0 unknown, -1 the query failed.
+    static std::atomic<int> resident_cache[64][9][2];
+    int device = 0;
+    if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= 64) {
+        (void) cudaGetLastError();
         return false;
     }
-    const int64_t blocks = std::min<int64_t>((nrows + warps - 1) / warps, (int64_t) per_sm * sm_count);
+    std::atomic<int> & cached   = resident_cache[device][warps][k == 4096 ? 1 : 0];
+    int                resident = cached.load(std::memory_order_relaxed);
+    if (resident == 0) {
+        int per_sm = 0, sm_count = 0;
+        const bool known =
+            cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, 32 * warps, shared) == cudaSuccess &&
+            cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device) == cudaSuccess && per_sm > 0;
+        (void) cudaGetLastError(); // a failed query means: not taken here
+        resident = known ? per_sm * sm_count : -1;
+        cached.store(resident, std::memory_order_relaxed);
+    }
+    if (resident < 0) {
+        return false;
+    }
+    const int64_t blocks = std::min<int64_t>((nrows + warps - 1) / warps, resident);
     launch_kernel(kernel, dim3((unsigned) blocks), dim3(32 * warps), shared, stream,
                   static_cast<const uint8_t *>(w), nrows, half_blocks, row_bytes, w_row_bytes,
                   static_cast<const int8_t *>(act.q), static_cast<const float *>(act.d), y);

@@ -16,9 +16,9 @@ static bool q6_k_kernel_disabled() {
 
 bool ggml_cuda_q6_k_mul_mat_vec(ggml_backend_cuda_context & ctx, const ggml_tensor * src0, const ggml_tensor * src1,
                                 ggml_tensor * dst) {
+    // One column (ggml's shape rules then make src0 one matrix and dst one column of its rows).
     if (q6_k_kernel_disabled() || src0->type != GGML_TYPE_Q6_K || src1->type != GGML_TYPE_F32 ||
-        dst->type != GGML_TYPE_F32 || ggml_nrows(src1) != 1 || dst->ne[0] != src0->ne[1] ||
-        src0->ne[2] != 1 || src0->ne[3] != 1 || src0->nb[0] != ggml_type_size(GGML_TYPE_Q6_K) ||
+        dst->type != GGML_TYPE_F32 || ggml_nrows(src1) != 1 || src0->nb[0] != ggml_type_size(GGML_TYPE_Q6_K) ||
         src1->nb[0] != sizeof(float) || dst->nb[0] != sizeof(float) ||
         !q6_k_cuda_mul_mat_vec_takes(src0->data, src0->ne[1], src0->ne[0], src0->nb[1])) {
         return false;
