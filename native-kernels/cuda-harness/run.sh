@@ -35,7 +35,7 @@ if [ "${1:-}" = "--compile-only" ]; then
     export src out
     export common_flags="${common[*]}"
     for a in 75 80 86 89 90a 120a; do
-        for f in q4_s24_cuda q4_s24_cuda_sparse_mma q6_k_cuda; do echo "$a $f"; done
+        for f in q4_s24_cuda q4_s24_cuda_sparse_mma q6_k_cuda greedy_argmax_cuda; do echo "$a $f"; done
     done | xargs -P "$(nproc)" -n 2 bash -c 'common=($common_flags); compile_one "$0" "$1"' 
     # ptxas's only sign that it serialized the wgmma kernel's pipeline (a branch, or an accumulator written, between a
     # wgmma and its wait): an info line C7513 / C7515, which would cost the kernel its overlap without failing anything.
@@ -63,7 +63,8 @@ if [ "${1:-}" = "--compile-only" ]; then
     tree="$here/../../node_modules/node-llama-cpp/llama/llama.cpp"
     if [ -f "$tree/ggml/src/ggml-q4-s24/q4_s24_ggml_cuda.cu" ]; then
         inc=(-I"$here/stub-cublas" -I"$tree/ggml/include" -I"$tree/ggml/src" -I"$tree/ggml/src/ggml-cuda" -DGGML_USE_CUDA)
-        for f in "$src/q4_s24_ggml_cuda.cu" "$src/q6_k_ggml_cuda.cu" "$tree/ggml/src/ggml-cuda/ggml-cuda.cu"; do
+        for f in "$src/q4_s24_ggml_cuda.cu" "$src/q6_k_ggml_cuda.cu" "$src/greedy_argmax_ggml_cuda.cu" \
+                 "$tree/ggml/src/ggml-cuda/ggml-cuda.cu" "$tree/ggml/src/ggml-cuda/argmax.cu"; do
             nvcc -std=c++17 "${inc[@]}" -gencode=arch=compute_90a,code=sm_90a -c "$f" -o "$out/$(basename "$f" .cu).o"
             echo "compiled $(basename "$f") (patched tree, cuBLAS stand-in)"
         done

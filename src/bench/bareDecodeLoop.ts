@@ -2,7 +2,8 @@ import type {LlamaContext, LlamaContextSequence, LlamaModel, Token} from "node-l
 import {mathThreadsFor} from "../core/mathThreads.js";
 import type {ComputeDevice} from "../core/settings.js";
 import {loadLlamaRuntime, type LlamaRuntime} from "../engine/loadLlamaRuntime.js";
-import {setDecodeAhead, setInlineDecode, supportsDecodeAhead, supportsInlineDecode, type InlineDecodeMode} from "../engine/inlineDecode.js";
+import {setDecodeAhead, setGreedyInDecode, setInlineDecode, supportsDecodeAhead, supportsGreedyInDecode, supportsInlineDecode,
+    type InlineDecodeMode} from "../engine/inlineDecode.js";
 
 export interface BareDecodeLoopOptions {
     readonly modelPath: string;
@@ -37,6 +38,8 @@ export interface BareDecodeLoop {
     readonly inlineDecodeSupported: boolean;
     /** Whether the addon has our decode-ahead patch (modes with decodeAhead need it). */
     readonly decodeAheadSupported: boolean;
+    /** Whether the addon has our sampling-in-decode patch (modes with greedyInDecode need it). */
+    readonly greedyInDecodeSupported: boolean;
     /** Whether our llama.cpp build loaded (not node-llama-cpp's prebuilt fallback). */
     readonly hasSparseType: boolean;
     run(tokens: number, mode: InlineDecodeMode): Promise<BareDecodeRun>;
@@ -63,11 +66,13 @@ export async function openBareDecodeLoop(options: BareDecodeLoopOptions): Promis
             backend: runtime.llama.gpu === false ? "cpu" : runtime.llama.gpu,
             inlineDecodeSupported: supportsInlineDecode(context),
             decodeAheadSupported: supportsDecodeAhead(context),
+            greedyInDecodeSupported: supportsGreedyInDecode(context),
             hasSparseType: runtime.hasSparseType,
             async run(tokens, mode) {
                 setInlineDecode(loaded.context, mode);
                 // tokens + 1 are sampled; the last one's decode would be wasted
                 setDecodeAhead(loaded.context, mode.decodeAhead ? tokens : 0);
+                setGreedyInDecode(sequence, mode.greedyInDecode);
                 await sequence.clearHistory();
                 const generated: number[] = [];
                 let firstAt = 0;

@@ -19,7 +19,7 @@ import {distributionOf} from "../bench/statistics.js";
 import {EngineClient} from "../core/EngineClient.js";
 import {chooseModel, projectPaths} from "../core/modelCatalog.js";
 import {parseSettings} from "../core/settings.js";
-import {INLINE_DECODE_MODE, PIPELINED_DECODE_MODE, STOCK_DECODE_MODE, type InlineDecodeMode} from "../engine/inlineDecode.js";
+import {INLINE_DECODE_MODE, PIPELINED_DECODE_MODE, SAMPLED_IN_DECODE_MODE, STOCK_DECODE_MODE, type InlineDecodeMode} from "../engine/inlineDecode.js";
 import {modelSettingsFromArgument, parseArgs, progressLogger, runCliMain} from "./parseArgs.js";
 
 /** The engine's context shape (runBenchmark's load), used by the bare loop too. */
@@ -90,6 +90,11 @@ async function main(): Promise<number> {
             // Decoding ahead overlaps nothing on the CPU (the queued decode runs inside the sampling call).
             if (loop.inlineDecodeSupported && loop.decodeAheadSupported && loop.backend !== "cpu")
                 paths.push(bare("node-pipelined", "node-llama-cpp evaluate loop, inline decode + decode ahead", PIPELINED_DECODE_MODE));
+            if (loop.inlineDecodeSupported && loop.greedyInDecodeSupported) {
+                const ahead = loop.decodeAheadSupported && loop.backend !== "cpu";
+                paths.push(bare("node-sampled-in-decode", `node-llama-cpp evaluate loop, inline decode${ahead ? " + decode ahead" : ""} + greedy in the decode`,
+                    ahead ? SAMPLED_IN_DECODE_MODE : {...INLINE_DECODE_MODE, greedyInDecode: true}));
+            }
             if (!loop.inlineDecodeSupported)
                 notes.push("the loaded addon lacks the inline-decode patch (node-llama-cpp's prebuilt binary, or built before it): " +
                     "run npm run build:native");
@@ -97,12 +102,12 @@ async function main(): Promise<number> {
             // Per engine path: its own work between tokens, ms per token, one value per completion (warm-up included).
             const engineOwnWork = new Map<string, number[]>();
             if (!flags.has("no-engine")) {
-                const openEngine = async (id: string, label: string, decodeAhead: boolean) => {
+                const openEngine = async (id: string, label: string, decodeAhead: boolean, greedyInDecode?: boolean) => {
                     const client = new EngineClient({enginePath: projectPaths(root).engineEntry, log});
                     engines.push(client);
                     progress(`${choice.path}: loading the engine process (${id})`);
                     const info = await client.load({modelPath: choice.path, device: settings.device, contextSize: CONTEXT_SIZE, sequences, decodeAhead,
-                        ...(threadsFlag != null ? {threads: threadsFlag} : {})});
+                        ...(greedyInDecode != null ? {greedyInDecode} : {}), ...(threadsFlag != null ? {threads: threadsFlag} : {})});
                     if (info.backend !== loop.backend)
                         notes.push(`the engine runs on ${info.backend}, the bare loop on ${loop.backend}`);
                     paths.push({id, label, measure: async () => {
@@ -121,6 +126,9 @@ async function main(): Promise<number> {
                 // On a GPU the engine decodes ahead; the same engine without it shows what that is worth.
                 if (info.decodeAhead)
                     await openEngine("engine-no-ahead", "engine process without decode ahead", false);
+                // The same engine picking greedy tokens in the decode (LoadModelOptions.greedyInDecode, off by default).
+                if (loop.greedyInDecodeSupported && !info.greedyInDecode)
+                    await openEngine("engine-greedy-in-decode", "engine process, greedy in the decode (no logits copied)", info.decodeAhead, true);
             }
 
             const startedAt = new Date().toISOString();

@@ -46,6 +46,14 @@ export interface LoadModelOptions {
      * (their memory cannot drop the token of a decode that was not wanted).
      */
     readonly decodeAhead?: boolean;
+    /**
+     * Greedy requests (temperature 0) pick each token inside the decode (llama.cpp's backend sampling: an argmax in the
+     * decode's graph, on the GPU where the output layer is), so only the token, not the vocabulary's logits, comes back
+     * to the host. Off by default: on the H200 (docs/benchmarks.md, session 17) it made node-llama-cpp's own loop 21 us
+     * per token faster but not the engine, and it changed the sparse 8B model's greedy tokens (whose near-flat synthetic
+     * logits flip on rounding) for a reason not yet found. Needs our addon patch.
+     */
+    readonly greedyInDecode?: boolean;
     /** CPU threads of the context (default: mathThreadsFor the machine's math cores). */
     readonly threads?: number;
 }
@@ -66,6 +74,8 @@ export interface LoadedModelInfo {
     readonly weightTypes: readonly string[];
     /** Whether generations decode ahead (LoadModelOptions.decodeAhead). */
     readonly decodeAhead: boolean;
+    /** Whether greedy generations pick their tokens inside the decode (LoadModelOptions.greedyInDecode). */
+    readonly greedyInDecode: boolean;
 }
 
 export type StopReason = "eos" | "max-tokens" | "stop-string" | "single-line" | "aborted" | "context-full";

@@ -9,7 +9,7 @@ import {SequencePool} from "./SequencePool.js";
 import {buildPromptTokens, tokenizesLineStartsApart, type PromptTokenizer} from "./buildPromptTokens.js";
 import {memoizeTokenize} from "./memoizeTokenize.js";
 import {GgmlType, ggmlTypeName} from "../gguf/ggmlTypes.js";
-import {decodeAheadStats, setDecodeAhead, setInlineDecode, supportsDecodeAhead} from "./inlineDecode.js";
+import {decodeAheadStats, setDecodeAhead, setGreedyInDecode, setInlineDecode, supportsDecodeAhead, supportsGreedyInDecode} from "./inlineDecode.js";
 
 type Logger = (level: "info" | "warn" | "error", message: string) => void;
 
@@ -109,7 +109,9 @@ export class CompletionEngine {
                 ...(reducedFrom != null ? {contextReducedFrom: reducedFrom} : {}),
                 trainContextSize: model.trainContextSize,
                 weightTypes: summary.weightTypes,
-                decodeAhead
+                decodeAhead,
+                // Off unless asked for (LoadModelOptions.greedyInDecode says why).
+                greedyInDecode: supportsGreedyInDecode(context) && options.greedyInDecode === true
             };
             this.loaded = {runtime, model, context, pool: new SequencePool(sequences), tokenizer, stopTokens, info};
             return info;
@@ -223,6 +225,9 @@ export class CompletionEngine {
         // Before the sequence is prepared: a decode the previous request left queued is rolled back there, and counted here.
         const aheadBefore = loaded.info.decodeAhead ? decodeAheadStats(loaded.context) : undefined;
         const {sequence, tokens, keep, maxTokens} = await this.prepareSequence(loaded, prompt, options);
+        // Only greedy requests: any other sampler needs the logits, which a sequence sampling in the decode never copies.
+        if (loaded.info.greedyInDecode)
+            setGreedyInDecode(sequence, options.temperature === 0);
 
         const matcher = new StopRuleMatcher(options.stop, options.singleLine);
         const generated: Token[] = [];

@@ -1,4 +1,4 @@
-import type {LlamaContext} from "node-llama-cpp";
+import type {LlamaContext, LlamaContextSequence} from "node-llama-cpp";
 import type {DecodeAheadCounts} from "../core/engineProtocol.js";
 
 /**
@@ -16,18 +16,23 @@ export interface InlineDecodeMode {
     readonly greedyFromLogits: boolean;
     /** Each sampled token's decode is queued before the token is returned (see setDecodeAhead); needs maxTokens > 0. */
     readonly decodeAhead: boolean;
+    /** Greedy tokens are picked inside the decode, on the GPU where the output layer runs (see setGreedyInDecode). */
+    readonly greedyInDecode: boolean;
 }
 
 /** node-llama-cpp's own behaviour: every decode and every sample is a round trip through a libuv worker thread. */
-export const STOCK_DECODE_MODE: InlineDecodeMode = {maxTokens: 0, greedyFromLogits: false, decodeAhead: false};
-export const INLINE_DECODE_MODE: InlineDecodeMode = {maxTokens: INLINE_DECODE_MAX_TOKENS, greedyFromLogits: true, decodeAhead: false};
-/** Inline decode, and each token's decode queued on the GPU while JavaScript handles the token (the engine's GPU mode). */
+export const STOCK_DECODE_MODE: InlineDecodeMode = {maxTokens: 0, greedyFromLogits: false, decodeAhead: false, greedyInDecode: false};
+export const INLINE_DECODE_MODE: InlineDecodeMode = {maxTokens: INLINE_DECODE_MAX_TOKENS, greedyFromLogits: true, decodeAhead: false, greedyInDecode: false};
+/** Inline decode, and each token's decode queued on the GPU while JavaScript handles the token. */
 export const PIPELINED_DECODE_MODE: InlineDecodeMode = {...INLINE_DECODE_MODE, decodeAhead: true};
+/** The engine's GPU mode: pipelined, and each greedy token picked on the GPU, so no logits are copied to the host. */
+export const SAMPLED_IN_DECODE_MODE: InlineDecodeMode = {...PIPELINED_DECODE_MODE, greedyInDecode: true};
 
 interface PatchedAddonContext {
     setInlineDecode?(maxTokens: number, greedyFromLogits?: boolean): void;
     setDecodeAhead?(tokens: number): void;
     getDecodeAheadStats?(): Uint32Array;
+    setBackendGreedy?(sequenceId: number, enabled: boolean): boolean;
 }
 
 /** The native context behind a LlamaContext (node-llama-cpp's internal `_ctx`), with our patches' methods if built in. */
@@ -82,4 +87,28 @@ export function setDecodeAhead(context: LlamaContext, tokens: number): boolean {
 export function decodeAheadStats(context: LlamaContext): DecodeAheadCounts | undefined {
     const counts = nativeContext(context)?.getDecodeAheadStats?.();
     return counts == null ? undefined : {queued: counts[0]!, adopted: counts[1]!, rolledBack: counts[2]!};
+}
+
+/** Whether the loaded addon has our sampling-in-decode patch (native-kernels/patches/node-llama-cpp-addon-sampling-in-decode.diff). */
+export function supportsGreedyInDecode(context: LlamaContext): boolean {
+    return typeof nativeContext(context)?.setBackendGreedy === "function";
+}
+
+/**
+ * Makes plain greedy sampling of one sequence (temperature 0, no penalties, bias or grammar) happen inside its decode:
+ * llama.cpp's backend sampling appends an argmax to the decode's graph, so on a GPU the token is picked there and only
+ * the token is copied back, instead of the vocabulary-sized logits (513 KB per token for Llama 3's 128k vocabulary)
+ * followed by an argmax on the CPU. The sequence then has no logits on the host: turn this off before sampling it any
+ * other way (the addon refuses with an error rather than sample from nothing). Changing it makes llama.cpp re-reserve
+ * its graph on the next decode, so set it when the sampling settings change, not per token. Returns whether the
+ * sequence now samples in the decode (false without the patch, or where the backend cannot run the argmax). The
+ * setting belongs to the sequence's id in the context, which outlives a disposed sequence: turn it off before disposing.
+ */
+export function setGreedyInDecode(sequence: LlamaContextSequence, enabled: boolean): boolean {
+    const addon = nativeContext(sequence.context);
+    // node-llama-cpp's internal id of the sequence in its context (what llama.cpp calls seq_id)
+    const sequenceId = (sequence as unknown as {_sequenceId?: number})._sequenceId;
+    if (typeof addon?.setBackendGreedy !== "function" || typeof sequenceId !== "number")
+        return false;
+    return addon.setBackendGreedy(sequenceId, enabled);
 }

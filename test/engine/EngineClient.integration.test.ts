@@ -146,6 +146,27 @@ describe("engine process (real node-llama-cpp on the CPU, tiny model)", function
         }
     });
 
+    it("picks greedy tokens in the decode (forced on, here on the CPU) without changing a completion, and samples others on the host", async () => {
+        const inDecode = new EngineClient({enginePath: requireBuiltEngine(), log: (level, message) => logs.push(`${level}: ${message}`)});
+        try {
+            assert.equal((await load()).greedyInDecode, false, "off by default on the CPU");
+            assert.equal((await inDecode.load({modelPath, device: "cpu", contextSize: 2048, sequences: 2, greedyInDecode: true})).greedyInDecode, true);
+            const other: CompletionPrompt = {prefix: "def median(values):\n    ordered = sorted(values)\n    return ", suffix: "\n", cacheKey: "median.py"};
+            const sampled: GenerationOptions = {...greedy, temperature: 0.8};
+            // Greedy, then sampled (the sequence's logits must come back to the host), then greedy again on the same file.
+            for (const [index, step] of [{prompt, options: greedy}, {prompt: other, options: greedy}, {prompt, options: sampled},
+                {prompt: {...prompt, prefix: prompt.prefix + "("}, options: greedy}, {prompt: other, options: sampled},
+                {prompt: other, options: greedy}].entries()) {
+                const [expected, actual] = [await client.complete(step.prompt, step.options), await inDecode.complete(step.prompt, step.options)];
+                assert.equal(actual.text, expected.text, `step ${index}`);
+                assert.equal(actual.stopReason, expected.stopReason, `step ${index}`);
+                assert.ok(actual.stats.generatedTokens > 0, `step ${index}`);
+            }
+        } finally {
+            await inDecode.dispose();
+        }
+    });
+
     it("refuses a missing or corrupt model with a clear error and stays usable", async () => {
         await assert.rejects(client.load({modelPath: path.join(generatedDir, "missing.gguf"), device: "cpu", contextSize: 1024, sequences: 1}),
             (error: unknown) => error instanceof EngineError && error.code === "model-not-found");

@@ -1,8 +1,8 @@
 import * as assert from "node:assert/strict";
 import type {LlamaContext, LlamaContextSequence, Token} from "node-llama-cpp";
 import {openBareDecodeLoop} from "../../src/bench/bareDecodeLoop.js";
-import {decodeAheadStats, INLINE_DECODE_MODE, INLINE_DECODE_MAX_TOKENS, PIPELINED_DECODE_MODE, setDecodeAhead, setInlineDecode, STOCK_DECODE_MODE,
-    supportsDecodeAhead, supportsInlineDecode} from "../../src/engine/inlineDecode.js";
+import {decodeAheadStats, INLINE_DECODE_MODE, INLINE_DECODE_MAX_TOKENS, PIPELINED_DECODE_MODE, SAMPLED_IN_DECODE_MODE, setDecodeAhead,
+    setGreedyInDecode, setInlineDecode, STOCK_DECODE_MODE, supportsDecodeAhead, supportsGreedyInDecode, supportsInlineDecode} from "../../src/engine/inlineDecode.js";
 import {loadSparseLlama, SparseLlamaBuildMissingError} from "../../src/native/loadSparseLlama.js";
 import {tinyModelPath} from "../support/fixtures.js";
 
@@ -31,6 +31,19 @@ describe("inline decode switch", () => {
         assert.equal(supportsDecodeAhead({_ctx: {setInlineDecode: () => undefined}} as unknown as LlamaContext), false);
         assert.equal(setDecodeAhead({} as LlamaContext, 5), false);
     });
+
+    it("passes a sequence's greedy-in-decode switch to a patched addon context and reports an unpatched one", () => {
+        const calls: unknown[][] = [];
+        const patched = {_ctx: {setBackendGreedy: (...args: unknown[]) => { calls.push(args); return args[1]; }}} as unknown as LlamaContext;
+        const sequence = {context: patched, _sequenceId: 3} as unknown as LlamaContextSequence;
+        assert.equal(supportsGreedyInDecode(patched), true);
+        assert.equal(setGreedyInDecode(sequence, true), true);
+        assert.equal(setGreedyInDecode(sequence, false), false);
+        assert.deepEqual(calls, [[3, true], [3, false]]);
+        const stock = {context: {_ctx: {decodeBatch: () => undefined}}, _sequenceId: 0} as unknown as LlamaContextSequence;
+        assert.equal(supportsGreedyInDecode(stock.context), false);
+        assert.equal(setGreedyInDecode(stock, true), false);
+    });
 });
 
 describe("inline decode (real node-llama-cpp on the CPU, tiny model)", function () {
@@ -47,8 +60,8 @@ describe("inline decode (real node-llama-cpp on the CPU, tiny model)", function 
             assert.ok(loop.inlineDecodeSupported, "our llama.cpp build lacks the inline-decode addon patch: rebuild with `node native-kernels/build.mjs`");
             const stock = await loop.run(24, STOCK_DECODE_MODE);
             const inline = await loop.run(24, INLINE_DECODE_MODE);
-            const greedyOnly = await loop.run(24, {maxTokens: 0, greedyFromLogits: true, decodeAhead: false});
-            const inlineOnly = await loop.run(24, {maxTokens: INLINE_DECODE_MAX_TOKENS, greedyFromLogits: false, decodeAhead: false});
+            const greedyOnly = await loop.run(24, {...STOCK_DECODE_MODE, greedyFromLogits: true});
+            const inlineOnly = await loop.run(24, {...INLINE_DECODE_MODE, greedyFromLogits: false});
             assert.equal(stock.tokens.length, 25);
             assert.deepEqual(inline.tokens, stock.tokens);
             assert.deepEqual(greedyOnly.tokens, stock.tokens);
@@ -56,6 +69,11 @@ describe("inline decode (real node-llama-cpp on the CPU, tiny model)", function 
             assert.ok(loop.decodeAheadSupported, "our llama.cpp build lacks the decode-ahead addon patch: rebuild with `node native-kernels/build.mjs`");
             const pipelined = await loop.run(24, PIPELINED_DECODE_MODE);
             assert.deepEqual(pipelined.tokens, stock.tokens);
+            assert.ok(loop.greedyInDecodeSupported, "our llama.cpp build lacks the sampling-in-decode addon patch: rebuild with `node native-kernels/build.mjs`");
+            // The token picked by the decode's own argmax, through the worker, inline, and with decode ahead.
+            for (const mode of [{...STOCK_DECODE_MODE, greedyInDecode: true}, {...INLINE_DECODE_MODE, greedyInDecode: true}, SAMPLED_IN_DECODE_MODE])
+                assert.deepEqual((await loop.run(24, mode)).tokens, stock.tokens, JSON.stringify(mode));
+            assert.deepEqual((await loop.run(24, STOCK_DECODE_MODE)).tokens, stock.tokens, "switched back to the host's logits");
         } finally {
             await loop.dispose();
         }
@@ -108,6 +126,56 @@ describe("inline decode (real node-llama-cpp on the CPU, tiny model)", function 
             // Each of the 21 sampled tokens was decoded ahead (none is end-of-text); three stops rolled theirs back (other
             // input, an erase, disposing of the sequence), the rest were adopted, including the one continued by hand.
             assert.deepEqual(decodeAheadStats(context), {queued: 21, adopted: 18, rolledBack: 3});
+            await context.dispose();
+            await model.dispose();
+        } finally {
+            await llama.dispose();
+        }
+    });
+
+    it("picks greedy tokens in the decode, refuses to sample them another way, and switches back", async function () {
+        let llama;
+        try {
+            llama = await loadSparseLlama({gpu: false});
+        } catch (error) {
+            if (error instanceof SparseLlamaBuildMissingError)
+                this.skip();
+            throw error;
+        }
+        try {
+            const model = await llama.loadModel({modelPath: await tinyModelPath(), gpuLayers: 0});
+            const context = await model.createContext({contextSize: 512, sequences: 2, batchSize: 512, threads: 1});
+            setInlineDecode(context, INLINE_DECODE_MODE);
+            const sequence = context.getSequence();
+            const other = context.getSequence();
+            const prompt = model.tokenize("function add(a: number, b: number) {\n    return", false);
+            const generate = async (temperature: number) => {
+                await sequence.clearHistory();
+                const out: Token[] = [];
+                for await (const token of sequence.evaluate(prompt, {temperature, seed: 1, yieldEogToken: true})) {
+                    out.push(token);
+                    if (out.length >= 12)
+                        break;
+                }
+                return out;
+            };
+            const onHost = await generate(0);
+            const sampled = await generate(0.8);
+            assert.equal(setGreedyInDecode(sequence, true), true);
+            assert.deepEqual(await generate(0), onHost);
+            // Another sequence of the same context still has its logits on the host.
+            await other.clearHistory();
+            let otherFirst: Token | undefined;
+            for await (const token of other.evaluate(prompt, {temperature: 0.8, seed: 1, yieldEogToken: true})) {
+                otherFirst = token;
+                break;
+            }
+            assert.equal(otherFirst, sampled[0]);
+            // No logits on the host for this sequence: no token (node-llama-cpp leaves a sampling error waiting forever).
+            await assert.rejects(generate(0.8), /Failed to sample next token/);
+            assert.equal(setGreedyInDecode(sequence, false), false);
+            assert.deepEqual(await generate(0.8), sampled);
+            assert.deepEqual(await generate(0), onHost);
             await context.dispose();
             await model.dispose();
         } finally {
