@@ -7,6 +7,10 @@
 #
 #   native-kernels/bench/gpu-engine-path.sh build   # unpack, CUDA build (~6 min), 8B-shaped F16 written meanwhile
 #   native-kernels/bench/gpu-engine-path.sh bench   # quantize Q4_0 + Q4_S24, llama-bench, bench:decode, bench:typing
+#   native-kernels/bench/gpu-engine-path.sh whole-model # after build (and bench or not): issue #4 item 3's table, F16,
+#                                                   # Q4_K_M, Q4_0 and Q4_S24 side by side: llama-bench pp256/pp2048/
+#                                                   # tg128/tg1024 into $OUT/whole-model.md, bench:decode of F16 and
+#                                                   # Q4_K_M (WHOLE_DECODE_MODELS) through node-llama-cpp
 #   native-kernels/bench/gpu-engine-path.sh profile # instead of bench: one decode token's kernels (Nsight Compute),
 #                                                   # into $OUT/decode-profile-<type>.md (PROFILE_MODELS, PROFILE_TOKENS,
 #                                                   # PROFILE_BYTES=1 adds DRAM and L2 bytes per kernel)
@@ -20,13 +24,12 @@
 #   (or another run.sh mode) narrows it)
 #
 # Inputs, made here (see native-kernels/README.md, "GPU machine"): .device-carry/ from
-# ../shared/tools/device-pack.sh (node, npm, node_modules with the patched llama.cpp tree) plus vocab.gguf.xz from
-# native-kernels/bench/pack-gpu-carry.sh, and dist/ (npm run build). GPU=false runs the same steps on the CPU with a
-# small model (SHAPE="--layers 2 --embd 256 --ff 768 --heads 4 --kv-heads 2"), which is how this script is tested
+# native-kernels/bench/pack-gpu-carry.sh (node, npm, node_modules with the patched llama.cpp tree, the Llama 3
+# vocabulary, dist/ as dist.tar.xz). GPU=false runs the same steps on the CPU with a small model (SHAPE="--layers 2 --embd 256 --ff 768 --heads 4 --kv-heads 2"), which is how this script is tested
 # without a GPU. Outputs go to $OUT (the device tool's folder) or ./gpu-bench-out: logs-<step>.tgz (every log),
 # typing.json / typing.md and typing-group-glu1.json / .md.
 set -euo pipefail
-step=${1:?usage: gpu-engine-path.sh build|bench}
+step=${1:?usage: gpu-engine-path.sh build|bench|whole-model|profile}
 root=$(pwd)
 GPU=${GPU:-cuda}
 WORK=${WORK:-/tmp/engine-path}
@@ -49,6 +52,8 @@ if [ -f .device-carry/device-unpack.sh ]; then
     # shellcheck source=/dev/null
     source .device-carry/device-unpack.sh > "$LOGS/unpack.log"
 fi
+# The bundled CLIs as pack-gpu-carry.sh packed them (once per machine: the bench steps run on what the build left).
+[ -f .device-carry/dist.tar.xz ] && [ ! -f dist/decodeBenchCli.mjs ] && tar xJf .device-carry/dist.tar.xz
 
 if [ "$step" = build ]; then
     stamp "F16 model (background) + build, gpu $GPU"
@@ -73,8 +78,8 @@ if [ "$step" = build ]; then
     # node-llama-cpp's build straight away (the carried tree is patched; build.mjs's git checks need the tree's real
     # .git), with the current kernel sources; the plain folder name lets getLlama() find it, as build.mjs arranges.
     cp native-kernels/src/*.c native-kernels/src/*.h native-kernels/src/*.cu native-kernels/src/*.cuh "$tree/ggml/src/ggml-q4-s24/"
-    # One method each addon patch adds (inline decode, decode ahead).
-    for method in SetInlineDecode SetDecodeAhead; do
+    # One method each addon patch adds (inline decode, decode ahead, sampling in the decode).
+    for method in SetInlineDecode SetDecodeAhead SetBackendGreedy; do
         grep -q "$method" node_modules/node-llama-cpp/llama/addon/AddonContext.cpp \
             || { echo "node-llama-cpp's addon lacks $method: run node native-kernels/build.mjs --prepare-only before packing" >&2; exit 1; }
     done
@@ -111,18 +116,42 @@ if [ "$step" = build ]; then
     exit 0
 fi
 
-# Q4_0 and Q4_S24 from the F16 model, in parallel (bench and profile steps). Written under a temporary name and
-# renamed when complete, so that a quantization cut short is never reused.
+# The given types (default Q4_0 and Q4_S24) from the F16 model, in parallel, each unless already there. Written under
+# a temporary name and renamed when complete, so that a quantization cut short is never reused.
 quantize_models() {
-    stamp "quantize Q4_0 and Q4_S24 in parallel"
-    local threads=$(( $(nproc) / 2 > 0 ? $(nproc) / 2 : 1 )) t
-    for t in Q4_0 Q4_S24; do
+    local types=("$@") t
+    [ ${#types[@]} -gt 0 ] || types=(Q4_0 Q4_S24)
+    stamp "quantize ${types[*]} in parallel"
+    local threads=$(( $(nproc) / ${#types[@]} > 0 ? $(nproc) / ${#types[@]} : 1 ))
+    for t in "${types[@]}"; do
         [ -f "$WORK/model-$t.gguf" ] || { "$bin/llama-quantize" "$WORK/model-f16.gguf" "$WORK/model-$t.gguf.part" "$t" "$threads" \
             > "$LOGS/quantize-$t.log" 2>&1 && mv "$WORK/model-$t.gguf.part" "$WORK/model-$t.gguf"; } &
     done
     wait
-    for t in Q4_0 Q4_S24; do [ -f "$WORK/model-$t.gguf" ] || { tail -20 "$LOGS/quantize-$t.log"; exit 1; }; done
+    for t in "${types[@]}"; do [ -f "$WORK/model-$t.gguf" ] || { tail -20 "$LOGS/quantize-$t.log"; exit 1; }; done
 }
+
+if [ "$step" = whole-model ]; then
+    # Issue #4 item 3: the four types side by side in one llama-bench run (prefill 256 and 2048 tokens, decode 128 and
+    # 1024), then node-llama-cpp's decode of the two types the bench step does not cover (it runs Q4_0 and Q4_S24).
+    export LD_LIBRARY_PATH="$root/$bin:${LD_LIBRARY_PATH:-}"
+    command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,clocks.mem --format=csv,noheader
+    quantize_models Q4_K_M Q4_0 Q4_S24
+    ls -l "$WORK"/model-*.gguf | awk '{ print $5, $9 }'
+    stamp "llama-bench: F16, Q4_K_M, Q4_0, Q4_S24"
+    models=()
+    for t in f16 Q4_K_M Q4_0 Q4_S24; do models+=(-m "$WORK/model-$t.gguf"); done
+    "$bin/llama-bench" "${models[@]}" -ngl "$ngl" -fa 1 -p 256,2048 -n 128,1024 -r 3 -o md 2>&1 | tee "$OUT/whole-model.md"
+    if [ -f dist/decodeBenchCli.mjs ]; then
+        for t in ${WHOLE_DECODE_MODELS:-f16 Q4_K_M}; do
+            stamp "bench:decode $t: llama-bench vs node-llama-cpp's loop vs the engine"
+            node dist/decodeBenchCli.mjs --model "$WORK/model-$t.gguf" --device "$device" --llama-bench "$bin/llama-bench" \
+                2>&1 | tee "$LOGS/decode-$t.md" || true
+        done
+    fi
+    stamp "whole-model step done"
+    exit 0
+fi
 
 if [ "$step" = profile ]; then
     # Where one decode token's GPU time goes, kernel by kernel (Nsight Compute, one duration per launch; boost clocks
@@ -154,9 +183,9 @@ if [ "$step" = bench ]; then
 
     if [ -x "$bin/test-backend-ops" ] && [ "$GPU" = cuda ]; then
         stamp "test-backend-ops: Q4_S24 matmuls and the gate/up fusion against the CPU backend, then their times"
-        # (MUL_MAT type_a=q6_K: the batch-1 Q6_K mat-vec, every model's output matrix.)
+        # (MUL_MAT type_a=q6_K: the batch-1 Q6_K mat-vec, every model's output matrix; ARGMAX: the greedy argmax.)
         for check in "MUL_MAT type_a=q4_s24" "MUL_MAT_VEC_FUSION type=q4_s24" "GET_ROWS type=q4_s24" "Q4_S24_MUL_MAT_GROUP k=" "Q4_S24_MUL_MAT_ADD k=" \
-                     "Q4_S24_RMS_NORM_MUL_MAT k=" "Q4_S24_QKV_ROPE k=" "MUL_MAT type_a=q6_K"; do
+                     "Q4_S24_RMS_NORM_MUL_MAT k=" "Q4_S24_QKV_ROPE k=" "MUL_MAT type_a=q6_K" "ARGMAX type=f32"; do
             set -- $check
             log="$LOGS/test-backend-ops-$1-${2//[^A-Za-z0-9_]/}.log"
             "$bin/test-backend-ops" test -b CUDA0 -o "$1" -p "$2" > "$log" 2>&1 || true
@@ -166,6 +195,11 @@ if [ "$step" = bench ]; then
         for off in 0 1; do
             Q4_S24_CUDA_NO_Q6_K=$off "$bin/test-backend-ops" perf -b CUDA0 -o MUL_MAT -p "type_a=q6_K,type_b=f32,m=128256,n=1," \
                 2>&1 | grep "us/run" | sed "s/^/Q4_S24_CUDA_NO_Q6_K=$off: /" || true
+        done
+        # The greedy argmax against ggml's over Llama 3's vocabulary (the backend greedy sampler's one op), same run.
+        for off in 0 1; do
+            Q4_S24_CUDA_NO_ARGMAX=$off "$bin/test-backend-ops" perf -b CUDA0 -o ARGMAX -p "ne=\[128256,1,1,1\]" \
+                2>&1 | grep "us/run" | sed "s/^/Q4_S24_CUDA_NO_ARGMAX=$off: /" || true
         done
         # By default a GLU's gate and up go to the gate/up + SWIGLU kernel; with this the q/k/v grouping takes them.
         Q4_S24_CUDA_GROUP_GLU=1 "$bin/test-backend-ops" test -b CUDA0 -o MUL_MAT_VEC_FUSION -p type=q4_s24 \

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# Packs what gpu-whole-model.sh needs on the GPU machine into .device-carry/ (ignored by git), from the project root:
-#   lcpp.tar.xz    the patched llama.cpp tree without .git, models, docs and backends the CUDA build does not use
-#                  (~7 MB; native-kernels/src is copied in on the GPU machine, so it is left out here)
+# Packs what gpu-engine-path.sh needs on the GPU machine into .device-carry/ (ignored by git), from the project root:
+#   node, npm and node_modules with the patched llama.cpp tree (../shared/tools/device-pack.sh: the tree is patched
+#                  and our sources copied in first, by build.mjs --prepare-only)
 #   vocab.gguf.xz  the Llama 3 tokenizer (models/ggml-vocab-llama-bpe.gguf of the same tree)
-# Run `node native-kernels/build.mjs --prepare-only` first if the tree is not patched yet.
+#   dist.tar.xz    the bundled CLIs (npm run build; dist/ is ignored by git, and a carried folder would be one of the
+#                  device tool's eight carry paths), unpacked by gpu-engine-path.sh
+# The working tree travels too: move the bundled models aside first (see native-kernels/README.md, "GPU machine").
 set -euo pipefail
 tree=node_modules/node-llama-cpp/llama/llama.cpp
-[ -f "$tree/ggml/src/ggml-q4-s24/q4_s24.h" ] || { echo "the tree is not prepared: node native-kernels/build.mjs --prepare-only" >&2; exit 1; }
-mkdir -p .device-carry
-excludes=(--exclude=./.git --exclude='./models/*' --exclude=./docs --exclude=./media --exclude='./build*'
-          --exclude=./ggml/src/ggml-q4-s24)
-for backend in vulkan sycl opencl metal hexagon cann webgpu openvino et; do excludes+=(--exclude=./ggml/src/ggml-$backend); done
-tar -C "$tree" -cJf .device-carry/lcpp.tar.xz "${excludes[@]}" .
+node native-kernels/build.mjs --prepare-only
+npm run build --silent
+bash ../shared/tools/device-pack.sh
 xz -T2 -c "$tree/models/ggml-vocab-llama-bpe.gguf" > .device-carry/vocab.gguf.xz
-du -sh .device-carry/lcpp.tar.xz .device-carry/vocab.gguf.xz
+tar cJf .device-carry/dist.tar.xz dist
+du -cb .device-carry | tail -1 | awk '{ printf "carry: %.1f MiB (with the working tree under 64 MiB)\n", $1 / 1048576 }'
