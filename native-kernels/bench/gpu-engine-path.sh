@@ -131,6 +131,17 @@ quantize_models() {
     for t in "${types[@]}"; do [ -f "$WORK/model-$t.gguf" ] || { tail -20 "$LOGS/quantize-$t.log"; exit 1; }; done
 }
 
+# bench:decode (llama-bench vs node-llama-cpp's loop vs the engine) of each given type's model, when dist/ is there.
+decode_bench() {
+    [ -f dist/decodeBenchCli.mjs ] || return 0
+    local t
+    for t in "$@"; do
+        stamp "bench:decode $t: llama-bench vs node-llama-cpp's loop vs the engine"
+        node dist/decodeBenchCli.mjs --model "$WORK/model-$t.gguf" --device "$device" --llama-bench "$bin/llama-bench" \
+            2>&1 | tee "$LOGS/decode-$t.md" || true
+    done
+}
+
 if [ "$step" = whole-model ]; then
     # Issue #4 item 3: the four types side by side in one llama-bench run (prefill 256 and 2048 tokens, decode 128 and
     # 1024), then node-llama-cpp's decode of the two types the bench step does not cover (it runs Q4_0 and Q4_S24).
@@ -142,13 +153,8 @@ if [ "$step" = whole-model ]; then
     models=()
     for t in f16 Q4_K_M Q4_0 Q4_S24; do models+=(-m "$WORK/model-$t.gguf"); done
     "$bin/llama-bench" "${models[@]}" -ngl "$ngl" -fa 1 -p 256,2048 -n 128,1024 -r 3 -o md 2>&1 | tee "$OUT/whole-model.md"
-    if [ -f dist/decodeBenchCli.mjs ]; then
-        for t in ${WHOLE_DECODE_MODELS:-f16 Q4_K_M}; do
-            stamp "bench:decode $t: llama-bench vs node-llama-cpp's loop vs the engine"
-            node dist/decodeBenchCli.mjs --model "$WORK/model-$t.gguf" --device "$device" --llama-bench "$bin/llama-bench" \
-                2>&1 | tee "$LOGS/decode-$t.md" || true
-        done
-    fi
+    # shellcheck disable=SC2086
+    decode_bench ${WHOLE_DECODE_MODELS:-f16 Q4_K_M}
     stamp "whole-model step done"
     exit 0
 fi
@@ -315,11 +321,8 @@ if [ "$step" = bench ]; then
     fi
 
     if [ -f dist/decodeBenchCli.mjs ]; then
-        for t in ${DECODE_MODELS:-Q4_0 Q4_S24}; do
-            stamp "bench:decode $t: llama-bench vs node-llama-cpp's loop vs the engine"
-            node dist/decodeBenchCli.mjs --model "$WORK/model-$t.gguf" --device "$device" --llama-bench "$bin/llama-bench" \
-                2>&1 | tee "$LOGS/decode-$t.md" || true
-        done
+        # shellcheck disable=SC2086
+        decode_bench ${DECODE_MODELS:-Q4_0 Q4_S24}
         # The same with one sequence per context (llama-bench's shape; the engine keeps 4, one per recent file): what the
         # sequence pool costs per token on the GPU (on the CPU: nothing measurable).
         if [[ " ${SKIP:-} " != *" one-sequence "* ]]; then

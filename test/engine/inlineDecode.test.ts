@@ -46,6 +46,26 @@ describe("inline decode switch", () => {
     });
 });
 
+/** Our llama.cpp build on the CPU with the tiny model and one context (the test is skipped where the build is missing). */
+async function openTinyContext(test: Mocha.Context, sequences: number) {
+    let llama;
+    try {
+        llama = await loadSparseLlama({gpu: false});
+    } catch (error) {
+        if (error instanceof SparseLlamaBuildMissingError)
+            test.skip();
+        throw error;
+    }
+    try {
+        const model = await llama.loadModel({modelPath: await tinyModelPath(), gpuLayers: 0});
+        const context = await model.createContext({contextSize: 512, sequences, batchSize: 512, threads: 1});
+        return {llama, model, context};
+    } catch (error) {
+        await llama.dispose();
+        throw error;
+    }
+}
+
 describe("inline decode (real node-llama-cpp on the CPU, tiny model)", function () {
     this.timeout(120_000);
 
@@ -80,17 +100,8 @@ describe("inline decode (real node-llama-cpp on the CPU, tiny model)", function 
     });
 
     it("rolls a decode queued ahead back when generation stops, and adopts it when the same token follows", async function () {
-        let llama;
+        const {llama, model, context} = await openTinyContext(this, 1);
         try {
-            llama = await loadSparseLlama({gpu: false});
-        } catch (error) {
-            if (error instanceof SparseLlamaBuildMissingError)
-                this.skip();
-            throw error;
-        }
-        try {
-            const model = await llama.loadModel({modelPath: await tinyModelPath(), gpuLayers: 0});
-            const context = await model.createContext({contextSize: 512, sequences: 1, batchSize: 512, threads: 1});
             setInlineDecode(context, INLINE_DECODE_MODE);
             const code = (text: string) => model.tokenize(text, false);
             const take = async (sequence: LlamaContextSequence, tokens: Token[], count: number) => {
@@ -134,17 +145,8 @@ describe("inline decode (real node-llama-cpp on the CPU, tiny model)", function 
     });
 
     it("picks greedy tokens in the decode, refuses to sample them another way, and switches back", async function () {
-        let llama;
+        const {llama, model, context} = await openTinyContext(this, 2);
         try {
-            llama = await loadSparseLlama({gpu: false});
-        } catch (error) {
-            if (error instanceof SparseLlamaBuildMissingError)
-                this.skip();
-            throw error;
-        }
-        try {
-            const model = await llama.loadModel({modelPath: await tinyModelPath(), gpuLayers: 0});
-            const context = await model.createContext({contextSize: 512, sequences: 2, batchSize: 512, threads: 1});
             setInlineDecode(context, INLINE_DECODE_MODE);
             const sequence = context.getSequence();
             const other = context.getSequence();
