@@ -79,6 +79,37 @@ export function summarizeDecodePaths(samples: readonly DecodePathSamples[], refe
     });
 }
 
+/** One run's greedy tokens, or completion text, and the path that produced it. */
+export interface PathOutput {
+    readonly pathId: string;
+    readonly output: readonly (number | string)[];
+}
+
+/**
+ * Which paths produced which output, when they are not all the same: one line per distinct output, its paths (each once)
+ * and the first position where it departs from the first run's output; undefined when every run agrees.
+ */
+export function describeOutputDifferences(runs: readonly PathOutput[]): string | undefined {
+    const groups = new Map<string, {output: readonly (number | string)[], paths: Set<string>}>();
+    for (const run of runs) {
+        const key = JSON.stringify(run.output);
+        const group = groups.get(key) ?? {output: run.output, paths: new Set<string>()};
+        group.paths.add(run.pathId);
+        groups.set(key, group);
+    }
+    if (groups.size <= 1)
+        return undefined;
+    const [reference, ...others] = [...groups.values()];
+    const firstDifference = (output: readonly (number | string)[]) => {
+        let at = 0;
+        while (at < output.length && at < reference!.output.length && output[at] === reference!.output[at])
+            at++;
+        return at;
+    };
+    return [`${[...reference!.paths].join(", ")} (the first run's output)`,
+        ...others.map((group) => `${[...group.paths].join(", ")}: differs from token ${firstDifference(group.output)} on`)].join("; ");
+}
+
 export interface DecodeBenchReport {
     readonly version: 1;
     readonly startedAt: string;

@@ -13,7 +13,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import {fileURLToPath} from "node:url";
 import {openBareDecodeLoop, type BareDecodeLoop} from "../bench/bareDecodeLoop.js";
-import {renderDecodeBenchMarkdown, runInterleaved, summarizeDecodePaths, type DecodeBenchReport, type DecodePath} from "../bench/decodeBench.js";
+import {describeOutputDifferences, renderDecodeBenchMarkdown, runInterleaved, summarizeDecodePaths, type DecodeBenchReport, type DecodePath,
+    type PathOutput} from "../bench/decodeBench.js";
 import {decodeResultOf, findLlamaBench, llamaBenchDecodeArgs, runLlamaBench} from "../bench/llamaBench.js";
 import {distributionOf} from "../bench/statistics.js";
 import {EngineClient} from "../core/EngineClient.js";
@@ -78,10 +79,10 @@ async function main(): Promise<number> {
                 notes.push("llama-bench not run: give --llama-bench PATH, or build it (npm run build:llama-server, then " +
                     "cmake --build .cache/llama-server/<cpu|cuda> --target llama-bench)");
             }
-            const outputs = new Map<string, string>();
+            const outputs: PathOutput[] = [];
             const bare = (id: string, label: string, mode: InlineDecodeMode): DecodePath => ({id, label, measure: async () => {
                 const run = await loop.run(tokens, mode);
-                outputs.set(`${id}:${outputs.size}`, run.tokens.join(","));
+                outputs.push({pathId: id, output: run.tokens});
                 return run.msPerToken;
             }});
             paths.push(bare("node-stock", "node-llama-cpp evaluate loop, stock (worker round trips)", STOCK_DECODE_MODE));
@@ -98,7 +99,7 @@ async function main(): Promise<number> {
             if (!loop.inlineDecodeSupported)
                 notes.push("the loaded addon lacks the inline-decode patch (node-llama-cpp's prebuilt binary, or built before it): " +
                     "run npm run build:native");
-            const engineTexts = new Map<string, string>();
+            const engineTexts: PathOutput[] = [];
             // Per engine path: its own work between tokens, ms per token, one value per completion (warm-up included).
             const engineOwnWork = new Map<string, number[]>();
             if (!flags.has("no-engine")) {
@@ -113,7 +114,7 @@ async function main(): Promise<number> {
                     paths.push({id, label, measure: async () => {
                         const completion = await client.complete({prefix: loop.promptText, suffix: "", cacheKey: "decode-bench"},
                             {maxTokens: tokens + 1, stop: [], singleLine: false, temperature: 0, ignoreEndOfText: true, reuseCachedPrefix: false});
-                        engineTexts.set(`${id}:${engineTexts.size}`, completion.text);
+                        engineTexts.push({pathId: id, output: [...completion.text]});
                         const {generatedTokens, totalMs, timeToFirstTokenMs, tokenWaitMs} = completion.stats;
                         const msPerToken = (totalMs - timeToFirstTokenMs) / Math.max(1, generatedTokens - 1);
                         if (tokenWaitMs != null)
@@ -138,9 +139,12 @@ async function main(): Promise<number> {
             for (const [id, values] of engineOwnWork)
                 notes.push(`${id}: the engine's own work between tokens (detokenizing, stop rules, sending text) ` +
                     `${distributionOf(values).median.toFixed(3)} ms per token, median of ${values.length} completions; the rest of each token is waiting for it`);
-            const distinct = new Set(outputs.values());
-            if (new Set(engineTexts.values()).size > 1)
-                notes.push("the engine paths' completions DIFFER between rounds or settings (greedy output must not depend on them)");
+            const tokenDifferences = describeOutputDifferences(outputs);
+            if (tokenDifferences != null)
+                notes.push(`node-llama-cpp's greedy tokens DIFFER by path: ${tokenDifferences}`);
+            const textDifferences = describeOutputDifferences(engineTexts);
+            if (textDifferences != null)
+                notes.push(`the engine paths' completions DIFFER between rounds or settings (greedy output must not depend on them; positions in characters): ${textDifferences}`);
             const cpus = os.cpus();
             const report: DecodeBenchReport = {
                 version: 1,
@@ -153,7 +157,7 @@ async function main(): Promise<number> {
                 promptTokens: loop.promptTokens,
                 rounds,
                 warmup,
-                ...(outputs.size > 0 ? {outputsIdentical: distinct.size === 1} : {}),
+                ...(outputs.length > 0 ? {outputsIdentical: tokenDifferences == null} : {}),
                 notes,
                 paths: samples,
                 summary: summarizeDecodePaths(samples, llamaBench != null ? "llama-bench" : undefined)

@@ -1,5 +1,6 @@
 import * as assert from "node:assert/strict";
-import {renderDecodeBenchMarkdown, runInterleaved, summarizeDecodePaths, type DecodeBenchReport, type DecodePath} from "../../src/bench/decodeBench.js";
+import {describeOutputDifferences, renderDecodeBenchMarkdown, runInterleaved, summarizeDecodePaths, type DecodeBenchReport,
+    type DecodePath} from "../../src/bench/decodeBench.js";
 import {decodeResultOf, llamaBenchDecodeArgs, parseLlamaBenchJson} from "../../src/bench/llamaBench.js";
 
 // What llama-bench -o json printed for `-p 0 -n 16 -d 32 -t 1 -r 2 -b 1024 -ub 1024` (this tree, 2026-11-28).
@@ -84,6 +85,17 @@ describe("decode benchmark: llama-bench output and arguments", () => {
             ["-m", "m.gguf", "-p", "0", "-n", "128", "-d", "257", "-t", "1", "-b", "1024", "-ub", "1024", "-r", "1", "-ngl", "0", "-o", "json"]);
         assert.ok(!llamaBenchDecodeArgs({modelPath: "m.gguf", tokens: 8, depth: 0, threads: 4, repetitions: 3, batchSize: 512}).includes("-ngl"),
             "the GPU default (all layers) is left to llama-bench");
+    });
+});
+
+describe("decode benchmark: outputs compared across paths", () => {
+    it("says nothing when every run agrees, and otherwise which paths produced what and where they depart", () => {
+        assert.equal(describeOutputDifferences([]), undefined);
+        assert.equal(describeOutputDifferences([{pathId: "a", output: [1, 2]}, {pathId: "b", output: [1, 2]}]), undefined);
+        assert.equal(describeOutputDifferences([
+            {pathId: "stock", output: [5, 6, 7, 8]}, {pathId: "inline", output: [5, 6, 7, 8]}, {pathId: "stock", output: [5, 6, 7, 8]},
+            {pathId: "gpu", output: [5, 6, 9, 9]}, {pathId: "gpu", output: [5, 6, 9, 9]}, {pathId: "short", output: [5]}
+        ]), "stock, inline (the first run's output); gpu: differs from token 2 on; short: differs from token 1 on");
     });
 });
 
