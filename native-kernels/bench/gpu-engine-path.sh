@@ -52,8 +52,8 @@ if [ -f .device-carry/device-unpack.sh ]; then
     # shellcheck source=/dev/null
     source .device-carry/device-unpack.sh > "$LOGS/unpack.log"
 fi
-# The bundled CLIs as pack-gpu-carry.sh packed them (once per machine: the bench steps run on what the build left).
-[ -f .device-carry/dist.tar.xz ] && [ ! -f dist/decodeBenchCli.mjs ] && tar xJf .device-carry/dist.tar.xz
+# The bundled CLIs as pack-gpu-carry.sh packed them, in every step (a warm machine keeps an older dist/).
+[ -f .device-carry/dist.tar.xz ] && tar xJf .device-carry/dist.tar.xz
 
 if [ "$step" = build ]; then
     stamp "F16 model (background) + build, gpu $GPU"

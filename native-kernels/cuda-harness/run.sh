@@ -35,7 +35,7 @@ if [ "${1:-}" = "--compile-only" ]; then
     export src out
     export common_flags="${common[*]}"
     for a in 75 80 86 89 90a 120a; do
-        for f in q4_s24_cuda q4_s24_cuda_sparse_mma q6_k_cuda greedy_argmax_cuda; do echo "$a $f"; done
+        for f in q4_s24_cuda q4_s24_cuda_sparse_mma q6_k_cuda; do echo "$a $f"; done
     done | xargs -P "$(nproc)" -n 2 bash -c 'common=($common_flags); compile_one "$0" "$1"' 
     # ptxas's only sign that it serialized the wgmma kernel's pipeline (a branch, or an accumulator written, between a
     # wgmma and its wait): an info line C7513 / C7515, which would cost the kernel its overlap without failing anything.
@@ -47,6 +47,11 @@ if [ "${1:-}" = "--compile-only" ]; then
     nvcc "${common[@]}" -DQ4_S24_CUDA_NO_DP4A -gencode=arch=compute_75,code=sm_75 -c "$src/q4_s24_cuda.cu" \
         -o "$out/q4_s24_cuda_nodp4a.o"
     echo "compiled q4_s24_cuda.cu without dp4a"
+    # The greedy argmax has no architecture-specific code: the oldest and the Hopper target are enough.
+    for a in 75 90a; do
+        nvcc "${common[@]}" -gencode=arch=compute_$a,code=sm_$a -c "$src/greedy_argmax_cuda.cu" -o "$out/greedy_argmax_cuda_sm$a.o"
+    done
+    echo "compiled greedy_argmax_cuda.cu for sm_75 and sm_90a"
     nvcc "${common[@]}" -I"$here/stub-cublas" -DQ4_S24_HARNESS_CUBLAS -gencode=arch=compute_90a,code=sm_90a \
         -c "$here/q4_s24_cuda_harness.cu" -o "$out/harness.o"
     echo "compiled the harness (cuBLAS stand-in)"

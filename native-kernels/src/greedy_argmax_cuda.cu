@@ -86,7 +86,8 @@ size_t greedy_argmax_cuda_scratch_bytes(int64_t n) {
 }
 
 bool greedy_argmax_cuda(const float * x, int64_t n, void * scratch, int32_t * dst, cudaStream_t stream) {
-    if (n < 4096 || n >= INT_MAX || reinterpret_cast<uintptr_t>(x) % 16 != 0) {
+    // below 2^30 values the tail's index (4 * n/4 + up to the grid's stride) stays an int
+    if (n < 4096 || n >= (int64_t) 1 << 30 || reinterpret_cast<uintptr_t>(x) % 16 != 0) {
         return false;
     }
     const int blocks = blocks_for(n);

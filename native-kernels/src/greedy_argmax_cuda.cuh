@@ -15,5 +15,5 @@ size_t greedy_argmax_cuda_scratch_bytes(int64_t n);
 // and a NaN at x[0] gives 0, as does a row with nothing above -inf). ggml's own CUDA argmax reduces a row in one thread
 // block and its CPU argmax keeps the last of equal values; this one spreads the row over up to 128 blocks (a float4
 // per thread and pass) and reduces their results in a second, one-block launch. Returns false, launching nothing,
-// unless x is 16-byte aligned and 4096 <= n < 2^31 (shorter rows stay ggml's).
+// unless x is 16-byte aligned and 4096 <= n < 2^30 (shorter rows stay ggml's).
 bool greedy_argmax_cuda(const float * x, int64_t n, void * scratch, int32_t * dst, cudaStream_t stream);

@@ -72,7 +72,8 @@ export async function openBareDecodeLoop(options: BareDecodeLoopOptions): Promis
                 setInlineDecode(loaded.context, mode);
                 // tokens + 1 are sampled; the last one's decode would be wasted
                 setDecodeAhead(loaded.context, mode.decodeAhead ? tokens : 0);
-                setGreedyInDecode(sequence, mode.greedyInDecode);
+                if (setGreedyInDecode(sequence, mode.greedyInDecode) !== mode.greedyInDecode)
+                    throw new Error("greedy in the decode could not be attached (needs our sampling-in-decode addon patch and a backend that runs the argmax)");
                 await sequence.clearHistory();
                 const generated: number[] = [];
                 let firstAt = 0;

@@ -51,7 +51,8 @@ export interface LoadModelOptions {
      * decode's graph, on the GPU where the output layer is), so only the token, not the vocabulary's logits, comes back
      * to the host. Off by default: on the H200 (docs/benchmarks.md, session 17) it made node-llama-cpp's own loop 21 us
      * per token faster but not the engine, and it changed the sparse 8B model's greedy tokens (whose near-flat synthetic
-     * logits flip on rounding) for a reason not yet found. Needs our addon patch.
+     * logits flip on rounding) for a reason not yet found. Needs our addon patch; never with promptLookup (its draft
+     * batches ask one sequence for several outputs, and llama.cpp samples one per sequence in a decode).
      */
     readonly greedyInDecode?: boolean;
     /** CPU threads of the context (default: mathThreadsFor the machine's math cores). */

@@ -110,8 +110,9 @@ export class CompletionEngine {
                 trainContextSize: model.trainContextSize,
                 weightTypes: summary.weightTypes,
                 decodeAhead,
-                // Off unless asked for (LoadModelOptions.greedyInDecode says why).
-                greedyInDecode: supportsGreedyInDecode(context) && options.greedyInDecode === true
+                // Off unless asked for (LoadModelOptions.greedyInDecode says why), and never with prompt lookup, whose
+                // draft batches ask one sequence for several outputs (llama.cpp samples one per sequence in a decode).
+                greedyInDecode: supportsGreedyInDecode(context) && options.greedyInDecode === true && options.promptLookup !== true
             };
             this.loaded = {runtime, model, context, pool: new SequencePool(sequences), tokenizer, stopTokens, info};
             return info;
@@ -226,8 +227,8 @@ export class CompletionEngine {
         const aheadBefore = loaded.info.decodeAhead ? decodeAheadStats(loaded.context) : undefined;
         const {sequence, tokens, keep, maxTokens} = await this.prepareSequence(loaded, prompt, options);
         // Only greedy requests: any other sampler needs the logits, which a sequence sampling in the decode never copies.
-        if (loaded.info.greedyInDecode)
-            setGreedyInDecode(sequence, options.temperature === 0);
+        if (loaded.info.greedyInDecode && !setGreedyInDecode(sequence, options.temperature === 0) && options.temperature === 0)
+            this.log("warn", "greedy in the decode could not be attached to a sequence (the backend cannot run llama.cpp's greedy sampler); its logits come to the host");
 
         const matcher = new StopRuleMatcher(options.stop, options.singleLine);
         const generated: Token[] = [];

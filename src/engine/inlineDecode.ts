@@ -101,8 +101,11 @@ export function supportsGreedyInDecode(context: LlamaContext): boolean {
  * followed by an argmax on the CPU. The sequence then has no logits on the host: turn this off before sampling it any
  * other way (the addon refuses with an error rather than sample from nothing). Changing it makes llama.cpp re-reserve
  * its graph on the next decode, so set it when the sampling settings change, not per token. Returns whether the
- * sequence now samples in the decode (false without the patch, or where the backend cannot run the argmax). The
- * setting belongs to the sequence's id in the context, which outlives a disposed sequence: turn it off before disposing.
+ * sequence now samples in the decode (false without the patch, or where the backend cannot run the argmax). A decode
+ * may then ask such a sequence for one output only (llama.cpp's default n_outputs_max_per_seq), so not with drafts
+ * validated in one batch (prompt lookup). Disposing of the sequence detaches it (node-llama-cpp gives its id to the
+ * next sequence; one collected without dispose() keeps it attached). Ties: on the GPU the first of equal logits wins,
+ * as on the host; ggml's CPU argmax keeps the last.
  */
 export function setGreedyInDecode(sequence: LlamaContextSequence, enabled: boolean): boolean {
     const addon = nativeContext(sequence.context);
@@ -110,5 +113,15 @@ export function setGreedyInDecode(sequence: LlamaContextSequence, enabled: boole
     const sequenceId = (sequence as unknown as {_sequenceId?: number})._sequenceId;
     if (typeof addon?.setBackendGreedy !== "function" || typeof sequenceId !== "number")
         return false;
-    return addon.setBackendGreedy(sequenceId, enabled);
+    const attached = addon.setBackendGreedy(sequenceId, enabled);
+    if (attached && !detachesOnDispose.has(sequence)) {
+        detachesOnDispose.add(sequence);
+        // onDispose runs before node-llama-cpp hands the id back; a disposed context has nothing left to detach
+        sequence.onDispose.createListener(() => {
+            if (!sequence.context.disposed)
+                addon.setBackendGreedy?.(sequenceId, false);
+        });
+    }
+    return attached;
 }
+const detachesOnDispose = new WeakSet<LlamaContextSequence>();

@@ -162,6 +162,7 @@ describe("engine process (real node-llama-cpp on the CPU, tiny model)", function
                 assert.equal(actual.stopReason, expected.stopReason, `step ${index}`);
                 assert.ok(actual.stats.generatedTokens > 0, `step ${index}`);
             }
+            assert.ok(!logs.some((line) => line.includes("greedy in the decode could not be attached")), "the sampler attached");
         } finally {
             await inDecode.dispose();
         }

@@ -34,12 +34,18 @@ describe("inline decode switch", () => {
 
     it("passes a sequence's greedy-in-decode switch to a patched addon context and reports an unpatched one", () => {
         const calls: unknown[][] = [];
-        const patched = {_ctx: {setBackendGreedy: (...args: unknown[]) => { calls.push(args); return args[1]; }}} as unknown as LlamaContext;
-        const sequence = {context: patched, _sequenceId: 3} as unknown as LlamaContextSequence;
+        const patched = {_ctx: {setBackendGreedy: (...args: unknown[]) => { calls.push(args); return args[1]; }}, disposed: false} as unknown as LlamaContext;
+        const onDispose: (() => void)[] = [];
+        const sequence = {context: patched, _sequenceId: 3, onDispose: {createListener: (listener: () => void) => onDispose.push(listener)}} as unknown as LlamaContextSequence;
         assert.equal(supportsGreedyInDecode(patched), true);
         assert.equal(setGreedyInDecode(sequence, true), true);
         assert.equal(setGreedyInDecode(sequence, false), false);
-        assert.deepEqual(calls, [[3, true], [3, false]]);
+        assert.equal(setGreedyInDecode(sequence, true), true);
+        assert.deepEqual(calls, [[3, true], [3, false], [3, true]]);
+        // One listener however often it is attached, and it detaches the id when the sequence is disposed.
+        assert.equal(onDispose.length, 1);
+        onDispose[0]!();
+        assert.deepEqual(calls.at(-1), [3, false]);
         const stock = {context: {_ctx: {decodeBatch: () => undefined}}, _sequenceId: 0} as unknown as LlamaContextSequence;
         assert.equal(supportsGreedyInDecode(stock.context), false);
         assert.equal(setGreedyInDecode(stock, true), false);
@@ -178,6 +184,18 @@ describe("inline decode (real node-llama-cpp on the CPU, tiny model)", function 
             assert.equal(setGreedyInDecode(sequence, false), false);
             assert.deepEqual(await generate(0.8), sampled);
             assert.deepEqual(await generate(0), onHost);
+            // Disposing of a sequence detaches its sampler: the next sequence node-llama-cpp gives the id samples on the host.
+            assert.equal(setGreedyInDecode(sequence, true), true);
+            await sequence.dispose();
+            const reused = context.getSequence();
+            const idOf = (s: LlamaContextSequence) => (s as unknown as {_sequenceId: number})._sequenceId;
+            assert.equal(idOf(reused), idOf(sequence));
+            let reusedFirst: Token | undefined;
+            for await (const token of reused.evaluate(prompt, {temperature: 0.8, seed: 1, yieldEogToken: true})) {
+                reusedFirst = token;
+                break;
+            }
+            assert.equal(reusedFirst, sampled[0]);
             await context.dispose();
             await model.dispose();
         } finally {
