@@ -97,7 +97,7 @@ fi
 nvcc "${common[@]}" ${HARNESS_NVCC_FLAGS:-} -gencode=arch=compute_${arch#sm_},code=$arch -DQ4_S24_HARNESS_CUBLAS \
     "$here/q4_s24_cuda_harness.cu" "$src/q4_s24_cuda.cu" "$src/q4_s24_cuda_sparse_mma.cu" "$src/q4_s24_ref.c" -lcublas \
     -o "$out/q4_s24_cuda_harness"
-if [ "${2:-}" = "profile-prefill" ]; then
+if [ "$mode" = "profile-prefill" ]; then
     # Nsight Compute on the sparse tensor-core prefill (a few launches of the prefill checks): stall reasons, pipes.
     # PROFILE_KERNELS (an ncu kernel-name regex, default both kernels) and PROFILE_LAUNCHES narrow it; NCU_METRICS
     # (ncu's --metrics list) replaces the full set.
@@ -107,7 +107,7 @@ if [ "${2:-}" = "profile-prefill" ]; then
         --launch-count "${PROFILE_LAUNCHES:-4}" "$out/q4_s24_cuda_harness" "$seed" prefill-quick
     exit 0
 fi
-if [ "${2:-}" = "profile" ]; then
+if [ "$mode" = "profile" ]; then
     # Nsight Compute on one launch of each decode kernel (batch 1, Llama-3-8B shapes): where the time goes.
     ncu --set full --kernel-name regex:'mul_mat_vec_(staged_)?kernel' "$out/q4_s24_cuda_harness" "$seed" profile
     exit 0

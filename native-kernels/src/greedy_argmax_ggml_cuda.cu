@@ -2,15 +2,11 @@
 #include "greedy_argmax_ggml_cuda.cuh"
 
 #include "../ggml-cuda/common.cuh"
+#include "q4_s24_cuda_env_flag.cuh"
 #include "greedy_argmax_cuda.cuh"
 
-#include <stdlib.h>
-
 static bool greedy_argmax_disabled() {
-    static const bool disabled = [] {
-        const char * env = getenv("Q4_S24_CUDA_NO_ARGMAX");
-        return env != nullptr && atoi(env) != 0;
-    }();
+    static const bool disabled = q4_s24_cuda_env_flag("Q4_S24_CUDA_NO_ARGMAX");
     return disabled;
 }
 

@@ -1,6 +1,7 @@
 // Q4_S24 CUDA kernels: activation quantization, decode mat-vec (batch 1..8), dequantization, get_rows.
 #include "q4_s24_cuda.cuh"
 #include "q4_s24_cuda_async_copy.cuh"
+#include "q4_s24_cuda_env_flag.cuh"
 #include "q4_s24_cuda_launch.cuh"
 #include "q4_s24_cuda_layout.cuh"
 #include "q4_s24_cuda_word_ops.cuh"
@@ -893,10 +894,7 @@ const char * q4_s24_cuda_mmv_variant_name(q4_s24_cuda_mmv_variant variant) {
 // overlap that programmatic launch gives), for rows of a multiple of 1024 columns that fit its shared memory, and
 // unless Q4_S24_CUDA_NO_STAGED=1 (any nonzero number) asks for session 12's defaults, to measure it.
 static bool staged_default(int64_t k, int rows, int matrices) {
-    static const bool env_allows = [] {
-        const char * env = getenv("Q4_S24_CUDA_NO_STAGED");
-        return env == nullptr || atoi(env) == 0;
-    }();
+    static const bool env_allows = !q4_s24_cuda_env_flag("Q4_S24_CUDA_NO_STAGED");
     return env_allows && k % 1024 == 0 && (size_t) (matrices * rows) * (size_t) (k / kSubCols / kSubsPerBlock) *
                                                   kBlockBytes <= kStagedRowBytesMax &&
            device_code_is_sm90(reinterpret_cast<const void *>(quantize_act_kernel));

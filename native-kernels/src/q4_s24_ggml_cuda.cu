@@ -3,6 +3,7 @@
 
 #include "../ggml-cuda/common.cuh"
 #include "q4_s24_cuda.cuh"
+#include "q4_s24_cuda_env_flag.cuh"
 #include "q4_s24_cuda_sparse_mma.cuh"
 #include "../ggml-cuda/convert.cuh"
 
@@ -57,16 +58,10 @@ struct ggml_cuda_q4_s24_state {
 // Covers inputs of up to 32768 values x 8 columns (Llama-3-70B's feed-forward width is 28672).
 static const size_t kActCacheBytes = q4_s24_cuda_act_bytes(32768, Q4_S24_CUDA_MMV_MAX_COLS);
 
-// Whether environment variable name is set to a nonzero number.
-static bool env_flag(const char * name) {
-    const char * env = getenv(name);
-    return env != nullptr && atoi(env) != 0;
-}
-
 // Q4_S24_CUDA_NO_FUSION=1 (any nonzero number) turns off our graph fusions (RMS norm + quantization, q/k/v group,
 // gate/up + SWIGLU, mat-vec + residual) and the activation buffer, to measure them.
 static bool fusion_disabled() {
-    static const bool disabled = env_flag("Q4_S24_CUDA_NO_FUSION");
+    static const bool disabled = q4_s24_cuda_env_flag("Q4_S24_CUDA_NO_FUSION");
     return disabled;
 }
 
@@ -194,7 +189,7 @@ bool ggml_cuda_q4_s24_mul_mat_vec(ggml_backend_cuda_context & ctx, const ggml_te
 static bool grouping_disabled() {
     static const bool disabled = [] {
         const char * ggmls = getenv("GGML_CUDA_GRAPH_OPT");
-        return env_flag("Q4_S24_CUDA_NO_GROUP") || (ggmls != nullptr && atoi(ggmls) == 1);
+        return q4_s24_cuda_env_flag("Q4_S24_CUDA_NO_GROUP") || (ggmls != nullptr && atoi(ggmls) == 1);
     }();
     return disabled || fusion_disabled();
 }
@@ -204,7 +199,7 @@ static bool grouping_disabled() {
 // them grouped (two launches: the group's, then ggml's SWIGLU), 8B-shaped model, llama-bench tg128, same run.
 // Q4_S24_CUDA_GROUP_GLU=1 groups them (at batch 1 its rows sum exactly as the plain path's; the SWIGLU kernel's do not).
 static bool group_takes_glu_inputs() {
-    static const bool takes = env_flag("Q4_S24_CUDA_GROUP_GLU");
+    static const bool takes = q4_s24_cuda_env_flag("Q4_S24_CUDA_GROUP_GLU");
     return takes;
 }
 
@@ -335,7 +330,7 @@ static int collect_mul_mat_group(const ggml_cgraph * cgraph, int i, q4_s24_cuda_
 // Q4_S24_CUDA_NO_ROPE_FUSION=1 leaves the rope and KV-cache writes after q, k and v to ggml's kernels (to measure
 // their fusion into the group's launch); Q4_S24_CUDA_NO_FUSION=1 turns it off with the others.
 static bool rope_fusion_disabled() {
-    static const bool disabled = env_flag("Q4_S24_CUDA_NO_ROPE_FUSION");
+    static const bool disabled = q4_s24_cuda_env_flag("Q4_S24_CUDA_NO_ROPE_FUSION");
     return disabled || fusion_disabled();
 }
 
@@ -600,7 +595,7 @@ int ggml_cuda_q4_s24_try_fuse_mul_mat_group(ggml_backend_cuda_context & ctx, ggm
 // Q4_S24_CUDA_NO_NORM_FUSION=1 leaves the RMS norm to ggml's kernel and the quantization to its own launch (to
 // measure the norm fusion alone); Q4_S24_CUDA_NO_FUSION=1 turns it off with the others.
 static bool norm_fusion_disabled() {
-    static const bool disabled = env_flag("Q4_S24_CUDA_NO_NORM_FUSION");
+    static const bool disabled = q4_s24_cuda_env_flag("Q4_S24_CUDA_NO_NORM_FUSION");
     return disabled || fusion_disabled();
 }
 

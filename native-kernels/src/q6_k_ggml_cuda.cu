@@ -2,15 +2,11 @@
 #include "q6_k_ggml_cuda.cuh"
 
 #include "../ggml-cuda/common.cuh"
+#include "q4_s24_cuda_env_flag.cuh"
 #include "q6_k_cuda.cuh"
 
-#include <stdlib.h>
-
 static bool q6_k_kernel_disabled() {
-    static const bool disabled = [] {
-        const char * env = getenv("Q4_S24_CUDA_NO_Q6_K");
-        return env != nullptr && atoi(env) != 0;
-    }();
+    static const bool disabled = q4_s24_cuda_env_flag("Q4_S24_CUDA_NO_Q6_K");
     return disabled;
 }
 

@@ -75,7 +75,8 @@ export interface LoadedModelInfo {
     readonly weightTypes: readonly string[];
     /** Whether generations decode ahead (LoadModelOptions.decodeAhead). */
     readonly decodeAhead: boolean;
-    /** Whether greedy generations pick their tokens inside the decode (LoadModelOptions.greedyInDecode). */
+    /** Whether greedy generations pick their tokens inside the decode (LoadModelOptions.greedyInDecode, and the backend
+     *  runs llama.cpp's greedy sampler). */
     readonly greedyInDecode: boolean;
 }
 

@@ -9,7 +9,7 @@ import {SequencePool} from "./SequencePool.js";
 import {buildPromptTokens, tokenizesLineStartsApart, type PromptTokenizer} from "./buildPromptTokens.js";
 import {memoizeTokenize} from "./memoizeTokenize.js";
 import {GgmlType, ggmlTypeName} from "../gguf/ggmlTypes.js";
-import {decodeAheadStats, setDecodeAhead, setGreedyInDecode, setInlineDecode, supportsDecodeAhead, supportsGreedyInDecode} from "./inlineDecode.js";
+import {decodeAheadStats, setDecodeAhead, setGreedyInDecode, setInlineDecode, supportsDecodeAhead} from "./inlineDecode.js";
 
 type Logger = (level: "info" | "warn" | "error", message: string) => void;
 
@@ -112,7 +112,8 @@ export class CompletionEngine {
                 decodeAhead,
                 // Off unless asked for (LoadModelOptions.greedyInDecode says why), and never with prompt lookup, whose
                 // draft batches ask one sequence for several outputs (llama.cpp samples one per sequence in a decode).
-                greedyInDecode: supportsGreedyInDecode(context) && options.greedyInDecode === true && options.promptLookup !== true
+                // Attached to the first sequence here: whether the backend can run the sampler is the same for all.
+                greedyInDecode: options.greedyInDecode === true && options.promptLookup !== true && setGreedyInDecode(sequences[0]!, true)
             };
             this.loaded = {runtime, model, context, pool: new SequencePool(sequences), tokenizer, stopTokens, info};
             return info;
@@ -227,8 +228,8 @@ export class CompletionEngine {
         const aheadBefore = loaded.info.decodeAhead ? decodeAheadStats(loaded.context) : undefined;
         const {sequence, tokens, keep, maxTokens} = await this.prepareSequence(loaded, prompt, options);
         // Only greedy requests: any other sampler needs the logits, which a sequence sampling in the decode never copies.
-        if (loaded.info.greedyInDecode && !setGreedyInDecode(sequence, options.temperature === 0) && options.temperature === 0)
-            this.log("warn", "greedy in the decode could not be attached to a sequence (the backend cannot run llama.cpp's greedy sampler); its logits come to the host");
+        if (loaded.info.greedyInDecode)
+            setGreedyInDecode(sequence, options.temperature === 0);
 
         const matcher = new StopRuleMatcher(options.stop, options.singleLine);
         const generated: Token[] = [];

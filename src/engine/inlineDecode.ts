@@ -23,9 +23,9 @@ export interface InlineDecodeMode {
 /** node-llama-cpp's own behaviour: every decode and every sample is a round trip through a libuv worker thread. */
 export const STOCK_DECODE_MODE: InlineDecodeMode = {maxTokens: 0, greedyFromLogits: false, decodeAhead: false, greedyInDecode: false};
 export const INLINE_DECODE_MODE: InlineDecodeMode = {maxTokens: INLINE_DECODE_MAX_TOKENS, greedyFromLogits: true, decodeAhead: false, greedyInDecode: false};
-/** Inline decode, and each token's decode queued on the GPU while JavaScript handles the token. */
+/** Inline decode, and each token's decode queued on the GPU while JavaScript handles the token (the engine's GPU mode). */
 export const PIPELINED_DECODE_MODE: InlineDecodeMode = {...INLINE_DECODE_MODE, decodeAhead: true};
-/** The engine's GPU mode: pipelined, and each greedy token picked on the GPU, so no logits are copied to the host. */
+/** Pipelined, and each greedy token picked on the GPU, so no logits are copied to the host (the engine's greedyInDecode). */
 export const SAMPLED_IN_DECODE_MODE: InlineDecodeMode = {...PIPELINED_DECODE_MODE, greedyInDecode: true};
 
 interface PatchedAddonContext {

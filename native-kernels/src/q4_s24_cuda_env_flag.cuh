@@ -1,0 +1,11 @@
+// The environment switches of our ggml glue (Q4_S24_CUDA_NO_FUSION=1 and the like): read once per process by each
+// caller's static, so a graph's many launches never call getenv.
+#pragma once
+
+#include <stdlib.h>
+
+// Whether environment variable name is set to a nonzero number.
+inline bool q4_s24_cuda_env_flag(const char * name) {
+    const char * env = getenv(name);
+    return env != nullptr && atoi(env) != 0;
+}
