@@ -191,8 +191,7 @@ if [ "$step" = bench ]; then
         stamp "test-backend-ops: Q4_S24 matmuls and the gate/up fusion against the CPU backend, then their times"
         # (MUL_MAT type_a=q6_K: the batch-1 Q6_K mat-vec, every model's output matrix; ARGMAX: the greedy argmax.)
         for check in "MUL_MAT type_a=q4_s24" "MUL_MAT_VEC_FUSION type=q4_s24" "GET_ROWS type=q4_s24" "Q4_S24_MUL_MAT_GROUP k=" "Q4_S24_MUL_MAT_ADD k=" \
-                     "Q4_S24_RMS_NORM_MUL_MAT k=" "Q4_S24_QKV_ROPE k=" "Q4_S24_ATTENTION_O n_head=" "MUL_MAT type_a=q6_K" \
-                     "ARGMAX type=f32"; do
+                     "Q4_S24_RMS_NORM_MUL_MAT k=" "Q4_S24_QKV_ROPE k=" "MUL_MAT type_a=q6_K" "ARGMAX type=f32"; do
             set -- $check
             log="$LOGS/test-backend-ops-$1-${2//[^A-Za-z0-9_]/}.log"
             "$bin/test-backend-ops" test -b CUDA0 -o "$1" -p "$2" > "$log" 2>&1 || true
@@ -214,14 +213,6 @@ if [ "$step" = bench ]; then
         echo "MUL_MAT_VEC_FUSION type=q4_s24, Q4_S24_CUDA_GROUP_GLU=1: $(grep -E "tests passed" "$LOGS/test-backend-ops-MUL_MAT_VEC_FUSION-group-glu1.log" | tr -d '\n'); $(grep -c FAIL "$LOGS/test-backend-ops-MUL_MAT_VEC_FUSION-group-glu1.log") FAIL lines"
         # ggml-cuda's debug line about CUDA graph warm-up splits a result line in two: joined back here.
         unsplit() { perl -0pe 's/ggml_backend_cuda_graph_compute: CUDA graph warmup \w+\n//g'; }
-        # The one-launch attention (+ o-projection + residual) against ggml's attention launches, the quantization
-        # launch and the projection; and ggml's attention alone, at the same cache lengths (Llama-3-8B), same run.
-        for off in 0 1; do
-            Q4_S24_CUDA_NO_ATTENTION_FUSION=$off "$bin/test-backend-ops" perf -b CUDA0 -o Q4_S24_ATTENTION_O 2>&1 \
-                | unsplit | grep "us/run" | sed "s/^/Q4_S24_CUDA_NO_ATTENTION_FUSION=$off: /" || true
-        done
-        "$bin/test-backend-ops" perf -b CUDA0 -o FLASH_ATTN_EXT -p "hsk=128,hsv=128,nh=8,nr23=\[4,1\],kv=[0-9]+,nb=1," 2>&1 \
-            | unsplit | grep "us/run" || true
         [[ " ${SKIP:-} " == *" perf "* ]] || "$bin/test-backend-ops" perf -b CUDA0 -o MUL_MAT_VEC_FUSION -p "n=14336" 2>&1 | unsplit \
             | tee "$LOGS/perf-fusion.log" | grep "us/run" || true
         [[ " ${SKIP:-} " == *" perf "* ]] || "$bin/test-backend-ops" perf -b CUDA0 -o MUL_MAT -p "type_a=q4_(0|s24),type_b=f32,m=(1024|4096|14336),n=(1|2|4|8)," \

@@ -8,9 +8,6 @@
 #   native-kernels/cuda-harness/run.sh SEED profile-prefill  Nsight Compute on the sparse tensor-core prefill kernel
 #   native-kernels/cuda-harness/run.sh SEED q6k      the batch-1 Q6_K mat-vec alone (q6_k_cuda_harness.cu; the default
 #                                                    and decode modes run it too)
-#   native-kernels/cuda-harness/run.sh SEED attention  the one-launch decode attention alone
-#                                                    (decode_attention_cuda_harness.cu; compute capability 9.0; the
-#                                                    default and decode modes run it too)
 #   HARNESS_NVCC_FLAGS=-DQ4_S24_MMA_STAGED_PAD=1 HARNESS_OUT=/tmp/hpad native-kernels/cuda-harness/run.sh SEED prefill
 #                                                    a kernel variant (extra nvcc flags for the GPU build; also
 #                                                    -DQ4_S24_MMA_MAX_STAGES=2, and -DQ4_S24_WGMMA_EXPERIMENT=1|2|3:
@@ -55,13 +52,6 @@ if [ "${1:-}" = "--compile-only" ]; then
         nvcc "${common[@]}" -gencode=arch=compute_$a,code=sm_$a -c "$src/greedy_argmax_cuda.cu" -o "$out/greedy_argmax_cuda_sm$a.o"
     done
     echo "compiled greedy_argmax_cuda.cu for sm_75 and sm_90a"
-    # The decode attention runs on Hopper only; older architectures compile an empty kernel.
-    for a in 80 90a; do
-        nvcc "${common[@]}" -gencode=arch=compute_$a,code=sm_$a -c "$src/decode_attention_cuda.cu" -o "$out/decode_attention_cuda_sm$a.o"
-    done
-    echo "compiled decode_attention_cuda.cu for sm_80 and sm_90a"
-    nvcc "${common[@]}" -gencode=arch=compute_90a,code=sm_90a -c "$here/decode_attention_cuda_harness.cu" -o "$out/decode_attention_harness.o"
-    echo "compiled the decode attention harness"
     nvcc "${common[@]}" -I"$here/stub-cublas" -DQ4_S24_HARNESS_CUBLAS -gencode=arch=compute_90a,code=sm_90a \
         -c "$here/q4_s24_cuda_harness.cu" -o "$out/harness.o"
     echo "compiled the harness (cuBLAS stand-in)"
@@ -103,17 +93,6 @@ if [ "$mode" = "" ] || [ "$mode" = decode ] || [ "$mode" = q6k ]; then
             "$((seed + 1))" quick | tail -n 4
     fi
     if [ "$mode" = q6k ]; then exit 0; fi
-fi
-# The decode attention's harness (Hopper only), then its memcheck.
-if [ "$arch" = sm_90a ] && { [ "$mode" = "" ] || [ "$mode" = decode ] || [ "$mode" = attention ]; }; then
-    nvcc "${common[@]}" -gencode=arch=compute_90a,code=sm_90a "$here/decode_attention_cuda_harness.cu" \
-        "$src/decode_attention_cuda.cu" -o "$out/decode_attention_cuda_harness"
-    "$out/decode_attention_cuda_harness" "$seed"
-    if command -v compute-sanitizer >/dev/null; then
-        compute-sanitizer --tool memcheck --leak-check full --error-exitcode 9 "$out/decode_attention_cuda_harness" \
-            "$((seed + 1))" quick | tail -n 4
-    fi
-    if [ "$mode" = attention ]; then exit 0; fi
 fi
 nvcc "${common[@]}" ${HARNESS_NVCC_FLAGS:-} -gencode=arch=compute_${arch#sm_},code=$arch -DQ4_S24_HARNESS_CUBLAS \
     "$here/q4_s24_cuda_harness.cu" "$src/q4_s24_cuda.cu" "$src/q4_s24_cuda_sparse_mma.cu" "$src/q4_s24_ref.c" -lcublas \

@@ -4,7 +4,6 @@
 #include "q4_s24_cuda_env_flag.cuh"
 #include "q4_s24_cuda_launch.cuh"
 #include "q4_s24_cuda_layout.cuh"
-#include "q4_s24_cuda_quantize_in_warp.cuh"
 #include "q4_s24_cuda_word_ops.cuh"
 
 #include <stdio.h>
@@ -86,6 +85,22 @@ __device__ __forceinline__ int dot4_s8(int a, int b, int c) {
 #else
     return __dp4a(a, b, c);
 #endif
+}
+
+// Activation value v at index i (column * k + element) of the quantized copy: symmetric int8 with one float scale per
+// 32 values, the warp's lanes holding one sub-block's 32 values in order.
+__device__ __forceinline__ void quantize_in_warp(float v, int64_t i, int8_t * q, float * d) {
+    float amax = fabsf(v);
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) {
+        amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, off));
+    }
+    const float scale = amax / 127.0f;
+    const float inv   = amax > 0.0f ? 127.0f / amax : 0.0f;
+    q[i] = (int8_t) __float2int_rn(v * inv);
+    if ((threadIdx.x & 31) == 0) {
+        d[i / kSubCols] = scale;
+    }
 }
 
 // One warp per 32 values: symmetric int8 with one float scale per 32 columns.

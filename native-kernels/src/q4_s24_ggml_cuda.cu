@@ -2,7 +2,6 @@
 #include "q4_s24_ggml_cuda.cuh"
 
 #include "../ggml-cuda/common.cuh"
-#include "decode_attention_cuda.cuh"
 #include "q4_s24_cuda.cuh"
 #include "q4_s24_cuda_env_flag.cuh"
 #include "q4_s24_cuda_sparse_mma.cuh"
@@ -705,24 +704,20 @@ bool ggml_cuda_q4_s24_mul_mat_vec_swiglu(ggml_backend_cuda_context & ctx, const 
     return true;
 }
 
-// Whether the ADD sum = mul_mat + addend (either order) fits the mat-vec's residual epilogue: F32 and the same shape
-// throughout, and the addend either the sum's own memory (ggml's in-place ADD) or apart from it, since each thread
-// reads the addend where it then writes the sum.
-static bool residual_add_fits(const ggml_tensor * mul_mat, const ggml_tensor * addend, const ggml_tensor * sum) {
-    return sum->op == GGML_OP_ADD && sum->type == GGML_TYPE_F32 && addend->type == GGML_TYPE_F32 &&
-           ggml_are_same_shape(addend, mul_mat) && ggml_are_same_shape(sum, mul_mat) &&
-           addend->nb[0] == sizeof(float) && sum->nb[0] == sizeof(float) &&
-           !(overlaps(sum, addend) && (sum->data != addend->data || sum->nb[1] != addend->nb[1]));
-}
-
 bool ggml_cuda_q4_s24_mul_mat_vec_add(ggml_backend_cuda_context & ctx, const ggml_tensor * mul_mat,
                                       const ggml_tensor * addend, ggml_tensor * sum) {
-    if (fusion_disabled() || !plain_mat_vec(mul_mat) || !residual_add_fits(mul_mat, addend, sum)) {
+    if (fusion_disabled() || !plain_mat_vec(mul_mat) || sum->op != GGML_OP_ADD || sum->type != GGML_TYPE_F32 ||
+        addend->type != GGML_TYPE_F32 || !ggml_are_same_shape(addend, mul_mat) || !ggml_are_same_shape(sum, mul_mat) ||
+        addend->nb[0] != sizeof(float) || sum->nb[0] != sizeof(float)) {
         return false;
     }
     // ggml's allocator may give the sum the memory of the matmul's input, which no later node reads: then the
     // activations are quantized into a buffer of their own first (a kernel reading them while others write the sum
     // would race).
+    // Each thread reads the addend where it then writes the sum: the same memory (ggml's in-place ADD) or none of it.
+    if (overlaps(sum, addend) && (sum->data != addend->data || sum->nb[1] != addend->nb[1])) {
+        return false;
+    }
     const ggml_tensor * x       = mul_mat->src[1];
     const bool          overlap = overlaps(sum, x);
     mul_mat_vec_one(ctx, mul_mat->src[0], x, (float *) sum->data, (int64_t) (sum->nb[1] / sizeof(float)),
@@ -739,109 +734,4 @@ void ggml_cuda_q4_s24_get_rows(ggml_backend_cuda_context & ctx, ggml_tensor * ds
     q4_s24_cuda_get_rows(src0->data, ne00, nb01, nb02, nb03, (const int32_t *) src1->data, ne10, ne11, ne12, nb10,
                          nb11, nb12, dst->data, dst->type == GGML_TYPE_F16, nb1, nb2, nb3, ctx.stream());
     CUDA_CHECK(cudaGetLastError());
-}
-
-// Q4_S24_CUDA_NO_ATTENTION_FUSION=1 leaves attention to ggml's kernels and the o-projection's quantization to its own
-// launch (to measure the fusion); Q4_S24_CUDA_NO_FUSION=1 turns it off with the others.
-static bool attention_fusion_disabled() {
-    static const bool disabled = q4_s24_cuda_env_flag("Q4_S24_CUDA_NO_ATTENTION_FUSION");
-    return disabled || fusion_disabled();
-}
-
-// The decode attention kernel's arguments for a FLASH_ATTN_EXT node, or false when the kernel does not take it: one
-// query token, F32 queries, F16 K and V of 128-value heads, an F16 mask or none, no ALiBi, soft cap, sinks or sparse
-// key bound, and an F32 result [128, heads, 1] with contiguous heads (ggml's layout).
-static bool decode_attention_arguments(const ggml_tensor * fa, decode_attention_args & args) {
-    const ggml_tensor * q    = fa->src[0];
-    const ggml_tensor * k    = fa->src[1];
-    const ggml_tensor * v    = fa->src[2];
-    const ggml_tensor * mask = fa->src[3];
-    float scale, max_bias, softcap;
-    memcpy(&scale, (const float *) fa->op_params + 0, sizeof(float));
-    memcpy(&max_bias, (const float *) fa->op_params + 1, sizeof(float));
-    memcpy(&softcap, (const float *) fa->op_params + 2, sizeof(float));
-    const int64_t D = kDecodeAttentionHeadDim;
-    if (fa->src[4] != nullptr || max_bias != 0.0f || softcap != 0.0f || ggml_get_op_params_i32(fa, 4) != 0 ||
-        q->type != GGML_TYPE_F32 || k->type != GGML_TYPE_F16 || v->type != GGML_TYPE_F16 || q->ne[0] != D ||
-        k->ne[0] != D || v->ne[0] != D || q->ne[1] != 1 || q->ne[3] != 1 || k->ne[3] != 1 || v->ne[3] != 1 ||
-        k->ne[1] != v->ne[1] || k->ne[2] != v->ne[2] || q->nb[0] != sizeof(float) || k->nb[0] != sizeof(half) ||
-        v->nb[0] != sizeof(half) || q->nb[2] % sizeof(float) != 0 || k->nb[1] % sizeof(half) != 0 ||
-        k->nb[2] % sizeof(half) != 0 || v->nb[1] % sizeof(half) != 0 || v->nb[2] % sizeof(half) != 0) {
-        return false;
-    }
-    if (mask != nullptr && (mask->type != GGML_TYPE_F16 || mask->nb[0] != sizeof(half) || mask->ne[0] < k->ne[1] ||
-                            mask->ne[2] != 1 || mask->ne[3] != 1)) {
-        return false;
-    }
-    if (fa->type != GGML_TYPE_F32 || !ggml_is_contiguous(fa) || fa->ne[0] != D || fa->ne[1] != q->ne[2] ||
-        fa->ne[2] != 1 || fa->ne[3] != 1) {
-        return false;
-    }
-    args               = {};
-    args.q             = (const float *) q->data;
-    args.q_head_stride = (int64_t) (q->nb[2] / sizeof(float));
-    args.k             = (const half *) k->data;
-    args.k_pos_stride  = (int64_t) (k->nb[1] / sizeof(half));
-    args.k_head_stride = (int64_t) (k->nb[2] / sizeof(half));
-    args.v             = (const half *) v->data;
-    args.v_pos_stride  = (int64_t) (v->nb[1] / sizeof(half));
-    args.v_head_stride = (int64_t) (v->nb[2] / sizeof(half));
-    args.mask          = mask != nullptr ? (const half *) mask->data : nullptr; // row 0: the one query token
-    args.n_kv          = (int) k->ne[1];
-    args.n_head        = (int) q->ne[2];
-    args.n_head_kv     = (int) k->ne[2];
-    args.scale         = scale;
-    args.out           = (float *) fa->data;
-    return decode_attention_cuda_accepts(args);
-}
-
-int ggml_cuda_q4_s24_try_fuse_attention(ggml_backend_cuda_context & ctx, ggml_cgraph * cgraph, int i) {
-    const ggml_tensor * fa = cgraph->nodes[i];
-    if (fa->op != GGML_OP_FLASH_ATTN_EXT || attention_fusion_disabled() || i + 2 >= cgraph->n_nodes ||
-        ctx.curr_stream_no != 0) {
-        return 0;
-    }
-    // llama.cpp's attention output: the heads reshaped into one column, then the o-projection (and usually the
-    // residual connection right after it).
-    const ggml_tensor * reshape = cgraph->nodes[i + 1];
-    ggml_tensor *       mm      = cgraph->nodes[i + 2];
-    if (reshape->op != GGML_OP_RESHAPE || reshape->src[0] != fa || !plain_mat_vec(mm) || mm->src[1] != reshape ||
-        mm->src[1]->ne[1] != 1 || (mm->flags & GGML_TENSOR_FLAG_COMPUTE) == 0) {
-        return 0;
-    }
-    decode_attention_args args;
-    if (!decode_attention_arguments(fa, args)) {
-        return 0;
-    }
-    ggml_tensor *       sum    = i + 3 < cgraph->n_nodes ? cgraph->nodes[i + 3] : nullptr;
-    const ggml_tensor * addend = nullptr;
-    if (sum != nullptr && sum->op == GGML_OP_ADD && (sum->src[0] == mm || sum->src[1] == mm) &&
-        (sum->flags & GGML_TENSOR_FLAG_COMPUTE) != 0 && (mm->flags & GGML_TENSOR_FLAG_OUTPUT) == 0 &&
-        ggml_node_get_use_count(cgraph, i + 2) == 1) {
-        addend = sum->src[0] == mm ? sum->src[1] : sum->src[0];
-        if (!residual_add_fits(mm, addend, sum)) {
-            addend = nullptr;
-        }
-    }
-    // The attention writes its result (always: a view of it may be read later) and its quantized copy, which the
-    // projection reads instead of quantizing the result in a launch of its own.
-    const ggml_tensor *        w = mm->src[0];
-    ggml_cuda_pool_alloc<char> scratch;
-    const q4_s24_cuda_act      act = activation_space(ctx, w->ne[0], 1, scratch);
-    args.out_q                     = act.q;
-    args.out_d                     = act.d;
-    if (!decode_attention_cuda(args, ctx.stream())) {
-        (void) cudaGetLastError();
-        return 0; // nothing launched: ggml's kernels
-    }
-    if (addend != nullptr) {
-        q4_s24_cuda_mul_mat_vec_q(w->data, w->ne[1], w->ne[0], w->nb[1], act, 1, (float *) sum->data,
-                                  (int64_t) (sum->nb[1] / sizeof(float)), ctx.stream(), (const float *) addend->data,
-                                  (int64_t) (addend->nb[1] / sizeof(float)));
-    } else {
-        q4_s24_cuda_mul_mat_vec_q(w->data, w->ne[1], w->ne[0], w->nb[1], act, 1, (float *) mm->data,
-                                  (int64_t) (mm->nb[1] / sizeof(float)), ctx.stream());
-    }
-    CUDA_CHECK(cudaGetLastError());
-    return addend != nullptr ? 3 : 2;
 }

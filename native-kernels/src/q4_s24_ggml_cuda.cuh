@@ -47,13 +47,6 @@ int ggml_cuda_q4_s24_try_fuse_rms_norm(ggml_backend_cuda_context & ctx, ggml_cgr
 bool ggml_cuda_q4_s24_mul_mat_vec_add(ggml_backend_cuda_context & ctx, const ggml_tensor * mul_mat,
                                       const ggml_tensor * addend, ggml_tensor * sum);
 
-// Node i a FLASH_ATTN_EXT of one query token (128-value heads, F16 KV cache) whose result, reshaped into a column, goes
-// to a Q4_S24 mat-vec (the o-projection), maybe followed by its residual ADD: the attention in one launch
-// (decode_attention_cuda.cu, compute capability 9.0) that also quantizes its result for the mat-vec, then the mat-vec
-// (+ residual) in one more, instead of ggml's two attention launches, a quantization and the mat-vec. Returns how many
-// nodes after i it took (0: none, nothing launched).
-int ggml_cuda_q4_s24_try_fuse_attention(ggml_backend_cuda_context & ctx, ggml_cgraph * cgraph, int i);
-
 // Per-context state (the mat-vecs' activation buffer), freed with the context.
 struct ggml_cuda_q4_s24_state;
 void ggml_cuda_q4_s24_free_state(ggml_cuda_q4_s24_state * state);
