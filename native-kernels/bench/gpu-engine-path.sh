@@ -14,6 +14,9 @@
 #   native-kernels/bench/gpu-engine-path.sh profile # instead of bench: one decode token's kernels (Nsight Compute),
 #                                                   # into $OUT/decode-profile-<type>.md (PROFILE_MODELS, PROFILE_TOKENS,
 #                                                   # PROFILE_BYTES=1 adds DRAM and L2 bytes per kernel)
+#   native-kernels/bench/gpu-engine-path.sh timeline # after build: the decode tokens' kernels as they overlap in
+#                                                   # llama-bench (kernel_timeline.cpp, CUPTI), each charged the time it
+#                                                   # adds to the token, into $OUT/timeline-<type>.md (PROFILE_MODELS)
 #   (bench: DECODE_MODELS="Q4_S24" limits bench:decode to one model; DECODE_THREADS="1 4" adds runs with those threads;
 #   SKIP="one-sequence sparse-mma perf typing typing-group-glu1 variants ppl" leaves out the one-sequence decode run, the
 #   sparse tensor-core prefill runs, test-backend-ops' timings, the typing replays (all, or the one with
@@ -29,7 +32,7 @@
 # without a GPU. Outputs go to $OUT (the device tool's folder) or ./gpu-bench-out: logs-<step>.tgz (every log),
 # typing.json / typing.md and typing-group-glu1.json / .md.
 set -euo pipefail
-step=${1:?usage: gpu-engine-path.sh build|bench|whole-model|profile}
+step=${1:?usage: gpu-engine-path.sh build|bench|whole-model|profile|timeline}
 root=$(pwd)
 GPU=${GPU:-cuda}
 WORK=${WORK:-/tmp/engine-path}
@@ -179,6 +182,29 @@ if [ "$step" = profile ]; then
             | tee "$OUT/decode-profile-$t.md"
     done
     stamp "profile step done"
+    exit 0
+fi
+
+if [ "$step" = timeline ]; then
+    # Where a decode token's time goes with kernels overlapping as llama-bench runs them (CUDA graphs, programmatic
+    # launch), which Nsight Compute's serialized profile above cannot show: every kernel's real start and end, then per
+    # kernel the time it adds to the token. llama-bench without the tracer first, to show what the tracer costs.
+    export LD_LIBRARY_PATH="$root/$bin:${LD_LIBRARY_PATH:-}"
+    quantize_models
+    cuda=$(dirname "$(dirname "$(command -v nvcc)")")
+    cupti=$(dirname "$(find "$cuda"/ -name 'libcupti.so' | head -1)")
+    g++ -O2 -std=c++17 -shared -fPIC native-kernels/bench/kernel_timeline.cpp -I"$cuda/include" \
+        -I"$cuda/extras/CUPTI/include" -L"$cupti" -lcupti -Wl,-rpath,"$cupti" -o "$WORK/libkernel_timeline.so"
+    for t in ${PROFILE_MODELS:-Q4_S24 Q4_0}; do
+        stamp "kernel timeline $t"
+        "$bin/llama-bench" -m "$WORK/model-$t.gguf" -ngl "$ngl" -fa 1 -p 0 -n 64 -r 2 -o md 2>&1 | grep tg64 \
+            | sed "s/^/without the tracer: /" | tee "$OUT/timeline-$t.md"
+        CUDA_INJECTION64_PATH="$WORK/libkernel_timeline.so" KERNEL_TIMELINE_OUT="$LOGS/timeline-$t.csv" \
+            "$bin/llama-bench" -m "$WORK/model-$t.gguf" -ngl "$ngl" -fa 1 -p 0 -n 64 -r 2 -o md 2>&1 \
+            | grep -E "tg64|kernel_timeline" | sed "s/^/with the tracer: /" | tee -a "$OUT/timeline-$t.md"
+        python3 native-kernels/bench/summarize_kernel_timeline.py "$LOGS/timeline-$t.csv" | tee -a "$OUT/timeline-$t.md"
+    done
+    stamp "timeline step done"
     exit 0
 fi
 
