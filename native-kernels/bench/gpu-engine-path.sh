@@ -191,7 +191,9 @@ if [ "$step" = timeline ]; then
     # kernel the time it adds to the token. llama-bench without the tracer first, to show what the tracer costs.
     export LD_LIBRARY_PATH="$root/$bin:${LD_LIBRARY_PATH:-}"
     quantize_models
-    cuda=$(dirname "$(dirname "$(command -v nvcc)")")
+    # The toolkit's folder (nvcc on the PATH may be a wrapper script elsewhere).
+    cuda=$(for d in "${CUDA_HOME:-}" "$(dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")" /usr/local/cuda \
+               /usr/local/cuda-*; do [ -n "$d" ] && [ -f "$d/include/cuda_runtime.h" ] && { echo "$d"; break; }; done)
     cupti=$(dirname "$(find "$cuda"/ -name 'libcupti.so' | head -1)")
     g++ -O2 -std=c++17 -shared -fPIC native-kernels/bench/kernel_timeline.cpp -I"$cuda/include" \
         -I"$cuda/extras/CUPTI/include" -L"$cupti" -lcupti -Wl,-rpath,"$cupti" -o "$WORK/libkernel_timeline.so"
