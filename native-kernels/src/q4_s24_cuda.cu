@@ -183,6 +183,7 @@ struct mmv_matrices {
     const float *   add;
     int64_t         add_col_stride;
     bool            has_epilogue; // a group with rope (then every matrix's rows go through store_row_pair)
+    bool            trigger_early; // staged kernel: lets the next kernel launch before its own wait (see there)
     mmv_epilogue    epilogue[kMmvMaxGroup];
     q4_s24_cuda_rope rope;
 };
@@ -587,6 +588,14 @@ mul_mat_vec_staged_kernel(const uint8_t * __restrict__ w, const uint8_t * __rest
         }
     }
     const int sub = threadIdx.x % kSubsPerBlock;
+    // Where the next kernel may launch is a scheduling choice (it waits for this whole grid before it touches memory
+    // this one reads or writes): by default after the last read of the activations; with Q4_S24_CUDA_EARLY_TRIGGER=1
+    // here, once every block has issued its copies, so that the kernels after it (each letting its own next one launch
+    // as early) stage their weights while this one still streams. Dependents launch only when every block of this grid
+    // has passed the trigger, i.e. in its last wave, so they never take slots its own blocks still need.
+    if (group.trigger_early) {
+        allow_next_kernel();
+    }
     wait_for_previous_kernel();
     for (int step = 0; step < nsteps; ++step) {
         const int  s      = step * THREADS + threadIdx.x;
@@ -610,7 +619,9 @@ mul_mat_vec_staged_kernel(const uint8_t * __restrict__ w, const uint8_t * __rest
         }
     }
 
-    allow_next_kernel(); // as in mul_mat_vec_kernel: after every read of the activations
+    if (!group.trigger_early) {
+        allow_next_kernel(); // as in mul_mat_vec_kernel: after every read of the activations
+    }
     store_rows<ROWS, NCOLS, THREADS, SWIGLU, GROUP>(acc, row0, nrows, y, y_col_stride, group, matrix);
 }
 
@@ -735,6 +746,9 @@ void launch_mul_mat_vec(mmv_matrices mats, const void * w_gate, int64_t k, size_
     if constexpr (UNROLL == kStaged) {
         static_assert(!FUSED, "the staged kernel reads pre-quantized activations");
         if (staged_fits(mats, w_gate, w_row_bytes, staged_bytes)) {
+            // An experiment for the whole model (off by default; see the staged kernel).
+            static const bool trigger_early = q4_s24_cuda_env_flag("Q4_S24_CUDA_EARLY_TRIGGER");
+            mats.trigger_early              = trigger_early;
             if constexpr (!SWIGLU) {
                 if (mats.count > 1 || mats.has_epilogue) {
                     args(mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, false, true>, staged_bytes);
