@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Where a decode token's time goes, from a kernel timeline (kernel_timeline.cpp's CSV).
 
-    summarize_kernel_timeline.py TIMELINE.csv [--gap-us 20] [--layer-kernels 40]
+    summarize_kernel_timeline.py TIMELINE.csv [--gap-us 10] [--layer-kernels 40]
 
 Kernels overlap under programmatic dependent launch, so a kernel's duration is not what it costs the token. Along the
 token's timeline each kernel either extends the busy span past everything launched before it (its "exposed" time) or
@@ -75,7 +75,7 @@ def walk(token):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("timeline")
-    parser.add_argument("--gap-us", type=float, default=20.0, help="idle time that separates two tokens")
+    parser.add_argument("--gap-us", type=float, default=10.0, help="idle time that separates two tokens")
     parser.add_argument("--layer-kernels", type=int, default=40, help="kernels of the median token listed in order")
     args = parser.parse_args()
 
