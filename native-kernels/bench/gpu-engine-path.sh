@@ -191,12 +191,7 @@ if [ "$step" = timeline ]; then
     # kernel the time it adds to the token. llama-bench without the tracer first, to show what the tracer costs.
     export LD_LIBRARY_PATH="$root/$bin:${LD_LIBRARY_PATH:-}"
     quantize_models
-    # The toolkit's folder (nvcc on the PATH may be a wrapper script elsewhere).
-    cuda=$(for d in "${CUDA_HOME:-}" "$(dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")" /usr/local/cuda \
-               /usr/local/cuda-*; do [ -n "$d" ] && [ -f "$d/include/cuda_runtime.h" ] && { echo "$d"; break; }; done)
-    cupti=$(dirname "$(find "$cuda"/ -name 'libcupti.so' | head -1)")
-    g++ -O2 -std=c++17 -shared -fPIC native-kernels/bench/kernel_timeline.cpp -I"$cuda/include" \
-        -I"$cuda/extras/CUPTI/include" -L"$cupti" -lcupti -Wl,-rpath,"$cupti" -o "$WORK/libkernel_timeline.so"
+    bash native-kernels/bench/build-kernel-timeline.sh "$WORK/libkernel_timeline.so"
     for t in ${PROFILE_MODELS:-Q4_S24 Q4_0}; do
         stamp "kernel timeline $t"
         "$bin/llama-bench" -m "$WORK/model-$t.gguf" -ngl "$ngl" -fa 1 -p 0 -n 64 -r 2 -o md 2>&1 | grep tg64 \

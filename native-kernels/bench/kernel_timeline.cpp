@@ -3,8 +3,8 @@
 // injection library: the CUDA driver loads it (CUDA_INJECTION64_PATH) and calls InitializeInjection; it records every
 // kernel (CUPTI's concurrent-kernel activity, which does not serialize them) and writes a CSV at exit.
 // Why not the NVIDIA tools: Nsight Compute serializes kernels (the overlap is what is in question), and Nsight Systems
-// cannot write its report on the GPU machine (docs/benchmarks.md).
-//   g++ -O2 -std=c++17 -shared -fPIC kernel_timeline.cpp -I$CUDA/include -L$CUDA/lib64 -lcupti -o libkernel_timeline.so
+// cannot write its report on the GPU machine (the device tool's notes: its nsys leaves a .qdstrm file, no report).
+//   native-kernels/bench/build-kernel-timeline.sh libkernel_timeline.so
 //   CUDA_INJECTION64_PATH=$PWD/libkernel_timeline.so KERNEL_TIMELINE_OUT=timeline.csv llama-bench ...
 // Then native-kernels/bench/summarize_kernel_timeline.py timeline.csv (gpu-engine-path.sh's timeline step does both).
 #include <cupti.h>

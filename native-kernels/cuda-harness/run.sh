@@ -60,16 +60,7 @@ if [ "${1:-}" = "--compile-only" ]; then
     nvcc "${common[@]}" -gencode=arch=compute_90a,code=sm_90a "$here/mma_peak.cu" -o "$out/mma_peak"
     echo "compiled mma_peak.cu"
     # The decode timeline's CUPTI tracer (bench/kernel_timeline.cpp), against this toolkit's CUPTI headers.
-    # The toolkit's folder (nvcc on the PATH may be a wrapper script elsewhere).
-    cuda=$(for d in "${CUDA_HOME:-}" "$(dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")" /usr/local/cuda \
-               /usr/local/cuda-*; do [ -n "$d" ] && [ -f "$d/include/cuda_runtime.h" ] && { echo "$d"; break; }; done)
-    if [ -f "$cuda/include/cupti.h" ] || [ -f "$cuda/extras/CUPTI/include/cupti.h" ]; then
-        g++ -std=c++17 -Wall -Wextra -Werror -fsyntax-only -I"$cuda/include" -I"$cuda/extras/CUPTI/include" \
-            "$here/../bench/kernel_timeline.cpp"
-        echo "compiled kernel_timeline.cpp (syntax only)"
-    else
-        echo "no CUPTI headers in $cuda: kernel_timeline.cpp not compiled"
-    fi
+    bash "$here/../bench/build-kernel-timeline.sh" --check
     # The sparse tensor-core prefill's operands, replayed on the CPU (runs without a GPU).
     nvcc -std=c++17 -O2 "$here/sparse_mma_layout_check.cu" "$src/q4_s24_ref.c" -o "$out/sparse_mma_layout_check"
     for seed in 1 2 3; do "$out/sparse_mma_layout_check" "$seed"; done

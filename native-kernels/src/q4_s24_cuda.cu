@@ -725,6 +725,13 @@ bool staged_fits(const mmv_matrices & mats, const void * w_gate, size_t w_row_by
     return true;
 }
 
+// Q4_S24_CUDA_EARLY_TRIGGER=1: the staged kernel lets the next kernel launch before its wait (an experiment for the whole
+// model, off by default; see the kernel). Read once per process.
+bool staged_trigger_early() {
+    static const bool early = q4_s24_cuda_env_flag("Q4_S24_CUDA_EARLY_TRIGGER");
+    return early;
+}
+
 // mats.first_block is filled in here, from ROWS. UNROLL kStaged: the staged kernel where it fits, else the register
 // kernel with 2 rows per block (session 12's default shape at batch 1).
 template <int ROWS, int NCOLS, int THREADS, int UNROLL, bool FUSED, bool SWIGLU>
@@ -746,9 +753,7 @@ void launch_mul_mat_vec(mmv_matrices mats, const void * w_gate, int64_t k, size_
     if constexpr (UNROLL == kStaged) {
         static_assert(!FUSED, "the staged kernel reads pre-quantized activations");
         if (staged_fits(mats, w_gate, w_row_bytes, staged_bytes)) {
-            // An experiment for the whole model (off by default; see the staged kernel).
-            static const bool trigger_early = q4_s24_cuda_env_flag("Q4_S24_CUDA_EARLY_TRIGGER");
-            mats.trigger_early              = trigger_early;
+            mats.trigger_early = staged_trigger_early();
             if constexpr (!SWIGLU) {
                 if (mats.count > 1 || mats.has_epilogue) {
                     args(mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, false, true>, staged_bytes);
