@@ -17,6 +17,12 @@
 #   native-kernels/bench/gpu-engine-path.sh timeline # after build: the decode tokens' kernels as they overlap in
 #                                                   # llama-bench (kernel_timeline.cpp, CUPTI), each charged the time it
 #                                                   # adds to the token, into $OUT/timeline-<type>.md (PROFILE_MODELS)
+#   native-kernels/bench/gpu-engine-path.sh switches # after build: llama-bench tg128 of Q4_S24 with each setting of
+#                                                   # SWITCHES="A=1 B=2,C=1" against the defaults, rounds (ROUNDS, 3)
+#                                                   # alternating, and their test-backend-ops checks
+#                                                   # (CHECK_SETTINGS; "" for none), into $OUT/switches.md; GREEDY_RUNS=N
+#                                                   # adds N greedy completions per setting (GREEDY_SETTINGS) and Q4_0,
+#                                                   # each a fresh process: are they all the same
 #   (bench: DECODE_MODELS="Q4_S24" limits bench:decode to one model; DECODE_THREADS="1 4" adds runs with those threads;
 #   SKIP="one-sequence sparse-mma perf typing typing-group-glu1 variants ppl" leaves out the one-sequence decode run, the
 #   sparse tensor-core prefill runs, test-backend-ops' timings, the typing replays (all, or the one with
@@ -32,7 +38,7 @@
 # without a GPU. Outputs go to $OUT (the device tool's folder) or ./gpu-bench-out: logs-<step>.tgz (every log),
 # typing.json / typing.md and typing-group-glu1.json / .md.
 set -euo pipefail
-step=${1:?usage: gpu-engine-path.sh build|bench|whole-model|profile|timeline}
+step=${1:?usage: gpu-engine-path.sh build|bench|whole-model|profile|timeline|switches}
 root=$(pwd)
 GPU=${GPU:-cuda}
 WORK=${WORK:-/tmp/engine-path}
@@ -196,12 +202,84 @@ if [ "$step" = timeline ]; then
         stamp "kernel timeline $t"
         "$bin/llama-bench" -m "$WORK/model-$t.gguf" -ngl "$ngl" -fa 1 -p 0 -n 64 -r 2 -o md 2>&1 | grep tg64 \
             | sed "s/^/without the tracer: /" | tee "$OUT/timeline-$t.md"
+        token_us=$(grep -oE '[0-9.]+ ± ' "$OUT/timeline-$t.md" | head -1 | awk '{ if ($1 > 0) print 1e6 / $1 }')
         CUDA_INJECTION64_PATH="$WORK/libkernel_timeline.so" KERNEL_TIMELINE_OUT="$LOGS/timeline-$t.csv" \
             "$bin/llama-bench" -m "$WORK/model-$t.gguf" -ngl "$ngl" -fa 1 -p 0 -n 64 -r 2 -o md 2>&1 \
             | grep -E "tg64|kernel_timeline" | sed "s/^/with the tracer: /" | tee -a "$OUT/timeline-$t.md"
-        python3 native-kernels/bench/summarize_kernel_timeline.py "$LOGS/timeline-$t.csv" | tee -a "$OUT/timeline-$t.md"
+        python3 native-kernels/bench/summarize_kernel_timeline.py "$LOGS/timeline-$t.csv" ${token_us:+--token-us "$token_us"} \
+            | tee -a "$OUT/timeline-$t.md"
     done
     stamp "timeline step done"
+    exit 0
+fi
+
+if [ "$step" = switches ]; then
+    # Kernel switches measured against the defaults in one run, rounds alternating so that drift hits every setting
+    # alike: llama-bench tg128 of Q4_S24 per setting of SWITCHES (space-separated; "-" is the defaults, a setting joins
+    # assignments with commas), Q4_0 once per round for the ratio. Then each setting's test-backend-ops checks of the
+    # Q4_S24 paths against the CPU backend (the switches pick other kernels; CHECK_SETTINGS narrows them).
+    export LD_LIBRARY_PATH="$root/$bin:${LD_LIBRARY_PATH:-}"
+    quantize_models
+    settings="- ${SWITCHES:-}"
+    results=$LOGS/switches.tsv
+    : > "$results"
+    for round in $(seq "${ROUNDS:-3}"); do
+        stamp "round $round"
+        for setting in Q4_0 $settings; do
+            model=Q4_S24; assignments=()
+            if [ "$setting" = Q4_0 ]; then model=Q4_0; elif [ "$setting" != - ]; then IFS=, read -ra assignments <<< "$setting"; fi
+            ts=$(env "${assignments[@]}" "$bin/llama-bench" -m "$WORK/model-$model.gguf" -ngl "$ngl" -fa 1 -p 0 -n 128 \
+                -r 3 -o csv 2> "$LOGS/switch-$round-${setting//[^A-Za-z0-9_]/_}.log" \
+                | python3 -c 'import csv, sys; print(next(csv.DictReader(sys.stdin))["avg_ts"])') || ts=failed
+            printf '%s\t%s\t%s\n' "$round" "$setting" "$ts" | tee -a "$results"
+        done
+    done
+    python3 - "$results" << 'PY' | tee "$OUT/switches.md"
+import statistics, sys
+rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1]) if line.strip()]
+by_setting = {}
+for rnd, setting, ts in rows:
+    by_setting.setdefault(setting, {})[rnd] = float(ts) if ts != "failed" else None
+base = by_setting["-"]
+print("| setting | tg128 t/s per round | mean | vs defaults, same round (mean) | vs Q4_0 (mean) |")
+print("|---|---|---:|---:|---:|")
+for setting, per_round in by_setting.items():
+    ok = {r: v for r, v in per_round.items() if v is not None}
+    if not ok:
+        print(f"| {setting} | failed | | | |")
+        continue
+    vs_base = [v / base[r] for r, v in ok.items() if base.get(r)]
+    vs_q4_0 = [v / by_setting["Q4_0"][r] for r, v in ok.items() if by_setting["Q4_0"].get(r)]
+    print(f"| {setting} | {' / '.join(f'{v:.1f}' for v in ok.values())} | {statistics.mean(ok.values()):.1f} | "
+          f"{statistics.mean(vs_base):.3f}x | {statistics.mean(vs_q4_0):.3f}x |")
+PY
+    for setting in ${CHECK_SETTINGS-$settings}; do
+        assignments=()
+        [ "$setting" != - ] && IFS=, read -ra assignments <<< "$setting"
+        for check in "MUL_MAT type_a=q4_s24" "MUL_MAT_VEC_FUSION type=q4_s24" "Q4_S24_MUL_MAT_GROUP k=" \
+                     "Q4_S24_MUL_MAT_ADD k=" "Q4_S24_RMS_NORM_MUL_MAT k=" "Q4_S24_QKV_ROPE k="; do
+            set -- $check
+            log="$LOGS/test-backend-ops-${setting//[^A-Za-z0-9_]/_}-$1.log"
+            env "${assignments[@]}" "$bin/test-backend-ops" test -b CUDA0 -o "$1" -p "$2" > "$log" 2>&1 || true
+            echo "$setting: $1 $2: $(grep -E "tests passed" "$log" | tr -d '\n'); $(grep -c FAIL "$log") FAIL lines"
+        done
+    done | tee -a "$OUT/switches.md"
+    # GREEDY_RUNS=N: whether the greedy output is the same from run to run, each run a fresh process (a ~300-token
+    # prompt, then 64 tokens), per setting of GREEDY_SETTINGS (default: the same settings) and for Q4_0: different
+    # outputs from identical processes mean a race or a read of memory nothing wrote, not rounding.
+    head -c 1200 "$tree/src/llama-model.cpp" > "$WORK/greedy-prompt.txt"
+    for setting in Q4_0 ${GREEDY_SETTINGS-$settings}; do
+        [ "${GREEDY_RUNS:-0}" -gt 0 ] || break
+        model=Q4_S24; assignments=()
+        if [ "$setting" = Q4_0 ]; then model=Q4_0; elif [ "$setting" != - ]; then IFS=, read -ra assignments <<< "$setting"; fi
+        for run in $(seq "$GREEDY_RUNS"); do
+            env "${assignments[@]}" timeout 120 "$bin/llama-completion" -m "$WORK/model-$model.gguf" -ngl "$ngl" \
+                -f "$WORK/greedy-prompt.txt" -n 64 --temp 0 --seed 1 -no-cnv --no-display-prompt 2> /dev/null \
+                | md5sum | cut -c1-12
+        done | sort | uniq -c | awk -v s="$setting" -v n="$GREEDY_RUNS" \
+            '{ d++; c = c " " $1 "x" $2 } END { printf "greedy %s runs, %s: %d distinct output(s):%s\n", n, s, d, c }'
+    done | tee -a "$OUT/switches.md"
+    stamp "switches step done"
     exit 0
 fi
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Where a decode token's time goes, from a kernel timeline (kernel_timeline.cpp's CSV).
 
-    summarize_kernel_timeline.py TIMELINE.csv [--gap-us 10] [--layer-kernels 40]
+    summarize_kernel_timeline.py TIMELINE.csv [--gap-us 10] [--layer-kernels 40] [--token-us US]
 
 Kernels overlap under programmatic dependent launch, so a kernel's duration is not what it costs the token. Along the
 token's timeline each kernel either extends the busy span past everything launched before it (its "exposed" time) or
@@ -10,6 +10,9 @@ token add up to its wall time exactly: the table says which kernels the token wa
 
 Tokens are the runs of kernels between idle gaps longer than --gap-us (llama-bench's host work between two tokens);
 only tokens with the most common kernel count are kept (the decode steps; not warm-up, prompt or odd ones).
+--token-us: the time per token measured without the tracer (llama-bench's); what it has beyond the GPU's busy span is
+the time between tokens (host work, copies, launch), which the tracer itself lengthens and so cannot show (a lower
+bound: the tracer can only lengthen the busy span too).
 """
 import argparse
 import csv
@@ -77,6 +80,7 @@ def main():
     parser.add_argument("timeline")
     parser.add_argument("--gap-us", type=float, default=10.0, help="idle time that separates two tokens")
     parser.add_argument("--layer-kernels", type=int, default=40, help="kernels of the median token listed in order")
+    parser.add_argument("--token-us", type=float, help="us per token measured without the tracer")
     args = parser.parse_args()
 
     kernels = read_kernels(args.timeline)
@@ -92,7 +96,12 @@ def main():
     print(f"{args.timeline}: {len(kernels)} kernels, {len(tokens)} runs split at idle gaps > {args.gap_us:g} us; "
           f"{len(kept)} tokens of {per_token} kernels kept")
     print(f"token wall time (first kernel start to last kernel end): median {statistics.median(walls) / 1000:.1f} us, "
-          f"min {min(walls) / 1000:.1f}, max {max(walls) / 1000:.1f}\n")
+          f"min {min(walls) / 1000:.1f}, max {max(walls) / 1000:.1f}")
+    if args.token_us is not None:
+        between = args.token_us - statistics.median(walls) / 1000
+        print(f"per token without the tracer: {args.token_us:.1f} us, so at least {between:.1f} us "
+              f"({between / args.token_us:.1%}) between tokens with the GPU idle (host work, copies, launch)")
+    print()
 
     stats = defaultdict(lambda: {"launches": 0, "durations": [], "gap": [], "exposed": [], "overlap": []})
     for t in kept:

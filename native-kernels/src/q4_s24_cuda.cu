@@ -125,15 +125,24 @@ __global__ void quantize_act_kernel(const float * x, int64_t k, int64_t x_col_st
 // sums its column's squares itself (k floats from L2, 16 KB for Llama-3-8B), so that no grid-wide reduction or second
 // launch is needed. x 16-byte aligned, x_col_stride % 4 == 0, k % kNormThreads == 0.
 constexpr int kNormThreads = 256; // a multiple of the 32 values that share a quantization scale
+// PREFETCH: the norm weight is read before the wait (no kernel writes it; it comes from DRAM, a token streams far more
+// than the L2 holds) and the thread's own value with the loads of its sums, so that after the wait only one round of
+// loads from the L2 stands between the kernel ahead and the reduction. Without: session 17's order (the weight and the
+// value read after the reduction), Q4_S24_CUDA_NO_PREFETCH=1, to measure it. Same float operations either way.
+template <bool PREFETCH>
 __global__ void rms_norm_quantize_act_kernel(const float * x, int64_t k, int64_t x_col_stride, const float * weight,
                                              float eps, float * y, int64_t y_col_stride, int8_t * q, float * d) {
     allow_next_kernel(); // as in quantize_act_kernel
-    const int64_t col  = blockIdx.y;
-    const float * xc   = x + col * x_col_stride;
+    const int64_t col = blockIdx.y;
+    const float * xc  = x + col * x_col_stride;
+    const int64_t e   = (int64_t) blockIdx.x * kNormThreads + threadIdx.x;
+    float         w   = PREFETCH ? __ldg(weight + e) : 0.0f;
     wait_for_previous_kernel();
+    float own = PREFETCH ? xc[e] : 0.0f;
     float sum = 0.0f;
-    for (int64_t e = 4 * threadIdx.x; e < k; e += 4 * kNormThreads) {
-        const float4 v = *reinterpret_cast<const float4 *>(xc + e);
+#pragma unroll 4
+    for (int64_t i = 4 * threadIdx.x; i < k; i += 4 * kNormThreads) {
+        const float4 v = *reinterpret_cast<const float4 *>(xc + i);
         sum += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
     }
     __shared__ float warp_sums[kNormThreads / 32];
@@ -144,14 +153,23 @@ __global__ void rms_norm_quantize_act_kernel(const float * x, int64_t k, int64_t
     __syncthreads();
     float total = 0.0f;
 #pragma unroll
-    for (int w = 0; w < kNormThreads / 32; ++w) {
-        total += warp_sums[w]; // the same order in every thread and block: one scale per column
+    for (int i = 0; i < kNormThreads / 32; ++i) {
+        total += warp_sums[i]; // the same order in every thread and block: one scale per column
     }
-    const float   scale = rsqrtf(total / (float) k + eps);
-    const int64_t e     = (int64_t) blockIdx.x * kNormThreads + threadIdx.x;
-    const float   v     = scale * xc[e] * weight[e]; // ggml's rms_norm + mul in the same float operations
+    if constexpr (!PREFETCH) {
+        own = xc[e];
+        w   = weight[e];
+    }
+    const float scale = rsqrtf(total / (float) k + eps);
+    const float v     = scale * own * w; // ggml's rms_norm + mul in the same float operations
     y[col * y_col_stride + e] = v;
     quantize_in_warp(v, col * k + e, q, d);
+}
+
+// Q4_S24_CUDA_NO_PREFETCH=1: the kernels read what they can before their wait as session 17 did (see the norm kernel).
+bool latency_prefetch() {
+    static const bool prefetch = !q4_s24_cuda_env_flag("Q4_S24_CUDA_NO_PREFETCH");
+    return prefetch;
 }
 
 // silu(gate) * up, as ggml's SWIGLU computes it.
@@ -183,7 +201,8 @@ struct mmv_matrices {
     const float *   add;
     int64_t         add_col_stride;
     bool            has_epilogue; // a group with rope (then every matrix's rows go through store_row_pair)
-    bool            trigger_early; // staged kernel: lets the next kernel launch before its own wait (see there)
+    bool            trigger_early;   // staged kernel: lets the next kernel launch before its own wait (see there)
+    bool            prefetch_addend; // staged kernel: reads add right after its wait (see there)
     mmv_epilogue    epilogue[kMmvMaxGroup];
     q4_s24_cuda_rope rope;
 };
@@ -302,12 +321,25 @@ __device__ __forceinline__ void accumulate_sub_block(uint32_t qs0, uint32_t qs1,
     }
 }
 
+// The residual this thread adds to its output value in store_rows (a single matrix's MUL_MAT + ADD; never with SWIGLU
+// or a group), else 0. Written by an earlier kernel: read after wait_for_previous_kernel.
+template <int ROWS, int NCOLS, bool SWIGLU, bool GROUP>
+__device__ __forceinline__ float load_addend(const mmv_matrices & group, int64_t row0, int64_t nrows) {
+    if constexpr (!SWIGLU && !GROUP) {
+        const int64_t row = row0 + threadIdx.x / NCOLS;
+        if (group.add != nullptr && threadIdx.x < ROWS * NCOLS && row < nrows) {
+            return group.add[(threadIdx.x % NCOLS) * group.add_col_stride + row];
+        }
+    }
+    return 0.0f;
+}
+
 // The end of both mat-vec kernels: each thread's partial sums of the block's rows, summed over the block, then (SWIGLU)
-// silu(gate) * up, (single matrix) plus the residual, stored.
+// silu(gate) * up, (single matrix) plus the residual (addend, from load_addend), stored.
 template <int ROWS, int NCOLS, int THREADS, bool SWIGLU, bool GROUP>
 __device__ __forceinline__ void store_rows(const float (&acc)[SWIGLU ? 2 * ROWS : ROWS][NCOLS], int64_t row0,
                                            int64_t nrows, float * y, int64_t y_col_stride,
-                                           const mmv_matrices & group, int matrix) {
+                                           const mmv_matrices & group, int matrix, float addend) {
     static_assert(!GROUP || ROWS % 2 == 0, "a group's epilogue takes rows in pairs");
     constexpr int kRows  = SWIGLU ? 2 * ROWS : ROWS;
     constexpr int kWarps = THREADS / 32;
@@ -366,7 +398,7 @@ __device__ __forceinline__ void store_rows(const float (&acc)[SWIGLU ? 2 * ROWS 
         if (row < nrows) {
             if constexpr (!GROUP) {
                 if (group.add != nullptr) {
-                    sum += group.add[c * group.add_col_stride + row]; // written by an earlier kernel: after the wait
+                    sum += addend;
                 }
             }
             y[c * y_col_stride + row] = sum;
@@ -503,7 +535,8 @@ mul_mat_vec_kernel(const uint8_t * __restrict__ w, const uint8_t * __restrict__ 
     // Only the reduction and the stores are left: the next kernel may be scheduled now. Where this sits is a scheduling
     // choice, not a correctness one: a dependent's griddepcontrol.wait waits for this whole grid to complete.
     allow_next_kernel();
-    store_rows<ROWS, NCOLS, THREADS, SWIGLU, GROUP>(acc, row0, nrows, y, y_col_stride, group, matrix);
+    store_rows<ROWS, NCOLS, THREADS, SWIGLU, GROUP>(acc, row0, nrows, y, y_col_stride, group, matrix,
+                                                    load_addend<ROWS, NCOLS, SWIGLU, GROUP>(group, row0, nrows));
 }
 
 // Waits until at most `newer` (0..3) of this thread's cp.async groups are in flight (the instruction takes a constant).
@@ -589,14 +622,17 @@ mul_mat_vec_staged_kernel(const uint8_t * __restrict__ w, const uint8_t * __rest
     }
     const int sub = threadIdx.x % kSubsPerBlock;
     // Where the next kernel may launch is a scheduling choice (it waits for this whole grid before it touches memory
-    // this one reads or writes): by default after the last read of the activations; with Q4_S24_CUDA_EARLY_TRIGGER=1
-    // here, once every block has issued its copies, so that the kernels after it (each letting its own next one launch
-    // as early) stage their weights while this one still streams. Dependents launch only when every block of this grid
-    // has passed the trigger, i.e. in its last wave, so they never take slots its own blocks still need.
+    // this one reads or writes): by default here, once every block has issued its copies, so that the kernels after it
+    // (each letting its own next one launch as early) stage their weights while this one still streams; with
+    // Q4_S24_CUDA_EARLY_TRIGGER=0 after the last read of the activations. Dependents launch only when every block of
+    // this grid has passed the trigger, i.e. in its last wave, so they never take slots its own blocks still need.
     if (group.trigger_early) {
         allow_next_kernel();
     }
     wait_for_previous_kernel();
+    // The residual now rather than at the end, where its read from the L2 would be one more round trip on the block's
+    // critical path (unless Q4_S24_CUDA_NO_PREFETCH=1, which the launch passes as prefetch_addend).
+    float addend = group.prefetch_addend ? load_addend<ROWS, NCOLS, SWIGLU, GROUP>(group, row0, nrows) : 0.0f;
     for (int step = 0; step < nsteps; ++step) {
         const int  s      = step * THREADS + threadIdx.x;
         const bool in_row = s < nsub;
@@ -622,7 +658,10 @@ mul_mat_vec_staged_kernel(const uint8_t * __restrict__ w, const uint8_t * __rest
     if (!group.trigger_early) {
         allow_next_kernel(); // as in mul_mat_vec_kernel: after every read of the activations
     }
-    store_rows<ROWS, NCOLS, THREADS, SWIGLU, GROUP>(acc, row0, nrows, y, y_col_stride, group, matrix);
+    if (!group.prefetch_addend) {
+        addend = load_addend<ROWS, NCOLS, SWIGLU, GROUP>(group, row0, nrows);
+    }
+    store_rows<ROWS, NCOLS, THREADS, SWIGLU, GROUP>(acc, row0, nrows, y, y_col_stride, group, matrix, addend);
 }
 
 // Dense values of kept 4j..4j+3 of one sub-block: 8 columns (8j..8j+7). Equal positions add up,
@@ -725,10 +764,10 @@ bool staged_fits(const mmv_matrices & mats, const void * w_gate, size_t w_row_by
     return true;
 }
 
-// Q4_S24_CUDA_EARLY_TRIGGER=1: the staged kernel lets the next kernel launch before its wait (an experiment for the whole
-// model, off by default; see the kernel). Read once per process.
+// The staged kernel lets the next kernel launch before its wait (see the kernel); Q4_S24_CUDA_EARLY_TRIGGER=0 moves the
+// trigger after its last activation read, as before session 19, to measure it. Read once per process.
 bool staged_trigger_early() {
-    static const bool early = q4_s24_cuda_env_flag("Q4_S24_CUDA_EARLY_TRIGGER");
+    static const bool early = q4_s24_cuda_env_int("Q4_S24_CUDA_EARLY_TRIGGER", 1) != 0;
     return early;
 }
 
@@ -753,7 +792,8 @@ void launch_mul_mat_vec(mmv_matrices mats, const void * w_gate, int64_t k, size_
     if constexpr (UNROLL == kStaged) {
         static_assert(!FUSED, "the staged kernel reads pre-quantized activations");
         if (staged_fits(mats, w_gate, w_row_bytes, staged_bytes)) {
-            mats.trigger_early = staged_trigger_early();
+            mats.trigger_early   = staged_trigger_early();
+            mats.prefetch_addend = latency_prefetch();
             if constexpr (!SWIGLU) {
                 if (mats.count > 1 || mats.has_epilogue) {
                     args(mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, false, true>, staged_bytes);
@@ -869,8 +909,9 @@ bool q4_s24_cuda_rms_norm_quantize_act(const float * x, int64_t k, int64_t x_col
         ncols > 65535) {
         return false;
     }
-    launch_kernel(rms_norm_quantize_act_kernel, dim3((unsigned) (k / kNormThreads), (unsigned) ncols),
-                  dim3(kNormThreads), 0, stream, x, k, x_col_stride, weight, eps, y, y_col_stride, act.q, act.d);
+    launch_kernel(latency_prefetch() ? rms_norm_quantize_act_kernel<true> : rms_norm_quantize_act_kernel<false>,
+                  dim3((unsigned) (k / kNormThreads), (unsigned) ncols), dim3(kNormThreads), 0, stream, x, k,
+                  x_col_stride, weight, eps, y, y_col_stride, act.q, act.d);
     return true;
 }
 
@@ -919,6 +960,14 @@ static bool staged_default(int64_t k, int rows, int matrices) {
            device_code_is_sm90(reinterpret_cast<const void *>(quantize_act_kernel));
 }
 
+// 8 rows per block for rows of 8192 columns and more (the feed-forward down projection: fewer activation reads per
+// weight byte, 16 KB of them per block at 14336 columns; +1.8% for the 8B-shaped model with the early trigger, session
+// 19). Q4_S24_CUDA_STAGED_R8=1: wherever the staged kernel takes the matrix; =0: only from 8192 rows on, as before.
+static bool staged_rows8(int64_t k) {
+    static const int mode = q4_s24_cuda_env_int("Q4_S24_CUDA_STAGED_R8", 2);
+    return mode == 1 || (mode == 2 && k >= 8192);
+}
+
 // From the harness on the H200 (docs/benchmarks.md, "GPU (H200)"): small matrices (the 1024-row k/v projections)
 // are launch-bound, so at batch 1-2 in-kernel quantization (one launch) wins; otherwise separate quantization.
 // Larger matrices at batch 1: the staged kernel (+3.8-3.9% for the whole 8B-shaped model, where it overlaps the kernel
@@ -931,7 +980,7 @@ q4_s24_cuda_mmv_variant q4_s24_cuda_mmv_default_variant(int64_t nrows, int64_t k
         return ncols <= 2 ? Q4_S24_MMV_FUSED_R4_T128_U1 : Q4_S24_MMV_R4_T128_U1;
     }
     if (ncols == 1) {
-        if (nrows >= 8192 && staged_default(k, 8, 1)) {
+        if ((nrows >= 8192 || staged_rows8(k)) && staged_default(k, 8, 1)) {
             return Q4_S24_MMV_STAGED_R8_T128;
         }
         return staged_default(k, 4, 1) ? Q4_S24_MMV_STAGED_R4_T128 : Q4_S24_MMV_R2_T128_U1;

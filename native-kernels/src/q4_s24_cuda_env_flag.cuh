@@ -9,3 +9,9 @@ inline bool q4_s24_cuda_env_flag(const char * name) {
     const char * env = getenv(name);
     return env != nullptr && atoi(env) != 0;
 }
+
+// Environment variable name as a number (0 if not a number), fallback when unset.
+inline int q4_s24_cuda_env_int(const char * name, int fallback) {
+    const char * env = getenv(name);
+    return env != nullptr ? atoi(env) : fallback;
+}
