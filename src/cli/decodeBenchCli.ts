@@ -127,8 +127,11 @@ async function main(): Promise<number> {
                 // On a GPU the engine decodes ahead; the same engine without it shows what that is worth.
                 if (info.decodeAhead)
                     await openEngine("engine-no-ahead", "engine process without decode ahead", false);
-                // The same engine picking greedy tokens in the decode (LoadModelOptions.greedyInDecode, off by default).
-                if (loop.greedyInDecodeSupported && !info.greedyInDecode)
+                // The engine's other way of picking greedy tokens (LoadModelOptions.greedyInDecode: in the decode by default
+                // on a GPU, on the host otherwise), to show what it is worth.
+                if (info.greedyInDecode)
+                    await openEngine("engine-host-greedy", "engine process, greedy on the host (logits copied)", info.decodeAhead, false);
+                else if (loop.greedyInDecodeSupported)
                     await openEngine("engine-greedy-in-decode", "engine process, greedy in the decode (no logits copied)", info.decodeAhead, true);
             }
 

@@ -49,10 +49,10 @@ export interface LoadModelOptions {
     /**
      * Greedy requests (temperature 0) pick each token inside the decode (llama.cpp's backend sampling: an argmax in the
      * decode's graph, on the GPU where the output layer is), so only the token, not the vocabulary's logits, comes back
-     * to the host. Off by default: on the H200 (docs/benchmarks.md, session 17) it made node-llama-cpp's own loop 21 us
-     * per token faster but not the engine, and it changed the sparse 8B model's greedy tokens (whose near-flat synthetic
-     * logits flip on rounding) for a reason not yet found. Needs our addon patch; never with promptLookup (its draft
-     * batches ask one sequence for several outputs, and llama.cpp samples one per sequence in a decode).
+     * to the host. Default: on where the model runs on a GPU (on the H200 the engine's decode went from 91.1-91.3% to
+     * 96.1% of llama-bench with the sparse 8B model, 93.7-94.9% to 96.2-96.3% with Q4_0: docs/benchmarks.md, sessions
+     * 18-19), off on the CPU, where no copy is saved. Needs our addon patch; never with promptLookup (its draft batches
+     * ask one sequence for several outputs, and llama.cpp samples one per sequence in a decode).
      */
     readonly greedyInDecode?: boolean;
     /** CPU threads of the context (default: mathThreadsFor the machine's math cores). */

@@ -110,10 +110,11 @@ export class CompletionEngine {
                 trainContextSize: model.trainContextSize,
                 weightTypes: summary.weightTypes,
                 decodeAhead,
-                // Off unless asked for (LoadModelOptions.greedyInDecode says why), and never with prompt lookup, whose
-                // draft batches ask one sequence for several outputs (llama.cpp samples one per sequence in a decode).
-                // Attached to the first sequence here: whether the backend can run the sampler is the same for all.
-                greedyInDecode: options.greedyInDecode === true && options.promptLookup !== true && setGreedyInDecode(sequences[0]!, true)
+                // On a GPU unless asked otherwise (LoadModelOptions.greedyInDecode says why), and never with prompt
+                // lookup, whose draft batches ask one sequence for several outputs (llama.cpp samples one per sequence in
+                // a decode). Attached to the first sequence here: whether the backend can run the sampler is the same for all.
+                greedyInDecode: (options.greedyInDecode ?? runtime.llama.gpu !== false) && options.promptLookup !== true &&
+                    setGreedyInDecode(sequences[0]!, true)
             };
             this.loaded = {runtime, model, context, pool: new SequencePool(sequences), tokenizer, stopTokens, info};
             return info;

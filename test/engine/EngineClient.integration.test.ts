@@ -149,7 +149,7 @@ describe("engine process (real node-llama-cpp on the CPU, tiny model)", function
     it("picks greedy tokens in the decode (forced on, here on the CPU) without changing a completion, and samples others on the host", async () => {
         const inDecode = new EngineClient({enginePath: requireBuiltEngine(), log: (level, message) => logs.push(`${level}: ${message}`)});
         try {
-            assert.equal((await load()).greedyInDecode, false, "off by default");
+            assert.equal((await load()).greedyInDecode, false, "off by default on the CPU");
             assert.equal((await inDecode.load({modelPath, device: "cpu", contextSize: 2048, sequences: 2, greedyInDecode: true})).greedyInDecode, true);
             const other: CompletionPrompt = {prefix: "def median(values):\n    ordered = sorted(values)\n    return ", suffix: "\n", cacheKey: "median.py"};
             const sampled: GenerationOptions = {...greedy, temperature: 0.8};
