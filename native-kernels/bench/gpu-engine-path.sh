@@ -18,7 +18,8 @@
 #                                                   # llama-bench (kernel_timeline.cpp, CUPTI), each charged the time it
 #                                                   # adds to the token, into $OUT/timeline-<type>.md (PROFILE_MODELS)
 #   native-kernels/bench/gpu-engine-path.sh switches # after build: llama-bench tg128 of Q4_S24 with each setting of
-#                                                   # SWITCHES="A=1 B=2,C=1" against the defaults, rounds (ROUNDS, 3)
+#                                                   # SWITCHES="A=1 B=2,C=1 Q4_0@D=1 arg:-ot,arg:X=CUDA0" against the
+#                                                   # defaults (Q4_0@: on Q4_0; arg: a llama-bench argument), rounds (ROUNDS, 3)
 #                                                   # alternating, and their test-backend-ops checks
 #                                                   # (CHECK_SETTINGS; "" for none), into $OUT/switches.md; GREEDY_RUNS=N
 #                                                   # adds N greedy completions per setting (GREEDY_SETTINGS) and Q4_0,
@@ -221,15 +222,28 @@ if [ "$step" = switches ]; then
     export LD_LIBRARY_PATH="$root/$bin:${LD_LIBRARY_PATH:-}"
     quantize_models
     settings="- ${SWITCHES:-}"
+    # A setting: "-" (the defaults), or items joined by commas, each NAME=VALUE (the environment) or arg:ARGUMENT (one
+    # more llama-bench / llama-completion argument); "Q4_0@" first runs it on the Q4_0 model (host-side switches move
+    # both types). Sets model, assignments and extra_args.
+    parse_setting() {
+        local rest=$1 item items
+        model=Q4_S24; assignments=(); extra_args=()
+        if [ "$rest" = Q4_0 ]; then model=Q4_0; return; fi
+        [ "$rest" = - ] && return
+        if [[ $rest == Q4_0@* ]]; then model=Q4_0; rest=${rest#Q4_0@}; fi
+        IFS=, read -ra items <<< "$rest"
+        for item in "${items[@]}"; do
+            if [[ $item == arg:* ]]; then extra_args+=("${item#arg:}"); else assignments+=("$item"); fi
+        done
+    }
     results=$LOGS/switches.tsv
     : > "$results"
     for round in $(seq "${ROUNDS:-3}"); do
         stamp "round $round"
         for setting in Q4_0 $settings; do
-            model=Q4_S24; assignments=()
-            if [ "$setting" = Q4_0 ]; then model=Q4_0; elif [ "$setting" != - ]; then IFS=, read -ra assignments <<< "$setting"; fi
+            parse_setting "$setting"
             ts=$(env "${assignments[@]}" "$bin/llama-bench" -m "$WORK/model-$model.gguf" -ngl "$ngl" -fa 1 -p 0 -n 128 \
-                -r 3 -o csv 2> "$LOGS/switch-$round-${setting//[^A-Za-z0-9_]/_}.log" \
+                -r 3 "${extra_args[@]}" -o csv 2> "$LOGS/switch-$round-${setting//[^A-Za-z0-9_]/_}.log" \
                 | python3 -c 'import csv, sys; print(next(csv.DictReader(sys.stdin))["avg_ts"])') || ts=failed
             printf '%s\t%s\t%s\n' "$round" "$setting" "$ts" | tee -a "$results"
         done
@@ -240,7 +254,6 @@ rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1]) if line.stri
 by_setting = {}
 for rnd, setting, ts in rows:
     by_setting.setdefault(setting, {})[rnd] = float(ts) if ts != "failed" else None
-base = by_setting["-"]
 print("| setting | tg128 t/s per round | mean | vs defaults, same round (mean) | vs Q4_0 (mean) |")
 print("|---|---|---:|---:|---:|")
 for setting, per_round in by_setting.items():
@@ -248,14 +261,15 @@ for setting, per_round in by_setting.items():
     if not ok:
         print(f"| {setting} | failed | | | |")
         continue
+    base = by_setting["Q4_0" if setting == "Q4_0" or setting.startswith("Q4_0@") else "-"]  # the same model's defaults
     vs_base = [v / base[r] for r, v in ok.items() if base.get(r)]
     vs_q4_0 = [v / by_setting["Q4_0"][r] for r, v in ok.items() if by_setting["Q4_0"].get(r)]
     print(f"| {setting} | {' / '.join(f'{v:.1f}' for v in ok.values())} | {statistics.mean(ok.values()):.1f} | "
           f"{statistics.mean(vs_base):.3f}x | {statistics.mean(vs_q4_0):.3f}x |")
 PY
     for setting in ${CHECK_SETTINGS-$settings}; do
-        assignments=()
-        [ "$setting" != - ] && IFS=, read -ra assignments <<< "$setting"
+        parse_setting "$setting"
+        [ "$model" = Q4_S24 ] || continue
         for check in "MUL_MAT type_a=q4_s24" "MUL_MAT_VEC_FUSION type=q4_s24" "Q4_S24_MUL_MAT_GROUP k=" \
                      "Q4_S24_MUL_MAT_ADD k=" "Q4_S24_RMS_NORM_MUL_MAT k=" "Q4_S24_QKV_ROPE k="; do
             set -- $check
@@ -270,11 +284,10 @@ PY
     head -c 1200 "$tree/src/llama-model.cpp" > "$WORK/greedy-prompt.txt"
     for setting in Q4_0 ${GREEDY_SETTINGS-$settings}; do
         [ "${GREEDY_RUNS:-0}" -gt 0 ] || break
-        model=Q4_S24; assignments=()
-        if [ "$setting" = Q4_0 ]; then model=Q4_0; elif [ "$setting" != - ]; then IFS=, read -ra assignments <<< "$setting"; fi
+        parse_setting "$setting"
         for run in $(seq "$GREEDY_RUNS"); do
             env "${assignments[@]}" timeout 120 "$bin/llama-completion" -m "$WORK/model-$model.gguf" -ngl "$ngl" \
-                -f "$WORK/greedy-prompt.txt" -n 64 --temp 0 --seed 1 -no-cnv --no-display-prompt 2> /dev/null \
+                "${extra_args[@]}" -f "$WORK/greedy-prompt.txt" -n 64 --temp 0 --seed 1 -no-cnv --no-display-prompt 2> /dev/null \
                 | md5sum | cut -c1-12
         done | sort | uniq -c | awk -v s="$setting" -v n="$GREEDY_RUNS" \
             '{ d++; c = c " " $1 "x" $2 } END { printf "greedy %s runs, %s: %d distinct output(s):%s\n", n, s, d, c }'
