@@ -217,10 +217,11 @@ fi
 if [ "$step" = switches ]; then
     # Kernel switches measured against the defaults in one run, rounds alternating so that drift hits every setting
     # alike: llama-bench tg128 of Q4_S24 per setting of SWITCHES (space-separated; "-" is the defaults, a setting joins
-    # assignments with commas), Q4_0 once per round for the ratio. Then each setting's test-backend-ops checks of the
-    # Q4_S24 paths against the CPU backend (the switches pick other kernels; CHECK_SETTINGS narrows them).
+    # items with commas, see parse_setting), Q4_0 once per round for the ratio. Then each setting's test-backend-ops
+    # checks of the Q4_S24 paths against the CPU backend (the switches pick other kernels; CHECK_SETTINGS narrows them).
     export LD_LIBRARY_PATH="$root/$bin:${LD_LIBRARY_PATH:-}"
     quantize_models
+    set -f # settings are split on spaces, never expanded as file names (arg:ffn_?=CPU)
     settings="- ${SWITCHES:-}"
     # A setting: "-" (the defaults), or items joined by commas, each NAME=VALUE (the environment) or arg:ARGUMENT (one
     # more llama-bench / llama-completion argument); "Q4_0@" first runs it on the Q4_0 model (host-side switches move
@@ -233,9 +234,12 @@ if [ "$step" = switches ]; then
         if [[ $rest == Q4_0@* ]]; then model=Q4_0; rest=${rest#Q4_0@}; fi
         IFS=, read -ra items <<< "$rest"
         for item in "${items[@]}"; do
-            if [[ $item == arg:* ]]; then extra_args+=("${item#arg:}"); else assignments+=("$item"); fi
+            if [[ $item == arg:* ]]; then extra_args+=("${item#arg:}")
+            elif [[ $item == [A-Za-z_]*=* ]]; then assignments+=("$item")
+            else echo "switches: '$item' in '$1' is neither NAME=VALUE nor arg:ARGUMENT" >&2; exit 2; fi
         done
     }
+    for setting in $settings ${CHECK_SETTINGS:-} ${GREEDY_SETTINGS:-}; do parse_setting "$setting"; done # all valid, first
     results=$LOGS/switches.tsv
     : > "$results"
     for round in $(seq "${ROUNDS:-3}"); do
@@ -264,8 +268,9 @@ for setting, per_round in by_setting.items():
     base = by_setting["Q4_0" if setting == "Q4_0" or setting.startswith("Q4_0@") else "-"]  # the same model's defaults
     vs_base = [v / base[r] for r, v in ok.items() if base.get(r)]
     vs_q4_0 = [v / by_setting["Q4_0"][r] for r, v in ok.items() if by_setting["Q4_0"].get(r)]
+    ratio = lambda values: f"{statistics.mean(values):.3f}x" if values else "no baseline"
     print(f"| {setting} | {' / '.join(f'{v:.1f}' for v in ok.values())} | {statistics.mean(ok.values()):.1f} | "
-          f"{statistics.mean(vs_base):.3f}x | {statistics.mean(vs_q4_0):.3f}x |")
+          f"{ratio(vs_base)} | {ratio(vs_q4_0)} |")
 PY
     for setting in ${CHECK_SETTINGS-$settings}; do
         parse_setting "$setting"
@@ -275,7 +280,8 @@ PY
             set -- $check
             log="$LOGS/test-backend-ops-${setting//[^A-Za-z0-9_]/_}-$1.log"
             env "${assignments[@]}" "$bin/test-backend-ops" test -b CUDA0 -o "$1" -p "$2" > "$log" 2>&1 || true
-            echo "$setting: $1 $2: $(grep -E "tests passed" "$log" | tr -d '\n'); $(grep -c FAIL "$log") FAIL lines"
+            passed=$(grep -E "tests passed" "$log" | tr -d '\n' || true)
+            echo "$setting: $1 $2: ${passed:-no result (see $(basename "$log"))}; $(grep -c FAIL "$log" || true) FAIL lines"
         done
     done | tee -a "$OUT/switches.md"
     # GREEDY_RUNS=N: whether the greedy output is the same from run to run, each run a fresh process (a ~300-token
@@ -286,11 +292,12 @@ PY
         [ "${GREEDY_RUNS:-0}" -gt 0 ] || break
         parse_setting "$setting"
         for run in $(seq "$GREEDY_RUNS"); do
-            env "${assignments[@]}" timeout 120 "$bin/llama-completion" -m "$WORK/model-$model.gguf" -ngl "$ngl" \
-                "${extra_args[@]}" -f "$WORK/greedy-prompt.txt" -n 64 --temp 0 --seed 1 -no-cnv --no-display-prompt 2> /dev/null \
-                | md5sum | cut -c1-12
-        done | sort | uniq -c | awk -v s="$setting" -v n="$GREEDY_RUNS" \
-            '{ d++; c = c " " $1 "x" $2 } END { printf "greedy %s runs, %s: %d distinct output(s):%s\n", n, s, d, c }'
+            text=$(env "${assignments[@]}" timeout 120 "$bin/llama-completion" -m "$WORK/model-$model.gguf" -ngl "$ngl" \
+                "${extra_args[@]}" -f "$WORK/greedy-prompt.txt" -n 64 --temp 0 --seed 1 -no-cnv --no-display-prompt \
+                2> "$LOGS/greedy-${setting//[^A-Za-z0-9_]/_}-$run.log") && [ -n "$text" ] \
+                && printf '%s' "$text" | md5sum | cut -c1-12 || echo FAILED
+        done | sort | uniq -c | SETTING=$setting RUNS=$GREEDY_RUNS awk \
+            '{ d++; c = c " " $1 "x" $2 } END { printf "greedy %s runs, %s: %d distinct output(s):%s\n", ENVIRON["RUNS"], ENVIRON["SETTING"], d, c }'
     done | tee -a "$OUT/switches.md"
     stamp "switches step done"
     exit 0

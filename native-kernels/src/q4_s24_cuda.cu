@@ -125,10 +125,11 @@ __global__ void quantize_act_kernel(const float * x, int64_t k, int64_t x_col_st
 // sums its column's squares itself (k floats from L2, 16 KB for Llama-3-8B), so that no grid-wide reduction or second
 // launch is needed. x 16-byte aligned, x_col_stride % 4 == 0, k % kNormThreads == 0.
 constexpr int kNormThreads = 256; // a multiple of the 32 values that share a quantization scale
-// PREFETCH: the norm weight is read before the wait (no kernel writes it; it comes from DRAM, a token streams far more
-// than the L2 holds) and the thread's own value with the loads of its sums, so that after the wait only one round of
-// loads from the L2 stands between the kernel ahead and the reduction. Without: session 17's order (the weight and the
-// value read after the reduction), Q4_S24_CUDA_NO_PREFETCH=1, to measure it. Same float operations either way.
+// PREFETCH: the norm weight is read before the wait (a model weight, which no kernel writes; it comes from DRAM, a token
+// streams far more than the L2 holds) and the thread's own value with the loads of its sums, so that after the wait
+// only one round of loads from the L2 stands between the kernel ahead and the reduction. Without (a weight some kernel
+// computes, or Q4_S24_CUDA_NO_PREFETCH=1 to measure it): session 18's order, the weight and the value read after the
+// reduction. Same float operations either way.
 template <bool PREFETCH>
 __global__ void rms_norm_quantize_act_kernel(const float * x, int64_t k, int64_t x_col_stride, const float * weight,
                                              float eps, float * y, int64_t y_col_stride, int8_t * q, float * d) {
@@ -166,7 +167,8 @@ __global__ void rms_norm_quantize_act_kernel(const float * x, int64_t k, int64_t
     quantize_in_warp(v, col * k + e, q, d);
 }
 
-// Q4_S24_CUDA_NO_PREFETCH=1: the kernels read what they can before their wait as session 17 did (see the norm kernel).
+// Whether the norm kernel reads its weight before its wait and the staged mat-vec its residual right after it (both by
+// default); Q4_S24_CUDA_NO_PREFETCH=1 reads them where session 18 did, to measure the difference.
 bool latency_prefetch() {
     static const bool prefetch = !q4_s24_cuda_env_flag("Q4_S24_CUDA_NO_PREFETCH");
     return prefetch;
@@ -903,13 +905,14 @@ void q4_s24_cuda_quantize_act(const float * x, int64_t k, int64_t x_col_stride, 
 }
 
 bool q4_s24_cuda_rms_norm_quantize_act(const float * x, int64_t k, int64_t x_col_stride, int ncols,
-                                       const float * weight, float eps, float * y, int64_t y_col_stride,
-                                       q4_s24_cuda_act act, cudaStream_t stream) {
+                                       const float * weight, bool weight_is_constant, float eps, float * y,
+                                       int64_t y_col_stride, q4_s24_cuda_act act, cudaStream_t stream) {
     if (reinterpret_cast<uintptr_t>(x) % 16 != 0 || x_col_stride % 4 != 0 || k % kNormThreads != 0 || ncols < 1 ||
         ncols > 65535) {
         return false;
     }
-    launch_kernel(latency_prefetch() ? rms_norm_quantize_act_kernel<true> : rms_norm_quantize_act_kernel<false>,
+    const bool prefetch = latency_prefetch() && weight_is_constant;
+    launch_kernel(prefetch ? rms_norm_quantize_act_kernel<true> : rms_norm_quantize_act_kernel<false>,
                   dim3((unsigned) (k / kNormThreads), (unsigned) ncols), dim3(kNormThreads), 0, stream, x, k,
                   x_col_stride, weight, eps, y, y_col_stride, act.q, act.d);
     return true;
@@ -971,8 +974,9 @@ static bool staged_rows8(int64_t k) {
 // From the harness on the H200 (docs/benchmarks.md, "GPU (H200)"): small matrices (the 1024-row k/v projections)
 // are launch-bound, so at batch 1-2 in-kernel quantization (one launch) wins; otherwise separate quantization.
 // Larger matrices at batch 1: the staged kernel (+3.8-3.9% for the whole 8B-shaped model, where it overlaps the kernel
-// ahead), 8 rows per block from 8192 rows on (14336x4096: 9.2-9.7 against 11.2-11.7 us, quantization included), else 4
-// (4096x4096 and 4096x14336: within run-to-run noise of the register kernel in the harness); otherwise 2 rows per 128
+// ahead), 8 rows per block from 8192 rows on (14336x4096: 9.2-9.7 against 11.2-11.7 us, quantization included) and for
+// rows of 8192+ columns (staged_rows8), else 4 (4096x4096: within run-to-run noise of the register kernel in the
+// harness); otherwise 2 rows per 128
 // threads (4 rows need 72 registers, which leaves a second wave of thread blocks). At batch 2: 4 rows per 64 threads
 // with two sub-blocks in flight, and without from batch 3 on.
 q4_s24_cuda_mmv_variant q4_s24_cuda_mmv_default_variant(int64_t nrows, int64_t k, int ncols) {

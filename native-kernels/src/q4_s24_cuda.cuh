@@ -35,10 +35,11 @@ void q4_s24_cuda_quantize_act(const float * x, int64_t k, int64_t x_col_stride, 
 // RMS norm times a weight row, then quantized (ggml's RMS_NORM + MUL ahead of a Q4_S24 mat-vec, in one launch):
 // y[c*y_col_stride + e] = x_c[e] / sqrt(mean(x_c^2) + eps) * weight[e], and act holds y quantized as
 // q4_s24_cuda_quantize_act would. k % 256 == 0. False (nothing launched) unless x is 16-byte aligned and
-// x_col_stride % 4 == 0.
+// x_col_stride % 4 == 0. weight_is_constant: no kernel writes weight (a model weight), so it is read before the wait
+// for the kernel ahead.
 bool q4_s24_cuda_rms_norm_quantize_act(const float * x, int64_t k, int64_t x_col_stride, int ncols,
-                                       const float * weight, float eps, float * y, int64_t y_col_stride,
-                                       q4_s24_cuda_act act, cudaStream_t stream);
+                                       const float * weight, bool weight_is_constant, float eps, float * y,
+                                       int64_t y_col_stride, q4_s24_cuda_act act, cudaStream_t stream);
 
 // Decode matmul: y[c*y_col_stride + r] = dot(weight row r, x column c) for r < nrows, c < ncols (1..8).
 // w: nrows rows of k/256 blocks, row r at w + r*w_row_bytes (w_row_bytes % 4 == 0). x: ncols float columns,

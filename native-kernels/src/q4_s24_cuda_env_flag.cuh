@@ -10,8 +10,8 @@ inline bool q4_s24_cuda_env_flag(const char * name) {
     return env != nullptr && atoi(env) != 0;
 }
 
-// Environment variable name as a number (0 if not a number), fallback when unset.
+// Environment variable name as a number (0 if not a number), fallback when unset or empty.
 inline int q4_s24_cuda_env_int(const char * name, int fallback) {
     const char * env = getenv(name);
-    return env != nullptr ? atoi(env) : fallback;
+    return env != nullptr && *env != '\0' ? atoi(env) : fallback;
 }

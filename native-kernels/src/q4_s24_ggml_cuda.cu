@@ -642,8 +642,11 @@ int ggml_cuda_q4_s24_try_fuse_rms_norm(ggml_backend_cuda_context & ctx, ggml_cgr
     const q4_s24_cuda_act      act   = activation_space(ctx, k, ncols, scratch);
     float eps;
     memcpy(&eps, rms_norm->op_params, sizeof(float));
+    // A model weight (no op, in a weights buffer) is never written by a kernel: the norm may read it before its wait.
+    const bool weight_is_constant = weight->op == GGML_OP_NONE && weight->buffer != nullptr &&
+                                    ggml_backend_buffer_get_usage(weight->buffer) == GGML_BACKEND_BUFFER_USAGE_WEIGHTS;
     if (!q4_s24_cuda_rms_norm_quantize_act((const float *) x->data, k, (int64_t) (x->nb[1] / sizeof(float)), ncols,
-                                           (const float *) weight->data, eps, (float *) mul->data,
+                                           (const float *) weight->data, weight_is_constant, eps, (float *) mul->data,
                                            (int64_t) (mul->nb[1] / sizeof(float)), act, ctx.stream())) {
         return 0; // a misaligned view: ggml's kernels (nothing was launched)
     }
