@@ -58,6 +58,22 @@ if [ "$GPU" = cuda ]; then build_dir=node_modules/node-llama-cpp/llama/localBuil
 else build_dir=node_modules/node-llama-cpp/llama/localBuilds/linux-x64; ngl=0; device=cpu; fi
 bin=$build_dir/bin
 
+# test-backend-ops checks against the CPU backend, one line each: "PREFIX op filter: N/M tests passed; K FAIL lines",
+# each under the environment in the array `assignments` (callers set it; empty for none). CHECK: "op filter".
+q4_s24_checks=("MUL_MAT type_a=q4_s24" "MUL_MAT_VEC_FUSION type=q4_s24" "Q4_S24_MUL_MAT_GROUP k=" "Q4_S24_MUL_MAT_ADD k="
+               "Q4_S24_RMS_NORM_MUL_MAT k=" "Q4_S24_QKV_ROPE k=")
+run_checks() { # PREFIX CHECK...
+    local prefix=$1 check op filter log passed
+    shift
+    for check in "$@"; do
+        read -r op filter <<< "$check"
+        log="$LOGS/test-backend-ops-${prefix//[^A-Za-z0-9_]/_}$op-${filter//[^A-Za-z0-9_]/}.log"
+        env "${assignments[@]}" "$bin/test-backend-ops" test -b CUDA0 -o "$op" -p "$filter" > "$log" 2>&1 || true
+        passed=$(grep -E "tests passed" "$log" | tr -d '\n' || true)
+        echo "$prefix$op $filter: ${passed:-no result (see $(basename "$log"))}; $(grep -c FAIL "$log" || true) FAIL lines"
+    done
+}
+
 if [ -f .device-carry/device-unpack.sh ]; then
     # shellcheck source=/dev/null
     source .device-carry/device-unpack.sh > "$LOGS/unpack.log"
@@ -275,14 +291,7 @@ PY
     for setting in ${CHECK_SETTINGS-$settings}; do
         parse_setting "$setting"
         [ "$model" = Q4_S24 ] || continue
-        for check in "MUL_MAT type_a=q4_s24" "MUL_MAT_VEC_FUSION type=q4_s24" "Q4_S24_MUL_MAT_GROUP k=" \
-                     "Q4_S24_MUL_MAT_ADD k=" "Q4_S24_RMS_NORM_MUL_MAT k=" "Q4_S24_QKV_ROPE k="; do
-            set -- $check
-            log="$LOGS/test-backend-ops-${setting//[^A-Za-z0-9_]/_}-$1.log"
-            env "${assignments[@]}" "$bin/test-backend-ops" test -b CUDA0 -o "$1" -p "$2" > "$log" 2>&1 || true
-            passed=$(grep -E "tests passed" "$log" | tr -d '\n' || true)
-            echo "$setting: $1 $2: ${passed:-no result (see $(basename "$log"))}; $(grep -c FAIL "$log" || true) FAIL lines"
-        done
+        run_checks "$setting: " "${q4_s24_checks[@]}"
     done | tee -a "$OUT/switches.md"
     # GREEDY_RUNS=N: whether the greedy output is the same from run to run, each run a fresh process (a ~300-token
     # prompt, then 64 tokens), per setting of GREEDY_SETTINGS (default: the same settings) and for Q4_0: different
@@ -311,13 +320,8 @@ if [ "$step" = bench ]; then
     if [ -x "$bin/test-backend-ops" ] && [ "$GPU" = cuda ]; then
         stamp "test-backend-ops: Q4_S24 matmuls and the gate/up fusion against the CPU backend, then their times"
         # (MUL_MAT type_a=q6_K: the batch-1 Q6_K mat-vec, every model's output matrix; ARGMAX: the greedy argmax.)
-        for check in "MUL_MAT type_a=q4_s24" "MUL_MAT_VEC_FUSION type=q4_s24" "GET_ROWS type=q4_s24" "Q4_S24_MUL_MAT_GROUP k=" "Q4_S24_MUL_MAT_ADD k=" \
-                     "Q4_S24_RMS_NORM_MUL_MAT k=" "Q4_S24_QKV_ROPE k=" "MUL_MAT type_a=q6_K" "ARGMAX type=f32"; do
-            set -- $check
-            log="$LOGS/test-backend-ops-$1-${2//[^A-Za-z0-9_]/}.log"
-            "$bin/test-backend-ops" test -b CUDA0 -o "$1" -p "$2" > "$log" 2>&1 || true
-            echo "$1 $2: $(grep -E "tests passed" "$log" | tr -d '\n'); $(grep -c FAIL "$log") FAIL lines"
-        done
+        assignments=()
+        run_checks "" "${q4_s24_checks[@]}" "GET_ROWS type=q4_s24" "MUL_MAT type_a=q6_K" "ARGMAX type=f32"
         # The Q6_K mat-vec timed against ggml's on the 8B output matrix, same run.
         for off in 0 1; do
             Q4_S24_CUDA_NO_Q6_K=$off "$bin/test-backend-ops" perf -b CUDA0 -o MUL_MAT -p "type_a=q6_K,type_b=f32,m=128256,n=1," \
@@ -329,9 +333,8 @@ if [ "$step" = bench ]; then
                 2>&1 | grep "us/run" | sed "s/^/Q4_S24_CUDA_NO_ARGMAX=$off: /" || true
         done
         # By default a GLU's gate and up go to the gate/up + SWIGLU kernel; with this the q/k/v grouping takes them.
-        Q4_S24_CUDA_GROUP_GLU=1 "$bin/test-backend-ops" test -b CUDA0 -o MUL_MAT_VEC_FUSION -p type=q4_s24 \
-            > "$LOGS/test-backend-ops-MUL_MAT_VEC_FUSION-group-glu1.log" 2>&1 || true
-        echo "MUL_MAT_VEC_FUSION type=q4_s24, Q4_S24_CUDA_GROUP_GLU=1: $(grep -E "tests passed" "$LOGS/test-backend-ops-MUL_MAT_VEC_FUSION-group-glu1.log" | tr -d '\n'); $(grep -c FAIL "$LOGS/test-backend-ops-MUL_MAT_VEC_FUSION-group-glu1.log") FAIL lines"
+        assignments=(Q4_S24_CUDA_GROUP_GLU=1)
+        run_checks "Q4_S24_CUDA_GROUP_GLU=1: " "MUL_MAT_VEC_FUSION type=q4_s24"
         # ggml-cuda's debug line about CUDA graph warm-up splits a result line in two: joined back here.
         unsplit() { perl -0pe 's/ggml_backend_cuda_graph_compute: CUDA graph warmup \w+\n//g'; }
         [[ " ${SKIP:-} " == *" perf "* ]] || "$bin/test-backend-ops" perf -b CUDA0 -o MUL_MAT_VEC_FUSION -p "n=14336" 2>&1 | unsplit \
@@ -428,9 +431,8 @@ if [ "$step" = bench ]; then
         # Hopper; 2: mma.sp), then timed against the default, dequantize + cuBLAS (0) and the F16 model, same run.
         stamp "prefill: sparse tensor cores (Q4_S24_CUDA_SPARSE_MMA=1, 2) against dequantize + cuBLAS and F16"
         for v in 1 2; do
-            Q4_S24_CUDA_SPARSE_MMA=$v "$bin/test-backend-ops" test -b CUDA0 -o MUL_MAT -p "type_a=q4_s24" \
-                > "$LOGS/test-backend-ops-MUL_MAT-sparse-mma$v.log" 2>&1 || true
-            echo "MUL_MAT type_a=q4_s24 with Q4_S24_CUDA_SPARSE_MMA=$v: $(grep -E "tests passed" "$LOGS/test-backend-ops-MUL_MAT-sparse-mma$v.log" | tr -d '\n'); $(grep -c FAIL "$LOGS/test-backend-ops-MUL_MAT-sparse-mma$v.log") FAIL lines"
+            assignments=(Q4_S24_CUDA_SPARSE_MMA=$v)
+            run_checks "Q4_S24_CUDA_SPARSE_MMA=$v: " "MUL_MAT type_a=q4_s24"
         done
         # default: the sparse kernels only where faster (feed-forward matrices at up to 512 tokens, Hopper); 0: never.
         for v in default 0 1 2; do

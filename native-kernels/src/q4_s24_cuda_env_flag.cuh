@@ -4,14 +4,13 @@
 
 #include <stdlib.h>
 
-// Whether environment variable name is set to a nonzero number.
-inline bool q4_s24_cuda_env_flag(const char * name) {
-    const char * env = getenv(name);
-    return env != nullptr && atoi(env) != 0;
-}
-
 // Environment variable name as a number (0 if not a number), fallback when unset or empty.
 inline int q4_s24_cuda_env_int(const char * name, int fallback) {
     const char * env = getenv(name);
     return env != nullptr && *env != '\0' ? atoi(env) : fallback;
+}
+
+// Whether environment variable name is set to a nonzero number.
+inline bool q4_s24_cuda_env_flag(const char * name) {
+    return q4_s24_cuda_env_int(name, 0) != 0;
 }

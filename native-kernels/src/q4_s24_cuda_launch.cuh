@@ -4,11 +4,11 @@
 #pragma once
 
 #include "q4_s24_cuda_device_cache.cuh"
+#include "q4_s24_cuda_env_flag.cuh"
 
 #include <cuda_runtime.h>
 
 #include <atomic>
-#include <stdlib.h>
 
 namespace {
 
@@ -48,11 +48,8 @@ bool device_code_is_sm90(const void * probe) {
 // requires), neither Q4_S24_CUDA_PDL=0 nor ggml's GGML_CUDA_PDL=0 turns it off, and device_code_is_sm90.
 bool pdl_enabled(const void * probe) {
 #if CUDART_VERSION >= 12030
-    static const bool env_allows = [] {
-        const char * ours  = getenv("Q4_S24_CUDA_PDL");
-        const char * ggmls = getenv("GGML_CUDA_PDL");
-        return !(ours != nullptr && atoi(ours) == 0) && !(ggmls != nullptr && atoi(ggmls) == 0);
-    }();
+    static const bool env_allows = q4_s24_cuda_env_int("Q4_S24_CUDA_PDL", 1) != 0 &&
+                                   q4_s24_cuda_env_int("GGML_CUDA_PDL", 1) != 0;
     return env_allows && device_code_is_sm90(probe);
 #else
     (void) probe;

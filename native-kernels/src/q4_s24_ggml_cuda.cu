@@ -187,10 +187,8 @@ bool ggml_cuda_q4_s24_mul_mat_vec(ggml_backend_cuda_context & ctx, const ggml_te
 // Off with fusion, with Q4_S24_CUDA_NO_GROUP=1 (to measure it), and with GGML_CUDA_GRAPH_OPT=1, whose concurrent
 // streams run q, k and v side by side instead (and expect them on their own streams).
 static bool grouping_disabled() {
-    static const bool disabled = [] {
-        const char * ggmls = getenv("GGML_CUDA_GRAPH_OPT");
-        return q4_s24_cuda_env_flag("Q4_S24_CUDA_NO_GROUP") || (ggmls != nullptr && atoi(ggmls) == 1);
-    }();
+    static const bool disabled = q4_s24_cuda_env_flag("Q4_S24_CUDA_NO_GROUP") ||
+                                 q4_s24_cuda_env_int("GGML_CUDA_GRAPH_OPT", 0) == 1;
     return disabled || fusion_disabled();
 }
 
