@@ -23,7 +23,8 @@
 #                                                   # alternating, and their test-backend-ops checks
 #                                                   # (CHECK_SETTINGS; "" for none), into $OUT/switches.md; GREEDY_RUNS=N
 #                                                   # adds N greedy completions per setting (GREEDY_SETTINGS) and Q4_0,
-#                                                   # each a fresh process: are they all the same
+#                                                   # each a fresh process: are they all the same; SANITIZE="initcheck"
+#                                                   # runs compute-sanitizer's tools over a short Q4_S24 completion
 #   (bench: DECODE_MODELS="Q4_S24" limits bench:decode to one model; DECODE_THREADS="1 4" adds runs with those threads;
 #   SKIP="one-sequence sparse-mma perf typing typing-group-glu1 variants ppl" leaves out the one-sequence decode run, the
 #   sparse tensor-core prefill runs, test-backend-ops' timings, the typing replays (all, or the one with
@@ -307,6 +308,20 @@ PY
                 && printf '%s' "$text" | md5sum | cut -c1-12 || echo FAILED
         done | sort | uniq -c | SETTING=$setting RUNS=$GREEDY_RUNS awk \
             '{ d++; c = c " " $1 "x" $2 } END { printf "greedy %s runs, %s: %d distinct output(s):%s\n", ENVIRON["RUNS"], ENVIRON["SETTING"], d, c }'
+    done | tee -a "$OUT/switches.md"
+    # SANITIZE="initcheck memcheck ...": compute-sanitizer's tools over one short greedy completion of the Q4_S24 model
+    # with the defaults (a ~60-token prompt, then SANITIZE_TOKENS tokens, default 4), each cut off after
+    # SANITIZE_TIMEOUT seconds (default 200): where a kernel reads device memory nothing wrote (initcheck) or outside
+    # its allocation (memcheck), with its report's first lines.
+    head -c 240 "$tree/src/llama-model.cpp" > "$WORK/sanitize-prompt.txt"
+    for tool in ${SANITIZE:-}; do
+        log=$LOGS/sanitize-$tool.log
+        rc=0
+        timeout "${SANITIZE_TIMEOUT:-200}" compute-sanitizer --tool "$tool" --print-limit 20 --error-exitcode 9 \
+            "$bin/llama-completion" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -f "$WORK/sanitize-prompt.txt" \
+            -n "${SANITIZE_TOKENS:-4}" --temp 0 --seed 1 -no-cnv --no-display-prompt > "$log" 2>&1 || rc=$?
+        echo "sanitize $tool: exit status $rc (9: errors found; 124: cut off); $(grep -m1 "ERROR SUMMARY" "$log" || echo "no summary")"
+        grep "^=========" "$log" | grep -v "ERROR SUMMARY" | head -40 | cut -c1-200
     done | tee -a "$OUT/switches.md"
     stamp "switches step done"
     exit 0

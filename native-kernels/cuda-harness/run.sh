@@ -122,8 +122,17 @@ fi
 if [ "$arch" = sm_90a ] && [ "$mode" != decode ]; then
     nvcc "${common[@]}" -gencode=arch=compute_90a,code=sm_90a "$here/mma_peak.cu" -o "$out/mma_peak" && "$out/mma_peak"
 fi
+# HARNESS_SANITIZERS: compute-sanitizer's tools to run over the quick checks (default memcheck; also racecheck for
+# shared-memory hazards, synccheck for barriers, initcheck for reads of device memory nothing wrote), each cut off
+# after HARNESS_SANITIZER_TIMEOUT seconds (default 300).
 if command -v compute-sanitizer >/dev/null; then
     case "$mode" in prefill) checks=prefill-quick ;; decode) checks=decode-quick ;; *) checks=quick ;; esac
-    compute-sanitizer --tool memcheck --leak-check full --error-exitcode 9 "$out/q4_s24_cuda_harness" "$((seed + 1))" \
-        "$checks" | tail -n 6
+    for tool in ${HARNESS_SANITIZERS:-memcheck}; do
+        extra=()
+        [ "$tool" = memcheck ] && extra=(--leak-check full)
+        echo "compute-sanitizer --tool $tool ($checks):"
+        timeout "${HARNESS_SANITIZER_TIMEOUT:-300}" compute-sanitizer --tool "$tool" "${extra[@]}" --print-limit 20 \
+            --error-exitcode 9 "$out/q4_s24_cuda_harness" "$((seed + 1))" "$checks" 2>&1 | tail -n 12 \
+            || echo "$tool: exit status ${PIPESTATUS[0]}"
+    done
 fi
