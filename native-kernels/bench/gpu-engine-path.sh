@@ -311,15 +311,17 @@ PY
     done | tee -a "$OUT/switches.md"
     # SANITIZE="initcheck memcheck ...": compute-sanitizer's tools over one short greedy completion of the Q4_S24 model
     # with the defaults (a ~60-token prompt, then SANITIZE_TOKENS tokens, default 4), each cut off after
-    # SANITIZE_TIMEOUT seconds (default 200): where a kernel reads device memory nothing wrote (initcheck) or outside
-    # its allocation (memcheck), with its report's first lines.
+    # SANITIZE_TIMEOUT seconds (default 200), SANITIZE_ARGS more llama-completion arguments ("-ub 1": the prompt
+    # through the decode kernels): where a kernel reads device memory nothing wrote (initcheck), outside its
+    # allocation (memcheck) or shared memory another thread writes unsynchronized (racecheck), with the first lines.
     head -c 240 "$tree/src/llama-model.cpp" > "$WORK/sanitize-prompt.txt"
     for tool in ${SANITIZE:-}; do
         log=$LOGS/sanitize-$tool.log
         rc=0
         timeout "${SANITIZE_TIMEOUT:-200}" compute-sanitizer --tool "$tool" --print-limit 20 --error-exitcode 9 \
             "$bin/llama-completion" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -f "$WORK/sanitize-prompt.txt" \
-            -n "${SANITIZE_TOKENS:-4}" --temp 0 --seed 1 -no-cnv --no-display-prompt > "$log" 2>&1 || rc=$?
+            -n "${SANITIZE_TOKENS:-4}" --temp 0 --seed 1 -no-cnv --no-display-prompt ${SANITIZE_ARGS:-} > "$log" 2>&1 \
+            || rc=$?
         echo "sanitize $tool: exit status $rc (9: errors found; 124: cut off); $(grep -m1 "ERROR SUMMARY" "$log" || echo "no summary")"
         grep "^=========" "$log" | grep -v "ERROR SUMMARY" | head -40 | cut -c1-200
     done | tee -a "$OUT/switches.md"
