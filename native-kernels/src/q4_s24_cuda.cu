@@ -204,6 +204,7 @@ struct mmv_matrices {
     int64_t         add_col_stride;
     bool            has_epilogue; // a group with rope (then every matrix's rows go through store_row_pair)
     bool            trigger_early;   // staged kernel: lets the next kernel launch before its own wait (see there)
+    bool            trigger_at_exit; // no early trigger at all: the next kernel launches as this grid's blocks exit
     bool            prefetch_addend; // staged kernel: reads add right after its wait (see there)
     mmv_epilogue    epilogue[kMmvMaxGroup];
     q4_s24_cuda_rope rope;
@@ -535,8 +536,11 @@ mul_mat_vec_kernel(const uint8_t * __restrict__ w, const uint8_t * __restrict__ 
     }
 
     // Only the reduction and the stores are left: the next kernel may be scheduled now. Where this sits is a scheduling
-    // choice, not a correctness one: a dependent's griddepcontrol.wait waits for this whole grid to complete.
-    allow_next_kernel();
+    // choice, not a correctness one (a dependent's griddepcontrol.wait waits for this whole grid to complete), except
+    // with trigger_at_exit (see launch_mul_mat_vec).
+    if (!(GROUP && group.trigger_at_exit)) { // only a group has an epilogue
+        allow_next_kernel();
+    }
     store_rows<ROWS, NCOLS, THREADS, SWIGLU, GROUP>(acc, row0, nrows, y, y_col_stride, group, matrix,
                                                     load_addend<ROWS, NCOLS, SWIGLU, GROUP>(group, row0, nrows));
 }
@@ -624,7 +628,8 @@ mul_mat_vec_staged_kernel(const uint8_t * __restrict__ w, const uint8_t * __rest
     }
     const int sub = threadIdx.x % kSubsPerBlock;
     // Where the next kernel may launch is a scheduling choice (it waits for this whole grid before it touches memory
-    // this one reads or writes): by default here, once every block has issued its copies, so that the kernels after it
+    // this one reads or writes), but for a launch with the rope / KV-cache epilogue (trigger_at_exit: only as the blocks
+    // exit, see epilogue_trigger_at_exit): by default here, once every block has issued its copies, so that the kernels after it
     // (each letting its own next one launch as early) stage their weights while this one still streams; with
     // Q4_S24_CUDA_EARLY_TRIGGER=0 after the last read of the activations. Dependents launch only when every block of
     // this grid has passed the trigger, i.e. in its last wave, so they never take slots its own blocks still need.
@@ -657,7 +662,7 @@ mul_mat_vec_staged_kernel(const uint8_t * __restrict__ w, const uint8_t * __rest
         }
     }
 
-    if (!group.trigger_early) {
+    if (!group.trigger_early && !(GROUP && group.trigger_at_exit)) {
         allow_next_kernel(); // as in mul_mat_vec_kernel: after every read of the activations
     }
     if (!group.prefetch_addend) {
@@ -773,6 +778,17 @@ bool staged_trigger_early() {
     return early;
 }
 
+// Whether a launch with the rope / KV-cache epilogue lets the next kernel launch only as its blocks exit (the default).
+// The next kernel is ggml's flash attention, which reads q through the non-coherent path (ld.global.nc: ggml_cuda_memcpy_1
+// takes a __restrict__ source), valid only for memory nothing writes while the reading kernel runs; launched early, it
+// runs while this launch still writes q, and on the H200 its results then differed from run to run (greedy outputs of
+// identical processes, session 20). Q4_S24_CUDA_EPILOGUE_EARLY_TRIGGER=1 keeps the early trigger, to measure the cost;
+// it is not safe.
+bool epilogue_trigger_at_exit() {
+    static const bool at_exit = !q4_s24_cuda_env_flag("Q4_S24_CUDA_EPILOGUE_EARLY_TRIGGER");
+    return at_exit;
+}
+
 // mats.first_block is filled in here, from ROWS. UNROLL kStaged: the staged kernel where it fits, else the register
 // kernel with 2 rows per block (session 12's default shape at batch 1).
 template <int ROWS, int NCOLS, int THREADS, int UNROLL, bool FUSED, bool SWIGLU>
@@ -784,6 +800,7 @@ void launch_mul_mat_vec(mmv_matrices mats, const void * w_gate, int64_t k, size_
         blocks += (mats.nrows[m] + ROWS - 1) / ROWS;
     }
     const dim3   grid((unsigned) blocks);
+    mats.trigger_at_exit = mats.has_epilogue && epilogue_trigger_at_exit();
     const size_t staged_bytes = (size_t) (SWIGLU ? 2 * ROWS : ROWS) * w_row_bytes;
     const auto   args = [&](auto kernel, size_t shared_bytes) {
         launch_kernel(kernel, grid, dim3(THREADS), shared_bytes, stream, mats.w[0],
@@ -794,7 +811,7 @@ void launch_mul_mat_vec(mmv_matrices mats, const void * w_gate, int64_t k, size_
     if constexpr (UNROLL == kStaged) {
         static_assert(!FUSED, "the staged kernel reads pre-quantized activations");
         if (staged_fits(mats, w_gate, w_row_bytes, staged_bytes)) {
-            mats.trigger_early   = staged_trigger_early();
+            mats.trigger_early   = staged_trigger_early() && !mats.trigger_at_exit;
             mats.prefetch_addend = latency_prefetch();
             if constexpr (!SWIGLU) {
                 if (mats.count > 1 || mats.has_epilogue) {
