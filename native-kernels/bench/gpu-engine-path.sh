@@ -26,10 +26,11 @@
 #                                                   # each a fresh process: are they all the same; SANITIZE="initcheck"
 #                                                   # runs compute-sanitizer's tools over a short Q4_S24 completion
 #   (bench: DECODE_MODELS="Q4_S24" limits bench:decode to one model; DECODE_THREADS="1 4" adds runs with those threads;
-#   SKIP="one-sequence sparse-mma perf typing typing-group-glu1 variants ppl" leaves out the one-sequence decode run, the
+#   SKIP="one-sequence sparse-mma perf typing typing-group-glu1 variants ppl agreement" leaves out the one-sequence decode run, the
 #   sparse tensor-core prefill runs, test-backend-ops' timings, the typing replays (all, or the one with
-#   Q4_S24_CUDA_GROUP_GLU=1), llama-bench with our fusions switched off one by one, and the perplexity / greedy
-#   comparisons of the fused paths.
+#   Q4_S24_CUDA_GROUP_GLU=1), llama-bench with our fusions switched off one by one, the perplexity / greedy
+#   comparisons of the fused paths, and the check that identical processes give the same greedy output (GREEDY_RUNS
+#   per model, default 3, into $OUT/greedy-agreement.md).
 #   EXTRA_ENVS="Q4_S24_CUDA_NO_STAGED=1 ..." adds llama-bench decode runs of Q4_S24 with each assignment;
 #   build: HARNESS_SEED=N also runs the kernel harness, alongside the build, into $OUT/harness.log; HARNESS_MODE=decode
 #   (or another run.sh mode) narrows it)
@@ -73,6 +74,22 @@ run_checks() { # PREFIX CHECK...
         passed=$(grep -E "tests passed" "$log" | tr -d '\n' || true)
         echo "$prefix$op $filter: ${passed:-no result (see $(basename "$log"))}; $(grep -c FAIL "$log" || true) FAIL lines"
     done
+}
+
+# Whether greedy output is the same from run to run: RUNS fresh llama-completion processes of $model under the
+# environment in `assignments` and the arguments in `extra_args` (a ~300-token prompt, then 64 tokens), their outputs
+# counted by hash. Different outputs from identical processes mean a race or a read of memory nothing wrote, not
+# rounding (session 20 found one this way).
+greedy_agreement() { # LABEL RUNS
+    local label=$1 runs=$2 run text
+    [ -f "$WORK/greedy-prompt.txt" ] || head -c 1200 "$tree/src/llama-model.cpp" > "$WORK/greedy-prompt.txt"
+    for run in $(seq "$runs"); do
+        text=$(env "${assignments[@]}" timeout 120 "$bin/llama-completion" -m "$WORK/model-$model.gguf" -ngl "$ngl" \
+            "${extra_args[@]}" -f "$WORK/greedy-prompt.txt" -n 64 --temp 0 --seed 1 -no-cnv --no-display-prompt \
+            2> "$LOGS/greedy-${label//[^A-Za-z0-9_]/_}-$run.log") && [ -n "$text" ] \
+            && printf '%s' "$text" | md5sum | cut -c1-12 || echo FAILED
+    done | sort | uniq -c | LABEL=$label RUNS=$runs awk \
+        '{ d++; c = c " " $1 "x" $2 } END { printf "greedy %s runs, %s: %d distinct output(s)%s:%s\n", ENVIRON["RUNS"], ENVIRON["LABEL"], d, (d > 1 ? " (DIFFERENT)" : ""), c }'
 }
 
 if [ -f .device-carry/device-unpack.sh ]; then
@@ -297,17 +314,10 @@ PY
     # GREEDY_RUNS=N: whether the greedy output is the same from run to run, each run a fresh process (a ~300-token
     # prompt, then 64 tokens), per setting of GREEDY_SETTINGS (default: the same settings) and for Q4_0: different
     # outputs from identical processes mean a race or a read of memory nothing wrote, not rounding.
-    head -c 1200 "$tree/src/llama-model.cpp" > "$WORK/greedy-prompt.txt"
     for setting in Q4_0 ${GREEDY_SETTINGS-$settings}; do
         [ "${GREEDY_RUNS:-0}" -gt 0 ] || break
         parse_setting "$setting"
-        for run in $(seq "$GREEDY_RUNS"); do
-            text=$(env "${assignments[@]}" timeout 120 "$bin/llama-completion" -m "$WORK/model-$model.gguf" -ngl "$ngl" \
-                "${extra_args[@]}" -f "$WORK/greedy-prompt.txt" -n 64 --temp 0 --seed 1 -no-cnv --no-display-prompt \
-                2> "$LOGS/greedy-${setting//[^A-Za-z0-9_]/_}-$run.log") && [ -n "$text" ] \
-                && printf '%s' "$text" | md5sum | cut -c1-12 || echo FAILED
-        done | sort | uniq -c | SETTING=$setting RUNS=$GREEDY_RUNS awk \
-            '{ d++; c = c " " $1 "x" $2 } END { printf "greedy %s runs, %s: %d distinct output(s):%s\n", ENVIRON["RUNS"], ENVIRON["SETTING"], d, c }'
+        greedy_agreement "$setting" "$GREEDY_RUNS"
     done | tee -a "$OUT/switches.md"
     # SANITIZE="initcheck memcheck ...": compute-sanitizer's tools over one short greedy completion of the Q4_S24 model
     # with the defaults (a ~60-token prompt, then SANITIZE_TOKENS tokens, default 4), each cut off after
@@ -360,6 +370,13 @@ if [ "$step" = bench ]; then
             2>&1 | unsplit | tee "$LOGS/perf-mul-mat.log" | grep "us/run" || true
     fi
 
+    if [[ " ${SKIP:-} " != *" agreement "* ]]; then
+        stamp "greedy output of identical processes, each model"
+        for model in Q4_0 Q4_S24; do
+            assignments=(); extra_args=()
+            greedy_agreement "$model" "${GREEDY_RUNS:-3}"
+        done | tee "$OUT/greedy-agreement.md"
+    fi
     stamp "llama-bench decode (the reference for bench:decode); Q4_S24 again without its fusion, and without PDL"
     "$bin/llama-bench" -m "$WORK/model-Q4_0.gguf" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 -p 0 -n 128 -r 3 -o md \
         2>&1 | tee "$LOGS/llama-bench.md"
