@@ -628,11 +628,12 @@ mul_mat_vec_staged_kernel(const uint8_t * __restrict__ w, const uint8_t * __rest
     }
     const int sub = threadIdx.x % kSubsPerBlock;
     // Where the next kernel may launch is a scheduling choice (it waits for this whole grid before it touches memory
-    // this one reads or writes), but for a launch with the rope / KV-cache epilogue (trigger_at_exit: only as the blocks
-    // exit, see epilogue_trigger_at_exit): by default here, once every block has issued its copies, so that the kernels after it
-    // (each letting its own next one launch as early) stage their weights while this one still streams; with
-    // Q4_S24_CUDA_EARLY_TRIGGER=0 after the last read of the activations. Dependents launch only when every block of
-    // this grid has passed the trigger, i.e. in its last wave, so they never take slots its own blocks still need.
+    // this one reads or writes), but for a launch with the rope / KV-cache epilogue (trigger_at_exit: only as the
+    // blocks exit, see epilogue_trigger_at_exit): by default here, once every block has issued its copies, so that the
+    // kernels after it (each letting its own next one launch as early) stage their weights while this one still
+    // streams; with Q4_S24_CUDA_EARLY_TRIGGER=0 after the last read of the activations. Dependents launch only when
+    // every block of this grid has passed the trigger, i.e. in its last wave, so they never take slots its own blocks
+    // still need.
     if (group.trigger_early) {
         allow_next_kernel();
     }
@@ -779,11 +780,11 @@ bool staged_trigger_early() {
 }
 
 // Whether a launch with the rope / KV-cache epilogue lets the next kernel launch only as its blocks exit (the default).
-// The next kernel is ggml's flash attention, which reads q through the non-coherent path (ld.global.nc: ggml_cuda_memcpy_1
-// takes a __restrict__ source), valid only for memory nothing writes while the reading kernel runs; launched early, it
-// runs while this launch still writes q, and on the H200 its results then differed from run to run (greedy outputs of
-// identical processes, session 20). Q4_S24_CUDA_EPILOGUE_EARLY_TRIGGER=1 keeps the early trigger, to measure the cost;
-// it is not safe.
+// The next kernel is ggml's flash attention, which reads q (its vec kernel) or K and V (its tile kernel) through the
+// non-coherent path (ld.global.nc, from __restrict__ pointers), valid only for memory nothing writes while the reading
+// kernel runs; launched early, it runs while this launch still writes them, and on the H200 its results then differed
+// from run to run (greedy outputs of identical processes, session 20). Q4_S24_CUDA_EPILOGUE_EARLY_TRIGGER=1 keeps the
+// early trigger, to measure the cost; it is not safe.
 bool epilogue_trigger_at_exit() {
     static const bool at_exit = !q4_s24_cuda_env_flag("Q4_S24_CUDA_EPILOGUE_EARLY_TRIGGER");
     return at_exit;
