@@ -507,6 +507,197 @@ static void run_launch_chain_checks(std::mt19937 & rng) {
     CUDA_OK(cudaFree(d_wc));
 }
 
+// ggml's ROPE of one pair (normal mode), on the host: the float operations of rope_rotate_pair in q4_s24_cuda.cu.
+static void host_rope_pair(const q4_s24_cuda_rope & r, int pair, int32_t pos, float & x0, float & x1) {
+    const float freq_factor = r.freq_factors != nullptr ? r.freq_factors[pair] : 1.0f;
+    const float extrap      = pos * powf(r.theta_scale, (float) pair) / freq_factor;
+    const float interp      = r.freq_scale * extrap;
+    float       theta       = interp;
+    float       mscale      = r.attn_factor;
+    if (r.ext_factor != 0.0f) {
+        const float ramp = (1.0f - fminf(1.0f, fmaxf(0.0f, (pair - r.corr_low) / fmaxf(0.001f, r.corr_high - r.corr_low)))) *
+                           r.ext_factor;
+        theta  = interp * (1 - ramp) + extrap * ramp;
+        mscale *= 1.0f + 0.1f * logf(1.0f / r.freq_scale);
+    }
+    const float c = cosf(theta) * mscale, sn = sinf(theta) * mscale;
+    const float r0 = x0 * c - x1 * sn, r1 = x0 * sn + x1 * c;
+    x0 = r0;
+    x1 = r1;
+}
+
+// The group's rope / KV-cache epilogue (attention's q, k and v, as the ggml glue launches it): q rotated and stored
+// (its plain result not), k stored plain, rotated and written to a cache, v written to a cache only; cache rows at
+// scattered slots with a padded row stride. Against the plain group's own results (`plain`, column-major per matrix
+// with the matrix's rows as column stride) rotated on the host: the rotation's float operations match but cosf, sinf
+// and powf may differ from the device's by an ulp, so within 1e-4 of the largest value; the cache exactly the f16 of
+// what the launch stored; every byte the launch must not write still the fill pattern. Two ropes: Llama 3's (all 128
+// dimensions, no YaRN) and a partial one (64 dimensions from 32 on, YaRN ramp, frequency factors).
+static void check_group_epilogue(const q4_s24_cuda_mmv_matrix (&plain_mats)[3], const std::vector<float> & plain,
+                                 const size_t (&plain_off)[3], int64_t k, size_t row_bytes, q4_s24_cuda_act act,
+                                 int ncols) {
+    const int64_t  rows[3]   = {plain_mats[0].nrows, plain_mats[1].nrows, plain_mats[2].nrows};
+    const int      head_dim  = 128;
+    const int      slots     = 3 * Q4_S24_CUDA_MMV_MAX_COLS + 1;
+    const int64_t  pad       = 64; // halves past each cache row
+    std::vector<float> freq_factors(head_dim / 2);
+    for (int i = 0; i < head_dim / 2; ++i) {
+        freq_factors[i] = 1.0f + 0.25f * (float) (i % 7);
+    }
+    std::vector<int32_t> pos(ncols);
+    std::vector<int64_t> cache_rows(ncols);
+    for (int c = 0; c < ncols; ++c) {
+        pos[c]        = 5 + 37 * c;
+        cache_rows[c] = (int64_t) ((3 * c + 2) % slots); // distinct slots, not in column order
+    }
+    float *   d_freq;
+    int32_t * d_pos;
+    int64_t * d_rows;
+    CUDA_OK(cudaMalloc(&d_freq, freq_factors.size() * sizeof(float)));
+    CUDA_OK(cudaMalloc(&d_pos, pos.size() * sizeof(int32_t)));
+    CUDA_OK(cudaMalloc(&d_rows, cache_rows.size() * sizeof(int64_t)));
+    CUDA_OK(cudaMemcpy(d_freq, freq_factors.data(), freq_factors.size() * sizeof(float), cudaMemcpyHostToDevice));
+    CUDA_OK(cudaMemcpy(d_pos, pos.data(), pos.size() * sizeof(int32_t), cudaMemcpyHostToDevice));
+    CUDA_OK(cudaMemcpy(d_rows, cache_rows.data(), cache_rows.size() * sizeof(int64_t), cudaMemcpyHostToDevice));
+    for (int variant = 0; variant < 2; ++variant) {
+        q4_s24_cuda_rope rope = {};
+        rope.pos          = d_pos;
+        rope.freq_factors = variant == 0 ? nullptr : d_freq;
+        rope.theta_scale  = powf(500000.0f, -2.0f / (variant == 0 ? 128.0f : 64.0f));
+        rope.freq_scale   = variant == 0 ? 1.0f : 0.25f;
+        rope.ext_factor   = variant == 0 ? 0.0f : 0.5f;
+        rope.attn_factor  = variant == 0 ? 1.0f : 1.1f;
+        rope.corr_low     = 10.0f;
+        rope.corr_high    = 40.0f;
+        rope.head_dim     = head_dim;
+        rope.n_dims       = variant == 0 ? 128 : 64;
+        rope.n_offs       = variant == 0 ? 0 : 32;
+        // Outputs: q rotated, k plain + rotated, k and v caches; all filled with a pattern first.
+        const size_t q_elems = (size_t) ncols * rows[0], k_elems = (size_t) ncols * rows[1];
+        const size_t kc_elems = (size_t) slots * (rows[1] + pad), vc_elems = (size_t) slots * (rows[2] + pad);
+        float *      d_q_roped;
+        float *      d_k_plain;
+        float *      d_k_roped;
+        half *       d_k_cache;
+        half *       d_v_cache;
+        CUDA_OK(cudaMalloc(&d_q_roped, q_elems * sizeof(float)));
+        CUDA_OK(cudaMalloc(&d_k_plain, k_elems * sizeof(float)));
+        CUDA_OK(cudaMalloc(&d_k_roped, k_elems * sizeof(float)));
+        CUDA_OK(cudaMalloc(&d_k_cache, kc_elems * sizeof(half)));
+        CUDA_OK(cudaMalloc(&d_v_cache, vc_elems * sizeof(half)));
+        CUDA_OK(cudaMemset(d_q_roped, 0xff, q_elems * sizeof(float)));
+        CUDA_OK(cudaMemset(d_k_plain, 0xff, k_elems * sizeof(float)));
+        CUDA_OK(cudaMemset(d_k_roped, 0xff, k_elems * sizeof(float)));
+        CUDA_OK(cudaMemset(d_k_cache, 0xff, kc_elems * sizeof(half)));
+        CUDA_OK(cudaMemset(d_v_cache, 0xff, vc_elems * sizeof(half)));
+        q4_s24_cuda_mmv_matrix mats[3] = {plain_mats[0], plain_mats[1], plain_mats[2]};
+        mats[0].y = nullptr; // q: only the rotation stored
+        mats[0].rotate = true;
+        mats[0].roped = d_q_roped;
+        mats[0].roped_col_stride = rows[0];
+        mats[1].y = d_k_plain; // k: plain, rotated and cached
+        mats[1].y_col_stride = rows[1];
+        mats[1].rotate = true;
+        mats[1].roped = d_k_roped;
+        mats[1].roped_col_stride = rows[1];
+        mats[1].cache = d_k_cache;
+        mats[1].cache_rows = d_rows;
+        mats[1].cache_row_stride = rows[1] + pad;
+        mats[2].y = nullptr; // v: cached only
+        mats[2].cache = d_v_cache;
+        mats[2].cache_rows = d_rows;
+        mats[2].cache_row_stride = rows[2] + pad;
+        q4_s24_cuda_mul_mat_vec_group(mats, 3, k, row_bytes, act, ncols, 0, &rope);
+        LAUNCH_OK();
+        CUDA_OK(cudaDeviceSynchronize());
+        std::vector<float> q_roped(q_elems), k_plain(k_elems), k_roped(k_elems);
+        std::vector<half>  k_cache(kc_elems), v_cache(vc_elems);
+        CUDA_OK(cudaMemcpy(q_roped.data(), d_q_roped, q_elems * sizeof(float), cudaMemcpyDeviceToHost));
+        CUDA_OK(cudaMemcpy(k_plain.data(), d_k_plain, k_elems * sizeof(float), cudaMemcpyDeviceToHost));
+        CUDA_OK(cudaMemcpy(k_roped.data(), d_k_roped, k_elems * sizeof(float), cudaMemcpyDeviceToHost));
+        CUDA_OK(cudaMemcpy(k_cache.data(), d_k_cache, kc_elems * sizeof(half), cudaMemcpyDeviceToHost));
+        CUDA_OK(cudaMemcpy(v_cache.data(), d_v_cache, vc_elems * sizeof(half), cudaMemcpyDeviceToHost));
+        q4_s24_cuda_rope host_rope = rope;
+        host_rope.freq_factors     = variant == 0 ? nullptr : freq_factors.data();
+        // Expected rotation of matrix m's column c from the plain group's results.
+        const auto expected = [&](int m, int c) {
+            std::vector<float> v(plain.begin() + plain_off[m] + (size_t) c * rows[m],
+                                 plain.begin() + plain_off[m] + (size_t) (c + 1) * rows[m]);
+            for (int64_t r = 0; r < rows[m]; r += 2) {
+                const int d = (int) (r % head_dim) - rope.n_offs;
+                if (d >= 0 && d < rope.n_dims) {
+                    host_rope_pair(host_rope, d / 2, pos[c], v[r], v[r + 1]);
+                }
+            }
+            return v;
+        };
+        const auto near = [](const float * got, const std::vector<float> & want) -> double {
+            double worst = 0, scale = 0;
+            for (size_t i = 0; i < want.size(); ++i) {
+                if (!std::isfinite(got[i])) {
+                    return (double) INFINITY;
+                }
+                worst = std::max(worst, (double) std::fabs(got[i] - want[i]));
+                scale = std::max(scale, (double) std::fabs(want[i]));
+            }
+            return worst / (scale > 0 ? scale : 1);
+        };
+        bool   cache_exact = true, untouched = true, plain_exact = true;
+        double worst_q = 0, worst_k = 0;
+        std::vector<bool> slot_written(slots, false);
+        for (int c = 0; c < ncols; ++c) {
+            worst_q = std::max(worst_q, near(q_roped.data() + (size_t) c * rows[0], expected(0, c)));
+            worst_k = std::max(worst_k, near(k_roped.data() + (size_t) c * rows[1], expected(1, c)));
+            plain_exact &= memcmp(k_plain.data() + (size_t) c * rows[1],
+                                  plain.data() + plain_off[1] + (size_t) c * rows[1], rows[1] * sizeof(float)) == 0;
+            slot_written[cache_rows[c]] = true;
+            for (int64_t r = 0; r < rows[1]; ++r) {
+                const half want = __float2half(k_roped[(size_t) c * rows[1] + r]);
+                cache_exact &= memcmp(&k_cache[(size_t) cache_rows[c] * (rows[1] + pad) + r], &want, sizeof(half)) == 0;
+            }
+            for (int64_t r = 0; r < rows[2]; ++r) {
+                const half want = __float2half(plain[plain_off[2] + (size_t) c * rows[2] + r]);
+                cache_exact &= memcmp(&v_cache[(size_t) cache_rows[c] * (rows[2] + pad) + r], &want, sizeof(half)) == 0;
+            }
+        }
+        // The caches' padding and the slots no column names keep the fill pattern (0xffff).
+        for (int slot = 0; slot < slots; ++slot) {
+            for (int m = 1; m < 3; ++m) {
+                const std::vector<half> & cache = m == 1 ? k_cache : v_cache;
+                for (int64_t r = slot_written[slot] ? rows[m] : 0; r < rows[m] + pad; ++r) {
+                    uint16_t bits;
+                    memcpy(&bits, &cache[(size_t) slot * (rows[m] + pad) + r], sizeof bits);
+                    untouched &= bits == 0xffff;
+                }
+            }
+        }
+        char what[200];
+        snprintf(what, sizeof what, "group epilogue (rope %d) batch %d: q rotated, worst %.2e of the largest value",
+                 variant, ncols, worst_q);
+        expect(worst_q < 1e-4, what);
+        snprintf(what, sizeof what, "group epilogue (rope %d) batch %d: k rotated, worst %.2e of the largest value",
+                 variant, ncols, worst_k);
+        expect(worst_k < 1e-4, what);
+        snprintf(what, sizeof what, "group epilogue (rope %d) batch %d: k stored plain equal to the plain launch's",
+                 variant, ncols);
+        expect(plain_exact, what);
+        snprintf(what, sizeof what, "group epilogue (rope %d) batch %d: cache rows the f16 of the stored values",
+                 variant, ncols);
+        expect(cache_exact, what);
+        snprintf(what, sizeof what, "group epilogue (rope %d) batch %d: nothing written outside the cache rows",
+                 variant, ncols);
+        expect(untouched, what);
+        CUDA_OK(cudaFree(d_q_roped));
+        CUDA_OK(cudaFree(d_k_plain));
+        CUDA_OK(cudaFree(d_k_roped));
+        CUDA_OK(cudaFree(d_k_cache));
+        CUDA_OK(cudaFree(d_v_cache));
+    }
+    CUDA_OK(cudaFree(d_freq));
+    CUDA_OK(cudaFree(d_pos));
+    CUDA_OK(cudaFree(d_rows));
+}
+
 // q, k and v in one launch (q4_s24_cuda_mul_mat_vec_group) against the reference and against three launches of the
 // same activations; its time against those three. Llama-3-8B's projections, then uneven row counts whose thread
 // blocks end inside a matrix (k = 2816: partial launch steps too).
@@ -578,6 +769,11 @@ static void run_mul_mat_vec_group(std::mt19937 & rng, bool quick, std::vector<st
                              (long long) k, m);
                     expect(memcmp(got.data(), sep.data(), got.size() * sizeof(float)) == 0, what);
                 }
+            }
+            if (k == 4096) { // the epilogue takes even row counts of whole 128-row heads (Llama-3-8B's q, k, v)
+                const size_t plain_off[3] = {(size_t) (mats[0].y - d_y), (size_t) (mats[1].y - d_y),
+                                             (size_t) (mats[2].y - d_y)};
+                check_group_epilogue(mats, y, plain_off, k, row_bytes, act, ncols);
             }
             const int   iters = quick ? 1 : 200;
             const float t_sep = time_us([&](int) { separate(3); }, iters);
