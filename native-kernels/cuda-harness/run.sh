@@ -77,6 +77,14 @@ if [ "${1:-}" = "--compile-only" ]; then
         done
         g++ -std=c++17 -fsyntax-only -I"$tree/ggml/include" -I"$tree/include" -I"$tree/common" "$tree/tests/test-backend-ops.cpp"
         echo "compiled test-backend-ops.cpp (syntax only)"
+        # ggml's decode attention must read q with coherent loads (llama.cpp-fattn-vec-coherent-q.diff): our q/k/v launch
+        # writes q while attention, launched early, already runs. Its PTX must hold no ld.global.nc.
+        nvcc -std=c++17 -O3 "${inc[@]}" -gencode=arch=compute_90a,code=sm_90a -ptx \
+            "$tree/ggml/src/ggml-cuda/template-instances/fattn-vec-instance-f16-f16.cu" -o "$out/fattn-vec-f16.ptx"
+        nc=$(awk '/\.entry / { vec = ($0 ~ /flash_attn_ext_vec/) } vec && /ld\.global\.nc/ { n++ } END { print n + 0 }' \
+            "$out/fattn-vec-f16.ptx")
+        [ "$nc" = 0 ] || { echo "flash_attn_ext_vec loads through ld.global.nc ($nc loads): q may be read stale" >&2; exit 1; }
+        echo "flash_attn_ext_vec (f16 K/V, sm_90a): no non-coherent loads"
     else
         echo "no patched llama.cpp tree: the ggml glue was not compiled"
     fi

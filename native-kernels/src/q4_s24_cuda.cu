@@ -784,7 +784,9 @@ bool staged_trigger_early() {
 // non-coherent path (ld.global.nc, from __restrict__ pointers), valid only for memory nothing writes while the reading
 // kernel runs; launched early, it runs while this launch still writes them, and on the H200 its results then differed
 // from run to run (greedy outputs of identical processes, session 20). Q4_S24_CUDA_EPILOGUE_EARLY_TRIGGER=1 keeps the
-// early trigger, to measure the cost; it is not safe.
+// early trigger, to measure the cost. The vec kernel's q loads are made coherent by llama.cpp-fattn-vec-coherent-q.diff
+// (the mma kernel's are plain already), which should make the early trigger safe except before the tile kernel (head
+// sizes 40 and 72 on Hopper): not yet confirmed on a GPU, so the trigger stays at exit.
 bool epilogue_trigger_at_exit() {
     static const bool at_exit = !q4_s24_cuda_env_flag("Q4_S24_CUDA_EPILOGUE_EARLY_TRIGGER");
     return at_exit;
