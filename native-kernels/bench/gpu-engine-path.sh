@@ -30,7 +30,7 @@
 #   sparse tensor-core prefill runs, test-backend-ops' timings, the typing replays (all, or the one with
 #   Q4_S24_CUDA_GROUP_GLU=1), llama-bench with our fusions switched off one by one, the perplexity / greedy
 #   comparisons of the fused paths, and the check that identical processes give the same greedy output (GREEDY_RUNS
-#   per model, default 3, into $OUT/greedy-agreement.md).
+#   per model, default 3, into logs-bench.tgz's greedy-agreement.md and the step's output).
 #   EXTRA_ENVS="Q4_S24_CUDA_NO_STAGED=1 ..." adds llama-bench decode runs of Q4_S24 with each assignment;
 #   build: HARNESS_SEED=N also runs the kernel harness, alongside the build, into $OUT/harness.log; HARNESS_MODE=decode
 #   (or another run.sh mode) narrows it)
@@ -77,19 +77,23 @@ run_checks() { # PREFIX CHECK...
 }
 
 # Whether greedy output is the same from run to run: RUNS fresh llama-completion processes of $model under the
-# environment in `assignments` and the arguments in `extra_args` (a ~300-token prompt, then 64 tokens), their outputs
-# counted by hash. Different outputs from identical processes mean a race or a read of memory nothing wrote, not
-# rounding (session 20 found one this way).
+# environment in `assignments` and the arguments in `extra_args` (a ~300-token prompt, then 64 tokens; flash attention
+# on, as llama-bench runs it), their outputs counted by hash, failed runs apart. Different outputs from identical
+# processes mean a race or a read of memory nothing wrote, not rounding (session 20 found one this way).
 greedy_agreement() { # LABEL RUNS
     local label=$1 runs=$2 run text
-    [ -f "$WORK/greedy-prompt.txt" ] || head -c 1200 "$tree/src/llama-model.cpp" > "$WORK/greedy-prompt.txt"
+    [ "$runs" -gt 0 ] || return 0
+    head -c 1200 "$tree/src/llama-model.cpp" > "$WORK/greedy-prompt.txt"
     for run in $(seq "$runs"); do
         text=$(env "${assignments[@]}" timeout 120 "$bin/llama-completion" -m "$WORK/model-$model.gguf" -ngl "$ngl" \
-            "${extra_args[@]}" -f "$WORK/greedy-prompt.txt" -n 64 --temp 0 --seed 1 -no-cnv --no-display-prompt \
+            -fa on "${extra_args[@]}" -f "$WORK/greedy-prompt.txt" -n 64 --temp 0 --seed 1 -no-cnv --no-display-prompt \
             2> "$LOGS/greedy-${label//[^A-Za-z0-9_]/_}-$run.log") && [ -n "$text" ] \
             && printf '%s' "$text" | md5sum | cut -c1-12 || echo FAILED
-    done | sort | uniq -c | LABEL=$label RUNS=$runs awk \
-        '{ d++; c = c " " $1 "x" $2 } END { printf "greedy %s runs, %s: %d distinct output(s)%s:%s\n", ENVIRON["RUNS"], ENVIRON["LABEL"], d, (d > 1 ? " (DIFFERENT)" : ""), c }'
+    done | sort | uniq -c | LABEL=$label RUNS=$runs awk '
+        $2 == "FAILED" { failed = $1; next }
+        { d++; c = c " " $1 "x" $2 }
+        END { printf "greedy %s runs, %s: %d distinct output(s)%s:%s%s\n", ENVIRON["RUNS"], ENVIRON["LABEL"], d,
+                     (d > 1 ? " (DIFFERENT)" : ""), c, (failed ? ", " failed " run(s) FAILED" : "") }'
 }
 
 if [ -f .device-carry/device-unpack.sh ]; then
@@ -333,7 +337,7 @@ PY
             -n "${SANITIZE_TOKENS:-4}" --temp 0 --seed 1 -no-cnv --no-display-prompt ${SANITIZE_ARGS:-} > "$log" 2>&1 \
             || rc=$?
         echo "sanitize $tool: exit status $rc (9: errors found; 124: cut off); $(grep -m1 "ERROR SUMMARY" "$log" || echo "no summary")"
-        grep "^=========" "$log" | grep -v "ERROR SUMMARY" | head -40 | cut -c1-200
+        grep "^=========" "$log" | grep -v "ERROR SUMMARY" | head -40 | cut -c1-200 || true
     done | tee -a "$OUT/switches.md"
     stamp "switches step done"
     exit 0
@@ -375,7 +379,7 @@ if [ "$step" = bench ]; then
         for model in Q4_0 Q4_S24; do
             assignments=(); extra_args=()
             greedy_agreement "$model" "${GREEDY_RUNS:-3}"
-        done | tee "$OUT/greedy-agreement.md"
+        done | tee "$LOGS/greedy-agreement.md" # in logs-bench.tgz and this step's output (the tool returns 8 files)
     fi
     stamp "llama-bench decode (the reference for bench:decode); Q4_S24 again without its fusion, and without PDL"
     "$bin/llama-bench" -m "$WORK/model-Q4_0.gguf" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 -p 0 -n 128 -r 3 -o md \

@@ -135,12 +135,21 @@ fi
 # after HARNESS_SANITIZER_TIMEOUT seconds (default 300).
 if command -v compute-sanitizer >/dev/null; then
     case "$mode" in prefill) checks=prefill-quick ;; decode) checks=decode-quick ;; *) checks=quick ;; esac
+    found=0
     for tool in ${HARNESS_SANITIZERS:-memcheck}; do
         extra=()
         [ "$tool" = memcheck ] && extra=(--leak-check full)
         echo "compute-sanitizer --tool $tool ($checks):"
+        status=0
         timeout "${HARNESS_SANITIZER_TIMEOUT:-300}" compute-sanitizer --tool "$tool" "${extra[@]}" --print-limit 20 \
             --error-exitcode 9 "$out/q4_s24_cuda_harness" "$((seed + 1))" "$checks" 2>&1 | tail -n 12 \
-            || echo "$tool: exit status ${PIPESTATUS[0]}"
+            || status=${PIPESTATUS[0]}
+        if [ "$status" = 124 ]; then
+            echo "$tool: cut off after ${HARNESS_SANITIZER_TIMEOUT:-300} s"
+        elif [ "$status" != 0 ]; then
+            echo "$tool: exit status $status"
+            found=1
+        fi
     done
+    [ "$found" = 0 ] || exit 9 # a tool found errors (or failed): the run fails, as memcheck's alone did
 fi

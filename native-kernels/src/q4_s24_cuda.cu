@@ -535,9 +535,9 @@ mul_mat_vec_kernel(const uint8_t * __restrict__ w, const uint8_t * __restrict__ 
         }
     }
 
-    // Only the reduction and the stores are left: the next kernel may be scheduled now. Where this sits is a scheduling
-    // choice, not a correctness one (a dependent's griddepcontrol.wait waits for this whole grid to complete), except
-    // with trigger_at_exit (see launch_mul_mat_vec).
+    // Only the reduction and the stores are left: the next kernel may be scheduled now (a dependent's
+    // griddepcontrol.wait waits for this whole grid to complete), except with trigger_at_exit: see
+    // epilogue_trigger_at_exit for a dependent that reads our results past that wait's guarantee.
     if (!(GROUP && group.trigger_at_exit)) { // only a group has an epilogue
         allow_next_kernel();
     }
@@ -627,14 +627,13 @@ mul_mat_vec_staged_kernel(const uint8_t * __restrict__ w, const uint8_t * __rest
         }
     }
     const int sub = threadIdx.x % kSubsPerBlock;
-    // Where the next kernel may launch is a scheduling choice (it waits for this whole grid before it touches memory
-    // this one reads or writes), but for a launch with the rope / KV-cache epilogue (trigger_at_exit: only as the
-    // blocks exit, see epilogue_trigger_at_exit): by default here, once every block has issued its copies, so that the
-    // kernels after it (each letting its own next one launch as early) stage their weights while this one still
-    // streams; with Q4_S24_CUDA_EARLY_TRIGGER=0 after the last read of the activations. Dependents launch only when
-    // every block of this grid has passed the trigger, i.e. in its last wave, so they never take slots its own blocks
-    // still need.
-    if (group.trigger_early) {
+    // Where the next kernel may launch (it waits for this whole grid before it touches memory this one reads or
+    // writes): by default here, once every block has issued its copies, so that the kernels after it (each letting its
+    // own next one launch as early) stage their weights while this one still streams; with
+    // Q4_S24_CUDA_EARLY_TRIGGER=0 after the last read of the activations. Dependents launch only when every block of
+    // this grid has passed the trigger, i.e. in its last wave, so they never take slots its own blocks still need.
+    // A launch with the rope / KV-cache epilogue never triggers (trigger_at_exit, see epilogue_trigger_at_exit).
+    if (group.trigger_early && !(GROUP && group.trigger_at_exit)) {
         allow_next_kernel();
     }
     wait_for_previous_kernel();
@@ -780,13 +779,17 @@ bool staged_trigger_early() {
 }
 
 // Whether a launch with the rope / KV-cache epilogue lets the next kernel launch only as its blocks exit (the default).
-// The next kernel is ggml's flash attention, which reads q (its vec kernel) or K and V (its tile kernel) through the
-// non-coherent path (ld.global.nc, from __restrict__ pointers), valid only for memory nothing writes while the reading
-// kernel runs; launched early, it runs while this launch still writes them, and on the H200 its results then differed
-// from run to run (greedy outputs of identical processes, session 20). Q4_S24_CUDA_EPILOGUE_EARLY_TRIGGER=1 keeps the
-// early trigger, to measure the cost. The vec kernel's q loads are made coherent by llama.cpp-fattn-vec-coherent-q.diff
-// (the mma kernel's are plain already), which should make the early trigger safe except before the tile kernel (head
-// sizes 40 and 72 on Hopper): not yet confirmed on a GPU, so the trigger stays at exit.
+// The next kernel is ggml's flash attention, which reads q (its vec and tile kernels; the tile kernel also K and V
+// where it takes several heads per column group) through the non-coherent path (ld.global.nc), valid only for memory
+// nothing writes while the reading kernel runs; launched early, it runs while this launch still writes them, and on
+// the H200 identical processes then gave different greedy outputs (session 20). Launching it only as our blocks exit is
+// what llama.cpp's own graph does (its rope kernel, which writes q there, is launched without programmatic launch and
+// never triggers); identical outputs with it are measured, not guaranteed by the PTX rules (blocks exiting does not
+// make their stores visible; only the dependent's wait does, and non-coherent loads stand outside it).
+// Q4_S24_CUDA_EPILOGUE_EARLY_TRIGGER=1 keeps the early trigger, to measure the cost. The patch
+// llama.cpp-fattn-vec-coherent-q.diff makes the vec kernel's q loads coherent (the mma kernel's are plain already),
+// which should make the early trigger safe except before the tile kernel (head sizes 40 and 72 on Hopper): not yet
+// confirmed on a GPU, so it stays at exit.
 bool epilogue_trigger_at_exit() {
     static const bool at_exit = !q4_s24_cuda_env_flag("Q4_S24_CUDA_EPILOGUE_EARLY_TRIGGER");
     return at_exit;
