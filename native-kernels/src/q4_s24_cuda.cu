@@ -786,13 +786,14 @@ bool staged_trigger_early() {
 // what llama.cpp's own graph does (its rope kernel, which writes q there, is launched without programmatic launch and
 // never triggers); identical outputs with it are measured, not guaranteed by the PTX rules (blocks exiting does not
 // make their stores visible; only the dependent's wait does, and non-coherent loads stand outside it).
-// Q4_S24_CUDA_EPILOGUE_EARLY_TRIGGER=1 keeps the early trigger, to measure the cost. The patch
-// llama.cpp-fattn-vec-coherent-q.diff makes the vec kernel's q loads coherent (the mma kernel's are plain already),
-// which should make the early trigger safe except before the tile kernel (head sizes 40 and 72 on Hopper): not yet
-// confirmed on a GPU, so it stays at exit.
-bool epilogue_trigger_at_exit() {
-    static const bool at_exit = !q4_s24_cuda_env_flag("Q4_S24_CUDA_EPILOGUE_EARLY_TRIGGER");
-    return at_exit;
+// The patch llama.cpp-fattn-vec-coherent-q.diff makes the vec kernel's q loads coherent (the mma kernel's are plain
+// already), which should make the early trigger safe except before the tile kernel, which ggml picks on Hopper for head
+// sizes 40 and 72: Q4_S24_CUDA_EPILOGUE_EARLY_TRIGGER=1 triggers early except for those head sizes. Not yet confirmed
+// on a GPU (session 20 measured the early trigger before that patch: 1.6% faster, identical runs differing), so the
+// default stays at exit.
+bool epilogue_trigger_at_exit(int head_dim) {
+    static const bool early = q4_s24_cuda_env_flag("Q4_S24_CUDA_EPILOGUE_EARLY_TRIGGER");
+    return !early || head_dim == 40 || head_dim == 72;
 }
 
 // mats.first_block is filled in here, from ROWS. UNROLL kStaged: the staged kernel where it fits, else the register
@@ -806,7 +807,7 @@ void launch_mul_mat_vec(mmv_matrices mats, const void * w_gate, int64_t k, size_
         blocks += (mats.nrows[m] + ROWS - 1) / ROWS;
     }
     const dim3   grid((unsigned) blocks);
-    mats.trigger_at_exit = mats.has_epilogue && epilogue_trigger_at_exit();
+    mats.trigger_at_exit = mats.has_epilogue && epilogue_trigger_at_exit(mats.rope.head_dim);
     const size_t staged_bytes = (size_t) (SWIGLU ? 2 * ROWS : ROWS) * w_row_bytes;
     const auto   args = [&](auto kernel, size_t shared_bytes) {
         launch_kernel(kernel, grid, dim3(THREADS), shared_bytes, stream, mats.w[0],
