@@ -19,7 +19,7 @@ function hasNvcc(): boolean {
 describe("Q4_S24 CUDA kernels (compile only)", function () {
     this.timeout(900_000); // ~7 min on CI's 2 cores; more when the machine is shared
 
-    it("compile for sm_75 to sm_120a (the decode kernels and the sparse tensor-core prefill), without dp4a for older GPUs, with the wgmma prefill's pipeline unserialized on sm_90a, and the harness that checks them on the GPU machine; the prefill operands replayed on the CPU; the ggml glue and the patched ggml-cuda.cu", function () {
+    it("compile for sm_75 to sm_120a (the decode kernels and the sparse tensor-core prefill), without dp4a for older GPUs, with the wgmma prefill's pipeline unserialized on sm_90a, and the harness that checks them on the GPU machine; the prefill operands replayed on the CPU; the ggml glue and the patched ggml-cuda.cu; ggml's decode attention without non-coherent loads", function () {
         if (!hasNvcc()) {
             console.warn("      (nvcc is not on PATH: CUDA compile check skipped)");
             this.skip();
@@ -44,6 +44,8 @@ describe("Q4_S24 CUDA kernels (compile only)", function () {
             assert.match(output, /compiled q4_s24_ggml_cuda\.cu \(patched tree/);
             assert.match(output, /compiled ggml-cuda\.cu \(patched tree/);
             assert.match(output, /compiled test-backend-ops\.cpp/);
+            // ggml's decode attention reads q coherently (our q/k/v launch writes it while attention may already run).
+            assert.match(output, /flash_attn_ext_vec \(f16 K\/V, sm_90a\): no non-coherent loads/);
         } finally {
             fs.rmSync(outDir, {recursive: true, force: true});
         }
