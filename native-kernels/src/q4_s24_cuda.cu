@@ -193,6 +193,11 @@ struct mmv_epilogue {
     const int64_t * cache_rows;
     int64_t         cache_row_stride;
 };
+// Where a mat-vec launch lets the next kernel launch (griddepcontrol.launch_dependents): after its last read of the
+// activations; before its own wait (the staged kernel only, once its weight copies are issued; the register kernel
+// then triggers after its reads); or never, so that the next kernel launches as the blocks exit (see
+// epilogue_trigger_at_exit).
+enum mmv_trigger { kTriggerAfterReads, kTriggerBeforeWait, kTriggerAtExit };
 struct mmv_matrices {
     const uint8_t * w[kMmvMaxGroup];
     float *         y[kMmvMaxGroup];
@@ -203,8 +208,7 @@ struct mmv_matrices {
     const float *   add;
     int64_t         add_col_stride;
     bool            has_epilogue; // a group with rope (then every matrix's rows go through store_row_pair)
-    bool            trigger_early;   // staged kernel: lets the next kernel launch before its own wait (see there)
-    bool            trigger_at_exit; // no early trigger at all: the next kernel launches as this grid's blocks exit
+    mmv_trigger     trigger;      // where the next kernel may launch (set by launch_mul_mat_vec)
     bool            prefetch_addend; // staged kernel: reads add right after its wait (see there)
     mmv_epilogue    epilogue[kMmvMaxGroup];
     q4_s24_cuda_rope rope;
@@ -536,9 +540,9 @@ mul_mat_vec_kernel(const uint8_t * __restrict__ w, const uint8_t * __restrict__ 
     }
 
     // Only the reduction and the stores are left: the next kernel may be scheduled now (a dependent's
-    // griddepcontrol.wait waits for this whole grid to complete), except with trigger_at_exit: see
+    // griddepcontrol.wait waits for this whole grid to complete), except with kTriggerAtExit: see
     // epilogue_trigger_at_exit for a dependent that reads our results past that wait's guarantee.
-    if (!(GROUP && group.trigger_at_exit)) { // only a group has an epilogue
+    if (!(GROUP && group.trigger == kTriggerAtExit)) { // only a group has an epilogue
         allow_next_kernel();
     }
     store_rows<ROWS, NCOLS, THREADS, SWIGLU, GROUP>(acc, row0, nrows, y, y_col_stride, group, matrix,
@@ -632,8 +636,8 @@ mul_mat_vec_staged_kernel(const uint8_t * __restrict__ w, const uint8_t * __rest
     // own next one launch as early) stage their weights while this one still streams; with
     // Q4_S24_CUDA_EARLY_TRIGGER=0 after the last read of the activations. Dependents launch only when every block of
     // this grid has passed the trigger, i.e. in its last wave, so they never take slots its own blocks still need.
-    // A launch with the rope / KV-cache epilogue never triggers (trigger_at_exit, see epilogue_trigger_at_exit).
-    if (group.trigger_early && !(GROUP && group.trigger_at_exit)) {
+    // A launch with the rope / KV-cache epilogue never triggers (kTriggerAtExit, see epilogue_trigger_at_exit).
+    if (group.trigger == kTriggerBeforeWait) {
         allow_next_kernel();
     }
     wait_for_previous_kernel();
@@ -662,7 +666,7 @@ mul_mat_vec_staged_kernel(const uint8_t * __restrict__ w, const uint8_t * __rest
         }
     }
 
-    if (!group.trigger_early && !(GROUP && group.trigger_at_exit)) {
+    if (group.trigger == kTriggerAfterReads) {
         allow_next_kernel(); // as in mul_mat_vec_kernel: after every read of the activations
     }
     if (!group.prefetch_addend) {
@@ -807,7 +811,8 @@ void launch_mul_mat_vec(mmv_matrices mats, const void * w_gate, int64_t k, size_
         blocks += (mats.nrows[m] + ROWS - 1) / ROWS;
     }
     const dim3   grid((unsigned) blocks);
-    mats.trigger_at_exit = mats.has_epilogue && epilogue_trigger_at_exit(mats.rope.head_dim);
+    const bool at_exit = mats.has_epilogue && epilogue_trigger_at_exit(mats.rope.head_dim);
+    mats.trigger       = at_exit ? kTriggerAtExit : kTriggerAfterReads;
     const size_t staged_bytes = (size_t) (SWIGLU ? 2 * ROWS : ROWS) * w_row_bytes;
     const auto   args = [&](auto kernel, size_t shared_bytes) {
         launch_kernel(kernel, grid, dim3(THREADS), shared_bytes, stream, mats.w[0],
@@ -818,7 +823,9 @@ void launch_mul_mat_vec(mmv_matrices mats, const void * w_gate, int64_t k, size_
     if constexpr (UNROLL == kStaged) {
         static_assert(!FUSED, "the staged kernel reads pre-quantized activations");
         if (staged_fits(mats, w_gate, w_row_bytes, staged_bytes)) {
-            mats.trigger_early   = staged_trigger_early() && !mats.trigger_at_exit;
+            if (mats.trigger == kTriggerAfterReads && staged_trigger_early()) {
+                mats.trigger = kTriggerBeforeWait;
+            }
             mats.prefetch_addend = latency_prefetch();
             if constexpr (!SWIGLU) {
                 if (mats.count > 1 || mats.has_epilogue) {
