@@ -507,6 +507,26 @@ static void run_launch_chain_checks(std::mt19937 & rng) {
     CUDA_OK(cudaFree(d_wc));
 }
 
+// Device copies for the checks: of a host vector; n elements all bytes 0xff (NaN floats, a pattern a kernel never
+// writes by chance); back to the host.
+template <typename T> static T * device_copy(const std::vector<T> & v) {
+    T * d;
+    CUDA_OK(cudaMalloc(&d, v.size() * sizeof(T)));
+    CUDA_OK(cudaMemcpy(d, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice));
+    return d;
+}
+template <typename T> static T * device_filled(size_t n) {
+    T * d;
+    CUDA_OK(cudaMalloc(&d, n * sizeof(T)));
+    CUDA_OK(cudaMemset(d, 0xff, n * sizeof(T)));
+    return d;
+}
+template <typename T> static std::vector<T> host_copy(const T * d, size_t n) {
+    std::vector<T> v(n);
+    CUDA_OK(cudaMemcpy(v.data(), d, n * sizeof(T), cudaMemcpyDeviceToHost));
+    return v;
+}
+
 // ggml's ROPE of one pair (normal mode), on the host: the float operations of rope_rotate_pair in q4_s24_cuda.cu.
 static void host_rope_pair(const q4_s24_cuda_rope & r, int pair, int32_t pos, float & x0, float & x1) {
     const float freq_factor = r.freq_factors != nullptr ? r.freq_factors[pair] : 1.0f;
@@ -515,8 +535,9 @@ static void host_rope_pair(const q4_s24_cuda_rope & r, int pair, int32_t pos, fl
     float       theta       = interp;
     float       mscale      = r.attn_factor;
     if (r.ext_factor != 0.0f) {
-        const float ramp = (1.0f - fminf(1.0f, fmaxf(0.0f, (pair - r.corr_low) / fmaxf(0.001f, r.corr_high - r.corr_low)))) *
-                           r.ext_factor;
+        const float ramp =
+            (1.0f - fminf(1.0f, fmaxf(0.0f, (pair - r.corr_low) / fmaxf(0.001f, r.corr_high - r.corr_low)))) *
+            r.ext_factor;
         theta  = interp * (1 - ramp) + extrap * ramp;
         mscale *= 1.0f + 0.1f * logf(1.0f / r.freq_scale);
     }
@@ -550,15 +571,9 @@ static void check_group_epilogue(const q4_s24_cuda_mmv_matrix (&plain_mats)[3], 
         pos[c]        = 5 + 37 * c;
         cache_rows[c] = (int64_t) ((3 * c + 2) % slots); // distinct slots, not in column order
     }
-    float *   d_freq;
-    int32_t * d_pos;
-    int64_t * d_rows;
-    CUDA_OK(cudaMalloc(&d_freq, freq_factors.size() * sizeof(float)));
-    CUDA_OK(cudaMalloc(&d_pos, pos.size() * sizeof(int32_t)));
-    CUDA_OK(cudaMalloc(&d_rows, cache_rows.size() * sizeof(int64_t)));
-    CUDA_OK(cudaMemcpy(d_freq, freq_factors.data(), freq_factors.size() * sizeof(float), cudaMemcpyHostToDevice));
-    CUDA_OK(cudaMemcpy(d_pos, pos.data(), pos.size() * sizeof(int32_t), cudaMemcpyHostToDevice));
-    CUDA_OK(cudaMemcpy(d_rows, cache_rows.data(), cache_rows.size() * sizeof(int64_t), cudaMemcpyHostToDevice));
+    float *   d_freq = device_copy(freq_factors);
+    int32_t * d_pos  = device_copy(pos);
+    int64_t * d_rows = device_copy(cache_rows);
     for (int variant = 0; variant < 2; ++variant) {
         q4_s24_cuda_rope rope = {};
         rope.pos          = d_pos;
@@ -575,21 +590,11 @@ static void check_group_epilogue(const q4_s24_cuda_mmv_matrix (&plain_mats)[3], 
         // Outputs: q rotated, k plain + rotated, k and v caches; all filled with a pattern first.
         const size_t q_elems = (size_t) ncols * rows[0], k_elems = (size_t) ncols * rows[1];
         const size_t kc_elems = (size_t) slots * (rows[1] + pad), vc_elems = (size_t) slots * (rows[2] + pad);
-        float *      d_q_roped;
-        float *      d_k_plain;
-        float *      d_k_roped;
-        half *       d_k_cache;
-        half *       d_v_cache;
-        CUDA_OK(cudaMalloc(&d_q_roped, q_elems * sizeof(float)));
-        CUDA_OK(cudaMalloc(&d_k_plain, k_elems * sizeof(float)));
-        CUDA_OK(cudaMalloc(&d_k_roped, k_elems * sizeof(float)));
-        CUDA_OK(cudaMalloc(&d_k_cache, kc_elems * sizeof(half)));
-        CUDA_OK(cudaMalloc(&d_v_cache, vc_elems * sizeof(half)));
-        CUDA_OK(cudaMemset(d_q_roped, 0xff, q_elems * sizeof(float)));
-        CUDA_OK(cudaMemset(d_k_plain, 0xff, k_elems * sizeof(float)));
-        CUDA_OK(cudaMemset(d_k_roped, 0xff, k_elems * sizeof(float)));
-        CUDA_OK(cudaMemset(d_k_cache, 0xff, kc_elems * sizeof(half)));
-        CUDA_OK(cudaMemset(d_v_cache, 0xff, vc_elems * sizeof(half)));
+        float *      d_q_roped = device_filled<float>(q_elems);
+        float *      d_k_plain = device_filled<float>(k_elems);
+        float *      d_k_roped = device_filled<float>(k_elems);
+        half *       d_k_cache = device_filled<half>(kc_elems);
+        half *       d_v_cache = device_filled<half>(vc_elems);
         q4_s24_cuda_mmv_matrix mats[3] = {plain_mats[0], plain_mats[1], plain_mats[2]};
         mats[0].y = nullptr; // q: only the rotation stored
         mats[0].rotate = true;
@@ -610,13 +615,9 @@ static void check_group_epilogue(const q4_s24_cuda_mmv_matrix (&plain_mats)[3], 
         q4_s24_cuda_mul_mat_vec_group(mats, 3, k, row_bytes, act, ncols, 0, &rope);
         LAUNCH_OK();
         CUDA_OK(cudaDeviceSynchronize());
-        std::vector<float> q_roped(q_elems), k_plain(k_elems), k_roped(k_elems);
-        std::vector<half>  k_cache(kc_elems), v_cache(vc_elems);
-        CUDA_OK(cudaMemcpy(q_roped.data(), d_q_roped, q_elems * sizeof(float), cudaMemcpyDeviceToHost));
-        CUDA_OK(cudaMemcpy(k_plain.data(), d_k_plain, k_elems * sizeof(float), cudaMemcpyDeviceToHost));
-        CUDA_OK(cudaMemcpy(k_roped.data(), d_k_roped, k_elems * sizeof(float), cudaMemcpyDeviceToHost));
-        CUDA_OK(cudaMemcpy(k_cache.data(), d_k_cache, kc_elems * sizeof(half), cudaMemcpyDeviceToHost));
-        CUDA_OK(cudaMemcpy(v_cache.data(), d_v_cache, vc_elems * sizeof(half), cudaMemcpyDeviceToHost));
+        const std::vector<float> q_roped = host_copy(d_q_roped, q_elems), k_plain = host_copy(d_k_plain, k_elems),
+                                 k_roped = host_copy(d_k_roped, k_elems);
+        const std::vector<half>  k_cache = host_copy(d_k_cache, kc_elems), v_cache = host_copy(d_v_cache, vc_elems);
         q4_s24_cuda_rope host_rope = rope;
         host_rope.freq_factors     = variant == 0 ? nullptr : freq_factors.data();
         // Expected rotation of matrix m's column c from the plain group's results.

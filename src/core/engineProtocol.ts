@@ -51,7 +51,7 @@ export interface LoadModelOptions {
      * decode's graph, on the GPU where the output layer is), so only the token, not the vocabulary's logits, comes back
      * to the host. Default: on where the model runs on a GPU (on the H200 the engine's decode went from 91.1-91.3% to
      * 96.1% of llama-bench with the sparse 8B model, 93.7-94.9% to 96.2-96.3% with Q4_0: docs/benchmarks.md, sessions
-     * 18-19), off on the CPU, where no copy is saved. Needs our addon patch; never with promptLookup (its draft batches
+     * 18-19, before session 20's decode correctness fix), off on the CPU, where no copy is saved. Needs our addon patch; never with promptLookup (its draft batches
      * ask one sequence for several outputs, and llama.cpp samples one per sequence in a decode).
      */
     readonly greedyInDecode?: boolean;
