@@ -78,7 +78,7 @@ if [ "${1:-}" = "--compile-only" ]; then
         g++ -std=c++17 -fsyntax-only -I"$tree/ggml/include" -I"$tree/include" -I"$tree/common" "$tree/tests/test-backend-ops.cpp"
         echo "compiled test-backend-ops.cpp (syntax only)"
         # ggml's decode attention must read q with coherent loads (llama.cpp-fattn-vec-coherent-q.diff): our q/k/v launch
-        # writes q while attention, launched early, already runs. Its PTX must hold no ld.global.nc.
+        # writes q, and attention's wait orders only plain loads after those stores. Its PTX must hold no ld.global.nc.
         nvcc -std=c++17 -O3 "${inc[@]}" -gencode=arch=compute_90a,code=sm_90a -ptx \
             "$tree/ggml/src/ggml-cuda/template-instances/fattn-vec-instance-f16-f16.cu" -o "$out/fattn-vec-f16.ptx"
         nc=$(awk '/\.entry / { vec = ($0 ~ /flash_attn_ext_vec/) } vec && /ld\.global\.nc/ { n++ } END { print n + 0 }' \

@@ -195,8 +195,8 @@ struct mmv_epilogue {
 };
 // Where a mat-vec launch lets the next kernel launch (griddepcontrol.launch_dependents): after its last read of the
 // activations; before its own wait (the staged kernel only, once its weight copies are issued; the register kernel
-// then triggers after its reads); or never, so that the next kernel launches as the blocks exit (see
-// epilogue_trigger_at_exit).
+// then triggers after its reads); or never, so that the next kernel launches as the blocks exit (a launch with the
+// rope / KV-cache epilogue: see launch_mul_mat_vec).
 enum mmv_trigger { kTriggerAfterReads, kTriggerBeforeWait, kTriggerAtExit };
 struct mmv_matrices {
     const uint8_t * w[kMmvMaxGroup];
@@ -540,8 +540,8 @@ mul_mat_vec_kernel(const uint8_t * __restrict__ w, const uint8_t * __restrict__ 
     }
 
     // Only the reduction and the stores are left: the next kernel may be scheduled now (a dependent's
-    // griddepcontrol.wait waits for this whole grid to complete), except with kTriggerAtExit: see
-    // epilogue_trigger_at_exit for a dependent that reads our results past that wait's guarantee.
+    // griddepcontrol.wait waits for this whole grid to complete), except with kTriggerAtExit: see launch_mul_mat_vec
+    // for a dependent that read our results past that wait's guarantee.
     if (!(GROUP && group.trigger == kTriggerAtExit)) { // only a group has an epilogue
         allow_next_kernel();
     }
@@ -636,7 +636,7 @@ mul_mat_vec_staged_kernel(const uint8_t * __restrict__ w, const uint8_t * __rest
     // own next one launch as early) stage their weights while this one still streams; with
     // Q4_S24_CUDA_EARLY_TRIGGER=0 after the last read of the activations. Dependents launch only when every block of
     // this grid has passed the trigger, i.e. in its last wave, so they never take slots its own blocks still need.
-    // A launch with the rope / KV-cache epilogue never triggers (kTriggerAtExit, see epilogue_trigger_at_exit).
+    // A launch with the rope / KV-cache epilogue never triggers (kTriggerAtExit, see launch_mul_mat_vec).
     if (group.trigger == kTriggerBeforeWait) {
         allow_next_kernel();
     }
@@ -782,24 +782,14 @@ bool staged_trigger_early() {
     return early;
 }
 
-// Whether a launch with the rope / KV-cache epilogue lets the next kernel launch only as its blocks exit (the default).
-// The next kernel is ggml's flash attention, which reads q (its vec and tile kernels; the tile kernel also K and V
-// where it takes several heads per column group) through the non-coherent path (ld.global.nc), valid only for memory
-// nothing writes while the reading kernel runs; launched early, it runs while this launch still writes them, and on
-// the H200 identical processes then gave different greedy outputs (session 20). Launching it only as our blocks exit is
-// what llama.cpp's own graph does (its rope kernel, which writes q there, is launched without programmatic launch and
-// never triggers); identical outputs with it are measured, not guaranteed by the PTX rules (blocks exiting does not
-// make their stores visible; only the dependent's wait does, and non-coherent loads stand outside it).
-// The patch llama.cpp-fattn-vec-coherent-q.diff makes the vec kernel's q loads coherent (the mma kernel's are plain
-// already), which should make the early trigger safe except before the tile kernel, which ggml picks on Hopper for head
-// sizes 40 and 72: Q4_S24_CUDA_EPILOGUE_EARLY_TRIGGER=1 triggers early except for those head sizes. Not yet confirmed
-// on a GPU (session 20 measured the early trigger before that patch: 1.6% faster, identical runs differing), so the
-// default stays at exit.
-bool epilogue_trigger_at_exit(int head_dim) {
-    static const bool early = q4_s24_cuda_env_flag("Q4_S24_CUDA_EPILOGUE_EARLY_TRIGGER");
-    return !early || head_dim == 40 || head_dim == 72;
-}
-
+// A launch with the rope / KV-cache epilogue lets the next kernel launch only as its blocks exit, never earlier. That
+// kernel is ggml's flash attention, which read q through the non-coherent load path (ld.global.nc), defined only for
+// memory nothing writes while the reading kernel runs: launched early, it ran while this launch still wrote q, and on the
+// H200 identical processes gave different greedy outputs (session 20). Launching it as our blocks exit is llama.cpp's own
+// order (its rope kernel, which writes q there, is launched without programmatic launch). llama.cpp-fattn-vec-coherent-q
+// .diff also makes the vec kernel's q loads plain, so that its wait orders them after our stores; with that patch the
+// early trigger gave the same outputs but measured no faster (session 21: +0.3%, within noise), so the launch keeps the
+// order that holds whichever attention kernel ggml picks (its tile kernel still loads q non-coherently).
 // mats.first_block is filled in here, from ROWS. UNROLL kStaged: the staged kernel where it fits, else the register
 // kernel with 2 rows per block (session 12's default shape at batch 1).
 template <int ROWS, int NCOLS, int THREADS, int UNROLL, bool FUSED, bool SWIGLU>
@@ -811,8 +801,7 @@ void launch_mul_mat_vec(mmv_matrices mats, const void * w_gate, int64_t k, size_
         blocks += (mats.nrows[m] + ROWS - 1) / ROWS;
     }
     const dim3   grid((unsigned) blocks);
-    const bool at_exit = mats.has_epilogue && epilogue_trigger_at_exit(mats.rope.head_dim);
-    mats.trigger       = at_exit ? kTriggerAtExit : kTriggerAfterReads;
+    mats.trigger = mats.has_epilogue ? kTriggerAtExit : kTriggerAfterReads;
     const size_t staged_bytes = (size_t) (SWIGLU ? 2 * ROWS : ROWS) * w_row_bytes;
     const auto   args = [&](auto kernel, size_t shared_bytes) {
         launch_kernel(kernel, grid, dim3(THREADS), shared_bytes, stream, mats.w[0],
