@@ -17,6 +17,10 @@
 #   native-kernels/bench/gpu-engine-path.sh timeline # after build: the decode tokens' kernels as they overlap in
 #                                                   # llama-bench (kernel_timeline.cpp, CUPTI), each charged the time it
 #                                                   # adds to the token, into $OUT/timeline-<type>.md (PROFILE_MODELS)
+#   native-kernels/bench/gpu-engine-path.sh prefill # after build: llama-bench pp512/pp2048 of F16, Q4_0 and Q4_S24 at
+#                                                   # micro-batches of 512, 1024 and 2048 into $OUT/prefill.md, and a
+#                                                   # 2048-token prompt's kernels (PREFILL_PROFILE_MODELS, default
+#                                                   # "f16 Q4_S24") into $OUT/prefill-timeline-<type>.md
 #   native-kernels/bench/gpu-engine-path.sh switches # after build: llama-bench tg128 of Q4_S24 with each setting of
 #                                                   # SWITCHES="A=1 B=2,C=1 Q4_0@D=1 arg:-ot,arg:X=CUDA0" against the
 #                                                   # defaults (Q4_0@: on Q4_0; arg: a llama-bench argument), rounds (ROUNDS, 3)
@@ -41,7 +45,7 @@
 # without a GPU. Outputs go to $OUT (the device tool's folder) or ./gpu-bench-out: logs-<step>.tgz (every log),
 # typing.json / typing.md and typing-group-glu1.json / .md.
 set -euo pipefail
-step=${1:?usage: gpu-engine-path.sh build|bench|whole-model|profile|timeline|switches}
+step=${1:?usage: gpu-engine-path.sh build|bench|whole-model|profile|timeline|prefill|switches}
 root=$(pwd)
 GPU=${GPU:-cuda}
 WORK=${WORK:-/tmp/engine-path}
@@ -249,6 +253,32 @@ if [ "$step" = timeline ]; then
             | tee -a "$OUT/timeline-$t.md"
     done
     stamp "timeline step done"
+    exit 0
+fi
+
+if [ "$step" = prefill ]; then
+    # Where sparse prefill stands against F16's (issue #4's last prefill target): llama-bench prompts of 512 and 2048
+    # tokens at micro-batches of 512, 1024 and 2048 tokens (where ggml takes the dequantize + cuBLAS path, every
+    # micro-batch dequantizes each weight matrix once, so the micro-batch decides how often), into $OUT/prefill.md;
+    # then one 2048-token prompt of each of PREFILL_PROFILE_MODELS kernel by kernel (the timeline tracer), into
+    # $OUT/prefill-timeline-<type>.md.
+    export LD_LIBRARY_PATH="$root/$bin:${LD_LIBRARY_PATH:-}"
+    quantize_models
+    stamp "llama-bench prefill: F16, Q4_0, Q4_S24 by micro-batch"
+    models=()
+    for t in f16 Q4_0 Q4_S24; do models+=(-m "$WORK/model-$t.gguf"); done
+    "$bin/llama-bench" "${models[@]}" -ngl "$ngl" -fa 1 -p 512,2048 -n 0 -b 2048 -ub 512,1024,2048 -r 3 -o md 2>&1 \
+        | grep -v "^ggml_cuda_init\|^  Device" | tee "$OUT/prefill.md"
+    bash native-kernels/bench/build-kernel-timeline.sh "$WORK/libkernel_timeline.so"
+    for t in ${PREFILL_PROFILE_MODELS:-f16 Q4_S24}; do
+        stamp "prefill timeline $t"
+        CUDA_INJECTION64_PATH="$WORK/libkernel_timeline.so" KERNEL_TIMELINE_OUT="$LOGS/prefill-timeline-$t.csv" \
+            "$bin/llama-bench" -m "$WORK/model-$t.gguf" -ngl "$ngl" -fa 1 -p 2048 -n 0 -r 3 -o md 2>&1 \
+            | grep -E "pp2048|kernel_timeline" | sed "s/^/with the tracer: /" | tee "$OUT/prefill-timeline-$t.md"
+        python3 native-kernels/bench/summarize_prefill_timeline.py "$LOGS/prefill-timeline-$t.csv" \
+            | tee -a "$OUT/prefill-timeline-$t.md"
+    done
+    stamp "prefill step done"
     exit 0
 fi
 
