@@ -272,11 +272,15 @@ if [ "$step" = prefill ]; then
     bash native-kernels/bench/build-kernel-timeline.sh "$WORK/libkernel_timeline.so"
     for t in ${PREFILL_PROFILE_MODELS:-f16 Q4_S24}; do
         stamp "prefill timeline $t"
+        "$bin/llama-bench" -m "$WORK/model-$t.gguf" -ngl "$ngl" -fa 1 -p 2048 -n 0 -r 3 -o md 2>&1 | grep pp2048 \
+            | sed "s/^/without the tracer: /" | tee "$OUT/prefill-timeline-$t.md"
+        prompt_us=$(grep -oE '[0-9.]+ ± ' "$OUT/prefill-timeline-$t.md" | head -1 | awk '{ if ($1 > 0) print 2048e6 / $1 }')
         CUDA_INJECTION64_PATH="$WORK/libkernel_timeline.so" KERNEL_TIMELINE_OUT="$LOGS/prefill-timeline-$t.csv" \
             "$bin/llama-bench" -m "$WORK/model-$t.gguf" -ngl "$ngl" -fa 1 -p 2048 -n 0 -r 3 -o md 2>&1 \
-            | grep -E "pp2048|kernel_timeline" | sed "s/^/with the tracer: /" | tee "$OUT/prefill-timeline-$t.md"
-        python3 native-kernels/bench/summarize_prefill_timeline.py "$LOGS/prefill-timeline-$t.csv" \
-            | tee -a "$OUT/prefill-timeline-$t.md"
+            | grep -E "pp2048|kernel_timeline" | sed "s/^/with the tracer: /" | tee -a "$OUT/prefill-timeline-$t.md"
+        # By grid too: cuBLAS runs one kernel name for several matrix shapes.
+        python3 native-kernels/bench/summarize_prefill_timeline.py "$LOGS/prefill-timeline-$t.csv" --by-grid \
+            ${prompt_us:+--prompt-us "$prompt_us"} | tee -a "$OUT/prefill-timeline-$t.md"
     done
     stamp "prefill step done"
     exit 0

@@ -541,7 +541,7 @@ mul_mat_vec_kernel(const uint8_t * __restrict__ w, const uint8_t * __restrict__ 
 
     // Only the reduction and the stores are left: the next kernel may be scheduled now (a dependent's
     // griddepcontrol.wait waits for this whole grid to complete), except with kTriggerAtExit: see launch_mul_mat_vec
-    // for a dependent that read our results past that wait's guarantee.
+    // for a dependent that reads our results past that wait's guarantee.
     if (!(GROUP && group.trigger == kTriggerAtExit)) { // only a group has an epilogue
         allow_next_kernel();
     }
@@ -783,13 +783,16 @@ bool staged_trigger_early() {
 }
 
 // A launch with the rope / KV-cache epilogue lets the next kernel launch only as its blocks exit, never earlier. That
-// kernel is ggml's flash attention, which read q through the non-coherent load path (ld.global.nc), defined only for
-// memory nothing writes while the reading kernel runs: launched early, it ran while this launch still wrote q, and on the
-// H200 identical processes gave different greedy outputs (session 20). Launching it as our blocks exit is llama.cpp's own
-// order (its rope kernel, which writes q there, is launched without programmatic launch). llama.cpp-fattn-vec-coherent-q
-// .diff also makes the vec kernel's q loads plain, so that its wait orders them after our stores; with that patch the
-// early trigger gave the same outputs but measured no faster (session 21: +0.3%, within noise), so the launch keeps the
-// order that holds whichever attention kernel ggml picks (its tile kernel still loads q non-coherently).
+// kernel is ggml's flash attention, whose vec and tile kernels read q through the non-coherent load path
+// (ld.global.nc), defined only for memory nothing writes while the reading kernel runs: launched early, it ran while
+// this launch still wrote q, and on the H200 identical processes gave different greedy outputs (session 20). Launching
+// it as our blocks exit is llama.cpp's own order (its rope kernel, which writes q there, is launched without
+// programmatic launch); identical outputs with it are measured, not guaranteed by the PTX rules for a non-coherent
+// reader (blocks exiting does not make their stores visible; the dependent's wait does, for plain loads).
+// llama.cpp-fattn-vec-coherent-q.diff makes the vec kernel's (decode's) q loads plain, so that there the order is
+// guaranteed; the tile kernel (head sizes 40 and 72 on Hopper) keeps its non-coherent loads. With that patch an early
+// trigger before the vec kernel gave identical outputs but measured no faster (session 21: +0.3%, within noise), so
+// every epilogue launch keeps this one order.
 // mats.first_block is filled in here, from ROWS. UNROLL kStaged: the staged kernel where it fits, else the register
 // kernel with 2 rows per block (session 12's default shape at batch 1).
 template <int ROWS, int NCOLS, int THREADS, int UNROLL, bool FUSED, bool SWIGLU>
