@@ -20,7 +20,10 @@
 #   native-kernels/bench/gpu-engine-path.sh prefill # after build: llama-bench pp512/pp2048 of F16, Q4_0 and Q4_S24 at
 #                                                   # micro-batches of 512, 1024 and 2048 into $OUT/prefill.md, and a
 #                                                   # 2048-token prompt's kernels (PREFILL_PROFILE_MODELS, default
-#                                                   # "f16 Q4_S24") into $OUT/prefill-timeline-<type>.md
+#                                                   # "f16 Q4_S24") into $OUT/prefill-timeline-<type>.md;
+#                                                   # PREFILL_SWITCHES="A=1 B=2" adds Q4_S24's pp512/pp2048 under each
+#                                                   # assignment against the defaults and its fused feed-forward
+#                                                   # checks, into $OUT/prefill-switches.md
 #   native-kernels/bench/gpu-engine-path.sh switches # after build: llama-bench tg128 of Q4_S24 with each setting of
 #                                                   # SWITCHES="A=1 B=2,C=1 Q4_0@D=1 arg:-ot,arg:X=CUDA0" against the
 #                                                   # defaults (Q4_0@: on Q4_0; arg: a llama-bench argument), rounds (ROUNDS, 3)
@@ -269,6 +272,23 @@ if [ "$step" = prefill ]; then
     for t in f16 Q4_0 Q4_S24; do models+=(-m "$WORK/model-$t.gguf"); done
     "$bin/llama-bench" "${models[@]}" -ngl "$ngl" -fa 1 -p 512,2048 -n 0 -b 2048 -ub 512,1024,2048 -r 3 -o md 2>&1 \
         | grep -v "^ggml_cuda_init\|^  Device" | tee "$OUT/prefill.md"
+    # PREFILL_SWITCHES="A=1 B=2": Q4_S24's pp512 / pp2048 under each assignment against the defaults (three rounds,
+    # alternating), then the fused feed-forward's checks under each (test-backend-ops against the CPU backend).
+    if [ -n "${PREFILL_SWITCHES:-}" ]; then
+        for round in 1 2 3; do
+            for setting in - $PREFILL_SWITCHES; do
+                assignments=()
+                [ "$setting" = - ] || assignments=("$setting")
+                env "${assignments[@]}" "$bin/llama-bench" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 -p 512,2048 \
+                    -n 0 -r 3 -o md 2>&1 | grep -E "pp(512|2048)" | sed "s/^/round $round, $setting: /" \
+                    | tee -a "$OUT/prefill-switches.md"
+            done
+        done
+        for setting in $PREFILL_SWITCHES; do
+            assignments=("$setting")
+            run_checks "$setting: " "MUL_MAT_VEC_FUSION type=q4_s24" | tee -a "$OUT/prefill-switches.md"
+        done
+    fi
     bash native-kernels/bench/build-kernel-timeline.sh "$WORK/libkernel_timeline.so"
     for t in ${PREFILL_PROFILE_MODELS:-f16 Q4_S24}; do
         stamp "prefill timeline $t"

@@ -418,6 +418,120 @@ static void run_sparse_mma_partial_tiles(std::mt19937 & rng) {
     }
 }
 
+// The prefill gate / up + SWIGLU kernel (one launch, q4_s24_cuda_mul_mat_sparse_swiglu): on partial tiles against a
+// double-precision reference (and the padding rows of each output column untouched); on the 8B feed-forward shape
+// against the plain wgmma kernel's gate and up results put through SWIGLU here (the same sums in the same order, so
+// equal up to expf's rounding), then timed against those two launches. quick (the sanitizer run): the small cases.
+static void run_sparse_swiglu(std::mt19937 & rng, bool quick) {
+    struct Case {
+        int64_t rows, k, ntok, y_stride;
+        bool    reference; // against the double-precision sums (else against the plain kernel's, and timed)
+    };
+    for (const Case c : {Case{100, 512, 70, 104, true}, Case{13, 768, 129, 20, true}, Case{300, 1024, 200, 300, true},
+                         Case{14336, 4096, 512, 14336, false}}) {
+        if (quick && !c.reference) {
+            continue;
+        }
+        const HostWeights gate      = make_weights(Shape{c.rows, c.k}, rng);
+        const HostWeights up        = make_weights(Shape{c.rows, c.k}, rng);
+        const size_t      row_bytes = (size_t) (c.k / QK_Q4_S24) * sizeof(block_q4_s24);
+        std::normal_distribution<float> nd(0.0f, 1.0f);
+        std::vector<half>               xh((size_t) c.ntok * c.k);
+        for (auto & v : xh) {
+            v = __float2half(nd(rng));
+        }
+        const size_t ny = (size_t) c.ntok * c.y_stride;
+        uint8_t *    d_gate;
+        uint8_t *    d_up;
+        half *       d_x;
+        float *      d_y;
+        CUDA_OK(cudaMalloc(&d_gate, gate.blocks.size()));
+        CUDA_OK(cudaMalloc(&d_up, up.blocks.size()));
+        CUDA_OK(cudaMalloc(&d_x, xh.size() * sizeof(half)));
+        CUDA_OK(cudaMalloc(&d_y, ny * sizeof(float)));
+        CUDA_OK(cudaMemcpy(d_gate, gate.blocks.data(), gate.blocks.size(), cudaMemcpyHostToDevice));
+        CUDA_OK(cudaMemcpy(d_up, up.blocks.data(), up.blocks.size(), cudaMemcpyHostToDevice));
+        CUDA_OK(cudaMemcpy(d_x, xh.data(), xh.size() * sizeof(half), cudaMemcpyHostToDevice));
+        CUDA_OK(cudaMemset(d_y, 0xff, ny * sizeof(float))); // NaN sentinel
+        const auto fused = [&] {
+            return q4_s24_cuda_mul_mat_sparse_swiglu(d_gate, d_up, c.rows, c.k, row_bytes, d_x, c.ntok, d_y, c.y_stride, 0);
+        };
+        char what[200];
+        if (!fused()) {
+            printf("prefill swiglu %lldx%lld: not available on this device\n", (long long) c.rows, (long long) c.k);
+        } else if (c.reference) {
+            LAUNCH_OK();
+            std::vector<float> y(ny);
+            CUDA_OK(cudaMemcpy(y.data(), d_y, ny * sizeof(float), cudaMemcpyDeviceToHost));
+            std::vector<float>  got;
+            std::vector<double> want;
+            int64_t             padding_written = 0;
+            const auto          weight = [](const HostWeights & hw, size_t i) {
+                return (double) q4_s24_fp16_to_fp32(q4_s24_fp32_to_fp16(hw.dense[i]));
+            };
+            for (int64_t t = 0; t < c.ntok; ++t) {
+                for (int64_t r = 0; r < c.y_stride; ++r) {
+                    const float v = y[t * c.y_stride + r];
+                    if (r >= c.rows) {
+                        padding_written += v == v; // anything but the NaN sentinel
+                        continue;
+                    }
+                    double g = 0, u = 0;
+                    for (int64_t i = 0; i < c.k; ++i) {
+                        const double xv = (double) __half2float(xh[t * c.k + i]);
+                        g += weight(gate, r * c.k + i) * xv;
+                        u += weight(up, r * c.k + i) * xv;
+                    }
+                    got.push_back(v);
+                    want.push_back(g / (1.0 + std::exp(-g)) * u);
+                }
+            }
+            const double e = rel_err(got, want);
+            snprintf(what, sizeof what, "prefill swiglu %lldx%lld x %lld tokens (output stride %lld): err %.2e, %lld padding values written",
+                     (long long) c.rows, (long long) c.k, (long long) c.ntok, (long long) c.y_stride, e,
+                     (long long) padding_written);
+            expect(e < 1e-3 && padding_written == 0, what);
+        } else {
+            LAUNCH_OK();
+            float * d_g;
+            float * d_u;
+            CUDA_OK(cudaMalloc(&d_g, ny * sizeof(float)));
+            CUDA_OK(cudaMalloc(&d_u, ny * sizeof(float)));
+            const auto apart = [&] {
+                return q4_s24_cuda_mul_mat_sparse_mma(d_gate, c.rows, c.k, row_bytes, d_x, c.ntok, d_g, c.y_stride, 0,
+                                                      Q4_S24_SPARSE_WGMMA) &&
+                       q4_s24_cuda_mul_mat_sparse_mma(d_up, c.rows, c.k, row_bytes, d_x, c.ntok, d_u, c.y_stride, 0,
+                                                      Q4_S24_SPARSE_WGMMA);
+            };
+            expect(apart(), "prefill swiglu: the plain wgmma kernel runs where the fused one does");
+            LAUNCH_OK();
+            std::vector<float> y(ny), g(ny), u(ny);
+            CUDA_OK(cudaMemcpy(y.data(), d_y, ny * sizeof(float), cudaMemcpyDeviceToHost));
+            CUDA_OK(cudaMemcpy(g.data(), d_g, ny * sizeof(float), cudaMemcpyDeviceToHost));
+            CUDA_OK(cudaMemcpy(u.data(), d_u, ny * sizeof(float), cudaMemcpyDeviceToHost));
+            std::vector<double> want(ny);
+            for (size_t i = 0; i < ny; ++i) {
+                want[i] = (double) g[i] / (1.0 + std::exp(-(double) g[i])) * (double) u[i];
+            }
+            const double e = rel_err(y, want);
+            snprintf(what, sizeof what, "prefill swiglu %lldx%lld x %lld tokens: err %.2e against the plain kernel's sums",
+                     (long long) c.rows, (long long) c.k, (long long) c.ntok, e);
+            expect(e < 1e-5, what);
+            const float t_fused = time_us([&](int) { fused(); }, 20);
+            const float t_apart = time_us([&](int) { apart(); }, 20);
+            printf("prefill swiglu %lldx%lld x %lld tok: one launch %8.1f us vs gate and up apart %8.1f us (ggml's "
+                   "SWIGLU launch after them not counted)\n",
+                   (long long) c.rows, (long long) c.k, (long long) c.ntok, t_fused, t_apart);
+            CUDA_OK(cudaFree(d_g));
+            CUDA_OK(cudaFree(d_u));
+        }
+        CUDA_OK(cudaFree(d_gate));
+        CUDA_OK(cudaFree(d_up));
+        CUDA_OK(cudaFree(d_x));
+        CUDA_OK(cudaFree(d_y));
+    }
+}
+
 // The decode kernels as llama.cpp chains them, checked: a producer writes the activations (and lets our kernels
 // launch early), then quantization + mat-vec, then a second mat-vec on the same quantized activations (k/v after
 // q), then a new producer and quantization into the same buffer; and the 1024-row kernel that reads the float
@@ -1353,6 +1467,7 @@ int main(int argc, char ** argv) {
     }
     if (!decode_only) {
         run_sparse_mma_partial_tiles(rng);
+        run_sparse_swiglu(rng, quick);
     }
 #ifdef Q4_S24_HARNESS_CUBLAS
     cublasDestroy(blas);

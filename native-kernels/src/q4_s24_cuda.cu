@@ -4,6 +4,7 @@
 #include "q4_s24_cuda_env_flag.cuh"
 #include "q4_s24_cuda_launch.cuh"
 #include "q4_s24_cuda_layout.cuh"
+#include "q4_s24_cuda_swiglu.cuh"
 #include "q4_s24_cuda_word_ops.cuh"
 
 #include <stdio.h>
@@ -172,11 +173,6 @@ __global__ void rms_norm_quantize_act_kernel(const float * x, int64_t k, int64_t
 bool latency_prefetch() {
     static const bool prefetch = !q4_s24_cuda_env_flag("Q4_S24_CUDA_NO_PREFETCH");
     return prefetch;
-}
-
-// silu(gate) * up, as ggml's SWIGLU computes it.
-__device__ __forceinline__ float swiglu(float gate, float up) {
-    return gate / (1.0f + expf(-gate)) * up;
 }
 
 // What one mat-vec launch computes: one matrix, or a group of up to kMmvMaxGroup that read the same activations with
@@ -397,7 +393,7 @@ __device__ __forceinline__ void store_rows(const float (&acc)[SWIGLU ? 2 * ROWS 
             for (int i = 0; i < kWarps; ++i) {
                 gate += partial[i][ROWS * NCOLS + threadIdx.x];
             }
-            sum = swiglu(gate, sum);
+            sum = q4_s24_swiglu(gate, sum);
         }
         const int     r   = threadIdx.x / NCOLS;
         const int     c   = threadIdx.x % NCOLS;

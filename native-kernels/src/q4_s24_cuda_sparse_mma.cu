@@ -16,6 +16,7 @@
 #include "q4_s24_cuda_async_copy.cuh"
 #include "q4_s24_cuda_device_cache.cuh"
 #include "q4_s24_cuda_layout.cuh"
+#include "q4_s24_cuda_swiglu.cuh"
 
 #include <cuda_fp16.h>
 
@@ -418,20 +419,42 @@ __host__ __device__ __forceinline__ uint32_t wgmma_x_offset(int tok, int chunk) 
 // copies, all of chunk threadIdx % 16 for tokens threadIdx / 16 + 16c. Tokens past the end are zero-filled rather than
 // read again from the last one (every block of a partial tile would hammer those same bytes); rows past the end repeat
 // the last one (zeros would be invalid metadata). Offsets are 32-bit: accepts() bounds the matrix and activation sizes.
+// With GLU (the gate / up + SWIGLU kernel) a tile's staged rows 0 .. kWgRows - 1 are rows row0 .. of the gate matrix
+// and rows kWgRows .. of the up matrix, the same rows: copy c reads the second matrix where bit c of w_second is set.
 struct wgmma_stage_plan {
     uint32_t w_off[kWgWCopies];
     uint32_t w_half;
+    uint32_t w_second;          // bit c: copy c's piece is in the second matrix (GLU only)
     uint32_t x_off[kWgXCopies]; // in halves, from the activations of step 0
     uint32_t x_valid;           // bit c: copy c's token exists
     uint32_t x_dst;             // shared byte offset of copy 0 in a stage (copy c: + kWgXCopyStride c)
 };
 
+template <bool GLU>
 [[maybe_unused]] __device__ __forceinline__ wgmma_stage_plan make_wgmma_stage_plan(int64_t row0, int64_t nrows,
                                                                                    size_t row_bytes, int64_t tok0,
                                                                                    int64_t ncols, int64_t k) {
-    static_assert(kWgXCopies <= 32, "x_valid holds a bit per copy");
+    static_assert(kWgXCopies <= 32 && kWgWCopies <= 32, "x_valid and w_second hold a bit per copy");
     wgmma_stage_plan p;
-    plan_weight_copies(row0, nrows, row_bytes, p.w_off, p.w_half);
+    p.w_second = 0;
+    if constexpr (GLU) {
+        // As plan_weight_copies, with the tile's second half of rows from the second matrix (rows row0 .. again).
+        p.w_half = 0;
+#pragma unroll
+        for (int c = 0; c < kWgWCopies; ++c) {
+            const int     i      = threadIdx.x + c * kThreads;
+            const int     wd     = i % kStagedWords;
+            const int     r      = i / kStagedWords;
+            const bool    second = r >= kWgRows;
+            const int64_t want   = row0 + (second ? r - kWgRows : r);
+            const int64_t row    = want < nrows ? want : nrows - 1;
+            p.w_off[c]           = (uint32_t) (row * row_bytes) + (uint32_t) staged_byte_source(0, wd);
+            p.w_half |= (staged_half_delta(wd) == 32 ? 2u : staged_half_delta(wd) == 16 ? 1u : 0u) << (2 * c);
+            p.w_second |= (second ? 1u : 0u) << c;
+        }
+    } else {
+        plan_weight_copies(row0, nrows, row_bytes, p.w_off, p.w_half);
+    }
     const int chunk = threadIdx.x % kXChunks;
     p.x_valid       = 0;
 #pragma unroll
@@ -447,18 +470,21 @@ struct wgmma_stage_plan {
 // Stage step `step` (when `copy`: else the copies write zeros and read nothing) without branches, which would make
 // ptxas serialize the wgmma in flight around them. A partial last round of weight copies writes its zeros into the
 // stage's slack (kWgStageBytes is rounded up past them); so do the tokens past the end (plan.x_valid).
-[[maybe_unused]] __device__ __forceinline__ void load_wgmma_stage(uint8_t * stage, const uint8_t * w, const half * x,
-                                                                  const wgmma_stage_plan & p, int step, bool copy) {
+// w2: the second matrix of a GLU plan (p.w_second), else unused.
+[[maybe_unused]] __device__ __forceinline__ void load_wgmma_stage(uint8_t * stage, const uint8_t * w, const uint8_t * w2,
+                                                                  const half * x, const wgmma_stage_plan & p, int step,
+                                                                  bool copy) {
     static_assert(kWgXStageBytes + 4 * kWgWCopies * kThreads <= kWgStageBytes,
                   "the last round of weight copies stays inside the stage");
-    const uint8_t * block = w + (size_t) (step / 2) * kBlockBytes;
-    const uint32_t  upper = step & 1;
-    uint8_t *       ws    = stage + kWgXStageBytes;
+    const size_t   column = (size_t) (step / 2) * kBlockBytes;
+    const uint32_t upper  = step & 1;
+    uint8_t *      ws     = stage + kWgXStageBytes;
 #pragma unroll
     for (int c = 0; c < kWgWCopies; ++c) {
-        const bool     in_tile = kWgWCopies * kThreads == kWgTileRows * kStagedWords ||
-                                 threadIdx.x + c * kThreads < kWgTileRows * kStagedWords;
-        const uint32_t delta   = ((p.w_half >> (2 * c)) & 3u) * 16u * upper;
+        const bool      in_tile = kWgWCopies * kThreads == kWgTileRows * kStagedWords ||
+                                  threadIdx.x + c * kThreads < kWgTileRows * kStagedWords;
+        const uint32_t  delta   = ((p.w_half >> (2 * c)) & 3u) * 16u * upper;
+        const uint8_t * block   = ((p.w_second >> c) & 1u ? w2 : w) + column;
         cp_async_if<4>(ws + 4 * (threadIdx.x + c * kThreads), block + p.w_off[c] + delta,
                        copy && in_tile && Q4_S24_WGMMA_EXPERIMENT != 1);
     }
@@ -563,10 +589,14 @@ template <int N> __device__ __forceinline__ void wgmma_fence_operands(float (&d)
 
 // gridDim.z > 1 splits K: block z takes its share of the steps and adds its partial sums into y with atomicAdd, onto
 // zeros the caller wrote. Two splits stay deterministic (0 + a + b and 0 + b + a round alike); more would not.
+// GLU (the gate / up + SWIGLU kernel; no split): w is the gate matrix and w_up the up matrix of the same shape; a block
+// takes the same kWgRows rows of both (warpgroup 0 the gate's, 1 the up's) and stores silu(gate) * up, so ggml's
+// separate SWIGLU launch, the two f32 results it reads and one of the two activation conversions go away.
+template <bool GLU>
 __global__ void __launch_bounds__(kThreads, 1)
-mul_mat_sparse_wgmma_kernel(const uint8_t * __restrict__ w, int64_t nrows, int nsteps_all, size_t row_bytes,
-                            const half * __restrict__ x, int64_t k, int64_t ncols, float * __restrict__ y,
-                            int64_t y_col_stride) {
+mul_mat_sparse_wgmma_kernel(const uint8_t * __restrict__ w, const uint8_t * __restrict__ w_up, int64_t nrows,
+                            int nsteps_all, size_t row_bytes, const half * __restrict__ x, int64_t k, int64_t ncols,
+                            float * __restrict__ y, int64_t y_col_stride) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
     constexpr int kAhead = kWgStages - 1;
     const int     share  = (nsteps_all + (int) gridDim.z - 1) / (int) gridDim.z;
@@ -579,7 +609,7 @@ mul_mat_sparse_wgmma_kernel(const uint8_t * __restrict__ w, int64_t nrows, int n
     const int     warp = threadIdx.x / 32;
     const int     g    = lane / 4;
     const int     t    = lane % 4;
-    const int64_t row0 = (int64_t) blockIdx.x * kWgTileRows;
+    const int64_t row0 = (int64_t) blockIdx.x * (GLU ? kWgRows : kWgTileRows);
     const int64_t tok0 = (int64_t) blockIdx.y * kWgTokens;
 
     float acc[kWgTokens / 2];
@@ -590,10 +620,10 @@ mul_mat_sparse_wgmma_kernel(const uint8_t * __restrict__ w, int64_t nrows, int n
     wgmma_fence_operands(acc);
 
     // One cp.async group per step: the prologue's steps 0 .. kAhead - 1, then each iteration's step + kAhead.
-    const wgmma_stage_plan plan = make_wgmma_stage_plan(row0, nrows, row_bytes, tok0, ncols, k);
+    const wgmma_stage_plan plan = make_wgmma_stage_plan<GLU>(row0, nrows, row_bytes, tok0, ncols, k);
 #pragma unroll
     for (int s = 0; s < kAhead; ++s) {
-        load_wgmma_stage(smem + s * kWgStageBytes, w, x, plan, first + (s < nsteps ? s : nsteps - 1), s < nsteps);
+        load_wgmma_stage(smem + s * kWgStageBytes, w, w_up, x, plan, first + (s < nsteps ? s : nsteps - 1), s < nsteps);
         cp_async_commit();
     }
     // This warp's first row (row g of its 16) in a staged step: warpgroup warp / 4 owns 64 rows.
@@ -627,7 +657,7 @@ mul_mat_sparse_wgmma_kernel(const uint8_t * __restrict__ w, int64_t nrows, int n
                 // Every warpgroup's wgmma of the previous step have completed: its stage takes step + kAhead.
                 __syncthreads();
                 const int next = step + kAhead;
-                load_wgmma_stage(smem + (next % kWgStages) * kWgStageBytes, w, x, plan,
+                load_wgmma_stage(smem + (next % kWgStages) * kWgStageBytes, w, w_up, x, plan,
                                  first + (next < nsteps ? next : nsteps - 1), next < nsteps);
                 cp_async_commit();
             }
@@ -637,20 +667,46 @@ mul_mat_sparse_wgmma_kernel(const uint8_t * __restrict__ w, int64_t nrows, int n
     cp_async_wait<0>(); // the last iterations' zero-filling copies, before the block's shared memory is released
     wgmma_fence_operands(acc);
 
+    if constexpr (GLU) {
+        // Warpgroup 1 hands its sums (the up rows) to warpgroup 0 thread for thread, through the stages' memory: the
+        // same accumulator element of the same thread of a warpgroup is the same row and token of the tile.
+        static_assert(kWgTokens / 2 * 128 * sizeof(float) <= kWgStages * kWgStageBytes, "the up sums fit the stages");
+        float *   up_sums   = reinterpret_cast<float *>(smem);
+        const int wg_thread = threadIdx.x % 128;
+        __syncthreads(); // every warpgroup's wgmma and every thread's copies are done with the stages (waits above)
+        if (threadIdx.x >= 128) {
 #pragma unroll
-    for (int j = 0; j < kWgTokens / 2; ++j) {
-        const int64_t row = row0 + warp_row + 8 * ((j >> 1) & 1);
-        const int64_t tok = tok0 + 8 * (j >> 2) + 2 * t + (j & 1);
-        if (row < nrows && tok < ncols) {
-            if (gridDim.z == 1) {
-                y[tok * y_col_stride + row] = acc[j];
-            } else {
-                atomicAdd(&y[tok * y_col_stride + row], acc[j]);
+            for (int j = 0; j < kWgTokens / 2; ++j) {
+                up_sums[j * 128 + wg_thread] = acc[j];
+            }
+        }
+        __syncthreads();
+        if (threadIdx.x < 128) {
+#pragma unroll
+            for (int j = 0; j < kWgTokens / 2; ++j) {
+                const int64_t row = row0 + warp_row + 8 * ((j >> 1) & 1);
+                const int64_t tok = tok0 + 8 * (j >> 2) + 2 * t + (j & 1);
+                if (row < nrows && tok < ncols) {
+                    y[tok * y_col_stride + row] = q4_s24_swiglu(acc[j], up_sums[j * 128 + wg_thread]);
+                }
+            }
+        }
+    } else {
+#pragma unroll
+        for (int j = 0; j < kWgTokens / 2; ++j) {
+            const int64_t row = row0 + warp_row + 8 * ((j >> 1) & 1);
+            const int64_t tok = tok0 + 8 * (j >> 2) + 2 * t + (j & 1);
+            if (row < nrows && tok < ncols) {
+                if (gridDim.z == 1) {
+                    y[tok * y_col_stride + row] = acc[j];
+                } else {
+                    atomicAdd(&y[tok * y_col_stride + row], acc[j]);
+                }
             }
         }
     }
 #else
-    (void) w; (void) nrows; (void) nsteps_all; (void) row_bytes; (void) x; (void) k; (void) ncols; (void) y;
+    (void) w; (void) w_up; (void) nrows; (void) nsteps_all; (void) row_bytes; (void) x; (void) k; (void) ncols; (void) y;
     (void) y_col_stride;
     __trap(); // wgmma_fits() refuses binaries without sm_90a code
 #endif
@@ -668,7 +724,9 @@ __global__ void wgmma_compiled_probe(int * out) {
 
 bool wgmma_kernel_fits(int optin) {
     return optin >= kWgSharedBytes &&
-           cudaFuncSetAttribute(mul_mat_sparse_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+           cudaFuncSetAttribute(mul_mat_sparse_wgmma_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                kWgSharedBytes) == cudaSuccess &&
+           cudaFuncSetAttribute(mul_mat_sparse_wgmma_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                 kWgSharedBytes) == cudaSuccess;
 }
 
@@ -777,10 +835,10 @@ bool q4_s24_cuda_mul_mat_sparse_mma(const void * w, int64_t nrows, int64_t k, si
                                                 (size_t) ncols, stream) != cudaSuccess) {
                 return false;
             }
-            mul_mat_sparse_wgmma_kernel<<<dim3((unsigned) ((nrows + kWgTileRows - 1) / kWgTileRows),
-                                               (unsigned) ((ncols + kWgTokens - 1) / kWgTokens), splits),
-                                          kThreads, kWgSharedBytes, stream>>>(wb, nrows, nsteps, w_row_bytes, xh, k, ncols, y,
-                                                                              y_col_stride);
+            mul_mat_sparse_wgmma_kernel<false><<<dim3((unsigned) ((nrows + kWgTileRows - 1) / kWgTileRows),
+                                                      (unsigned) ((ncols + kWgTokens - 1) / kWgTokens), splits),
+                                                 kThreads, kWgSharedBytes, stream>>>(wb, nullptr, nrows, nsteps, w_row_bytes,
+                                                                                     xh, k, ncols, y, y_col_stride);
             break;
         }
         default:
@@ -792,5 +850,29 @@ bool q4_s24_cuda_mul_mat_sparse_mma(const void * w, int64_t nrows, int64_t k, si
                                                                                            xh, k, ncols, y, y_col_stride);
             }
     }
+    return true;
+}
+
+bool q4_s24_cuda_sparse_swiglu_accepts(const void * w_gate, const void * w_up, int64_t nrows, int64_t k,
+                                       size_t w_row_bytes, int64_t ncols) {
+    return within_limits(w_gate, nrows, k, w_row_bytes, ncols) && within_limits(w_up, nrows, k, w_row_bytes, ncols) &&
+           device_has_wgmma();
+}
+
+bool q4_s24_cuda_mul_mat_sparse_swiglu(const void * w_gate, const void * w_up, int64_t nrows, int64_t k,
+                                       size_t w_row_bytes, const void * x_f16, int64_t ncols, float * y,
+                                       int64_t y_col_stride, cudaStream_t stream) {
+    if (!q4_s24_cuda_sparse_swiglu_accepts(w_gate, w_up, nrows, k, w_row_bytes, ncols) ||
+        reinterpret_cast<uintptr_t>(x_f16) % 16 != 0) {
+        return false;
+    }
+    if (nrows == 0 || ncols == 0) {
+        return true;
+    }
+    mul_mat_sparse_wgmma_kernel<true><<<dim3((unsigned) ((nrows + kWgRows - 1) / kWgRows),
+                                             (unsigned) ((ncols + kWgTokens - 1) / kWgTokens)),
+                                        kThreads, kWgSharedBytes, stream>>>(
+        static_cast<const uint8_t *>(w_gate), static_cast<const uint8_t *>(w_up), nrows, (int) (k / kStepCols),
+        w_row_bytes, static_cast<const half *>(x_f16), k, ncols, y, y_col_stride);
     return true;
 }

@@ -47,3 +47,15 @@ bool q4_s24_cuda_mul_mat_sparse_mma(const void * w, int64_t nrows, int64_t k, si
 // the weights below 4 GiB and the activations below 2^32 halves. Callers ask it before preparing f16 activations.
 bool q4_s24_cuda_sparse_mma_accepts(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, int64_t ncols,
                                     q4_s24_sparse_kernel kernel = Q4_S24_SPARSE_AUTO);
+
+// The feed-forward's gate / up + SWIGLU on Hopper's sparse tensor cores (the wgmma kernel, sm_90a code on a 9.0
+// device): y[c*y_col_stride + r] = silu(dot(gate row r, x column c)) * dot(up row r, x column c), in one launch, for
+// nrows rows of each (same shape and row bytes). Arguments as q4_s24_cuda_mul_mat_sparse_mma's; false, launching
+// nothing, where the device or the arguments do not fit.
+bool q4_s24_cuda_mul_mat_sparse_swiglu(const void * w_gate, const void * w_up, int64_t nrows, int64_t k,
+                                       size_t w_row_bytes, const void * x_f16, int64_t ncols, float * y,
+                                       int64_t y_col_stride, cudaStream_t stream);
+
+// Whether it would run (everything but the activations' alignment), as q4_s24_cuda_sparse_mma_accepts.
+bool q4_s24_cuda_sparse_swiglu_accepts(const void * w_gate, const void * w_up, int64_t nrows, int64_t k,
+                                       size_t w_row_bytes, int64_t ncols);

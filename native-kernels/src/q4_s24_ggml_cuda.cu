@@ -201,8 +201,9 @@ static bool group_takes_glu_inputs() {
     return takes;
 }
 
-// Whether the gate/up + SWIGLU kernel computes glu = swiglu(gate, up) (checks only; the caller checks fusion is on).
-static bool swiglu_kernel_takes(const ggml_tensor * up, const ggml_tensor * gate, const ggml_tensor * glu) {
+// Whether glu = swiglu(gate, up) over two Q4_S24 matrices of one shape and one f32 input, any batch (checks only; the
+// caller checks fusion is on).
+static bool is_q4_s24_swiglu(const ggml_tensor * up, const ggml_tensor * gate, const ggml_tensor * glu) {
     const ggml_tensor * w_up   = up->src[0];
     const ggml_tensor * w_gate = gate->src[0];
     const ggml_tensor * x      = up->src[1];
@@ -212,11 +213,16 @@ static bool swiglu_kernel_takes(const ggml_tensor * up, const ggml_tensor * gate
         glu->src[0] != gate || glu->src[1] != up || glu->type != GGML_TYPE_F32) {
         return false;
     }
-    // One matrix each, same shape, batch within the mat-vec kernel; contiguous weights; glu's rows contiguous.
+    // One matrix each, same shape; contiguous weights; glu's rows contiguous.
     return ggml_are_same_shape(w_up, w_gate) && w_up->nb[1] == w_gate->nb[1] && ggml_is_contiguous(w_up) &&
            ggml_is_contiguous(w_gate) && w_up->ne[2] * w_up->ne[3] == 1 && x->ne[2] * x->ne[3] == 1 &&
-           x->ne[1] <= Q4_S24_CUDA_MMV_MAX_COLS && x->type == GGML_TYPE_F32 && x->nb[0] == sizeof(float) &&
-           glu->nb[0] == sizeof(float) && glu->ne[0] == w_up->ne[1] && glu->ne[1] == x->ne[1];
+           x->type == GGML_TYPE_F32 && x->nb[0] == sizeof(float) && glu->nb[0] == sizeof(float) &&
+           glu->ne[0] == w_up->ne[1] && glu->ne[1] == x->ne[1];
+}
+
+// Whether the (decode) gate/up + SWIGLU mat-vec kernel computes glu: batch within the mat-vec kernel's.
+static bool swiglu_kernel_takes(const ggml_tensor * up, const ggml_tensor * gate, const ggml_tensor * glu) {
+    return is_q4_s24_swiglu(up, gate, glu) && up->src[1]->ne[1] <= Q4_S24_CUDA_MMV_MAX_COLS;
 }
 
 // Whether node i and the node after it are the gate and up of a GLU right after them that the gate/up + SWIGLU kernel
@@ -695,9 +701,45 @@ bool ggml_cuda_q4_s24_mul_mat_sparse_mma(ggml_backend_cuda_context & ctx, const 
     return true;
 }
 
-bool ggml_cuda_q4_s24_mul_mat_vec_swiglu(ggml_backend_cuda_context & ctx, const ggml_tensor * up,
-                                         const ggml_tensor * gate, ggml_tensor * glu) {
-    if (fusion_disabled() || !swiglu_kernel_takes(up, gate, glu)) {
+// Prefill's gate / up + SWIGLU in one sparse tensor-core launch (q4_s24_cuda_mul_mat_sparse_swiglu): opt-in until
+// measured on a GPU. Q4_S24_CUDA_SPARSE_GLU=1 where ggml runs the wgmma kernel on gate and up anyway (by shape,
+// q4_s24_cuda_sparse_prefill_kernel: the 8B model's at up to 512 tokens), 2 for every batch past the mat-vec kernel's.
+static bool launch_sparse_swiglu(ggml_backend_cuda_context & ctx, const ggml_tensor * up, const ggml_tensor * gate,
+                                 ggml_tensor * glu) {
+    static const int setting = q4_s24_cuda_env_int("Q4_S24_CUDA_SPARSE_GLU", 0);
+    const ggml_tensor * w_up   = up->src[0];
+    const ggml_tensor * w_gate = gate->src[0];
+    const ggml_tensor * x      = up->src[1];
+    const int64_t       nrows  = w_up->ne[1];
+    const int64_t       k      = w_up->ne[0];
+    const int64_t       ncols  = x->ne[1];
+    if (setting == 0 || ncols <= Q4_S24_CUDA_MMV_MAX_COLS || !is_q4_s24_swiglu(up, gate, glu) ||
+        !GGML_CUDA_CC_IS_NVIDIA(ggml_cuda_info().devices[ctx.device].cc) || !ggml_is_contiguous(x) ||
+        (setting == 1 && q4_s24_cuda_sparse_prefill_kernel(nrows, k, ncols) != Q4_S24_SPARSE_WGMMA) ||
+        !q4_s24_cuda_sparse_swiglu_accepts(w_gate->data, w_up->data, nrows, k, w_up->nb[1], ncols)) {
+        return false;
+    }
+    // The kernel reads this copy only, so glu may take x's memory (ggml's allocator may give it).
+    cudaStream_t stream = ctx.stream();
+    ggml_cuda_pool_alloc<half> x16(ctx.pool(), k * ncols);
+    ggml_get_to_fp16_cuda(GGML_TYPE_F32)(x->data, x16.get(), k * ncols, stream);
+    if (!q4_s24_cuda_mul_mat_sparse_swiglu(w_gate->data, w_up->data, nrows, k, w_up->nb[1], x16.get(), ncols,
+                                           (float *) glu->data, (int64_t) (glu->nb[1] / sizeof(float)), stream)) {
+        return false; // the pool's f16 copy not 16-byte aligned: ggml's own path (the copy goes unused)
+    }
+    CUDA_CHECK(cudaGetLastError());
+    return true;
+}
+
+bool ggml_cuda_q4_s24_mul_mat_swiglu(ggml_backend_cuda_context & ctx, const ggml_tensor * up, const ggml_tensor * gate,
+                                     ggml_tensor * glu) {
+    if (fusion_disabled()) {
+        return false;
+    }
+    if (launch_sparse_swiglu(ctx, up, gate, glu)) {
+        return true;
+    }
+    if (!swiglu_kernel_takes(up, gate, glu)) {
         return false;
     }
     ggml_cuda_pool_alloc<char> scratch;

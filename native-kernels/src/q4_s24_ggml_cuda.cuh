@@ -17,14 +17,15 @@ bool ggml_cuda_q4_s24_supports_op(const ggml_tensor * op);
 bool ggml_cuda_q4_s24_mul_mat_vec(ggml_backend_cuda_context & ctx, const ggml_tensor * src0,
                                   const ggml_tensor * src1, ggml_tensor * dst);
 
-// Feed-forward fusion (ggml-cuda's {MUL_MAT, MUL_MAT, GLU} pattern): glu = swiglu(gate, up) where up and gate are
-// MUL_MATs of Q4_S24 weights on one input, in one launch. Returns false, doing nothing, for any other case.
 // Batches past the mat-vec on sparse tensor cores (by default where faster, see q4_s24_ggml_cuda.cu); false: not taken.
 bool ggml_cuda_q4_s24_mul_mat_sparse_mma(ggml_backend_cuda_context & ctx, const ggml_tensor * src0,
                                          const ggml_tensor * src1, ggml_tensor * dst);
 
-bool ggml_cuda_q4_s24_mul_mat_vec_swiglu(ggml_backend_cuda_context & ctx, const ggml_tensor * up,
-                                         const ggml_tensor * gate, ggml_tensor * glu);
+// Feed-forward fusion (ggml-cuda's {MUL_MAT, MUL_MAT, GLU} pattern): glu = swiglu(gate, up) where up and gate are
+// MUL_MATs of Q4_S24 weights on one input, in one launch: the mat-vec kernel's at batches up to its columns, the sparse
+// tensor-core kernel's past them (opt-in, Q4_S24_CUDA_SPARSE_GLU). Returns false, doing nothing, for any other case.
+bool ggml_cuda_q4_s24_mul_mat_swiglu(ggml_backend_cuda_context & ctx, const ggml_tensor * up, const ggml_tensor * gate,
+                                     ggml_tensor * glu);
 
 // MUL_MATs of Q4_S24 weights on one input (attention's q, k and v) in one launch. graph_optimize (from ggml-cuda's
 // graph_optimize, before allocation) moves such MUL_MATs of a graph next to each other; try_fuse_mul_mat_group (from
