@@ -407,7 +407,7 @@ static_assert(kWgXStageBytes % 1024 == 0 && kWgSharedBytes <= 227 * 1024,
               "activation halves start on 1024-byte boundaries; the stages fit Hopper's 227 KiB per block");
 
 // Byte offset of token tok's 16-byte chunk `chunk` (0-15) of a step in an activation stage.
-__host__ __device__ __forceinline__ uint32_t wgmma_x_offset(int tok, int chunk) {
+[[maybe_unused]] __host__ __device__ __forceinline__ uint32_t wgmma_x_offset(int tok, int chunk) {
     return (chunk / 8) * kWgXHalfBytes + tok * 128 + (((chunk % 8) ^ (tok % 8)) * 16);
 }
 
@@ -805,6 +805,10 @@ static bool within_limits(const void * w, int64_t nrows, int64_t k, size_t w_row
     return (ncols + kTileTokens - 1) / kTileTokens <= 65535 && k % QK_Q4_S24 == 0 && w_row_bytes % 4 == 0 &&
            reinterpret_cast<uintptr_t>(w) % 4 == 0 && (uint64_t) nrows * w_row_bytes <= UINT32_MAX - kBlockBytes &&
            (uint64_t) ncols * k <= UINT32_MAX;
+}
+
+int q4_s24_cuda_sparse_chosen_kernel(q4_s24_sparse_kernel kernel, int64_t nrows, int64_t k, int64_t ncols) {
+    return chosen_kernel(kernel, nrows, k, ncols);
 }
 
 bool q4_s24_cuda_sparse_mma_accepts(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, int64_t ncols,

@@ -31,6 +31,10 @@ enum q4_s24_sparse_kernel {
 // the same rule unmeasured. Hopper only: -1 where the device has no wgmma.
 int q4_s24_cuda_sparse_prefill_kernel(int64_t nrows, int64_t k, int64_t ncols);
 
+// The kernel (a q4_s24_sparse_kernel other than WHERE_FASTER) a request for `kernel` runs on the current device for
+// these sizes, or -1 (none: dequantize + cuBLAS).
+int q4_s24_cuda_sparse_chosen_kernel(q4_s24_sparse_kernel kernel, int64_t nrows, int64_t k, int64_t ncols);
+
 // y[c*y_col_stride + r] = dot(weight row r, x column c) for r < nrows, c < ncols. w: nrows rows of k/256 blocks,
 // row r at w + r*w_row_bytes (w_row_bytes % 4 == 0). x_f16: ncols columns of k half values, column c at x_f16 + c*k
 // (16-byte aligned). Returns false, launching nothing, when the current device cannot run the requested kernel (no

@@ -668,9 +668,9 @@ int ggml_cuda_q4_s24_try_fuse_rms_norm(ggml_backend_cuda_context & ctx, ggml_cgr
 // feed-forward matrices, where the wgmma kernel beat dequantize to f16 + cuBLAS);
 // Q4_S24_CUDA_SPARSE_MMA=0 never (dequantize + cuBLAS everywhere), 2 mma.sp for every shape it takes, any other
 // number the best kernel the GPU has (wgmma.sp on Hopper, else mma.sp) for every shape.
-bool ggml_cuda_q4_s24_mul_mat_sparse_mma(ggml_backend_cuda_context & ctx, const ggml_tensor * src0,
-                                         const ggml_tensor * src1, ggml_tensor * dst) {
-    static const int setting = [] { // a q4_s24_sparse_kernel, or -1: off
+// Q4_S24_CUDA_SPARSE_MMA as a q4_s24_sparse_kernel, or -1: off. Read once.
+static int sparse_mma_setting() {
+    static const int setting = [] {
         const char * env = getenv("Q4_S24_CUDA_SPARSE_MMA");
         if (env == nullptr) {
             return (int) Q4_S24_SPARSE_WHERE_FASTER;
@@ -678,6 +678,12 @@ bool ggml_cuda_q4_s24_mul_mat_sparse_mma(ggml_backend_cuda_context & ctx, const 
         const int mode = atoi(env);
         return mode == 0 ? -1 : mode == 2 ? Q4_S24_SPARSE_MMA_SP : Q4_S24_SPARSE_AUTO;
     }();
+    return setting;
+}
+
+bool ggml_cuda_q4_s24_mul_mat_sparse_mma(ggml_backend_cuda_context & ctx, const ggml_tensor * src0,
+                                         const ggml_tensor * src1, ggml_tensor * dst) {
+    const int setting = sparse_mma_setting();
     if (setting < 0) {
         return false;
     }
@@ -702,8 +708,9 @@ bool ggml_cuda_q4_s24_mul_mat_sparse_mma(ggml_backend_cuda_context & ctx, const 
 }
 
 // Prefill's gate / up + SWIGLU in one sparse tensor-core launch (q4_s24_cuda_mul_mat_sparse_swiglu): opt-in until
-// measured on a GPU. Q4_S24_CUDA_SPARSE_GLU=1 where ggml runs the wgmma kernel on gate and up anyway (by shape,
-// q4_s24_cuda_sparse_prefill_kernel: the 8B model's at up to 512 tokens), 2 for every batch past the mat-vec kernel's.
+// measured on a GPU. Q4_S24_CUDA_SPARSE_GLU=1 where the MUL_MAT path (as Q4_S24_CUDA_SPARSE_MMA sets it) would run the
+// wgmma kernel on gate and up anyway (by default the 8B model's at up to 512 tokens), 2 for every batch past the
+// mat-vec kernel's.
 static bool launch_sparse_swiglu(ggml_backend_cuda_context & ctx, const ggml_tensor * up, const ggml_tensor * gate,
                                  ggml_tensor * glu) {
     static const int setting = q4_s24_cuda_env_int("Q4_S24_CUDA_SPARSE_GLU", 0);
@@ -715,11 +722,13 @@ static bool launch_sparse_swiglu(ggml_backend_cuda_context & ctx, const ggml_ten
     const int64_t       ncols  = x->ne[1];
     if (setting == 0 || ncols <= Q4_S24_CUDA_MMV_MAX_COLS || !is_q4_s24_swiglu(up, gate, glu) ||
         !GGML_CUDA_CC_IS_NVIDIA(ggml_cuda_info().devices[ctx.device].cc) || !ggml_is_contiguous(x) ||
-        (setting == 1 && q4_s24_cuda_sparse_prefill_kernel(nrows, k, ncols) != Q4_S24_SPARSE_WGMMA) ||
+        (setting == 1 && (sparse_mma_setting() < 0 ||
+                          q4_s24_cuda_sparse_chosen_kernel((q4_s24_sparse_kernel) sparse_mma_setting(), nrows, k,
+                                                           ncols) != Q4_S24_SPARSE_WGMMA)) ||
         !q4_s24_cuda_sparse_swiglu_accepts(w_gate->data, w_up->data, nrows, k, w_up->nb[1], ncols)) {
         return false;
     }
-    // The kernel reads this copy only, so glu may take x's memory (ggml's allocator may give it).
+    // The kernel reads this copy of x only (ggml's fusion check keeps glu off x's memory anyway).
     cudaStream_t stream = ctx.stream();
     ggml_cuda_pool_alloc<half> x16(ctx.pool(), k * ncols);
     ggml_get_to_fp16_cuda(GGML_TYPE_F32)(x->data, x16.get(), k * ncols, stream);
