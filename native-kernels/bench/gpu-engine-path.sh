@@ -197,6 +197,19 @@ decode_bench() {
     done
 }
 
+# llama-bench of model TYPE with ARGs, without the kernel tracer and then with it (CSV into $LOGS/NAME.csv), the rows
+# of TEST (and the tracer's own line) into $OUT/NAME.md and to stderr; prints the us per UNITS tokens without the tracer.
+traced_llama_bench() { # TYPE NAME TEST UNITS ARG...
+    local t=$1 name=$2 test=$3 units=$4
+    shift 4
+    "$bin/llama-bench" -m "$WORK/model-$t.gguf" -ngl "$ngl" -fa 1 "$@" -o md 2>&1 | grep "$test" \
+        | sed "s/^/without the tracer: /" | tee "$OUT/$name.md" >&2
+    CUDA_INJECTION64_PATH="$WORK/libkernel_timeline.so" KERNEL_TIMELINE_OUT="$LOGS/$name.csv" \
+        "$bin/llama-bench" -m "$WORK/model-$t.gguf" -ngl "$ngl" -fa 1 "$@" -o md 2>&1 \
+        | grep -E "$test|kernel_timeline" | sed "s/^/with the tracer: /" | tee -a "$OUT/$name.md" >&2
+    grep -oE '[0-9.]+ ± ' "$OUT/$name.md" | head -1 | awk -v units="$units" '{ if ($1 > 0) print units * 1e6 / $1 }'
+}
+
 if [ "$step" = whole-model ]; then
     # Issue #4 item 3: the four types side by side in one llama-bench run (prefill 256 and 2048 tokens, decode 128 and
     # 1024), then node-llama-cpp's decode of the two types the bench step does not cover (it runs Q4_0 and Q4_S24).
@@ -246,12 +259,7 @@ if [ "$step" = timeline ]; then
     bash native-kernels/bench/build-kernel-timeline.sh "$WORK/libkernel_timeline.so"
     for t in ${PROFILE_MODELS:-Q4_S24 Q4_0}; do
         stamp "kernel timeline $t"
-        "$bin/llama-bench" -m "$WORK/model-$t.gguf" -ngl "$ngl" -fa 1 -p 0 -n 64 -r 2 -o md 2>&1 | grep tg64 \
-            | sed "s/^/without the tracer: /" | tee "$OUT/timeline-$t.md"
-        token_us=$(grep -oE '[0-9.]+ ± ' "$OUT/timeline-$t.md" | head -1 | awk '{ if ($1 > 0) print 1e6 / $1 }')
-        CUDA_INJECTION64_PATH="$WORK/libkernel_timeline.so" KERNEL_TIMELINE_OUT="$LOGS/timeline-$t.csv" \
-            "$bin/llama-bench" -m "$WORK/model-$t.gguf" -ngl "$ngl" -fa 1 -p 0 -n 64 -r 2 -o md 2>&1 \
-            | grep -E "tg64|kernel_timeline" | sed "s/^/with the tracer: /" | tee -a "$OUT/timeline-$t.md"
+        token_us=$(traced_llama_bench "$t" "timeline-$t" tg64 1 -p 0 -n 64 -r 2)
         python3 native-kernels/bench/summarize_kernel_timeline.py "$LOGS/timeline-$t.csv" ${token_us:+--token-us "$token_us"} \
             | tee -a "$OUT/timeline-$t.md"
     done
@@ -292,12 +300,7 @@ if [ "$step" = prefill ]; then
     bash native-kernels/bench/build-kernel-timeline.sh "$WORK/libkernel_timeline.so"
     for t in ${PREFILL_PROFILE_MODELS:-f16 Q4_S24}; do
         stamp "prefill timeline $t"
-        "$bin/llama-bench" -m "$WORK/model-$t.gguf" -ngl "$ngl" -fa 1 -p 2048 -n 0 -r 3 -o md 2>&1 | grep pp2048 \
-            | sed "s/^/without the tracer: /" | tee "$OUT/prefill-timeline-$t.md"
-        prompt_us=$(grep -oE '[0-9.]+ ± ' "$OUT/prefill-timeline-$t.md" | head -1 | awk '{ if ($1 > 0) print 2048e6 / $1 }')
-        CUDA_INJECTION64_PATH="$WORK/libkernel_timeline.so" KERNEL_TIMELINE_OUT="$LOGS/prefill-timeline-$t.csv" \
-            "$bin/llama-bench" -m "$WORK/model-$t.gguf" -ngl "$ngl" -fa 1 -p 2048 -n 0 -r 3 -o md 2>&1 \
-            | grep -E "pp2048|kernel_timeline" | sed "s/^/with the tracer: /" | tee -a "$OUT/prefill-timeline-$t.md"
+        prompt_us=$(traced_llama_bench "$t" "prefill-timeline-$t" pp2048 2048 -p 2048 -n 0 -r 3)
         # By grid too: cuBLAS runs one kernel name for several matrix shapes.
         python3 native-kernels/bench/summarize_prefill_timeline.py "$LOGS/prefill-timeline-$t.csv" --by-grid \
             ${prompt_us:+--prompt-us "$prompt_us"} | tee -a "$OUT/prefill-timeline-$t.md"

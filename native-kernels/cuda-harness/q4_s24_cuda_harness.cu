@@ -354,6 +354,26 @@ static const SparseKernel kSparseKernels[] = {
     { Q4_S24_SPARSE_WGMMA_SPLIT_K, "wgmma.sp split-k" },
 };
 
+// Device copies for the checks: of a host vector; n elements all bytes 0xff (NaN floats, a pattern a kernel never
+// writes by chance); back to the host.
+template <typename T> static T * device_copy(const std::vector<T> & v) {
+    T * d;
+    CUDA_OK(cudaMalloc(&d, v.size() * sizeof(T)));
+    CUDA_OK(cudaMemcpy(d, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice));
+    return d;
+}
+template <typename T> static T * device_filled(size_t n) {
+    T * d;
+    CUDA_OK(cudaMalloc(&d, n * sizeof(T)));
+    CUDA_OK(cudaMemset(d, 0xff, n * sizeof(T)));
+    return d;
+}
+template <typename T> static std::vector<T> host_copy(const T * d, size_t n) {
+    std::vector<T> v(n);
+    CUDA_OK(cudaMemcpy(v.data(), d, n * sizeof(T), cudaMemcpyDeviceToHost));
+    return v;
+}
+
 // The sparse tensor-core prefill on partial tiles (rows and tokens not multiples of 64, output columns wider than the
 // rows): every output against a double-precision reference, and the padding rows of each output column untouched.
 static void run_sparse_mma_partial_tiles(std::mt19937 & rng) {
@@ -440,19 +460,11 @@ static void run_sparse_swiglu(std::mt19937 & rng, bool quick) {
         for (auto & v : xh) {
             v = __float2half(nd(rng));
         }
-        const size_t ny = (size_t) c.ntok * c.y_stride;
-        uint8_t *    d_gate;
-        uint8_t *    d_up;
-        half *       d_x;
-        float *      d_y;
-        CUDA_OK(cudaMalloc(&d_gate, gate.blocks.size()));
-        CUDA_OK(cudaMalloc(&d_up, up.blocks.size()));
-        CUDA_OK(cudaMalloc(&d_x, xh.size() * sizeof(half)));
-        CUDA_OK(cudaMalloc(&d_y, ny * sizeof(float)));
-        CUDA_OK(cudaMemcpy(d_gate, gate.blocks.data(), gate.blocks.size(), cudaMemcpyHostToDevice));
-        CUDA_OK(cudaMemcpy(d_up, up.blocks.data(), up.blocks.size(), cudaMemcpyHostToDevice));
-        CUDA_OK(cudaMemcpy(d_x, xh.data(), xh.size() * sizeof(half), cudaMemcpyHostToDevice));
-        CUDA_OK(cudaMemset(d_y, 0xff, ny * sizeof(float))); // NaN sentinel
+        const size_t ny     = (size_t) c.ntok * c.y_stride;
+        uint8_t *    d_gate = device_copy(gate.blocks);
+        uint8_t *    d_up   = device_copy(up.blocks);
+        half *       d_x    = device_copy(xh);
+        float *      d_y    = device_filled<float>(ny); // NaN sentinel
         const auto fused = [&] {
             return q4_s24_cuda_mul_mat_sparse_swiglu(d_gate, d_up, c.rows, c.k, row_bytes, d_x, c.ntok, d_y, c.y_stride, 0);
         };
@@ -461,12 +473,11 @@ static void run_sparse_swiglu(std::mt19937 & rng, bool quick) {
             printf("prefill swiglu %lldx%lld: not available on this device\n", (long long) c.rows, (long long) c.k);
         } else if (c.reference) {
             LAUNCH_OK();
-            std::vector<float> y(ny);
-            CUDA_OK(cudaMemcpy(y.data(), d_y, ny * sizeof(float), cudaMemcpyDeviceToHost));
-            std::vector<float>  got;
-            std::vector<double> want;
-            int64_t             padding_written = 0;
-            const auto          weight = [](const HostWeights & hw, size_t i) {
+            const std::vector<float> y = host_copy(d_y, ny);
+            std::vector<float>       got;
+            std::vector<double>      want;
+            int64_t                  padding_written = 0;
+            const auto               weight = [](const HostWeights & hw, size_t i) {
                 return (double) q4_s24_fp16_to_fp32(q4_s24_fp32_to_fp16(hw.dense[i]));
             };
             for (int64_t t = 0; t < c.ntok; ++t) {
@@ -493,10 +504,8 @@ static void run_sparse_swiglu(std::mt19937 & rng, bool quick) {
             expect(e < 1e-3 && padding_written == 0, what);
         } else {
             LAUNCH_OK();
-            float * d_g;
-            float * d_u;
-            CUDA_OK(cudaMalloc(&d_g, ny * sizeof(float)));
-            CUDA_OK(cudaMalloc(&d_u, ny * sizeof(float)));
+            float * d_g = device_filled<float>(ny);
+            float * d_u = device_filled<float>(ny);
             const auto apart = [&] {
                 return q4_s24_cuda_mul_mat_sparse_mma(d_gate, c.rows, c.k, row_bytes, d_x, c.ntok, d_g, c.y_stride, 0,
                                                       Q4_S24_SPARSE_WGMMA) &&
@@ -505,10 +514,7 @@ static void run_sparse_swiglu(std::mt19937 & rng, bool quick) {
             };
             expect(apart(), "prefill swiglu: the plain wgmma kernel runs where the fused one does");
             LAUNCH_OK();
-            std::vector<float> y(ny), g(ny), u(ny);
-            CUDA_OK(cudaMemcpy(y.data(), d_y, ny * sizeof(float), cudaMemcpyDeviceToHost));
-            CUDA_OK(cudaMemcpy(g.data(), d_g, ny * sizeof(float), cudaMemcpyDeviceToHost));
-            CUDA_OK(cudaMemcpy(u.data(), d_u, ny * sizeof(float), cudaMemcpyDeviceToHost));
+            const std::vector<float> y = host_copy(d_y, ny), g = host_copy(d_g, ny), u = host_copy(d_u, ny);
             std::vector<double> want(ny);
             for (size_t i = 0; i < ny; ++i) {
                 want[i] = (double) g[i] / (1.0 + std::exp(-(double) g[i])) * (double) u[i];
@@ -619,26 +625,6 @@ static void run_launch_chain_checks(std::mt19937 & rng) {
     CUDA_OK(cudaFree(d_wa));
     CUDA_OK(cudaFree(d_wb));
     CUDA_OK(cudaFree(d_wc));
-}
-
-// Device copies for the checks: of a host vector; n elements all bytes 0xff (NaN floats, a pattern a kernel never
-// writes by chance); back to the host.
-template <typename T> static T * device_copy(const std::vector<T> & v) {
-    T * d;
-    CUDA_OK(cudaMalloc(&d, v.size() * sizeof(T)));
-    CUDA_OK(cudaMemcpy(d, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice));
-    return d;
-}
-template <typename T> static T * device_filled(size_t n) {
-    T * d;
-    CUDA_OK(cudaMalloc(&d, n * sizeof(T)));
-    CUDA_OK(cudaMemset(d, 0xff, n * sizeof(T)));
-    return d;
-}
-template <typename T> static std::vector<T> host_copy(const T * d, size_t n) {
-    std::vector<T> v(n);
-    CUDA_OK(cudaMemcpy(v.data(), d, n * sizeof(T), cudaMemcpyDeviceToHost));
-    return v;
 }
 
 // ggml's ROPE of one pair (normal mode), on the host: the float operations of rope_rotate_pair in q4_s24_cuda.cu.
