@@ -53,6 +53,8 @@ bool ggml_cuda_q4_s24_supports_op(const ggml_tensor * op) {
 struct ggml_cuda_q4_s24_state {
     void * buffer    = nullptr;
     bool   no_buffer = false; // cudaMalloc failed once (device full): scratch from the pool from then on
+    unsigned * group_done    = nullptr; // the SWIGLU launch's 32-row group counters (group_counters)
+    bool       no_group_done = false;
 };
 
 // Covers inputs of up to 32768 values x 8 columns (Llama-3-70B's feed-forward width is 28672).
@@ -70,16 +72,23 @@ void ggml_cuda_q4_s24_free_state(ggml_cuda_q4_s24_state * state) {
         if (state->buffer != nullptr) {
             CUDA_CHECK(cudaFree(state->buffer));
         }
+        if (state->group_done != nullptr) {
+            CUDA_CHECK(cudaFree(state->group_done));
+        }
         delete state;
     }
 }
 
-// The context's activation buffer, allocated on first use; null when it cannot be (then callers use pool scratch).
-static void * activation_buffer(ggml_backend_cuda_context & ctx) {
+static ggml_cuda_q4_s24_state & q4_s24_state(ggml_backend_cuda_context & ctx) {
     if (ctx.q4_s24_state == nullptr) {
         ctx.q4_s24_state = new ggml_cuda_q4_s24_state();
     }
-    ggml_cuda_q4_s24_state & state = *ctx.q4_s24_state;
+    return *ctx.q4_s24_state;
+}
+
+// The context's activation buffer, allocated on first use; null when it cannot be (then callers use pool scratch).
+static void * activation_buffer(ggml_backend_cuda_context & ctx) {
+    ggml_cuda_q4_s24_state & state = q4_s24_state(ctx);
     if (state.buffer == nullptr && !state.no_buffer) {
         if (cudaMalloc(&state.buffer, kActCacheBytes) != cudaSuccess) {
             (void) cudaGetLastError(); // a full device: pool scratch per matmul rather than abort
@@ -88,6 +97,25 @@ static void * activation_buffer(ggml_backend_cuda_context & ctx) {
         }
     }
     return state.buffer;
+}
+
+// Counters for the SWIGLU launch's 32-row groups of up to kActCacheBytes's inputs (32768 values), zeroed once on first
+// use (each launch leaves them zero); null when they cannot be allocated.
+static const int64_t kMaxQuantizedGroups = 32768 / 32;
+static unsigned * group_counters(ggml_backend_cuda_context & ctx) {
+    ggml_cuda_q4_s24_state & state = q4_s24_state(ctx);
+    if (state.group_done == nullptr && !state.no_group_done) {
+        if (cudaMalloc(&state.group_done, kMaxQuantizedGroups * sizeof(unsigned)) != cudaSuccess ||
+            cudaMemset(state.group_done, 0, kMaxQuantizedGroups * sizeof(unsigned)) != cudaSuccess) {
+            (void) cudaGetLastError();
+            if (state.group_done != nullptr) {
+                (void) cudaFree(state.group_done);
+            }
+            state.group_done    = nullptr;
+            state.no_group_done = true;
+        }
+    }
+    return state.group_done;
 }
 
 // Whether two tensors' bytes overlap.
@@ -263,6 +291,17 @@ static bool plain_mat_vec(const ggml_tensor * node) {
            x->ne[2] * x->ne[3] == 1 && x->ne[1] >= 1 && x->ne[1] <= Q4_S24_CUDA_MMV_MAX_COLS;
 }
 
+// Whether the mat-vec + residual launch computes sum = mul_mat + addend (checks only).
+static bool mat_vec_add_takes(const ggml_tensor * mul_mat, const ggml_tensor * addend, const ggml_tensor * sum) {
+    if (!plain_mat_vec(mul_mat) || sum->op != GGML_OP_ADD || sum->type != GGML_TYPE_F32 ||
+        addend->type != GGML_TYPE_F32 || !ggml_are_same_shape(addend, mul_mat) || !ggml_are_same_shape(sum, mul_mat) ||
+        addend->nb[0] != sizeof(float) || sum->nb[0] != sizeof(float)) {
+        return false;
+    }
+    // Each thread reads the addend where it then writes the sum: the same memory (ggml's in-place ADD) or none of it.
+    return !overlaps(sum, addend) || (sum->data == addend->data && sum->nb[1] == addend->nb[1]);
+}
+
 // Whether plain_mat_vec node b can share a launch with groupable node a: same input, same row length.
 static bool same_group(const ggml_tensor * a, const ggml_tensor * b) {
     return b->src[1] == a->src[1] && b->src[0]->ne[0] == a->src[0]->ne[0] && b->src[0]->nb[1] == a->src[0]->nb[1];
@@ -302,12 +341,13 @@ void ggml_cuda_q4_s24_graph_optimize(ggml_cgraph * cgraph) {
 }
 
 static void launch_swiglu(ggml_backend_cuda_context & ctx, const ggml_tensor * up, const ggml_tensor * gate,
-                          ggml_tensor * glu, q4_s24_cuda_act act) {
+                          ggml_tensor * glu, q4_s24_cuda_act act, const q4_s24_cuda_act * quantize_into = nullptr,
+                          unsigned * group_done = nullptr) {
     const ggml_tensor * w_up   = up->src[0];
     const ggml_tensor * w_gate = gate->src[0];
     q4_s24_cuda_mul_mat_vec_swiglu(w_up->data, w_gate->data, w_up->ne[1], w_up->ne[0], w_up->nb[1], act,
                                    (int) up->src[1]->ne[1], (float *) glu->data,
-                                   (int64_t) (glu->nb[1] / sizeof(float)), ctx.stream());
+                                   (int64_t) (glu->nb[1] / sizeof(float)), ctx.stream(), quantize_into, group_done);
     CUDA_CHECK(cudaGetLastError());
 }
 
@@ -619,6 +659,48 @@ static const ggml_tensor * norm_weight_row(const ggml_tensor * rms_norm, const g
     return fits ? weight : nullptr;
 }
 
+// Q4_S24_CUDA_SWIGLU_QUANT=1: the gate/up + SWIGLU launch also quantizes its result for the down projection (each
+// 32-row group by the thread block that finishes it), so that the down projection needs no quantize launch of its own
+// (session 20's timeline: ~44 us of a ~1490 us token). Opt-in until measured on a GPU.
+static bool swiglu_quantizes_for_down() {
+    static const bool on = q4_s24_cuda_env_flag("Q4_S24_CUDA_SWIGLU_QUANT");
+    return on;
+}
+
+// After the gate/up + SWIGLU launch that writes glu: node j, the down projection (a mat-vec of glu), and node j + 1, its
+// residual ADD, in the next launch, reading glu as the SWIGLU launch quantized it. The nodes taken (2), or 0 (nothing
+// launched; the caller launches the SWIGLU alone).
+static int launch_swiglu_and_down(ggml_backend_cuda_context & ctx, ggml_cgraph * cgraph, int j, ggml_tensor * glu,
+                                  q4_s24_cuda_act act) {
+    static const ggml_op down_ops[] = { GGML_OP_MUL_MAT, GGML_OP_ADD };
+    if (!swiglu_quantizes_for_down() || !ggml_can_fuse(cgraph, j, down_ops, 2)) {
+        return 0;
+    }
+    const ggml_tensor * down   = cgraph->nodes[j];
+    ggml_tensor *       sum    = cgraph->nodes[j + 1];
+    const ggml_tensor * addend = sum->src[0] == down ? sum->src[1] : sum->src[0];
+    const int64_t       k      = glu->ne[0];
+    const int           ncols  = (int) glu->ne[1];
+    // The SWIGLU rows in whole 32-row groups, glu's columns contiguous (as quantize_in_warp indexes them).
+    if (down->src[1] != glu || !mat_vec_add_takes(down, addend, sum) || k % 32 != 0 || k > kMaxQuantizedGroups * 32 ||
+        ctx.curr_stream_no != 0) {
+        return 0;
+    }
+    unsigned * group_done = group_counters(ctx);
+    if (group_done == nullptr) {
+        return 0;
+    }
+    ggml_cuda_pool_alloc<char> scratch(ctx.pool(), q4_s24_cuda_act_bytes(k, ncols)); // not act's buffer: still read
+    const q4_s24_cuda_act      quantized = q4_s24_cuda_act_view(scratch.get(), k, ncols);
+    launch_swiglu(ctx, glu->src[1], glu->src[0], glu, act, &quantized, group_done);
+    const ggml_tensor * w = down->src[0];
+    q4_s24_cuda_mul_mat_vec_q(w->data, w->ne[1], w->ne[0], w->nb[1], quantized, ncols, (float *) sum->data,
+                              (int64_t) (sum->nb[1] / sizeof(float)), ctx.stream(), (const float *) addend->data,
+                              (int64_t) (addend->nb[1] / sizeof(float)));
+    CUDA_CHECK(cudaGetLastError());
+    return 2;
+}
+
 int ggml_cuda_q4_s24_try_fuse_rms_norm(ggml_backend_cuda_context & ctx, ggml_cgraph * cgraph, int i,
                                        bool glu_fusable) {
     if (norm_fusion_disabled() || i + 3 >= cgraph->n_nodes) {
@@ -657,18 +739,16 @@ int ggml_cuda_q4_s24_try_fuse_rms_norm(ggml_backend_cuda_context & ctx, ggml_cgr
     CUDA_CHECK(cudaGetLastError());
     if (to_swiglu) {
         ggml_tensor * glu = cgraph->nodes[i + 4];
+        if (const int down = launch_swiglu_and_down(ctx, cgraph, i + 5, glu, act)) {
+            return 4 + down; // and the down projection with its residual
+        }
         launch_swiglu(ctx, glu->src[1], glu->src[0], glu, act);
         return 4; // rms_norm, mul, the two matmuls and the GLU
     }
     return launch_group_and_epilogue(ctx, cgraph, i + 2, matrices, grouped, act) - i;
 }
 
-// Prefill on sparse tensor cores. By default only for the shapes q4_s24_cuda_sparse_prefill_kernel picks (Hopper only;
-// 8192+ rows at up to 512 tokens, split-K over k >= 8192 at 384-512 tokens, from the H200 harness on the 8B
-// feed-forward matrices, where the wgmma kernel beat dequantize to f16 + cuBLAS);
-// Q4_S24_CUDA_SPARSE_MMA=0 never (dequantize + cuBLAS everywhere), 2 mma.sp for every shape it takes, any other
-// number the best kernel the GPU has (wgmma.sp on Hopper, else mma.sp) for every shape.
-// Q4_S24_CUDA_SPARSE_MMA as a q4_s24_sparse_kernel, or -1: off. Read once.
+// Q4_S24_CUDA_SPARSE_MMA as a q4_s24_sparse_kernel, or -1: off (see ggml_cuda_q4_s24_mul_mat_sparse_mma). Read once.
 static int sparse_mma_setting() {
     static const int setting = [] {
         const char * env = getenv("Q4_S24_CUDA_SPARSE_MMA");
@@ -681,6 +761,11 @@ static int sparse_mma_setting() {
     return setting;
 }
 
+// Prefill on sparse tensor cores. By default only for the shapes q4_s24_cuda_sparse_prefill_kernel picks (Hopper only;
+// 8192+ rows at up to 512 tokens, split-K over k >= 8192 at 384-512 tokens, from the H200 harness on the 8B
+// feed-forward matrices, where the wgmma kernel beat dequantize to f16 + cuBLAS);
+// Q4_S24_CUDA_SPARSE_MMA=0 never (dequantize + cuBLAS everywhere), 2 mma.sp for every shape it takes, any other
+// number the best kernel the GPU has (wgmma.sp on Hopper, else mma.sp) for every shape.
 bool ggml_cuda_q4_s24_mul_mat_sparse_mma(ggml_backend_cuda_context & ctx, const ggml_tensor * src0,
                                          const ggml_tensor * src1, ggml_tensor * dst) {
     const int setting = sparse_mma_setting();
@@ -758,18 +843,12 @@ bool ggml_cuda_q4_s24_mul_mat_swiglu(ggml_backend_cuda_context & ctx, const ggml
 
 bool ggml_cuda_q4_s24_mul_mat_vec_add(ggml_backend_cuda_context & ctx, const ggml_tensor * mul_mat,
                                       const ggml_tensor * addend, ggml_tensor * sum) {
-    if (fusion_disabled() || !plain_mat_vec(mul_mat) || sum->op != GGML_OP_ADD || sum->type != GGML_TYPE_F32 ||
-        addend->type != GGML_TYPE_F32 || !ggml_are_same_shape(addend, mul_mat) || !ggml_are_same_shape(sum, mul_mat) ||
-        addend->nb[0] != sizeof(float) || sum->nb[0] != sizeof(float)) {
+    if (fusion_disabled() || !mat_vec_add_takes(mul_mat, addend, sum)) {
         return false;
     }
     // ggml's allocator may give the sum the memory of the matmul's input, which no later node reads: then the
     // activations are quantized into a buffer of their own first (a kernel reading them while others write the sum
     // would race).
-    // Each thread reads the addend where it then writes the sum: the same memory (ggml's in-place ADD) or none of it.
-    if (overlaps(sum, addend) && (sum->data != addend->data || sum->nb[1] != addend->nb[1])) {
-        return false;
-    }
     const ggml_tensor * x       = mul_mat->src[1];
     const bool          overlap = overlaps(sum, x);
     mul_mat_vec_one(ctx, mul_mat->src[0], x, (float *) sum->data, (int64_t) (sum->nb[1] / sizeof(float)),
