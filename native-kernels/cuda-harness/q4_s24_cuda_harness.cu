@@ -323,9 +323,11 @@ static void run_swiglu(std::mt19937 & rng, bool quick, std::vector<std::string> 
             snprintf(what, sizeof what, "swiglu %lldx%lld batch %d %s: err %.2e", (long long) sh.rows, (long long) sh.k,
                      ncols, swiglu_shape_name(v), e);
             expect(e < 1e-5, what);
-            // Twice: the counters the first launch leaves must serve the second.
+            // Twice: the counters the first launch leaves must serve the second. The outputs are NaN first, so a block
+            // that quantized its group before the others' stores landed would read NaNs, not the last launch's values.
             for (int pass = 0; pass < 2; ++pass) {
                 CUDA_OK(cudaMemset(d_in_launch, 0xff, q4_s24_cuda_act_bytes(sh.rows, max_cols)));
+                CUDA_OK(cudaMemset(d_y, 0xff, (size_t) max_cols * sh.rows * sizeof(float)));
                 q4_s24_cuda_swiglu_variant(shape, d_up, d_gate, sh.rows, sh.k, row_bytes, act, ncols, d_y, sh.rows, 0,
                                            &in_launch, d_group_done);
                 q4_s24_cuda_quantize_act(d_y, sh.rows, sh.rows, ncols, separate, 0);

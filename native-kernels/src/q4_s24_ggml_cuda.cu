@@ -100,13 +100,17 @@ static void * activation_buffer(ggml_backend_cuda_context & ctx) {
 }
 
 // Counters for the SWIGLU launch's 32-row groups of up to kActCacheBytes's inputs (32768 values), zeroed once on first
-// use (each launch leaves them zero); null when they cannot be allocated.
+// use on the context's stream, ahead of every launch that counts (each leaves them zero); null when they cannot be
+// allocated, or not yet and the stream is being captured into a CUDA graph (ggml runs a graph's first evaluations
+// uncaptured, so this is a safeguard).
 static const int64_t kMaxQuantizedGroups = 32768 / 32;
 static unsigned * group_counters(ggml_backend_cuda_context & ctx) {
     ggml_cuda_q4_s24_state & state = q4_s24_state(ctx);
-    if (state.group_done == nullptr && !state.no_group_done) {
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+    if (state.group_done == nullptr && !state.no_group_done &&
+        cudaStreamIsCapturing(ctx.stream(), &capture) == cudaSuccess && capture == cudaStreamCaptureStatusNone) {
         if (cudaMalloc(&state.group_done, kMaxQuantizedGroups * sizeof(unsigned)) != cudaSuccess ||
-            cudaMemset(state.group_done, 0, kMaxQuantizedGroups * sizeof(unsigned)) != cudaSuccess) {
+            cudaMemsetAsync(state.group_done, 0, kMaxQuantizedGroups * sizeof(unsigned), ctx.stream()) != cudaSuccess) {
             (void) cudaGetLastError();
             if (state.group_done != nullptr) {
                 (void) cudaFree(state.group_done);
