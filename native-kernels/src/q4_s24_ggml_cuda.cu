@@ -79,6 +79,7 @@ void ggml_cuda_q4_s24_free_state(ggml_cuda_q4_s24_state * state) {
     }
 }
 
+// The context's Q4_S24 state (its buffers), created on first use.
 static ggml_cuda_q4_s24_state & q4_s24_state(ggml_backend_cuda_context & ctx) {
     if (ctx.q4_s24_state == nullptr) {
         ctx.q4_s24_state = new ggml_cuda_q4_s24_state();
