@@ -415,6 +415,48 @@ static const SparseKernel kSparseKernels[] = {
     { Q4_S24_SPARSE_WGMMA_SPLIT_K, "wgmma.sp split-k" },
 };
 
+// ntok columns of k standard-normal activations in f16, as the prefill kernels read them.
+static std::vector<half> random_half_activations(std::mt19937 & rng, int64_t k, int64_t ntok) {
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::vector<half>               xh((size_t) (k * ntok));
+    for (auto & v : xh) {
+        v = __float2half(nd(rng));
+    }
+    return xh;
+}
+
+// Row r of hw times token t of xh in double precision, the weights rounded to f16 as the tensor cores take them.
+static double prefill_dot(const HostWeights & hw, int64_t r, const std::vector<half> & xh, int64_t t, int64_t k) {
+    double sum = 0;
+    for (int64_t i = 0; i < k; ++i) {
+        sum += (double) q4_s24_fp16_to_fp32(q4_s24_fp32_to_fp16(hw.dense[r * k + i])) *
+               (double) __half2float(xh[t * k + i]);
+    }
+    return sum;
+}
+
+// A prefill output (ntok columns of y_stride values, rows past `rows` padding that started as the NaN sentinel)
+// against want(row, token): the relative error over the rows, and how many padding values were written.
+template <typename F>
+static double prefill_output_error(const std::vector<float> & y, int64_t rows, int64_t ntok, int64_t y_stride,
+                                   F && want, int64_t & padding_written) {
+    std::vector<float>  got;
+    std::vector<double> ref;
+    padding_written = 0;
+    for (int64_t t = 0; t < ntok; ++t) {
+        for (int64_t r = 0; r < y_stride; ++r) {
+            const float v = y[t * y_stride + r];
+            if (r >= rows) {
+                padding_written += v == v; // anything but the NaN sentinel
+                continue;
+            }
+            got.push_back(v);
+            ref.push_back(want(r, t));
+        }
+    }
+    return rel_err(got, ref);
+}
+
 // The sparse tensor-core prefill on partial tiles (rows and tokens not multiples of 64, output columns wider than the
 // rows): every output against a double-precision reference, and the padding rows of each output column untouched.
 static void run_sparse_mma_partial_tiles(std::mt19937 & rng) {
@@ -424,50 +466,22 @@ static void run_sparse_mma_partial_tiles(std::mt19937 & rng) {
     for (const auto & kern : kSparseKernels)
     for (const Case c : {Case{100, 512, 70, 104}, Case{13, 768, 129, 20}, Case{64, 256, 1, 64}, Case{300, 1024, 200, 300},
                          Case{200, 512, 300, 208}}) {
-        const HostWeights hw        = make_weights(Shape{c.rows, c.k}, rng);
-        const size_t      row_bytes = (size_t) (c.k / QK_Q4_S24) * sizeof(block_q4_s24);
-        std::normal_distribution<float> nd(0.0f, 1.0f);
-        std::vector<half>               xh((size_t) c.ntok * c.k);
-        for (auto & v : xh) {
-            v = __float2half(nd(rng));
-        }
-        uint8_t * d_w;
-        half *    d_x;
-        float *   d_y;
-        const size_t ny = (size_t) c.ntok * c.y_stride;
-        CUDA_OK(cudaMalloc(&d_w, hw.blocks.size()));
-        CUDA_OK(cudaMalloc(&d_x, xh.size() * sizeof(half)));
-        CUDA_OK(cudaMalloc(&d_y, ny * sizeof(float)));
-        CUDA_OK(cudaMemcpy(d_w, hw.blocks.data(), hw.blocks.size(), cudaMemcpyHostToDevice));
-        CUDA_OK(cudaMemcpy(d_x, xh.data(), xh.size() * sizeof(half), cudaMemcpyHostToDevice));
-        CUDA_OK(cudaMemset(d_y, 0xff, ny * sizeof(float))); // NaN sentinel
+        const HostWeights       hw        = make_weights(Shape{c.rows, c.k}, rng);
+        const size_t            row_bytes = (size_t) (c.k / QK_Q4_S24) * sizeof(block_q4_s24);
+        const std::vector<half> xh        = random_half_activations(rng, c.k, c.ntok);
+        const size_t            ny        = (size_t) c.ntok * c.y_stride;
+        uint8_t *               d_w       = device_copy(hw.blocks);
+        half *                  d_x       = device_copy(xh);
+        float *                 d_y       = device_filled<float>(ny); // NaN sentinel
         if (!q4_s24_cuda_mul_mat_sparse_mma(d_w, c.rows, c.k, row_bytes, d_x, c.ntok, d_y, c.y_stride, 0, kern.kernel)) {
             printf("prefill %s partial tiles: not available on this device\n", kern.name);
         } else {
             LAUNCH_OK();
-            std::vector<float> y(ny);
-            CUDA_OK(cudaMemcpy(y.data(), d_y, ny * sizeof(float), cudaMemcpyDeviceToHost));
-            std::vector<float>  got;
-            std::vector<double> want;
-            int64_t             padding_written = 0;
-            for (int64_t t = 0; t < c.ntok; ++t) {
-                for (int64_t r = 0; r < c.y_stride; ++r) {
-                    const float v = y[t * c.y_stride + r];
-                    if (r >= c.rows) {
-                        padding_written += v == v; // anything but the NaN sentinel
-                        continue;
-                    }
-                    double sum = 0;
-                    for (int64_t i = 0; i < c.k; ++i) {
-                        sum += (double) q4_s24_fp16_to_fp32(q4_s24_fp32_to_fp16(hw.dense[r * c.k + i])) *
-                               (double) __half2float(xh[t * c.k + i]);
-                    }
-                    got.push_back(v);
-                    want.push_back(sum);
-                }
-            }
-            const double e = rel_err(got, want);
-            char         what[160];
+            int64_t      padding_written;
+            const double e = prefill_output_error(
+                host_copy(d_y, ny), c.rows, c.ntok, c.y_stride,
+                [&](int64_t r, int64_t t) { return prefill_dot(hw, r, xh, t, c.k); }, padding_written);
+            char what[160];
             snprintf(what, sizeof what, "prefill %s %lldx%lld x %lld tokens (output stride %lld): err %.2e, %lld padding values written",
                      kern.name, (long long) c.rows, (long long) c.k, (long long) c.ntok, (long long) c.y_stride, e,
                      (long long) padding_written);
@@ -493,53 +507,34 @@ static void run_sparse_swiglu(std::mt19937 & rng, bool quick) {
         if (quick && !c.reference) {
             continue;
         }
-        const HostWeights gate      = make_weights(Shape{c.rows, c.k}, rng);
-        const HostWeights up        = make_weights(Shape{c.rows, c.k}, rng);
-        const size_t      row_bytes = (size_t) (c.k / QK_Q4_S24) * sizeof(block_q4_s24);
-        std::normal_distribution<float> nd(0.0f, 1.0f);
-        std::vector<half>               xh((size_t) c.ntok * c.k);
-        for (auto & v : xh) {
-            v = __float2half(nd(rng));
-        }
+        const HostWeights       gate      = make_weights(Shape{c.rows, c.k}, rng);
+        const HostWeights       up        = make_weights(Shape{c.rows, c.k}, rng);
+        const size_t            row_bytes = (size_t) (c.k / QK_Q4_S24) * sizeof(block_q4_s24);
+        const std::vector<half> xh        = random_half_activations(rng, c.k, c.ntok);
         const size_t ny     = (size_t) c.ntok * c.y_stride;
         uint8_t *    d_gate = device_copy(gate.blocks);
         uint8_t *    d_up   = device_copy(up.blocks);
         half *       d_x    = device_copy(xh);
         float *      d_y    = device_filled<float>(ny); // NaN sentinel
         const auto fused = [&] {
-            return q4_s24_cuda_mul_mat_sparse_swiglu(d_gate, d_up, c.rows, c.k, row_bytes, d_x, c.ntok, d_y, c.y_stride, 0);
+            return q4_s24_cuda_mul_mat_sparse_swiglu(d_gate, d_up, c.rows, c.k, row_bytes, d_x, c.ntok, d_y,
+                                                     c.y_stride, 0);
         };
         char what[200];
         if (!fused()) {
             printf("prefill swiglu %lldx%lld: not available on this device\n", (long long) c.rows, (long long) c.k);
         } else if (c.reference) {
             LAUNCH_OK();
-            const std::vector<float> y = host_copy(d_y, ny);
-            std::vector<float>       got;
-            std::vector<double>      want;
-            int64_t                  padding_written = 0;
-            const auto               weight = [](const HostWeights & hw, size_t i) {
-                return (double) q4_s24_fp16_to_fp32(q4_s24_fp32_to_fp16(hw.dense[i]));
-            };
-            for (int64_t t = 0; t < c.ntok; ++t) {
-                for (int64_t r = 0; r < c.y_stride; ++r) {
-                    const float v = y[t * c.y_stride + r];
-                    if (r >= c.rows) {
-                        padding_written += v == v; // anything but the NaN sentinel
-                        continue;
-                    }
-                    double g = 0, u = 0;
-                    for (int64_t i = 0; i < c.k; ++i) {
-                        const double xv = (double) __half2float(xh[t * c.k + i]);
-                        g += weight(gate, r * c.k + i) * xv;
-                        u += weight(up, r * c.k + i) * xv;
-                    }
-                    got.push_back(v);
-                    want.push_back(g / (1.0 + std::exp(-g)) * u);
-                }
-            }
-            const double e = rel_err(got, want);
-            snprintf(what, sizeof what, "prefill swiglu %lldx%lld x %lld tokens (output stride %lld): err %.2e, %lld padding values written",
+            int64_t      padding_written;
+            const double e = prefill_output_error(
+                host_copy(d_y, ny), c.rows, c.ntok, c.y_stride,
+                [&](int64_t r, int64_t t) {
+                    const double g = prefill_dot(gate, r, xh, t, c.k);
+                    return g / (1.0 + std::exp(-g)) * prefill_dot(up, r, xh, t, c.k);
+                },
+                padding_written);
+            snprintf(what, sizeof what,
+                     "prefill swiglu %lldx%lld x %lld tokens (output stride %lld): err %.2e, %lld padding values written",
                      (long long) c.rows, (long long) c.k, (long long) c.ntok, (long long) c.y_stride, e,
                      (long long) padding_written);
             expect(e < 1e-3 && padding_written == 0, what);
