@@ -122,7 +122,9 @@ if [ "$step" = build ]; then
     # HARNESS_SEED=N: the kernel harness (cuda-harness/run.sh) alongside the build, into $OUT/harness.log (one device
     # call for both; its compile competes with the build's for the CPU, its run with nothing).
     if [ -n "${HARNESS_SEED:-}" ] && [ "$GPU" = cuda ]; then
-        (bash native-kernels/cuda-harness/run.sh "$HARNESS_SEED" ${HARNESS_MODE:-} > "$OUT/harness.log" 2>&1; echo "harness rc=$?" >> "$OUT/harness.log") &
+        # (bounded, so that a kernel that hangs costs the harness, not the build: rc 124)
+        (timeout "${HARNESS_TIMEOUT:-480}" bash native-kernels/cuda-harness/run.sh "$HARNESS_SEED" ${HARNESS_MODE:-} \
+            > "$OUT/harness.log" 2>&1; echo "harness rc=$?" >> "$OUT/harness.log") &
     fi
     t0=$(date +%s)
     # The tools come from the same CMake tree as the addon (no second CUDA compile); no network: no web UI download,

@@ -413,6 +413,8 @@ static const SparseKernel kSparseKernels[] = {
     { Q4_S24_SPARSE_MMA_SP, "mma.sp" },
     { Q4_S24_SPARSE_WGMMA, "wgmma.sp" },
     { Q4_S24_SPARSE_WGMMA_SPLIT_K, "wgmma.sp split-k" },
+    { Q4_S24_SPARSE_WGMMA_WS, "wgmma.sp warp-specialized" },
+    { Q4_S24_SPARSE_WGMMA_WS_SPLIT_K, "wgmma.sp warp-specialized split-k" },
 };
 
 // ntok columns of k standard-normal activations in f16, as the prefill kernels read them.
@@ -516,28 +518,35 @@ static void run_sparse_swiglu(std::mt19937 & rng, bool quick) {
         uint8_t *    d_up   = device_copy(up.blocks);
         half *       d_x    = device_copy(xh);
         float *      d_y    = device_filled<float>(ny); // NaN sentinel
-        const auto fused = [&] {
+        // Both forms of the kernel: the plain one, and the warp-specialized one (ws).
+        const auto fused = [&](bool ws) {
             return q4_s24_cuda_mul_mat_sparse_swiglu(d_gate, d_up, c.rows, c.k, row_bytes, d_x, c.ntok, d_y,
-                                                     c.y_stride, 0);
+                                                     c.y_stride, 0, ws);
         };
+        const char * form[2] = { "", " warp-specialized" };
         char what[200];
-        if (!fused()) {
+        if (!fused(false)) {
             printf("prefill swiglu %lldx%lld: not available on this device\n", (long long) c.rows, (long long) c.k);
         } else if (c.reference) {
-            LAUNCH_OK();
-            int64_t      padding_written;
-            const double e = prefill_output_error(
-                host_copy(d_y, ny), c.rows, c.ntok, c.y_stride,
-                [&](int64_t r, int64_t t) {
-                    const double g = prefill_dot(gate, r, xh, t, c.k);
-                    return g / (1.0 + std::exp(-g)) * prefill_dot(up, r, xh, t, c.k);
-                },
-                padding_written);
-            snprintf(what, sizeof what,
-                     "prefill swiglu %lldx%lld x %lld tokens (output stride %lld): err %.2e, %lld padding values written",
-                     (long long) c.rows, (long long) c.k, (long long) c.ntok, (long long) c.y_stride, e,
-                     (long long) padding_written);
-            expect(e < 1e-3 && padding_written == 0, what);
+            for (const bool ws : { false, true }) {
+                CUDA_OK(cudaMemset(d_y, 0xff, ny * sizeof(float))); // NaN sentinel again
+                expect(fused(ws), "prefill swiglu: both forms run");
+                LAUNCH_OK();
+                int64_t      padding_written;
+                const double e = prefill_output_error(
+                    host_copy(d_y, ny), c.rows, c.ntok, c.y_stride,
+                    [&](int64_t r, int64_t t) {
+                        const double g = prefill_dot(gate, r, xh, t, c.k);
+                        return g / (1.0 + std::exp(-g)) * prefill_dot(up, r, xh, t, c.k);
+                    },
+                    padding_written);
+                snprintf(what, sizeof what,
+                         "prefill swiglu%s %lldx%lld x %lld tokens (output stride %lld): err %.2e, %lld padding values "
+                         "written",
+                         form[ws], (long long) c.rows, (long long) c.k, (long long) c.ntok, (long long) c.y_stride, e,
+                         (long long) padding_written);
+                expect(e < 1e-3 && padding_written == 0, what);
+            }
         } else {
             LAUNCH_OK();
             float * d_g = device_filled<float>(ny);
@@ -550,20 +559,26 @@ static void run_sparse_swiglu(std::mt19937 & rng, bool quick) {
             };
             expect(apart(), "prefill swiglu: the plain wgmma kernel runs where the fused one does");
             LAUNCH_OK();
-            const std::vector<float> y = host_copy(d_y, ny), g = host_copy(d_g, ny), u = host_copy(d_u, ny);
+            const std::vector<float> g = host_copy(d_g, ny), u = host_copy(d_u, ny);
             std::vector<double> want(ny);
             for (size_t i = 0; i < ny; ++i) {
                 want[i] = (double) g[i] / (1.0 + std::exp(-(double) g[i])) * (double) u[i];
             }
-            const double e = rel_err(y, want);
-            snprintf(what, sizeof what, "prefill swiglu %lldx%lld x %lld tokens: err %.2e against the plain kernel's sums",
-                     (long long) c.rows, (long long) c.k, (long long) c.ntok, e);
-            expect(e < 1e-5, what);
-            const float t_fused = time_us([&](int) { fused(); }, 20);
             const float t_apart = time_us([&](int) { apart(); }, 20);
-            printf("prefill swiglu %lldx%lld x %lld tok: one launch %8.1f us vs gate and up apart %8.1f us (ggml's "
-                   "SWIGLU launch after them not counted)\n",
-                   (long long) c.rows, (long long) c.k, (long long) c.ntok, t_fused, t_apart);
+            for (const bool ws : { false, true }) {
+                CUDA_OK(cudaMemset(d_y, 0xff, ny * sizeof(float))); // NaN sentinel again
+                expect(fused(ws), "prefill swiglu: both forms run");
+                LAUNCH_OK();
+                const double e = rel_err(host_copy(d_y, ny), want);
+                snprintf(what, sizeof what,
+                         "prefill swiglu%s %lldx%lld x %lld tokens: err %.2e against the plain kernel's sums", form[ws],
+                         (long long) c.rows, (long long) c.k, (long long) c.ntok, e);
+                expect(e < 1e-5, what);
+                const float t_fused = time_us([&](int) { fused(ws); }, 20);
+                printf("prefill swiglu%s %lldx%lld x %lld tok: one launch %8.1f us vs gate and up apart %8.1f us "
+                       "(ggml's SWIGLU launch after them not counted)\n",
+                       form[ws], (long long) c.rows, (long long) c.k, (long long) c.ntok, t_fused, t_apart);
+            }
             CUDA_OK(cudaFree(d_g));
             CUDA_OK(cudaFree(d_u));
         }

@@ -213,17 +213,17 @@ constexpr bool staged_half_deltas_fit() {
 }
 static_assert(staged_half_deltas_fit(), "stage_plan::w_half encodes 0, 16 or 32 bytes");
 
-// Sources of this thread's COPIES weight copies (thread-strided staged word i = threadIdx.x + c * kThreads of a tile
-// whose first row is row0; rows past the end repeat the last one) in half 0 of block column 0, and their 2-bit
-// half-1 deltas. Shared by both kernels' plans.
+// Sources of thread tid's COPIES weight copies (thread-strided staged word i = tid + c * kThreads of a tile whose first
+// row is row0; rows past the end repeat the last one) in half 0 of block column 0, and their 2-bit half-1 deltas.
+// Shared by the kernels' plans (tid: threadIdx.x, or a producer thread's share of a 256-thread plan).
 template <int COPIES>
 __device__ __forceinline__ void plan_weight_copies(int64_t row0, int64_t nrows, size_t row_bytes, uint32_t (&w_off)[COPIES],
-                                                   uint32_t & w_half) {
+                                                   uint32_t & w_half, int tid) {
     static_assert(2 * COPIES <= 32, "w_half holds 2 bits per copy");
     w_half = 0;
 #pragma unroll
     for (int c = 0; c < COPIES; ++c) {
-        const int     i   = threadIdx.x + c * kThreads;
+        const int     i   = tid + c * kThreads;
         const int     wd  = i % kStagedWords;
         const int64_t r   = row0 + i / kStagedWords;
         const int64_t row = r < nrows ? r : nrows - 1;
@@ -234,7 +234,7 @@ __device__ __forceinline__ void plan_weight_copies(int64_t row0, int64_t nrows, 
 
 __device__ __forceinline__ stage_plan make_stage_plan(int64_t row0, int64_t nrows, size_t row_bytes) {
     stage_plan p;
-    plan_weight_copies(row0, nrows, row_bytes, p.w_off, p.w_half);
+    plan_weight_copies(row0, nrows, row_bytes, p.w_off, p.w_half, (int) threadIdx.x);
     return p;
 }
 
@@ -433,7 +433,7 @@ struct wgmma_stage_plan {
 template <bool GLU>
 [[maybe_unused]] __device__ __forceinline__ wgmma_stage_plan make_wgmma_stage_plan(int64_t row0, int64_t nrows,
                                                                                    size_t row_bytes, int64_t tok0,
-                                                                                   int64_t ncols, int64_t k) {
+                                                                                   int64_t ncols, int64_t k, int tid) {
     static_assert(kWgXCopies <= 32 && kWgWCopies <= 32, "x_valid and w_second hold a bit per copy");
     wgmma_stage_plan p;
     p.w_second = 0;
@@ -442,7 +442,7 @@ template <bool GLU>
         p.w_half = 0;
 #pragma unroll
         for (int c = 0; c < kWgWCopies; ++c) {
-            const int     i      = threadIdx.x + c * kThreads;
+            const int     i      = tid + c * kThreads;
             const int     wd     = i % kStagedWords;
             const int     r      = i / kStagedWords;
             const bool    second = r >= kWgRows;
@@ -453,17 +453,17 @@ template <bool GLU>
             p.w_second |= (second ? 1u : 0u) << c;
         }
     } else {
-        plan_weight_copies(row0, nrows, row_bytes, p.w_off, p.w_half);
+        plan_weight_copies(row0, nrows, row_bytes, p.w_off, p.w_half, tid);
     }
-    const int chunk = threadIdx.x % kXChunks;
+    const int chunk = tid % kXChunks;
     p.x_valid       = 0;
 #pragma unroll
     for (int c = 0; c < kWgXCopies; ++c) {
-        const int64_t tok = tok0 + threadIdx.x / kXChunks + 16 * c;
+        const int64_t tok = tok0 + tid / kXChunks + 16 * c;
         p.x_off[c]        = (uint32_t) ((tok < ncols ? tok : ncols - 1) * k) + 8 * chunk;
         p.x_valid |= (tok < ncols ? 1u : 0u) << c;
     }
-    p.x_dst = wgmma_x_offset(threadIdx.x / kXChunks, chunk);
+    p.x_dst = wgmma_x_offset(tid / kXChunks, chunk);
     return p;
 }
 
@@ -473,7 +473,7 @@ template <bool GLU>
 // w2: the second matrix of a GLU plan (p.w_second), else unused.
 [[maybe_unused]] __device__ __forceinline__ void load_wgmma_stage(uint8_t * stage, const uint8_t * w, const uint8_t * w2,
                                                                   const half * x, const wgmma_stage_plan & p, int step,
-                                                                  bool copy) {
+                                                                  bool copy, int tid) {
     static_assert(kWgXStageBytes + 4 * kWgWCopies * kThreads <= kWgStageBytes,
                   "the last round of weight copies stays inside the stage");
     const size_t   column = (size_t) (step / 2) * kBlockBytes;
@@ -482,10 +482,10 @@ template <bool GLU>
 #pragma unroll
     for (int c = 0; c < kWgWCopies; ++c) {
         const bool      in_tile = kWgWCopies * kThreads == kWgTileRows * kStagedWords ||
-                                  threadIdx.x + c * kThreads < kWgTileRows * kStagedWords;
+                                  tid + c * kThreads < kWgTileRows * kStagedWords;
         const uint32_t  delta   = ((p.w_half >> (2 * c)) & 3u) * 16u * upper;
         const uint8_t * block   = ((p.w_second >> c) & 1u ? w2 : w) + column;
-        cp_async_if<4>(ws + 4 * (threadIdx.x + c * kThreads), block + p.w_off[c] + delta,
+        cp_async_if<4>(ws + 4 * (tid + c * kThreads), block + p.w_off[c] + delta,
                        copy && in_tile && Q4_S24_WGMMA_EXPERIMENT != 1);
     }
     const half * xstep = x + (size_t) step * kStepCols;
@@ -587,6 +587,55 @@ template <int N> __device__ __forceinline__ void wgmma_fence_operands(float (&d)
     }
 }
 
+// Stores a finished tile: the consumer warpgroups' accumulators (consumer thread ct, 0-255: warpgroup ct / 128 owns
+// rows warp_row ..), plain, added atomically (K split) or, with GLU, as silu(gate) * up: warpgroup 1 (the up rows)
+// hands its sums to warpgroup 0 thread for thread through `scratch` (the stages' memory, free once every wgmma and copy
+// is done); the same accumulator element of the same thread of a warpgroup is the same row and token of the tile.
+// consumers_sync: a barrier over the 256 consumer threads.
+template <bool GLU, typename Sync>
+__device__ __forceinline__ void store_wgmma_tile(const float (&acc)[kWgTokens / 2], uint8_t * scratch, int ct,
+                                                 int warp_row, int t, int64_t row0, int64_t tok0, int64_t nrows,
+                                                 int64_t ncols, float * __restrict__ y, int64_t y_col_stride,
+                                                 bool atomic, Sync consumers_sync) {
+    if constexpr (GLU) {
+        static_assert(kWgTokens / 2 * 128 * sizeof(float) <= kWgStages * kWgStageBytes, "the up sums fit the stages");
+        float *   up_sums   = reinterpret_cast<float *>(scratch);
+        const int wg_thread = ct % 128;
+        consumers_sync(); // every warpgroup's wgmma and every copy are done with the stages
+        if (ct >= 128) {
+#pragma unroll
+            for (int j = 0; j < kWgTokens / 2; ++j) {
+                up_sums[j * 128 + wg_thread] = acc[j];
+            }
+        }
+        consumers_sync();
+        if (ct < 128) {
+#pragma unroll
+            for (int j = 0; j < kWgTokens / 2; ++j) {
+                const int64_t row = row0 + warp_row + 8 * ((j >> 1) & 1);
+                const int64_t tok = tok0 + 8 * (j >> 2) + 2 * t + (j & 1);
+                if (row < nrows && tok < ncols) {
+                    y[tok * y_col_stride + row] = q4_s24_swiglu(acc[j], up_sums[j * 128 + wg_thread]);
+                }
+            }
+        }
+    } else {
+        (void) scratch; (void) ct; (void) consumers_sync;
+#pragma unroll
+        for (int j = 0; j < kWgTokens / 2; ++j) {
+            const int64_t row = row0 + warp_row + 8 * ((j >> 1) & 1);
+            const int64_t tok = tok0 + 8 * (j >> 2) + 2 * t + (j & 1);
+            if (row < nrows && tok < ncols) {
+                if (!atomic) {
+                    y[tok * y_col_stride + row] = acc[j];
+                } else {
+                    atomicAdd(&y[tok * y_col_stride + row], acc[j]);
+                }
+            }
+        }
+    }
+}
+
 // gridDim.z > 1 splits K: block z takes its share of the steps and adds its partial sums into y with atomicAdd, onto
 // zeros the caller wrote. Two splits stay deterministic (0 + a + b and 0 + b + a round alike); more would not.
 // GLU (the gate / up + SWIGLU kernel; no split): w is the gate matrix and w_up the up matrix of the same shape; a block
@@ -620,10 +669,11 @@ mul_mat_sparse_wgmma_kernel(const uint8_t * __restrict__ w, const uint8_t * __re
     wgmma_fence_operands(acc);
 
     // One cp.async group per step: the prologue's steps 0 .. kAhead - 1, then each iteration's step + kAhead.
-    const wgmma_stage_plan plan = make_wgmma_stage_plan<GLU>(row0, nrows, row_bytes, tok0, ncols, k);
+    const wgmma_stage_plan plan = make_wgmma_stage_plan<GLU>(row0, nrows, row_bytes, tok0, ncols, k, (int) threadIdx.x);
 #pragma unroll
     for (int s = 0; s < kAhead; ++s) {
-        load_wgmma_stage(smem + s * kWgStageBytes, w, w_up, x, plan, first + (s < nsteps ? s : nsteps - 1), s < nsteps);
+        load_wgmma_stage(smem + s * kWgStageBytes, w, w_up, x, plan, first + (s < nsteps ? s : nsteps - 1), s < nsteps,
+                         (int) threadIdx.x);
         cp_async_commit();
     }
     // This warp's first row (row g of its 16) in a staged step: warpgroup warp / 4 owns 64 rows.
@@ -658,7 +708,7 @@ mul_mat_sparse_wgmma_kernel(const uint8_t * __restrict__ w, const uint8_t * __re
                 __syncthreads();
                 const int next = step + kAhead;
                 load_wgmma_stage(smem + (next % kWgStages) * kWgStageBytes, w, w_up, x, plan,
-                                 first + (next < nsteps ? next : nsteps - 1), next < nsteps);
+                                 first + (next < nsteps ? next : nsteps - 1), next < nsteps, (int) threadIdx.x);
                 cp_async_commit();
             }
         }
@@ -666,45 +716,152 @@ mul_mat_sparse_wgmma_kernel(const uint8_t * __restrict__ w, const uint8_t * __re
     wgmma_wait<0>();
     cp_async_wait<0>(); // the last iterations' zero-filling copies, before the block's shared memory is released
     wgmma_fence_operands(acc);
+    store_wgmma_tile<GLU>(acc, smem, (int) threadIdx.x, warp_row, t, row0, tok0, nrows, ncols, y, y_col_stride,
+                          gridDim.z > 1, [] { __syncthreads(); });
+#else
+    (void) w; (void) w_up; (void) nrows; (void) nsteps_all; (void) row_bytes; (void) x; (void) k; (void) ncols; (void) y;
+    (void) y_col_stride;
+    __trap(); // wgmma_fits() refuses binaries without sm_90a code
+#endif
+}
 
-    if constexpr (GLU) {
-        // Warpgroup 1 hands its sums (the up rows) to warpgroup 0 thread for thread, through the stages' memory: the
-        // same accumulator element of the same thread of a warpgroup is the same row and token of the tile.
-        static_assert(kWgTokens / 2 * 128 * sizeof(float) <= kWgStages * kWgStageBytes, "the up sums fit the stages");
-        float *   up_sums   = reinterpret_cast<float *>(smem);
-        const int wg_thread = threadIdx.x % 128;
-        __syncthreads(); // every warpgroup's wgmma and every thread's copies are done with the stages (waits above)
-        if (threadIdx.x >= 128) {
-#pragma unroll
-            for (int j = 0; j < kWgTokens / 2; ++j) {
-                up_sums[j * 128 + wg_thread] = acc[j];
+// ---- The same tiles, warp-specialized (Q4_S24_SPARSE_WGMMA_WS) ----
+//
+// The kernel above spends ~1 us of each ~1.9 us step (H200, 512 tokens) on work its wgmma do not hide: every thread
+// issues the step's copies and waits at two block-wide barriers (docs/benchmarks.md, sessions 11 and 22). Here a third
+// warpgroup, the producer, issues every copy (each of its threads the share of two of the plain kernel's threads) and
+// the two consumer warpgroups only build A operands and issue wgmma, synchronized per stage by mbarriers instead of
+// __syncthreads: full[s] completes when the producer's 128 threads have seen their copies of the step land (each
+// waits for its own, makes them visible to the async proxy and arrives), empty[s] when the 256 consumer threads have
+// seen their wgmma on the stage complete. The producer keeps one step landed ahead of the one it is copying.
+constexpr int kWsThreads = kThreads + 128;
+
+[[maybe_unused]] __device__ __forceinline__ void mbarrier_init(uint64_t * bar, uint32_t count) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"((uint32_t) __cvta_generic_to_shared(bar)), "r"(count)
+                 : "memory");
+#endif
+}
+
+// Arrives (release) where `arrive` holds, without a branch: the consumers call it between a wgmma and its wait.
+[[maybe_unused]] __device__ __forceinline__ void mbarrier_arrive_if(uint64_t * bar, bool arrive) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %1, 0;\n@p mbarrier.arrive.shared::cta.b64 _, [%0];\n}" ::"r"(
+                     (uint32_t) __cvta_generic_to_shared(bar)),
+                 "r"((int) arrive)
+                 : "memory");
+#endif
+}
+
+// Waits (acquire) until the barrier's phase of parity `parity` has completed.
+[[maybe_unused]] __device__ __forceinline__ void mbarrier_wait(uint64_t * bar, uint32_t parity) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("{\n.reg .pred done;\n"
+                 "retry:\n"
+                 "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+                 "@!done bra retry;\n}" ::"r"((uint32_t) __cvta_generic_to_shared(bar)),
+                 "r"(parity)
+                 : "memory");
+#endif
+}
+
+// A barrier over the consumer warpgroups only (named barrier 1; 0 is __syncthreads').
+[[maybe_unused]] __device__ __forceinline__ void consumers_sync() {
+    asm volatile("bar.sync 1, %0;" ::"n"(kThreads) : "memory");
+}
+
+template <bool GLU>
+__global__ void __launch_bounds__(kWsThreads, 1)
+mul_mat_sparse_wgmma_ws_kernel(const uint8_t * __restrict__ w, const uint8_t * __restrict__ w_up, int64_t nrows,
+                               int nsteps_all, size_t row_bytes, const half * __restrict__ x, int64_t k, int64_t ncols,
+                               float * __restrict__ y, int64_t y_col_stride) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    const int share  = (nsteps_all + (int) gridDim.z - 1) / (int) gridDim.z;
+    const int first  = (int) blockIdx.z * share;
+    const int nsteps = min(share, nsteps_all - first);
+    extern __shared__ __align__(16) uint8_t smem_raw[];
+    uint8_t * smem = smem_raw + ((1024u - ((uint32_t) __cvta_generic_to_shared(smem_raw) & 1023u)) & 1023u);
+    __shared__ uint64_t full[kWgStages], empty[kWgStages];
+    if (threadIdx.x == 0) {
+        for (int s = 0; s < kWgStages; ++s) {
+            mbarrier_init(&full[s], 128);
+            mbarrier_init(&empty[s], kThreads);
+        }
+    }
+    __syncthreads();
+
+    const int64_t row0 = (int64_t) blockIdx.x * (GLU ? kWgRows : kWgTileRows);
+    const int64_t tok0 = (int64_t) blockIdx.y * kWgTokens;
+    if (threadIdx.x < 128) {
+        // Producer: step i into stage i % kWgStages once the consumers have released step i - kWgStages; step i - 1
+        // announced once step i's copies are issued.
+        const int              p     = (int) threadIdx.x;
+        const wgmma_stage_plan plan0 = make_wgmma_stage_plan<GLU>(row0, nrows, row_bytes, tok0, ncols, k, p);
+        const wgmma_stage_plan plan1 = make_wgmma_stage_plan<GLU>(row0, nrows, row_bytes, tok0, ncols, k, p + 128);
+        for (int i = 0; i < nsteps; ++i) {
+            const int s = i % kWgStages;
+            if (i >= kWgStages) {
+                mbarrier_wait(&empty[s], (uint32_t) (i / kWgStages - 1) & 1u);
+            }
+            uint8_t * stage = smem + s * kWgStageBytes;
+            load_wgmma_stage(stage, w, w_up, x, plan0, first + i, true, p);
+            load_wgmma_stage(stage, w, w_up, x, plan1, first + i, true, p + 128);
+            cp_async_commit();
+            if (i > 0) {
+                cp_async_wait<1>();
+                fence_proxy_async();
+                mbarrier_arrive_if(&full[(i - 1) % kWgStages], true);
             }
         }
-        __syncthreads();
-        if (threadIdx.x < 128) {
-#pragma unroll
-            for (int j = 0; j < kWgTokens / 2; ++j) {
-                const int64_t row = row0 + warp_row + 8 * ((j >> 1) & 1);
-                const int64_t tok = tok0 + 8 * (j >> 2) + 2 * t + (j & 1);
-                if (row < nrows && tok < ncols) {
-                    y[tok * y_col_stride + row] = q4_s24_swiglu(acc[j], up_sums[j * 128 + wg_thread]);
-                }
-            }
+        if (nsteps > 0) {
+            cp_async_wait<0>();
+            fence_proxy_async();
+            mbarrier_arrive_if(&full[(nsteps - 1) % kWgStages], true);
         }
-    } else {
+        return;
+    }
+
+    const int ct       = (int) threadIdx.x - 128; // consumer thread, 0-255
+    const int lane     = ct % 32;
+    const int cwarp    = ct / 32;
+    const int g        = lane / 4;
+    const int t        = lane % 4;
+    const int warp_row = (cwarp / 4) * kWgRows + 16 * (cwarp % 4) + g;
+
+    float acc[kWgTokens / 2];
 #pragma unroll
-        for (int j = 0; j < kWgTokens / 2; ++j) {
-            const int64_t row = row0 + warp_row + 8 * ((j >> 1) & 1);
-            const int64_t tok = tok0 + 8 * (j >> 2) + 2 * t + (j & 1);
-            if (row < nrows && tok < ncols) {
-                if (gridDim.z == 1) {
-                    y[tok * y_col_stride + row] = acc[j];
-                } else {
-                    atomicAdd(&y[tok * y_col_stride + row], acc[j]);
-                }
+    for (int j = 0; j < kWgTokens / 2; ++j) {
+        acc[j] = 0.0f;
+    }
+    wgmma_fence_operands(acc);
+    uint32_t a[2][4];
+    uint32_t metadata[2];
+    for (int step = 0; step < nsteps; ++step) {
+        const int s = step % kWgStages;
+        mbarrier_wait(&full[s], (uint32_t) (step / kWgStages) & 1u);
+        const uint8_t * xs = smem + s * kWgStageBytes;
+        const uint8_t * ws = xs + kWgXStageBytes + warp_row * kStagedBytes;
+        const half2     da = staged_scale(ws, (first + step) & 1);
+        const half2     db = staged_scale(ws + 8 * kStagedBytes, (first + step) & 1);
+#pragma unroll
+        for (int sub = 0; sub < kStepSubs; ++sub) {
+            const int buf = sub & 1;
+            weight_operands(ws, ws + 8 * kStagedBytes, sub, t, da, db, a[buf], metadata[buf]);
+            const uint64_t desc = wgmma_x_descriptor((uint32_t) __cvta_generic_to_shared(xs), sub);
+            wgmma_fence();
+            wgmma_sp_m64k32(acc, a[buf], desc, metadata[buf]);
+            wgmma_commit();
+            wgmma_wait<1>();
+            if (sub == 0) {
+                // This thread's wgmma of the previous step have completed: release its stage to the producer.
+                mbarrier_arrive_if(&empty[(step + kWgStages - 1) % kWgStages], step > 0);
             }
         }
     }
+    wgmma_wait<0>();
+    wgmma_fence_operands(acc);
+    store_wgmma_tile<GLU>(acc, smem, ct, warp_row, t, row0, tok0, nrows, ncols, y, y_col_stride, gridDim.z > 1,
+                          [] { consumers_sync(); });
 #else
     (void) w; (void) w_up; (void) nrows; (void) nsteps_all; (void) row_bytes; (void) x; (void) k; (void) ncols; (void) y;
     (void) y_col_stride;
@@ -722,12 +879,16 @@ __global__ void wgmma_compiled_probe(int * out) {
 #endif
 }
 
+template <typename Kernel> bool takes_wgmma_shared_memory(Kernel kernel) {
+    return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kWgSharedBytes) == cudaSuccess;
+}
+
 bool wgmma_kernel_fits(int optin) {
-    return optin >= kWgSharedBytes &&
-           cudaFuncSetAttribute(mul_mat_sparse_wgmma_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                kWgSharedBytes) == cudaSuccess &&
-           cudaFuncSetAttribute(mul_mat_sparse_wgmma_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                kWgSharedBytes) == cudaSuccess;
+    // + the warp-specialized kernels' static mbarriers
+    return optin >= kWgSharedBytes + 64 && takes_wgmma_shared_memory(mul_mat_sparse_wgmma_kernel<false>) &&
+           takes_wgmma_shared_memory(mul_mat_sparse_wgmma_kernel<true>) &&
+           takes_wgmma_shared_memory(mul_mat_sparse_wgmma_ws_kernel<false>) &&
+           takes_wgmma_shared_memory(mul_mat_sparse_wgmma_ws_kernel<true>);
 }
 
 bool wgmma_fits(int device) {
@@ -783,8 +944,8 @@ int q4_s24_cuda_sparse_prefill_kernel(int64_t nrows, int64_t k, int64_t ncols) {
     return by_shape >= 0 && device_has_wgmma() ? by_shape : -1;
 }
 
-// The kernel a request runs on the current device, or -1.
-static int chosen_kernel(q4_s24_sparse_kernel kernel, int64_t nrows, int64_t k, int64_t ncols) {
+// The kernel a request (without the WARP_SPECIALIZED bit) runs on the current device, or -1.
+static int chosen_plain_kernel(int kernel, int64_t nrows, int64_t k, int64_t ncols) {
     switch (kernel) {
         case Q4_S24_SPARSE_WHERE_FASTER:
             return q4_s24_cuda_sparse_prefill_kernel(nrows, k, ncols);
@@ -794,9 +955,21 @@ static int chosen_kernel(q4_s24_sparse_kernel kernel, int64_t nrows, int64_t k, 
             return device_stages() != 0 ? kernel : -1;
         case Q4_S24_SPARSE_WGMMA:
         case Q4_S24_SPARSE_WGMMA_SPLIT_K:
+        case Q4_S24_SPARSE_WGMMA_WS:
+        case Q4_S24_SPARSE_WGMMA_WS_SPLIT_K:
             return device_has_wgmma() ? kernel : -1;
     }
     return -1;
+}
+
+static int chosen_kernel(q4_s24_sparse_kernel kernel, int64_t nrows, int64_t k, int64_t ncols) {
+    const int chosen = chosen_plain_kernel(kernel & ~Q4_S24_SPARSE_WARP_SPECIALIZED, nrows, k, ncols);
+    if ((kernel & Q4_S24_SPARSE_WARP_SPECIALIZED) == 0) {
+        return chosen;
+    }
+    return chosen == Q4_S24_SPARSE_WGMMA ? Q4_S24_SPARSE_WGMMA_WS
+           : chosen == Q4_S24_SPARSE_WGMMA_SPLIT_K ? Q4_S24_SPARSE_WGMMA_WS_SPLIT_K
+                                                    : chosen;
 }
 
 // The arguments within both kernels' limits: cp.async moves 4 bytes of weights at a time; grid.y counts token tiles
@@ -833,16 +1006,24 @@ bool q4_s24_cuda_mul_mat_sparse_mma(const void * w, int64_t nrows, int64_t k, si
     const int    nsteps = (int) (k / kStepCols);
     switch (chosen) {
         case Q4_S24_SPARSE_WGMMA:
-        case Q4_S24_SPARSE_WGMMA_SPLIT_K: {
-            const unsigned splits = chosen == Q4_S24_SPARSE_WGMMA_SPLIT_K ? 2 : 1;
+        case Q4_S24_SPARSE_WGMMA_SPLIT_K:
+        case Q4_S24_SPARSE_WGMMA_WS:
+        case Q4_S24_SPARSE_WGMMA_WS_SPLIT_K: {
+            const unsigned splits =
+                chosen == Q4_S24_SPARSE_WGMMA_SPLIT_K || chosen == Q4_S24_SPARSE_WGMMA_WS_SPLIT_K ? 2 : 1;
             if (splits > 1 && cudaMemset2DAsync(y, (size_t) y_col_stride * sizeof(float), 0, (size_t) nrows * sizeof(float),
                                                 (size_t) ncols, stream) != cudaSuccess) {
                 return false;
             }
-            mul_mat_sparse_wgmma_kernel<false><<<dim3((unsigned) ((nrows + kWgTileRows - 1) / kWgTileRows),
-                                                      (unsigned) ((ncols + kWgTokens - 1) / kWgTokens), splits),
-                                                 kThreads, kWgSharedBytes, stream>>>(wb, nullptr, nrows, nsteps, w_row_bytes,
-                                                                                     xh, k, ncols, y, y_col_stride);
+            const dim3 wg_grid((unsigned) ((nrows + kWgTileRows - 1) / kWgTileRows),
+                               (unsigned) ((ncols + kWgTokens - 1) / kWgTokens), splits);
+            if (chosen == Q4_S24_SPARSE_WGMMA_WS || chosen == Q4_S24_SPARSE_WGMMA_WS_SPLIT_K) {
+                mul_mat_sparse_wgmma_ws_kernel<false><<<wg_grid, kWsThreads, kWgSharedBytes, stream>>>(
+                    wb, nullptr, nrows, nsteps, w_row_bytes, xh, k, ncols, y, y_col_stride);
+            } else {
+                mul_mat_sparse_wgmma_kernel<false><<<wg_grid, kThreads, kWgSharedBytes, stream>>>(
+                    wb, nullptr, nrows, nsteps, w_row_bytes, xh, k, ncols, y, y_col_stride);
+            }
             break;
         }
         default:
@@ -865,7 +1046,7 @@ bool q4_s24_cuda_sparse_swiglu_accepts(const void * w_gate, const void * w_up, i
 
 bool q4_s24_cuda_mul_mat_sparse_swiglu(const void * w_gate, const void * w_up, int64_t nrows, int64_t k,
                                        size_t w_row_bytes, const void * x_f16, int64_t ncols, float * y,
-                                       int64_t y_col_stride, cudaStream_t stream) {
+                                       int64_t y_col_stride, cudaStream_t stream, bool warp_specialized) {
     if (!q4_s24_cuda_sparse_swiglu_accepts(w_gate, w_up, nrows, k, w_row_bytes, ncols) ||
         reinterpret_cast<uintptr_t>(x_f16) % 16 != 0) {
         return false;
@@ -873,9 +1054,9 @@ bool q4_s24_cuda_mul_mat_sparse_swiglu(const void * w_gate, const void * w_up, i
     if (nrows == 0 || ncols == 0) {
         return true;
     }
-    mul_mat_sparse_wgmma_kernel<true><<<dim3((unsigned) ((nrows + kWgRows - 1) / kWgRows),
-                                             (unsigned) ((ncols + kWgTokens - 1) / kWgTokens)),
-                                        kThreads, kWgSharedBytes, stream>>>(
+    const dim3 grid((unsigned) ((nrows + kWgRows - 1) / kWgRows), (unsigned) ((ncols + kWgTokens - 1) / kWgTokens));
+    const auto kernel = warp_specialized ? mul_mat_sparse_wgmma_ws_kernel<true> : mul_mat_sparse_wgmma_kernel<true>;
+    kernel<<<grid, warp_specialized ? kWsThreads : kThreads, kWgSharedBytes, stream>>>(
         static_cast<const uint8_t *>(w_gate), static_cast<const uint8_t *>(w_up), nrows, (int) (k / kStepCols),
         w_row_bytes, static_cast<const half *>(x_f16), k, ncols, y, y_col_stride);
     return true;

@@ -13,13 +13,19 @@
 // holds sm_90a code, else mma.sp. WGMMA_SPLIT_K: the wgmma kernel with K split in two (twice the thread blocks, for
 // grids below one wave; y zeroed first, then both halves added atomically, which stays deterministic). WHERE_FASTER:
 // only the shapes where a wgmma kernel beat dequantize to f16 + cuBLAS on the H200 (ggml's default, see
-// q4_s24_cuda_sparse_prefill_kernel), else none.
+// q4_s24_cuda_sparse_prefill_kernel), else none. WGMMA_WS, WGMMA_WS_SPLIT_K: the same tiles warp-specialized (a
+// producer warpgroup issues the copies, the two consumer warpgroups only build operands and issue wgmma, mbarriers
+// between them). WARP_SPECIALIZED, or-ed into any other request: wherever it would run WGMMA or WGMMA_SPLIT_K, the
+// warp-specialized form.
 enum q4_s24_sparse_kernel {
     Q4_S24_SPARSE_AUTO,
     Q4_S24_SPARSE_MMA_SP,
     Q4_S24_SPARSE_WGMMA,
     Q4_S24_SPARSE_WGMMA_SPLIT_K,
     Q4_S24_SPARSE_WHERE_FASTER,
+    Q4_S24_SPARSE_WGMMA_WS,
+    Q4_S24_SPARSE_WGMMA_WS_SPLIT_K,
+    Q4_S24_SPARSE_WARP_SPECIALIZED = 0x100,
 };
 
 // The kernel WHERE_FASTER runs for nrows x k weights and ncols tokens, or -1 (dequantize + cuBLAS): a rule by shape
@@ -58,7 +64,7 @@ bool q4_s24_cuda_sparse_mma_accepts(const void * w, int64_t nrows, int64_t k, si
 // nothing, where the device or the arguments do not fit.
 bool q4_s24_cuda_mul_mat_sparse_swiglu(const void * w_gate, const void * w_up, int64_t nrows, int64_t k,
                                        size_t w_row_bytes, const void * x_f16, int64_t ncols, float * y,
-                                       int64_t y_col_stride, cudaStream_t stream);
+                                       int64_t y_col_stride, cudaStream_t stream, bool warp_specialized = false);
 
 // Whether it would run (everything but the activations' alignment), as q4_s24_cuda_sparse_mma_accepts.
 bool q4_s24_cuda_sparse_swiglu_accepts(const void * w_gate, const void * w_up, int64_t nrows, int64_t k,

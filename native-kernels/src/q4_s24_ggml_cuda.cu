@@ -753,15 +753,23 @@ int ggml_cuda_q4_s24_try_fuse_rms_norm(ggml_backend_cuda_context & ctx, ggml_cgr
     return launch_group_and_epilogue(ctx, cgraph, i + 2, matrices, grouped, act) - i;
 }
 
+// The warp-specialized form of the wgmma kernels wherever they run (MUL_MAT and the gate / up + SWIGLU launch): on the
+// H200 1.24x faster on the 8B feed-forward products at 512 tokens, pp2048 +5.3% (docs/benchmarks.md, session 22).
+// Q4_S24_CUDA_WGMMA_WS=0: the plain form.
+static bool wgmma_warp_specialized() {
+    static const bool on = q4_s24_cuda_env_int("Q4_S24_CUDA_WGMMA_WS", 1) != 0;
+    return on;
+}
+
 // Q4_S24_CUDA_SPARSE_MMA as a q4_s24_sparse_kernel, or -1: off (see ggml_cuda_q4_s24_mul_mat_sparse_mma). Read once.
 static int sparse_mma_setting() {
     static const int setting = [] {
-        const char * env = getenv("Q4_S24_CUDA_SPARSE_MMA");
-        if (env == nullptr) {
-            return (int) Q4_S24_SPARSE_WHERE_FASTER;
-        }
-        const int mode = atoi(env);
-        return mode == 0 ? -1 : mode == 2 ? Q4_S24_SPARSE_MMA_SP : Q4_S24_SPARSE_AUTO;
+        const char * env  = getenv("Q4_S24_CUDA_SPARSE_MMA");
+        const int    mode = env == nullptr ? 1 : atoi(env);
+        const int    kernel = env == nullptr ? Q4_S24_SPARSE_WHERE_FASTER
+                              : mode == 2    ? Q4_S24_SPARSE_MMA_SP
+                                             : Q4_S24_SPARSE_AUTO;
+        return mode == 0 ? -1 : kernel | (wgmma_warp_specialized() ? Q4_S24_SPARSE_WARP_SPECIALIZED : 0);
     }();
     return setting;
 }
@@ -797,13 +805,19 @@ bool ggml_cuda_q4_s24_mul_mat_sparse_mma(ggml_backend_cuda_context & ctx, const 
     return true;
 }
 
-// Prefill's gate / up + SWIGLU in one sparse tensor-core launch (q4_s24_cuda_mul_mat_sparse_swiglu): opt-in until
-// measured on a GPU. Q4_S24_CUDA_SPARSE_GLU=1 where the MUL_MAT path (as Q4_S24_CUDA_SPARSE_MMA sets it) would run the
-// wgmma kernel on gate and up anyway (by default the 8B model's at up to 512 tokens), 2 for every batch past the
-// mat-vec kernel's.
+// Prefill's gate / up + SWIGLU in one sparse tensor-core launch (q4_s24_cuda_mul_mat_sparse_swiglu). By default (1)
+// where the MUL_MAT path (as Q4_S24_CUDA_SPARSE_MMA sets it) would run the wgmma kernel on gate and up anyway (the 8B
+// model's at up to 512 tokens): on the H200 pp2048 +6.5% (docs/benchmarks.md, session 22).
+// Q4_S24_CUDA_SPARSE_GLU=0 turns it off, 2 runs it for every batch past the mat-vec kernel's.
+// Whether a MUL_MAT request for `kernel` runs the unsplit wgmma kernel (either form) on these sizes.
+static bool runs_plain_wgmma(q4_s24_sparse_kernel kernel, int64_t nrows, int64_t k, int64_t ncols) {
+    const int chosen = q4_s24_cuda_sparse_chosen_kernel(kernel, nrows, k, ncols);
+    return chosen == Q4_S24_SPARSE_WGMMA || chosen == Q4_S24_SPARSE_WGMMA_WS;
+}
+
 static bool launch_sparse_swiglu(ggml_backend_cuda_context & ctx, const ggml_tensor * up, const ggml_tensor * gate,
                                  ggml_tensor * glu) {
-    static const int setting = q4_s24_cuda_env_int("Q4_S24_CUDA_SPARSE_GLU", 0);
+    static const int setting = q4_s24_cuda_env_int("Q4_S24_CUDA_SPARSE_GLU", 1);
     const ggml_tensor * w_up   = up->src[0];
     const ggml_tensor * w_gate = gate->src[0];
     const ggml_tensor * x      = up->src[1];
@@ -812,9 +826,8 @@ static bool launch_sparse_swiglu(ggml_backend_cuda_context & ctx, const ggml_ten
     const int64_t       ncols  = x->ne[1];
     if (setting == 0 || ncols <= Q4_S24_CUDA_MMV_MAX_COLS || !is_q4_s24_swiglu(up, gate, glu) ||
         !GGML_CUDA_CC_IS_NVIDIA(ggml_cuda_info().devices[ctx.device].cc) || !ggml_is_contiguous(x) ||
-        (setting == 1 && (sparse_mma_setting() < 0 ||
-                          q4_s24_cuda_sparse_chosen_kernel((q4_s24_sparse_kernel) sparse_mma_setting(), nrows, k,
-                                                           ncols) != Q4_S24_SPARSE_WGMMA)) ||
+        (setting == 1 && (sparse_mma_setting() < 0 || !runs_plain_wgmma((q4_s24_sparse_kernel) sparse_mma_setting(),
+                                                                        nrows, k, ncols))) ||
         !q4_s24_cuda_sparse_swiglu_accepts(w_gate->data, w_up->data, nrows, k, w_up->nb[1], ncols)) {
         return false;
     }
@@ -823,7 +836,8 @@ static bool launch_sparse_swiglu(ggml_backend_cuda_context & ctx, const ggml_ten
     ggml_cuda_pool_alloc<half> x16(ctx.pool(), k * ncols);
     ggml_get_to_fp16_cuda(GGML_TYPE_F32)(x->data, x16.get(), k * ncols, stream);
     if (!q4_s24_cuda_mul_mat_sparse_swiglu(w_gate->data, w_up->data, nrows, k, w_up->nb[1], x16.get(), ncols,
-                                           (float *) glu->data, (int64_t) (glu->nb[1] / sizeof(float)), stream)) {
+                                           (float *) glu->data, (int64_t) (glu->nb[1] / sizeof(float)), stream,
+                                           wgmma_warp_specialized())) {
         return false; // the pool's f16 copy not 16-byte aligned: ggml's own path (the copy goes unused)
     }
     CUDA_CHECK(cudaGetLastError());
