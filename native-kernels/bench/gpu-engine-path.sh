@@ -42,7 +42,8 @@
 #   per model, default 3, into logs-bench.tgz's greedy-agreement.md and the step's output).
 #   EXTRA_ENVS="Q4_S24_CUDA_NO_STAGED=1 ..." adds llama-bench decode runs of Q4_S24 with each assignment;
 #   build: HARNESS_SEED=N also runs the kernel harness, alongside the build, into $OUT/harness.log; HARNESS_MODE=decode
-#   (or another run.sh mode) narrows it)
+#   (or another run.sh mode) narrows it; HARNESS_TIMEOUT (s, default 480) bounds it, so a kernel that hangs costs the
+#   harness, not the build)
 #
 # Inputs, made here (see native-kernels/README.md, "GPU machine"): .device-carry/ from
 # native-kernels/bench/pack-gpu-carry.sh (node, npm, node_modules with the patched llama.cpp tree, the Llama 3

@@ -18,7 +18,6 @@
 #include "q4_s24_cuda_layout.cuh"
 #include "q4_s24_cuda_swiglu.cuh"
 
-#include <cuda.h> // CUtensorMap (the multicast kernel's activation copies); the driver call goes through the runtime
 #include <cuda_fp16.h>
 
 #include <atomic>
@@ -472,7 +471,6 @@ template <bool GLU>
 // ptxas serialize the wgmma in flight around them. A partial last round of weight copies writes its zeros into the
 // stage's slack (kWgStageBytes is rounded up past them); so do the tokens past the end (plan.x_valid).
 // w2: the second matrix of a GLU plan (p.w_second), else unused.
-template <bool WITH_X = true>
 [[maybe_unused]] __device__ __forceinline__ void load_wgmma_stage(uint8_t * stage, const uint8_t * w, const uint8_t * w2,
                                                                   const half * x, const wgmma_stage_plan & p, int step,
                                                                   bool copy, int tid) {
@@ -489,9 +487,6 @@ template <bool WITH_X = true>
         const uint8_t * block   = ((p.w_second >> c) & 1u ? w2 : w) + column;
         cp_async_if<4>(ws + 4 * (tid + c * kThreads), block + p.w_off[c] + delta,
                        copy && in_tile && Q4_S24_WGMMA_EXPERIMENT != 1);
-    }
-    if constexpr (!WITH_X) {
-        return; // the activations come another way (the multicast kernel's tensor copies)
     }
     const half * xstep = x + (size_t) step * kStepCols;
 #pragma unroll
@@ -730,7 +725,7 @@ mul_mat_sparse_wgmma_kernel(const uint8_t * __restrict__ w, const uint8_t * __re
 #endif
 }
 
-// ---- The same tiles, warp-specialized (Q4_S24_SPARSE_WGMMA_WS), and with activations shared by a cluster (_MC) ----
+// ---- The same tiles, warp-specialized (Q4_S24_SPARSE_WGMMA_WS) ----
 //
 // The kernel above spends ~1 us of each ~1.9 us step (H200, 512 tokens) on work its wgmma do not hide: every thread
 // issues the step's copies and waits at two block-wide barriers (docs/benchmarks.md, sessions 11 and 22). Here a third
@@ -739,17 +734,12 @@ mul_mat_sparse_wgmma_kernel(const uint8_t * __restrict__ w, const uint8_t * __re
 // __syncthreads: full[s] completes when the producer's 128 threads have seen their copies of the step land (each
 // waits for its own, makes them visible to the async proxy and arrives), empty[s] when the consumer warps have seen
 // their wgmma on the stage complete. The producer keeps one step landed ahead of the one it is copying.
-// Measured 1.24x faster than the plain kernel on the 8B feed-forward products, and then bound by the L2: every one of
-// the 112 row tiles of a 14336-row matrix reads the same activations, ~5.2 TB/s in all (session 22).
-// MULTICAST: two thread blocks of a cluster (consecutive row tiles, same tokens and K range) share the activations:
-// each block's producer thread 0 copies one 64-column half of the step with the tensor memory accelerator into both
-// blocks' stages (multicast, 128-byte swizzled by the tensor map: the layout wgmma_x_offset describes), so each block
-// reads half the activations from the L2. full[s] then also waits for the 64 KiB of both halves (expect_tx); a stage
-// may be refilled only when the consumers of both blocks have released it (empty[s] counts both blocks' warps; the
-// peer's arrive remotely), and neither block exits before the other is done with it (a cluster barrier).
-constexpr int kWsThreads    = kThreads + 128;
-constexpr int kClusterSize  = 2;
-[[maybe_unused]] constexpr int kConsumerWarps = kThreads / 32;
+// Measured 1.24x faster than the plain kernel on the 8B feed-forward products at 512 tokens (session 22), still ~2.6x
+// the tensor cores' time per step: with three stages a step's copies have about two steps to land. Sharing the
+// activations between two blocks of a cluster (one multicast TMA copy per half step, commit f21e922) halved their L2
+// reads and was slower (125 vs 97 us), so the L2's bandwidth is not the limit; the copies' latency is.
+constexpr int kWsThreads     = kThreads + 128;
+constexpr int kConsumerWarps = kThreads / 32;
 
 [[maybe_unused]] __device__ __forceinline__ uint32_t shared_address(const void * p) {
     return (uint32_t) __cvta_generic_to_shared(p);
@@ -771,45 +761,15 @@ constexpr int kClusterSize  = 2;
 #endif
 }
 
-// The same barrier in cluster block `rank` (this block's own included), release at cluster scope.
-[[maybe_unused]] __device__ __forceinline__ void mbarrier_arrive_cluster_if(uint64_t * bar, uint32_t rank, bool arrive) {
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    asm volatile("{\n.reg .pred p;\n.reg .b32 remote;\nsetp.ne.b32 p, %2, 0;\n"
-                 "mapa.shared::cluster.u32 remote, %0, %1;\n"
-                 "@p mbarrier.arrive.release.cluster.shared::cluster.b64 _, [remote];\n}" ::"r"(shared_address(bar)),
-                 "r"(rank), "r"((int) arrive)
-                 : "memory");
-#endif
-}
-
-// Adds `bytes` to the transactions the barrier's current phase waits for (no arrival).
-[[maybe_unused]] __device__ __forceinline__ void mbarrier_expect_bytes(uint64_t * bar, uint32_t bytes) {
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    asm volatile("mbarrier.expect_tx.relaxed.cta.shared::cta.b64 [%0], %1;" ::"r"(shared_address(bar)), "r"(bytes)
-                 : "memory");
-#endif
-}
-
-// Waits until the barrier's phase of parity `parity` has completed: acquire at the scope of the block, or of the
-// cluster (CLUSTER: arrivals from the peer block, whose reads must be over before this block's copies overwrite them).
-template <bool CLUSTER = false>
+// Waits (acquire) until the barrier's phase of parity `parity` has completed.
 [[maybe_unused]] __device__ __forceinline__ void mbarrier_wait(uint64_t * bar, uint32_t parity) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    if constexpr (CLUSTER) {
-        asm volatile("{\n.reg .pred done;\n"
-                     "retry:\n"
-                     "mbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 done, [%0], %1;\n"
-                     "@!done bra retry;\n}" ::"r"(shared_address(bar)),
-                     "r"(parity)
-                     : "memory");
-    } else {
-        asm volatile("{\n.reg .pred done;\n"
-                     "retry:\n"
-                     "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
-                     "@!done bra retry;\n}" ::"r"(shared_address(bar)),
-                     "r"(parity)
-                     : "memory");
-    }
+    asm volatile("{\n.reg .pred done;\n"
+                 "retry:\n"
+                 "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+                 "@!done bra retry;\n}" ::"r"(shared_address(bar)),
+                 "r"(parity)
+                 : "memory");
 #endif
 }
 
@@ -818,41 +778,11 @@ template <bool CLUSTER = false>
     asm volatile("bar.sync 1, %0;" ::"n"(kThreads) : "memory");
 }
 
-// Every thread of every block of the cluster (release / acquire: barrier initialization before use, and remote
-// arrivals and multicast writes before a block exits).
-[[maybe_unused]] __device__ __forceinline__ void cluster_sync() {
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    asm volatile("barrier.cluster.arrive.release;\nbarrier.cluster.wait.acquire;" ::: "memory");
-#endif
-}
-
-[[maybe_unused]] __device__ __forceinline__ uint32_t cluster_rank() {
-    uint32_t r = 0;
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
-#endif
-    return r;
-}
-
-// One 64-column x 256-token box of the activations (columns col .., tokens tok ..; past the last token zeros) from
-// the tensor map into shared memory at dst in every block of the cluster, each block's barrier bar counting its bytes.
-[[maybe_unused]] __device__ __forceinline__ void multicast_x_box(uint8_t * dst, const CUtensorMap * map, int col, int tok,
-                                                                 uint64_t * bar) {
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster"
-                 " [%0], [%1, {%2, %3}], [%4], %5;" ::"r"(shared_address(dst)),
-                 "l"(reinterpret_cast<uint64_t>(map)), "r"(col), "r"(tok), "r"(shared_address(bar)),
-                 "h"((uint16_t) ((1u << kClusterSize) - 1))
-                 : "memory");
-#endif
-}
-
-// x_map: the activations' tensor map (MULTICAST only; else unused).
-template <bool GLU, bool MULTICAST>
+template <bool GLU>
 __global__ void __launch_bounds__(kWsThreads, 1)
 mul_mat_sparse_wgmma_ws_kernel(const uint8_t * __restrict__ w, const uint8_t * __restrict__ w_up, int64_t nrows,
                                int nsteps_all, size_t row_bytes, const half * __restrict__ x, int64_t k, int64_t ncols,
-                               float * __restrict__ y, int64_t y_col_stride, const __grid_constant__ CUtensorMap x_map) {
+                               float * __restrict__ y, int64_t y_col_stride) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
     const int share  = (nsteps_all + (int) gridDim.z - 1) / (int) gridDim.z;
     const int first  = (int) blockIdx.z * share;
@@ -860,22 +790,13 @@ mul_mat_sparse_wgmma_ws_kernel(const uint8_t * __restrict__ w, const uint8_t * _
     extern __shared__ __align__(16) uint8_t smem_raw[];
     uint8_t * smem = smem_raw + ((1024u - ((uint32_t) __cvta_generic_to_shared(smem_raw) & 1023u)) & 1023u);
     __shared__ uint64_t full[kWgStages], empty[kWgStages];
-    constexpr int       kReleasers = MULTICAST ? kClusterSize * kConsumerWarps : kConsumerWarps;
     if (threadIdx.x == 0) {
         for (int s = 0; s < kWgStages; ++s) {
             mbarrier_init(&full[s], 128);
-            mbarrier_init(&empty[s], kReleasers);
-        }
-        if constexpr (MULTICAST) {
-            asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+            mbarrier_init(&empty[s], kConsumerWarps);
         }
     }
-    if constexpr (MULTICAST) {
-        cluster_sync(); // the peer's barriers are initialized before anything arrives on them or copies into it
-    } else {
-        __syncthreads();
-    }
-    const uint32_t rank = MULTICAST ? cluster_rank() : 0;
+    __syncthreads();
 
     const int64_t row0 = (int64_t) blockIdx.x * (GLU ? kWgRows : kWgTileRows);
     const int64_t tok0 = (int64_t) blockIdx.y * kWgTokens;
@@ -888,18 +809,11 @@ mul_mat_sparse_wgmma_ws_kernel(const uint8_t * __restrict__ w, const uint8_t * _
         for (int i = 0; i < nsteps; ++i) {
             const int s = i % kWgStages;
             if (i >= kWgStages) {
-                mbarrier_wait<MULTICAST>(&empty[s], (uint32_t) (i / kWgStages - 1) & 1u);
+                mbarrier_wait(&empty[s], (uint32_t) (i / kWgStages - 1) & 1u);
             }
             uint8_t * stage = smem + s * kWgStageBytes;
-            if constexpr (MULTICAST) {
-                if (p == 0) {
-                    mbarrier_expect_bytes(&full[s], kWgXStageBytes); // both halves: this block's and the peer's
-                    multicast_x_box(stage + rank * kWgXHalfBytes, &x_map, (first + i) * kStepCols + 64 * (int) rank,
-                                    (int) tok0, &full[s]);
-                }
-            }
-            load_wgmma_stage<!MULTICAST>(stage, w, w_up, x, plan0, first + i, true, p);
-            load_wgmma_stage<!MULTICAST>(stage, w, w_up, x, plan1, first + i, true, p + 128);
+            load_wgmma_stage(stage, w, w_up, x, plan0, first + i, true, p);
+            load_wgmma_stage(stage, w, w_up, x, plan1, first + i, true, p + 128);
             cp_async_commit();
             if (i > 0) {
                 cp_async_wait<1>();
@@ -945,17 +859,8 @@ mul_mat_sparse_wgmma_ws_kernel(const uint8_t * __restrict__ w, const uint8_t * _
                 wgmma_commit();
                 wgmma_wait<1>();
                 if (sub == 0) {
-                    // This warp's wgmma of the previous step have completed: release its stage (in every block that
-                    // refills it: with multicast the peer's producer writes into it too).
-                    uint64_t * released = &empty[(step + kWgStages - 1) % kWgStages];
-                    if constexpr (MULTICAST) {
-#pragma unroll
-                        for (uint32_t r = 0; r < kClusterSize; ++r) {
-                            mbarrier_arrive_cluster_if(released, r, step > 0 && lane == 0);
-                        }
-                    } else {
-                        mbarrier_arrive_if(released, step > 0 && lane == 0);
-                    }
+                    // This warp's wgmma of the previous step have completed: release its stage to the producer.
+                    mbarrier_arrive_if(&empty[(step + kWgStages - 1) % kWgStages], step > 0 && lane == 0);
                 }
             }
         }
@@ -964,12 +869,9 @@ mul_mat_sparse_wgmma_ws_kernel(const uint8_t * __restrict__ w, const uint8_t * _
         store_wgmma_tile<GLU>(acc, smem, ct, warp_row, t, row0, tok0, nrows, ncols, y, y_col_stride, gridDim.z > 1,
                               [] { consumers_sync(); });
     }
-    if constexpr (MULTICAST) {
-        cluster_sync(); // the peer's remote arrivals on this block's barriers are done before it exits
-    }
 #else
     (void) w; (void) w_up; (void) nrows; (void) nsteps_all; (void) row_bytes; (void) x; (void) k; (void) ncols; (void) y;
-    (void) y_col_stride; (void) x_map;
+    (void) y_col_stride;
     __trap(); // wgmma_fits() refuses binaries without sm_90a code
 #endif
 }
@@ -992,95 +894,8 @@ bool wgmma_kernel_fits(int optin) {
     // + the warp-specialized kernels' static mbarriers
     return optin >= kWgSharedBytes + 64 && takes_wgmma_shared_memory(mul_mat_sparse_wgmma_kernel<false>) &&
            takes_wgmma_shared_memory(mul_mat_sparse_wgmma_kernel<true>) &&
-           takes_wgmma_shared_memory(mul_mat_sparse_wgmma_ws_kernel<false, false>) &&
-           takes_wgmma_shared_memory(mul_mat_sparse_wgmma_ws_kernel<true, false>);
-}
-
-// cuTensorMapEncodeTiled from the driver, through the runtime (no link to libcuda), or null.
-using encode_tiled_fn = CUresult (*)(CUtensorMap *, CUtensorMapDataType, cuuint32_t, void *, const cuuint64_t *,
-                                     const cuuint64_t *, const cuuint32_t *, const cuuint32_t *, CUtensorMapInterleave,
-                                     CUtensorMapSwizzle, CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
-encode_tiled_fn tensor_map_encoder() {
-    static const encode_tiled_fn fn = [] {
-        void *                          p = nullptr;
-        cudaDriverEntryPointQueryResult found{};
-#if CUDART_VERSION >= 12050
-        const cudaError_t err = cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault,
-                                                                 &found);
-#else
-        const cudaError_t err = cudaGetDriverEntryPoint("cuTensorMapEncodeTiled", &p, cudaEnableDefault, &found);
-#endif
-        return err == cudaSuccess && found == cudaDriverEntryPointSuccess ? reinterpret_cast<encode_tiled_fn>(p)
-                                                                           : nullptr;
-    }();
-    return fn;
-}
-
-// The activations (ncols columns of k halves) as a tensor of 64-column x 256-token boxes, 128-byte swizzled: the
-// multicast kernel's copies land in wgmma_x_offset's layout; tokens past the end read as zeros.
-bool encode_x_map(CUtensorMap * map, const half * x, int64_t k, int64_t ncols) {
-    const encode_tiled_fn encode = tensor_map_encoder();
-    if (encode == nullptr) {
-        return false;
-    }
-    const cuuint64_t dims[2]    = { (cuuint64_t) k, (cuuint64_t) ncols };
-    const cuuint64_t strides[1] = { (cuuint64_t) k * sizeof(half) };
-    const cuuint32_t box[2]     = { 64, kWgTokens };
-    const cuuint32_t steps[2]   = { 1, 1 };
-    return encode(map, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, const_cast<half *>(x), dims, strides, box, steps,
-                  CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                  CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
-}
-
-template <typename Kernel> cudaLaunchConfig_t cluster_launch(dim3 grid, cudaStream_t stream, cudaLaunchAttribute & attr) {
-    cudaLaunchConfig_t cfg{};
-    cfg.gridDim                      = grid;
-    cfg.blockDim                     = dim3(kWsThreads);
-    cfg.dynamicSmemBytes             = kWgSharedBytes;
-    cfg.stream                       = stream;
-    attr.id                          = cudaLaunchAttributeClusterDimension;
-    attr.val.clusterDim.x            = kClusterSize;
-    attr.val.clusterDim.y            = 1;
-    attr.val.clusterDim.z            = 1;
-    cfg.attrs                        = &attr;
-    cfg.numAttrs                     = 1;
-    return cfg;
-}
-
-// Whether the multicast kernels launch here: the driver's tensor-map encoder, and clusters of two blocks of their size.
-bool multicast_fits() {
-    if (tensor_map_encoder() == nullptr || !takes_wgmma_shared_memory(mul_mat_sparse_wgmma_ws_kernel<false, true>) ||
-        !takes_wgmma_shared_memory(mul_mat_sparse_wgmma_ws_kernel<true, true>)) {
-        return false;
-    }
-    cudaLaunchAttribute attr;
-    cudaLaunchConfig_t  cfg      = cluster_launch<void>(dim3(kClusterSize), nullptr, attr);
-    int                 clusters = 0;
-    return cudaOccupancyMaxActiveClusters(&clusters, mul_mat_sparse_wgmma_ws_kernel<false, true>, &cfg) == cudaSuccess &&
-           clusters > 0 &&
-           cudaOccupancyMaxActiveClusters(&clusters, mul_mat_sparse_wgmma_ws_kernel<true, true>, &cfg) == cudaSuccess &&
-           clusters > 0;
-}
-
-// Launches the warp-specialized kernel (multicast: clusters of two along the rows, grid.x rounded up to them).
-template <bool GLU>
-bool launch_wgmma_ws(bool multicast, dim3 grid, cudaStream_t stream, const uint8_t * w, const uint8_t * w_up,
-                     int64_t nrows, int nsteps, size_t row_bytes, const half * x, int64_t k, int64_t ncols, float * y,
-                     int64_t y_col_stride) {
-    CUtensorMap map{};
-    if (!multicast) {
-        mul_mat_sparse_wgmma_ws_kernel<GLU, false><<<grid, kWsThreads, kWgSharedBytes, stream>>>(
-            w, w_up, nrows, nsteps, row_bytes, x, k, ncols, y, y_col_stride, map);
-        return true;
-    }
-    if (!encode_x_map(&map, x, k, ncols)) {
-        return false;
-    }
-    grid.x = (grid.x + kClusterSize - 1) / kClusterSize * kClusterSize;
-    cudaLaunchAttribute attr;
-    cudaLaunchConfig_t  cfg = cluster_launch<void>(grid, stream, attr);
-    return cudaLaunchKernelEx(&cfg, mul_mat_sparse_wgmma_ws_kernel<GLU, true>, w, w_up, nrows, nsteps, row_bytes, x, k,
-                              ncols, y, y_col_stride, map) == cudaSuccess;
+           takes_wgmma_shared_memory(mul_mat_sparse_wgmma_ws_kernel<false>) &&
+           takes_wgmma_shared_memory(mul_mat_sparse_wgmma_ws_kernel<true>);
 }
 
 bool wgmma_fits(int device) {
@@ -1129,11 +944,6 @@ static bool device_has_wgmma() {
     return q4_s24_cuda_ask_once_per_device(fits, wgmma_fits);
 }
 
-static bool device_has_multicast() {
-    static std::atomic<int> fits[64];
-    return device_has_wgmma() && q4_s24_cuda_ask_once_per_device(fits, [](int) { return multicast_fits(); });
-}
-
 int q4_s24_cuda_sparse_prefill_kernel(int64_t nrows, int64_t k, int64_t ncols) {
     const int by_shape = nrows >= 8192 && ncols <= 512                ? Q4_S24_SPARSE_WGMMA
                          : k >= 8192 && ncols >= 384 && ncols <= 512 ? Q4_S24_SPARSE_WGMMA_SPLIT_K
@@ -1155,24 +965,18 @@ static int chosen_plain_kernel(int kernel, int64_t nrows, int64_t k, int64_t nco
         case Q4_S24_SPARSE_WGMMA_WS:
         case Q4_S24_SPARSE_WGMMA_WS_SPLIT_K:
             return device_has_wgmma() ? kernel : -1;
-        case Q4_S24_SPARSE_WGMMA_MC:
-        case Q4_S24_SPARSE_WGMMA_MC_SPLIT_K:
-            return device_has_multicast() ? kernel : -1;
     }
     return -1;
 }
 
 static int chosen_kernel(q4_s24_sparse_kernel kernel, int64_t nrows, int64_t k, int64_t ncols) {
-    const int forms  = Q4_S24_SPARSE_WARP_SPECIALIZED | Q4_S24_SPARSE_MULTICAST;
-    const int chosen = chosen_plain_kernel(kernel & ~forms, nrows, k, ncols);
-    const bool split = chosen == Q4_S24_SPARSE_WGMMA_SPLIT_K;
-    if ((chosen != Q4_S24_SPARSE_WGMMA && !split) || (kernel & forms) == 0) {
+    const int chosen = chosen_plain_kernel(kernel & ~Q4_S24_SPARSE_WARP_SPECIALIZED, nrows, k, ncols);
+    if ((kernel & Q4_S24_SPARSE_WARP_SPECIALIZED) == 0) {
         return chosen;
     }
-    if ((kernel & Q4_S24_SPARSE_MULTICAST) != 0 && device_has_multicast()) {
-        return split ? Q4_S24_SPARSE_WGMMA_MC_SPLIT_K : Q4_S24_SPARSE_WGMMA_MC;
-    }
-    return split ? Q4_S24_SPARSE_WGMMA_WS_SPLIT_K : Q4_S24_SPARSE_WGMMA_WS;
+    return chosen == Q4_S24_SPARSE_WGMMA         ? Q4_S24_SPARSE_WGMMA_WS
+           : chosen == Q4_S24_SPARSE_WGMMA_SPLIT_K ? Q4_S24_SPARSE_WGMMA_WS_SPLIT_K
+                                                    : chosen;
 }
 
 // The arguments within both kernels' limits: cp.async moves 4 bytes of weights at a time; grid.y counts token tiles
@@ -1211,11 +1015,8 @@ bool q4_s24_cuda_mul_mat_sparse_mma(const void * w, int64_t nrows, int64_t k, si
         case Q4_S24_SPARSE_WGMMA:
         case Q4_S24_SPARSE_WGMMA_SPLIT_K:
         case Q4_S24_SPARSE_WGMMA_WS:
-        case Q4_S24_SPARSE_WGMMA_WS_SPLIT_K:
-        case Q4_S24_SPARSE_WGMMA_MC:
-        case Q4_S24_SPARSE_WGMMA_MC_SPLIT_K: {
-            const bool     split  = chosen == Q4_S24_SPARSE_WGMMA_SPLIT_K || chosen == Q4_S24_SPARSE_WGMMA_WS_SPLIT_K ||
-                                    chosen == Q4_S24_SPARSE_WGMMA_MC_SPLIT_K;
+        case Q4_S24_SPARSE_WGMMA_WS_SPLIT_K: {
+            const bool     split  = chosen == Q4_S24_SPARSE_WGMMA_SPLIT_K || chosen == Q4_S24_SPARSE_WGMMA_WS_SPLIT_K;
             const unsigned splits = split ? 2 : 1;
             if (splits > 1 && cudaMemset2DAsync(y, (size_t) y_col_stride * sizeof(float), 0, (size_t) nrows * sizeof(float),
                                                 (size_t) ncols, stream) != cudaSuccess) {
@@ -1227,9 +1028,8 @@ bool q4_s24_cuda_mul_mat_sparse_mma(const void * w, int64_t nrows, int64_t k, si
                 mul_mat_sparse_wgmma_kernel<false><<<wg_grid, kThreads, kWgSharedBytes, stream>>>(
                     wb, nullptr, nrows, nsteps, w_row_bytes, xh, k, ncols, y, y_col_stride);
             } else {
-                const bool multicast = chosen == Q4_S24_SPARSE_WGMMA_MC || chosen == Q4_S24_SPARSE_WGMMA_MC_SPLIT_K;
-                return launch_wgmma_ws<false>(multicast, wg_grid, stream, wb, nullptr, nrows, nsteps, w_row_bytes, xh,
-                                              k, ncols, y, y_col_stride);
+                mul_mat_sparse_wgmma_ws_kernel<false><<<wg_grid, kWsThreads, kWgSharedBytes, stream>>>(
+                    wb, nullptr, nrows, nsteps, w_row_bytes, xh, k, ncols, y, y_col_stride);
             }
             break;
         }
@@ -1253,7 +1053,7 @@ bool q4_s24_cuda_sparse_swiglu_accepts(const void * w_gate, const void * w_up, i
 
 bool q4_s24_cuda_mul_mat_sparse_swiglu(const void * w_gate, const void * w_up, int64_t nrows, int64_t k,
                                        size_t w_row_bytes, const void * x_f16, int64_t ncols, float * y,
-                                       int64_t y_col_stride, cudaStream_t stream, q4_s24_sparse_kernel form) {
+                                       int64_t y_col_stride, cudaStream_t stream, bool warp_specialized) {
     if (!q4_s24_cuda_sparse_swiglu_accepts(w_gate, w_up, nrows, k, w_row_bytes, ncols) ||
         reinterpret_cast<uintptr_t>(x_f16) % 16 != 0) {
         return false;
@@ -1261,17 +1061,10 @@ bool q4_s24_cuda_mul_mat_sparse_swiglu(const void * w_gate, const void * w_up, i
     if (nrows == 0 || ncols == 0) {
         return true;
     }
-    const dim3   grid((unsigned) ((nrows + kWgRows - 1) / kWgRows), (unsigned) ((ncols + kWgTokens - 1) / kWgTokens));
-    const auto * wg = static_cast<const uint8_t *>(w_gate);
-    const auto * wu = static_cast<const uint8_t *>(w_up);
-    const auto * xh = static_cast<const half *>(x_f16);
-    const int    nsteps = (int) (k / kStepCols);
-    if (form == Q4_S24_SPARSE_WGMMA) {
-        mul_mat_sparse_wgmma_kernel<true><<<grid, kThreads, kWgSharedBytes, stream>>>(wg, wu, nrows, nsteps, w_row_bytes,
-                                                                                      xh, k, ncols, y, y_col_stride);
-        return true;
-    }
-    const bool multicast = form == Q4_S24_SPARSE_WGMMA_MC && device_has_multicast();
-    return launch_wgmma_ws<true>(multicast, grid, stream, wg, wu, nrows, nsteps, w_row_bytes, xh, k, ncols, y,
-                                 y_col_stride);
+    const dim3 grid((unsigned) ((nrows + kWgRows - 1) / kWgRows), (unsigned) ((ncols + kWgTokens - 1) / kWgTokens));
+    const auto kernel = warp_specialized ? mul_mat_sparse_wgmma_ws_kernel<true> : mul_mat_sparse_wgmma_kernel<true>;
+    kernel<<<grid, warp_specialized ? kWsThreads : kThreads, kWgSharedBytes, stream>>>(
+        static_cast<const uint8_t *>(w_gate), static_cast<const uint8_t *>(w_up), nrows, (int) (k / kStepCols),
+        w_row_bytes, static_cast<const half *>(x_f16), k, ncols, y, y_col_stride);
+    return true;
 }

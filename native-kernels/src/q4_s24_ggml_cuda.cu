@@ -666,7 +666,9 @@ static const ggml_tensor * norm_weight_row(const ggml_tensor * rms_norm, const g
 
 // Q4_S24_CUDA_SWIGLU_QUANT=1: the gate/up + SWIGLU launch also quantizes its result for the down projection (each
 // 32-row group by the thread block that finishes it), so that the down projection needs no quantize launch of its own
-// (session 20's timeline: ~44 us of a ~1490 us token). Opt-in until measured on a GPU.
+// (session 20's timeline: ~44 us of a ~1490 us token). Measured on the H200 correct (identical greedy output, every
+// test-backend-ops case) and 2.4% slower (597.2 vs 611.9 t/s, session 22): opt-in, to be removed with a GPU check of
+// the default decode kernels it threads through.
 static bool swiglu_quantizes_for_down() {
     static const bool on = q4_s24_cuda_env_flag("Q4_S24_CUDA_SWIGLU_QUANT");
     return on;
@@ -753,16 +755,12 @@ int ggml_cuda_q4_s24_try_fuse_rms_norm(ggml_backend_cuda_context & ctx, ggml_cgr
     return launch_group_and_epilogue(ctx, cgraph, i + 2, matrices, grouped, act) - i;
 }
 
-// The form of the wgmma kernels wherever they run (MUL_MAT and the gate / up + SWIGLU launch), as the request bits of
-// q4_s24_sparse_kernel. By default warp-specialized: on the H200 1.24x faster than the plain form on the 8B
-// feed-forward products at 512 tokens, pp2048 +5.3% (docs/benchmarks.md, session 22). Q4_S24_CUDA_WGMMA_WS=0: the
-// plain form; 2: warp-specialized with the activations multicast to clusters of two blocks (opt-in until measured).
-static int wgmma_form() {
-    static const int form = [] {
-        const int setting = q4_s24_cuda_env_int("Q4_S24_CUDA_WGMMA_WS", 1);
-        return setting == 0 ? 0 : setting == 2 ? (int) Q4_S24_SPARSE_MULTICAST : (int) Q4_S24_SPARSE_WARP_SPECIALIZED;
-    }();
-    return form;
+// The warp-specialized form of the wgmma kernels wherever they run (MUL_MAT and the gate / up + SWIGLU launch): on the
+// H200 1.24x faster on the 8B feed-forward products at 512 tokens, pp2048 +5.3% (docs/benchmarks.md, session 22).
+// Q4_S24_CUDA_WGMMA_WS=0: the plain form.
+static bool wgmma_warp_specialized() {
+    static const bool on = q4_s24_cuda_env_int("Q4_S24_CUDA_WGMMA_WS", 1) != 0;
+    return on;
 }
 
 // Q4_S24_CUDA_SPARSE_MMA as a q4_s24_sparse_kernel, or -1: off (see ggml_cuda_q4_s24_mul_mat_sparse_mma). Read once.
@@ -773,7 +771,7 @@ static int sparse_mma_setting() {
         const int    kernel = env == nullptr ? Q4_S24_SPARSE_WHERE_FASTER
                               : mode == 2    ? Q4_S24_SPARSE_MMA_SP
                                              : Q4_S24_SPARSE_AUTO;
-        return mode == 0 ? -1 : kernel | wgmma_form();
+        return mode == 0 ? -1 : kernel | (wgmma_warp_specialized() ? Q4_S24_SPARSE_WARP_SPECIALIZED : 0);
     }();
     return setting;
 }
@@ -816,7 +814,7 @@ bool ggml_cuda_q4_s24_mul_mat_sparse_mma(ggml_backend_cuda_context & ctx, const 
 // Whether a MUL_MAT request for `kernel` runs the unsplit wgmma kernel (either form) on these sizes.
 static bool runs_plain_wgmma(q4_s24_sparse_kernel kernel, int64_t nrows, int64_t k, int64_t ncols) {
     const int chosen = q4_s24_cuda_sparse_chosen_kernel(kernel, nrows, k, ncols);
-    return chosen == Q4_S24_SPARSE_WGMMA || chosen == Q4_S24_SPARSE_WGMMA_WS || chosen == Q4_S24_SPARSE_WGMMA_MC;
+    return chosen == Q4_S24_SPARSE_WGMMA || chosen == Q4_S24_SPARSE_WGMMA_WS;
 }
 
 static bool launch_sparse_swiglu(ggml_backend_cuda_context & ctx, const ggml_tensor * up, const ggml_tensor * gate,
@@ -841,9 +839,7 @@ static bool launch_sparse_swiglu(ggml_backend_cuda_context & ctx, const ggml_ten
     ggml_get_to_fp16_cuda(GGML_TYPE_F32)(x->data, x16.get(), k * ncols, stream);
     if (!q4_s24_cuda_mul_mat_sparse_swiglu(w_gate->data, w_up->data, nrows, k, w_up->nb[1], x16.get(), ncols,
                                            (float *) glu->data, (int64_t) (glu->nb[1] / sizeof(float)), stream,
-                                           wgmma_form() == Q4_S24_SPARSE_MULTICAST         ? Q4_S24_SPARSE_WGMMA_MC
-                                           : wgmma_form() == Q4_S24_SPARSE_WARP_SPECIALIZED ? Q4_S24_SPARSE_WGMMA_WS
-                                                                                           : Q4_S24_SPARSE_WGMMA)) {
+                                           wgmma_warp_specialized())) {
         return false; // the pool's f16 copy not 16-byte aligned: ggml's own path (the copy goes unused)
     }
     CUDA_CHECK(cudaGetLastError());

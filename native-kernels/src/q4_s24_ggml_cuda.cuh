@@ -23,7 +23,8 @@ bool ggml_cuda_q4_s24_mul_mat_sparse_mma(ggml_backend_cuda_context & ctx, const 
 
 // Feed-forward fusion (ggml-cuda's {MUL_MAT, MUL_MAT, GLU} pattern): glu = swiglu(gate, up) where up and gate are
 // MUL_MATs of Q4_S24 weights on one input, in one launch: the mat-vec kernel's at batches up to its columns, the sparse
-// tensor-core kernel's past them (opt-in, Q4_S24_CUDA_SPARSE_GLU). Returns false, doing nothing, for any other case.
+// tensor-core kernel's past them (on Hopper where that kernel runs; Q4_S24_CUDA_SPARSE_GLU). Returns false, doing
+// nothing, for any other case.
 bool ggml_cuda_q4_s24_mul_mat_swiglu(ggml_backend_cuda_context & ctx, const ggml_tensor * up, const ggml_tensor * gate,
                                      ggml_tensor * glu);
 
