@@ -23,7 +23,8 @@
 #                                                   # "f16 Q4_S24") into $OUT/prefill-timeline-<type>.md;
 #                                                   # PREFILL_SWITCHES="A=1 B=2" adds Q4_S24's pp512/pp2048 under each
 #                                                   # assignment against the defaults and its fused feed-forward
-#                                                   # checks, into $OUT/prefill-switches.md; PREFILL_NCU=1 Nsight
+#                                                   # checks, into $OUT/prefill-switches.md (micro-batches:
+#                                                   # PREFILL_SWITCH_UB, default 512, e.g. "512,2048"); PREFILL_NCU=1 Nsight
 #                                                   # Compute's sections for the first layer's big products
 #                                                   # (into $OUT/prefill-ncu-<type>.txt)
 #   native-kernels/bench/gpu-engine-path.sh switches # after build: llama-bench tg128 of Q4_S24 with each setting of
@@ -293,7 +294,8 @@ if [ "$step" = prefill ]; then
                 assignments=()
                 [ "$setting" = - ] || assignments=("$setting")
                 env "${assignments[@]}" "$bin/llama-bench" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 -p 512,2048 \
-                    -n 0 -r 3 -o md 2>&1 | grep -E "pp(512|2048)" | sed "s/^/round $round, $setting: /" \
+                    -n 0 -b 2048 -ub "${PREFILL_SWITCH_UB:-512}" -r 3 -o md 2>&1 | grep -E "pp(512|2048)" \
+                    | sed "s/^/round $round, $setting: /" \
                     | tee -a "$OUT/prefill-switches.md"
             done
         done

@@ -1417,11 +1417,15 @@ int main(int argc, char ** argv) {
                 printf("prefill %lldx%lld x %4lld tok: dequant+cuBLAS %8.1f us, dense f16 cuBLAS %8.1f us, err %.1e\n",
                        (long long) sh.rows, (long long) sh.k, (long long) ntok, us_dq, us_gemm, e);
                 // What ggml runs for this shape by default (its dispatch encodes earlier runs of this table).
-                const int by_default = q4_s24_cuda_sparse_prefill_kernel(sh.rows, sh.k, ntok);
-                printf("prefill %lldx%lld x %4lld tok: ggml's default here: %s\n", (long long) sh.rows, (long long) sh.k,
-                       (long long) ntok, by_default == Q4_S24_SPARSE_WGMMA ? "wgmma.sp"
-                                         : by_default == Q4_S24_SPARSE_WGMMA_SPLIT_K ? "wgmma.sp split-k"
-                                                                                      : "dequant+cuBLAS");
+                const auto rule_pick = [](int kernel) {
+                    return kernel == Q4_S24_SPARSE_WGMMA ? "wgmma.sp" : kernel == Q4_S24_SPARSE_WGMMA_SPLIT_K ? "wgmma.sp split-k"
+                                                                                                            : "dequant+cuBLAS";
+                };
+                printf("prefill %lldx%lld x %4lld tok: ggml's default here: %s (warp-specialized form; "
+                       "Q4_S24_CUDA_SPARSE_MMA=3: %s)\n",
+                       (long long) sh.rows, (long long) sh.k, (long long) ntok,
+                       rule_pick(q4_s24_cuda_sparse_prefill_kernel(sh.rows, sh.k, ntok)),
+                       rule_pick(q4_s24_cuda_sparse_prefill_kernel(sh.rows, sh.k, ntok, true)));
 
                 // The same product on sparse tensor cores (each kernel this device runs), against the same sampled
                 // references.

@@ -944,10 +944,28 @@ static bool device_has_wgmma() {
     return q4_s24_cuda_ask_once_per_device(fits, wgmma_fits);
 }
 
-int q4_s24_cuda_sparse_prefill_kernel(int64_t nrows, int64_t k, int64_t ncols) {
-    const int by_shape = nrows >= 8192 && ncols <= 512                ? Q4_S24_SPARSE_WGMMA
-                         : k >= 8192 && ncols >= 384 && ncols <= 512 ? Q4_S24_SPARSE_WGMMA_SPLIT_K
-                                                                      : -1;
+static int plain_rule(int64_t nrows, int64_t k, int64_t ncols) {
+    return nrows >= 8192 && ncols <= 512                ? Q4_S24_SPARSE_WGMMA
+           : k >= 8192 && ncols >= 384 && ncols <= 512 ? Q4_S24_SPARSE_WGMMA_SPLIT_K
+                                                        : -1;
+}
+
+static int warp_specialized_rule(int64_t nrows, int64_t k, int64_t ncols) {
+    if (ncols > 2048) {
+        return -1;
+    }
+    if (nrows >= 8192) {
+        return Q4_S24_SPARSE_WGMMA;
+    }
+    const int64_t fewest_split = k >= 8192 ? 256 : 384;
+    if (nrows < 4096 || k < 4096 || ncols < fewest_split) {
+        return -1;
+    }
+    return ncols <= 512 ? Q4_S24_SPARSE_WGMMA_SPLIT_K : Q4_S24_SPARSE_WGMMA;
+}
+
+int q4_s24_cuda_sparse_prefill_kernel(int64_t nrows, int64_t k, int64_t ncols, bool warp_specialized) {
+    const int by_shape = warp_specialized ? warp_specialized_rule(nrows, k, ncols) : plain_rule(nrows, k, ncols);
     return by_shape >= 0 && device_has_wgmma() ? by_shape : -1;
 }
 
@@ -955,7 +973,8 @@ int q4_s24_cuda_sparse_prefill_kernel(int64_t nrows, int64_t k, int64_t ncols) {
 static int chosen_plain_kernel(int kernel, int64_t nrows, int64_t k, int64_t ncols) {
     switch (kernel) {
         case Q4_S24_SPARSE_WHERE_FASTER:
-            return q4_s24_cuda_sparse_prefill_kernel(nrows, k, ncols);
+        case Q4_S24_SPARSE_WHERE_WS_FASTER:
+            return q4_s24_cuda_sparse_prefill_kernel(nrows, k, ncols, kernel == Q4_S24_SPARSE_WHERE_WS_FASTER);
         case Q4_S24_SPARSE_AUTO:
             return device_has_wgmma() ? Q4_S24_SPARSE_WGMMA : device_stages() != 0 ? Q4_S24_SPARSE_MMA_SP : -1;
         case Q4_S24_SPARSE_MMA_SP:

@@ -16,7 +16,8 @@
 // q4_s24_cuda_sparse_prefill_kernel), else none. WGMMA_WS, WGMMA_WS_SPLIT_K: the same tiles warp-specialized (a
 // producer warpgroup issues the copies, the two consumer warpgroups only build operands and issue wgmma, mbarriers
 // between them). WARP_SPECIALIZED, or-ed into any other request: wherever it would run WGMMA or WGMMA_SPLIT_K, the
-// warp-specialized form.
+// warp-specialized form. WHERE_WS_FASTER: as WHERE_FASTER, by the warp-specialized form's wider rule (see
+// q4_s24_cuda_sparse_prefill_kernel).
 enum q4_s24_sparse_kernel {
     Q4_S24_SPARSE_AUTO,
     Q4_S24_SPARSE_MMA_SP,
@@ -25,6 +26,7 @@ enum q4_s24_sparse_kernel {
     Q4_S24_SPARSE_WHERE_FASTER,
     Q4_S24_SPARSE_WGMMA_WS,
     Q4_S24_SPARSE_WGMMA_WS_SPLIT_K,
+    Q4_S24_SPARSE_WHERE_WS_FASTER,
     Q4_S24_SPARSE_WARP_SPECIALIZED = 0x100,
 };
 
@@ -35,7 +37,13 @@ enum q4_s24_sparse_kernel {
 // at 256 tokens, 122.8 vs 137.6 at 512; it loses at 2048); split-K for fewer rows over k >= 8192 at 384-512 tokens
 // (4096x14336 at 512: 111.6 vs 125.2 us; it loses at 256 and 2048). Other shapes with such dimensions (70B's) follow
 // the same rule unmeasured. Hopper only: -1 where the device has no wgmma.
-int q4_s24_cuda_sparse_prefill_kernel(int64_t nrows, int64_t k, int64_t ncols);
+// warp_specialized: the rule where the warp-specialized form beat dequantize + cuBLAS in session 22's harness
+// (docs/benchmarks.md): 8192+ rows up to 2048 tokens (14336x4096: 50.7 vs 83.2 us at 100 tokens, 343.6 vs 370.7 at
+// 2048); over k >= 8192 split-K at 256-512 tokens (4096x14336 at 256: 84.4 vs 97.3 us), unsplit past 512 up to 2048
+// (329.9 vs 352.5); 4096+ rows over k >= 4096 split-K at 384-512 tokens (4096x4096 at 512: 36.8 vs 40.3 us; it loses
+// at 256), unsplit past 512 up to 2048 (96.3 vs 104.7). Token counts between 512 and 2048 are interpolated, not
+// measured; whole-model effect not yet measured (opt-in: Q4_S24_CUDA_SPARSE_MMA=3).
+int q4_s24_cuda_sparse_prefill_kernel(int64_t nrows, int64_t k, int64_t ncols, bool warp_specialized = false);
 
 // The kernel (a q4_s24_sparse_kernel other than WHERE_FASTER) a request for `kernel` runs on the current device for
 // these sizes, or -1 (none: dequantize + cuBLAS).

@@ -770,6 +770,7 @@ static int sparse_mma_setting() {
         const int    mode = env == nullptr ? 1 : atoi(env);
         const int    kernel = env == nullptr ? Q4_S24_SPARSE_WHERE_FASTER
                               : mode == 2    ? Q4_S24_SPARSE_MMA_SP
+                              : mode == 3    ? Q4_S24_SPARSE_WHERE_WS_FASTER
                                              : Q4_S24_SPARSE_AUTO;
         return mode == 0 ? -1 : kernel | (wgmma_warp_specialized() ? Q4_S24_SPARSE_WARP_SPECIALIZED : 0);
     }();
@@ -779,8 +780,10 @@ static int sparse_mma_setting() {
 // Prefill on sparse tensor cores. By default only for the shapes q4_s24_cuda_sparse_prefill_kernel picks (Hopper only;
 // 8192+ rows at up to 512 tokens, split-K over k >= 8192 at 384-512 tokens, from the H200 harness on the 8B
 // feed-forward matrices, where the wgmma kernel beat dequantize to f16 + cuBLAS);
-// Q4_S24_CUDA_SPARSE_MMA=0 never (dequantize + cuBLAS everywhere), 2 mma.sp for every shape it takes, any other
-// number the best kernel the GPU has (wgmma.sp on Hopper, else mma.sp) for every shape.
+// Q4_S24_CUDA_SPARSE_MMA=0 never (dequantize + cuBLAS everywhere), 2 mma.sp for every shape it takes, 3 the wider rule
+// where the warp-specialized form beat dequantize + cuBLAS in the harness (attention's 4096x4096 matrices at 384-512
+// and up to 2048 tokens, the feed-forward's up to 2048; opt-in until measured on the whole model), any other number
+// the best kernel the GPU has (wgmma.sp on Hopper, else mma.sp) for every shape.
 bool ggml_cuda_q4_s24_mul_mat_sparse_mma(ggml_backend_cuda_context & ctx, const ggml_tensor * src0,
                                          const ggml_tensor * src1, ggml_tensor * dst) {
     const int setting = sparse_mma_setting();
