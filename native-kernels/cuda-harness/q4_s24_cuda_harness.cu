@@ -415,8 +415,6 @@ static const SparseKernel kSparseKernels[] = {
     { Q4_S24_SPARSE_WGMMA_SPLIT_K, "wgmma.sp split-k" },
     { Q4_S24_SPARSE_WGMMA_WS, "wgmma.sp warp-specialized" },
     { Q4_S24_SPARSE_WGMMA_WS_SPLIT_K, "wgmma.sp warp-specialized split-k" },
-    { Q4_S24_SPARSE_WGMMA_TALL, "wgmma.sp tall" },
-    { Q4_S24_SPARSE_WGMMA_TALL_SPLIT_K, "wgmma.sp tall split-k" },
 };
 
 // ntok columns of k standard-normal activations in f16, as the prefill kernels read them.
@@ -520,20 +518,19 @@ static void run_sparse_swiglu(std::mt19937 & rng, bool quick) {
         uint8_t *    d_up   = device_copy(up.blocks);
         half *       d_x    = device_copy(xh);
         float *      d_y    = device_filled<float>(ny); // NaN sentinel
-        // Every form of the kernel: plain, warp-specialized, warp-specialized on tall tiles.
-        const q4_s24_sparse_kernel forms[3] = { Q4_S24_SPARSE_WGMMA, Q4_S24_SPARSE_WGMMA_WS, Q4_S24_SPARSE_WGMMA_TALL };
-        const char *               form[3]  = { "", " warp-specialized", " tall" };
-        const auto fused = [&](int f) {
+        // Both forms of the kernel: the plain one, and the warp-specialized one (ws).
+        const auto fused = [&](bool ws) {
             return q4_s24_cuda_mul_mat_sparse_swiglu(d_gate, d_up, c.rows, c.k, row_bytes, d_x, c.ntok, d_y,
-                                                     c.y_stride, 0, forms[f]);
+                                                     c.y_stride, 0, ws);
         };
+        const char * form[2] = { "", " warp-specialized" };
         char what[200];
-        if (!fused(0)) {
+        if (!fused(false)) {
             printf("prefill swiglu %lldx%lld: not available on this device\n", (long long) c.rows, (long long) c.k);
         } else if (c.reference) {
-            for (const int f : { 0, 1, 2 }) {
+            for (const bool ws : { false, true }) {
                 CUDA_OK(cudaMemset(d_y, 0xff, ny * sizeof(float))); // NaN sentinel again
-                expect(fused(f), "prefill swiglu: every form runs");
+                expect(fused(ws), "prefill swiglu: both forms run");
                 LAUNCH_OK();
                 int64_t      padding_written;
                 const double e = prefill_output_error(
@@ -546,7 +543,7 @@ static void run_sparse_swiglu(std::mt19937 & rng, bool quick) {
                 snprintf(what, sizeof what,
                          "prefill swiglu%s %lldx%lld x %lld tokens (output stride %lld): err %.2e, %lld padding values "
                          "written",
-                         form[f], (long long) c.rows, (long long) c.k, (long long) c.ntok, (long long) c.y_stride, e,
+                         form[ws], (long long) c.rows, (long long) c.k, (long long) c.ntok, (long long) c.y_stride, e,
                          (long long) padding_written);
                 expect(e < 1e-3 && padding_written == 0, what);
             }
@@ -568,19 +565,19 @@ static void run_sparse_swiglu(std::mt19937 & rng, bool quick) {
                 want[i] = (double) g[i] / (1.0 + std::exp(-(double) g[i])) * (double) u[i];
             }
             const float t_apart = time_us([&](int) { apart(); }, 20);
-            for (const int f : { 0, 1, 2 }) {
+            for (const bool ws : { false, true }) {
                 CUDA_OK(cudaMemset(d_y, 0xff, ny * sizeof(float))); // NaN sentinel again
-                expect(fused(f), "prefill swiglu: every form runs");
+                expect(fused(ws), "prefill swiglu: both forms run");
                 LAUNCH_OK();
                 const double e = rel_err(host_copy(d_y, ny), want);
                 snprintf(what, sizeof what,
-                         "prefill swiglu%s %lldx%lld x %lld tokens: err %.2e against the plain kernel's sums", form[f],
+                         "prefill swiglu%s %lldx%lld x %lld tokens: err %.2e against the plain kernel's sums", form[ws],
                          (long long) c.rows, (long long) c.k, (long long) c.ntok, e);
                 expect(e < 1e-5, what);
-                const float t_fused = time_us([&](int) { fused(f); }, 20);
+                const float t_fused = time_us([&](int) { fused(ws); }, 20);
                 printf("prefill swiglu%s %lldx%lld x %lld tok: one launch %8.1f us vs gate and up apart %8.1f us "
                        "(ggml's SWIGLU launch after them not counted)\n",
-                       form[f], (long long) c.rows, (long long) c.k, (long long) c.ntok, t_fused, t_apart);
+                       form[ws], (long long) c.rows, (long long) c.k, (long long) c.ntok, t_fused, t_apart);
             }
             CUDA_OK(cudaFree(d_g));
             CUDA_OK(cudaFree(d_u));

@@ -406,38 +406,9 @@ static_assert(kThreads == 256 && kXChunks == 16, "two warpgroups; a thread copie
 static_assert(kWgXStageBytes % 1024 == 0 && kWgSharedBytes <= 227 * 1024,
               "activation halves start on 1024-byte boundaries; the stages fit Hopper's 227 KiB per block");
 
-// A thread block's tile for the warp-specialized kernel: ROWS staged weight rows (the two consumer warpgroups' halves,
-// each of ROWS / 128 64-row wgmma tiles) x TOKENS tokens (each wgmma's N), STAGES shared-memory stages. wide_tile is
-// the plain kernel's (the constants above); tall_tile shares each stage's activations between twice the rows, so the
-// same shared memory holds 1.6x the work in flight (five stages instead of three).
-template <int ROWS, int TOKENS, int STAGES> struct wgmma_tile_shape {
-    static constexpr int kRows        = ROWS;
-    static constexpr int kTokens      = TOKENS;
-    static constexpr int kStages      = STAGES;
-    static constexpr int kMTiles      = ROWS / (2 * kWgRows); // 64-row wgmma tiles per consumer warpgroup
-    static constexpr int kAcc         = TOKENS / 2;           // f32 accumulators per thread and tile
-    static constexpr int kXHalfBytes  = TOKENS * 128;         // one 64-column half of a stage's activations
-    static constexpr int kXStageBytes = 2 * kXHalfBytes;
-    static constexpr int kStageBytes  = (kXStageBytes + ROWS * kStagedBytes + 1023) / 1024 * 1024;
-    static constexpr int kSharedBytes = STAGES * kStageBytes + 1024;
-    static constexpr int kWCopies     = (ROWS * kStagedWords + kThreads - 1) / kThreads;
-    static constexpr int kXCopies     = TOKENS * kXChunks / kThreads;
-    static_assert(kMTiles * 2 * kWgRows == ROWS && kXStageBytes % 1024 == 0 && kWCopies <= 32 && kXCopies <= 32,
-                  "whole 64-row tiles; activation halves on 1024-byte boundaries; a bit per copy in the plan's masks");
-    static_assert(kSharedBytes + 2 * 8 * STAGES <= 227 * 1024, "the stages and mbarriers fit Hopper's 227 KiB");
-    static_assert(kMTiles * kAcc == 128, "128 f32 accumulators per consumer thread, whatever the tile");
-};
-using wide_tile = wgmma_tile_shape<kWgTileRows, kWgTokens, kWgStages>;
-using tall_tile = wgmma_tile_shape<2 * kWgTileRows, kWgTokens / 2, 5>;
-static_assert(wide_tile::kStages == kWgStages && wide_tile::kStageBytes == kWgStageBytes &&
-                  wide_tile::kWCopies == kWgWCopies && wide_tile::kXCopies == kWgXCopies &&
-                  wide_tile::kSharedBytes == kWgSharedBytes,
-              "wide_tile is the plain kernel's tile");
-
 // Byte offset of token tok's 16-byte chunk `chunk` (0-15) of a step in an activation stage.
-template <typename Shape = wide_tile>
 [[maybe_unused]] __host__ __device__ __forceinline__ uint32_t wgmma_x_offset(int tok, int chunk) {
-    return (chunk / 8) * Shape::kXHalfBytes + tok * 128 + (((chunk % 8) ^ (tok % 8)) * 16);
+    return (chunk / 8) * kWgXHalfBytes + tok * 128 + (((chunk % 8) ^ (tok % 8)) * 16);
 }
 
 // A thread's consecutive activation copies are 16 tokens apart: 16 rows of 128 bytes, the same swizzle (tok % 8).
@@ -448,35 +419,34 @@ template <typename Shape = wide_tile>
 // copies, all of chunk threadIdx % 16 for tokens threadIdx / 16 + 16c. Tokens past the end are zero-filled rather than
 // read again from the last one (every block of a partial tile would hammer those same bytes); rows past the end repeat
 // the last one (zeros would be invalid metadata). Offsets are 32-bit: accepts() bounds the matrix and activation sizes.
-// With GLU (the gate / up + SWIGLU kernel) the first half of a tile's staged rows are rows row0 .. of the gate matrix
-// and the second half the same rows of the up matrix: copy c reads the second matrix where bit c of w_second is set.
-template <typename Shape = wide_tile> struct wgmma_stage_plan {
-    uint32_t w_off[Shape::kWCopies];
+// With GLU (the gate / up + SWIGLU kernel) a tile's staged rows 0 .. kWgRows - 1 are rows row0 .. of the gate matrix
+// and rows kWgRows .. of the up matrix, the same rows: copy c reads the second matrix where bit c of w_second is set.
+struct wgmma_stage_plan {
+    uint32_t w_off[kWgWCopies];
     uint32_t w_half;
-    uint32_t w_second;                // bit c: copy c's piece is in the second matrix (GLU only)
-    uint32_t x_off[Shape::kXCopies]; // in halves, from the activations of step 0
-    uint32_t x_valid;                 // bit c: copy c's token exists
-    uint32_t x_dst;                   // shared byte offset of copy 0 in a stage (copy c: + kWgXCopyStride c)
+    uint32_t w_second;          // bit c: copy c's piece is in the second matrix (GLU only)
+    uint32_t x_off[kWgXCopies]; // in halves, from the activations of step 0
+    uint32_t x_valid;           // bit c: copy c's token exists
+    uint32_t x_dst;             // shared byte offset of copy 0 in a stage (copy c: + kWgXCopyStride c)
 };
 
-template <bool GLU, typename Shape = wide_tile>
-[[maybe_unused]] __device__ __forceinline__ wgmma_stage_plan<Shape> make_wgmma_stage_plan(int64_t row0, int64_t nrows,
-                                                                                          size_t row_bytes, int64_t tok0,
-                                                                                          int64_t ncols, int64_t k,
-                                                                                          int tid) {
-    constexpr int            kHalfRows = Shape::kRows / 2; // GLU: the gate's rows, then the up's
-    wgmma_stage_plan<Shape> p;
+template <bool GLU>
+[[maybe_unused]] __device__ __forceinline__ wgmma_stage_plan make_wgmma_stage_plan(int64_t row0, int64_t nrows,
+                                                                                   size_t row_bytes, int64_t tok0,
+                                                                                   int64_t ncols, int64_t k, int tid) {
+    static_assert(kWgXCopies <= 32 && kWgWCopies <= 32, "x_valid and w_second hold a bit per copy");
+    wgmma_stage_plan p;
     p.w_second = 0;
     if constexpr (GLU) {
         // As plan_weight_copies, with the tile's second half of rows from the second matrix (rows row0 .. again).
         p.w_half = 0;
 #pragma unroll
-        for (int c = 0; c < Shape::kWCopies; ++c) {
+        for (int c = 0; c < kWgWCopies; ++c) {
             const int     i      = tid + c * kThreads;
             const int     wd     = i % kStagedWords;
             const int     r      = i / kStagedWords;
-            const bool    second = r >= kHalfRows;
-            const int64_t want   = row0 + (second ? r - kHalfRows : r);
+            const bool    second = r >= kWgRows;
+            const int64_t want   = row0 + (second ? r - kWgRows : r);
             const int64_t row    = want < nrows ? want : nrows - 1;
             p.w_off[c]           = (uint32_t) (row * row_bytes) + (uint32_t) staged_byte_source(0, wd);
             p.w_half |= (staged_half_delta(wd) == 32 ? 2u : staged_half_delta(wd) == 16 ? 1u : 0u) << (2 * c);
@@ -488,12 +458,12 @@ template <bool GLU, typename Shape = wide_tile>
     const int chunk = tid % kXChunks;
     p.x_valid       = 0;
 #pragma unroll
-    for (int c = 0; c < Shape::kXCopies; ++c) {
+    for (int c = 0; c < kWgXCopies; ++c) {
         const int64_t tok = tok0 + tid / kXChunks + 16 * c;
         p.x_off[c]        = (uint32_t) ((tok < ncols ? tok : ncols - 1) * k) + 8 * chunk;
         p.x_valid |= (tok < ncols ? 1u : 0u) << c;
     }
-    p.x_dst = wgmma_x_offset<Shape>(tid / kXChunks, chunk);
+    p.x_dst = wgmma_x_offset(tid / kXChunks, chunk);
     return p;
 }
 
@@ -501,19 +471,18 @@ template <bool GLU, typename Shape = wide_tile>
 // ptxas serialize the wgmma in flight around them. A partial last round of weight copies writes its zeros into the
 // stage's slack (kWgStageBytes is rounded up past them); so do the tokens past the end (plan.x_valid).
 // w2: the second matrix of a GLU plan (p.w_second), else unused.
-template <typename Shape = wide_tile>
 [[maybe_unused]] __device__ __forceinline__ void load_wgmma_stage(uint8_t * stage, const uint8_t * w, const uint8_t * w2,
-                                                                  const half * x, const wgmma_stage_plan<Shape> & p,
-                                                                  int step, bool copy, int tid) {
-    static_assert(Shape::kXStageBytes + 4 * Shape::kWCopies * kThreads <= Shape::kStageBytes,
+                                                                  const half * x, const wgmma_stage_plan & p, int step,
+                                                                  bool copy, int tid) {
+    static_assert(kWgXStageBytes + 4 * kWgWCopies * kThreads <= kWgStageBytes,
                   "the last round of weight copies stays inside the stage");
     const size_t   column = (size_t) (step / 2) * kBlockBytes;
     const uint32_t upper  = step & 1;
-    uint8_t *      ws     = stage + Shape::kXStageBytes;
+    uint8_t *      ws     = stage + kWgXStageBytes;
 #pragma unroll
-    for (int c = 0; c < Shape::kWCopies; ++c) {
-        const bool      in_tile = Shape::kWCopies * kThreads == Shape::kRows * kStagedWords ||
-                                  tid + c * kThreads < Shape::kRows * kStagedWords;
+    for (int c = 0; c < kWgWCopies; ++c) {
+        const bool      in_tile = kWgWCopies * kThreads == kWgTileRows * kStagedWords ||
+                                  tid + c * kThreads < kWgTileRows * kStagedWords;
         const uint32_t  delta   = ((p.w_half >> (2 * c)) & 3u) * 16u * upper;
         const uint8_t * block   = ((p.w_second >> c) & 1u ? w2 : w) + column;
         cp_async_if<4>(ws + 4 * (tid + c * kThreads), block + p.w_off[c] + delta,
@@ -521,19 +490,18 @@ template <typename Shape = wide_tile>
     }
     const half * xstep = x + (size_t) step * kStepCols;
 #pragma unroll
-    for (int c = 0; c < Shape::kXCopies; ++c) {
+    for (int c = 0; c < kWgXCopies; ++c) {
         cp_async_if<16>(stage + p.x_dst + kWgXCopyStride * c, xstep + p.x_off[c],
                         copy && ((p.x_valid >> c) & 1u) && Q4_S24_WGMMA_EXPERIMENT != 2);
     }
 }
 
-// The shared-memory matrix descriptor of sub-block sub's B (32 columns x Shape::kTokens tokens) in the activation stage
-// at shared address stage_addr (1024-byte aligned): start address, leading and stride byte offsets (all >> 4), swizzle
+// The shared-memory matrix descriptor of sub-block sub's B (32 columns x kWgTokens tokens) in the activation stage at
+// shared address stage_addr (1024-byte aligned): start address, leading and stride byte offsets (all >> 4), swizzle
 // mode in bits 62-63 (1: 128-byte). Host-callable, so that the CPU layout check can replay the tensor cores' reads.
-template <typename Shape = wide_tile>
 [[maybe_unused]] __host__ __device__ __forceinline__ uint64_t wgmma_x_descriptor(uint32_t stage_addr, int sub) {
     // The swizzle acts on address bits, so the second 32 columns of a 128-byte row start 64 bytes in.
-    const uint32_t addr    = stage_addr + (sub / 2) * Shape::kXHalfBytes + (sub % 2) * 64;
+    const uint32_t addr    = stage_addr + (sub / 2) * kWgXHalfBytes + (sub % 2) * 64;
     const uint64_t lbo     = 16;   // unused: K-major, swizzled, and a sub-block's K fits one 128-byte row
     const uint64_t sbo     = 1024; // eight tokens of 128 bytes
     const uint64_t swizzle = 1;
@@ -610,52 +578,6 @@ template <int PENDING> __device__ __forceinline__ void wgmma_wait() {
     __trap();
 #endif
 }
-// The 64 f32 accumulators of an m64n128 wgmma, as Q4_S24_WGMMA_ACC128_* for m64n256.
-#define Q4_S24_WGMMA_ACC64_TEXT \
-    "{" \
-    "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
-    "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
-    "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
-    "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63" \
-    "}"
-#define Q4_S24_WGMMA_ACC64_OPERANDS(d) \
-    "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), \
-    "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), \
-    "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), \
-    "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), \
-    "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), \
-    "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), \
-    "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), \
-    "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-
-// The same for 128 tokens (m64n128k32; the tall tile's): element j of d, row 16 * (warp % 4) + g + 8 * ((j >> 1) & 1),
-// token 8 * (j >> 2) + 2t + (j & 1).
-[[maybe_unused]] __device__ __forceinline__ void wgmma_sp_m64n128k32(float (&d)[64], const uint32_t (&a)[4], uint64_t desc,
-                                                                    uint32_t metadata) {
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %70, 0;\n"
-                 "wgmma.mma_async.sp.sync.aligned.m64n128k32.f32.f16.f16 " Q4_S24_WGMMA_ACC64_TEXT ", "
-                 "{%64, %65, %66, %67}, %68, %69, 0, p, 1, 1, 0;\n}\n"
-                 : Q4_S24_WGMMA_ACC64_OPERANDS(d)
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(metadata), "r"(1));
-#else
-    (void) d; (void) a; (void) desc; (void) metadata;
-    __trap();
-#endif
-}
-
-// One m64 x Shape::kTokens x k32 sparse wgmma (the instruction for the tile's N).
-template <typename Shape>
-__device__ __forceinline__ void wgmma_sp_tile(float (&d)[Shape::kAcc], const uint32_t (&a)[4], uint64_t desc,
-                                              uint32_t metadata) {
-    if constexpr (Shape::kTokens == 256) {
-        wgmma_sp_m64k32(d, a, desc, metadata);
-    } else {
-        static_assert(Shape::kTokens == 128, "wgmma for 128 or 256 tokens");
-        wgmma_sp_m64n128k32(d, a, desc, metadata);
-    }
-}
-
 // Pins accumulator registers in place for the compiler (an empty asm that "reads and writes" them) before the first
 // wgmma and after the last wait; between the two, nothing but wgmma may define them (ptxas would serialize).
 template <int N> __device__ __forceinline__ void wgmma_fence_operands(float (&d)[N]) {
@@ -666,59 +588,48 @@ template <int N> __device__ __forceinline__ void wgmma_fence_operands(float (&d)
 }
 
 // Stores a finished tile: the consumer warpgroups' accumulators (consumer thread ct, 0-255: warpgroup ct / 128 owns
-// rows warp_row + 64 mt .. of its Shape::kMTiles tiles mt), plain, added atomically (K split) or, with GLU, as
-// silu(gate) * up: warpgroup 1 (the up rows) hands its sums to warpgroup 0 thread for thread through `scratch` (the
-// stages' memory, free once every wgmma and copy is done); the same accumulator element of the same thread of a
-// warpgroup is the same row and token of the tile. consumers_sync: a barrier over the 256 consumer threads.
-template <bool GLU, typename Shape, typename Sync>
-__device__ __forceinline__ void store_wgmma_tile(const float (&acc)[Shape::kMTiles][Shape::kAcc], uint8_t * scratch,
-                                                 int ct, int warp_row, int t, int64_t row0, int64_t tok0, int64_t nrows,
+// rows warp_row ..), plain, added atomically (K split) or, with GLU, as silu(gate) * up: warpgroup 1 (the up rows)
+// hands its sums to warpgroup 0 thread for thread through `scratch` (the stages' memory, free once every wgmma and copy
+// is done); the same accumulator element of the same thread of a warpgroup is the same row and token of the tile.
+// consumers_sync: a barrier over the 256 consumer threads.
+template <bool GLU, typename Sync>
+__device__ __forceinline__ void store_wgmma_tile(const float (&acc)[kWgTokens / 2], uint8_t * scratch, int ct,
+                                                 int warp_row, int t, int64_t row0, int64_t tok0, int64_t nrows,
                                                  int64_t ncols, float * __restrict__ y, int64_t y_col_stride,
                                                  bool atomic, Sync consumers_sync) {
-    constexpr int kSums = Shape::kMTiles * Shape::kAcc;
     if constexpr (GLU) {
-        static_assert(kSums * 128 * sizeof(float) <= Shape::kStages * Shape::kStageBytes, "the up sums fit the stages");
+        static_assert(kWgTokens / 2 * 128 * sizeof(float) <= kWgStages * kWgStageBytes, "the up sums fit the stages");
         float *   up_sums   = reinterpret_cast<float *>(scratch);
         const int wg_thread = ct % 128;
         consumers_sync(); // every warpgroup's wgmma and every copy are done with the stages
         if (ct >= 128) {
 #pragma unroll
-            for (int mt = 0; mt < Shape::kMTiles; ++mt) {
-#pragma unroll
-                for (int j = 0; j < Shape::kAcc; ++j) {
-                    up_sums[(mt * Shape::kAcc + j) * 128 + wg_thread] = acc[mt][j];
-                }
+            for (int j = 0; j < kWgTokens / 2; ++j) {
+                up_sums[j * 128 + wg_thread] = acc[j];
             }
         }
         consumers_sync();
         if (ct < 128) {
 #pragma unroll
-            for (int mt = 0; mt < Shape::kMTiles; ++mt) {
-#pragma unroll
-                for (int j = 0; j < Shape::kAcc; ++j) {
-                    const int64_t row = row0 + warp_row + kWgRows * mt + 8 * ((j >> 1) & 1);
-                    const int64_t tok = tok0 + 8 * (j >> 2) + 2 * t + (j & 1);
-                    if (row < nrows && tok < ncols) {
-                        y[tok * y_col_stride + row] =
-                            q4_s24_swiglu(acc[mt][j], up_sums[(mt * Shape::kAcc + j) * 128 + wg_thread]);
-                    }
+            for (int j = 0; j < kWgTokens / 2; ++j) {
+                const int64_t row = row0 + warp_row + 8 * ((j >> 1) & 1);
+                const int64_t tok = tok0 + 8 * (j >> 2) + 2 * t + (j & 1);
+                if (row < nrows && tok < ncols) {
+                    y[tok * y_col_stride + row] = q4_s24_swiglu(acc[j], up_sums[j * 128 + wg_thread]);
                 }
             }
         }
     } else {
         (void) scratch; (void) ct; (void) consumers_sync;
 #pragma unroll
-        for (int mt = 0; mt < Shape::kMTiles; ++mt) {
-#pragma unroll
-            for (int j = 0; j < Shape::kAcc; ++j) {
-                const int64_t row = row0 + warp_row + kWgRows * mt + 8 * ((j >> 1) & 1);
-                const int64_t tok = tok0 + 8 * (j >> 2) + 2 * t + (j & 1);
-                if (row < nrows && tok < ncols) {
-                    if (!atomic) {
-                        y[tok * y_col_stride + row] = acc[mt][j];
-                    } else {
-                        atomicAdd(&y[tok * y_col_stride + row], acc[mt][j]);
-                    }
+        for (int j = 0; j < kWgTokens / 2; ++j) {
+            const int64_t row = row0 + warp_row + 8 * ((j >> 1) & 1);
+            const int64_t tok = tok0 + 8 * (j >> 2) + 2 * t + (j & 1);
+            if (row < nrows && tok < ncols) {
+                if (!atomic) {
+                    y[tok * y_col_stride + row] = acc[j];
+                } else {
+                    atomicAdd(&y[tok * y_col_stride + row], acc[j]);
                 }
             }
         }
@@ -750,15 +661,15 @@ mul_mat_sparse_wgmma_kernel(const uint8_t * __restrict__ w, const uint8_t * __re
     const int64_t row0 = (int64_t) blockIdx.x * (GLU ? kWgRows : kWgTileRows);
     const int64_t tok0 = (int64_t) blockIdx.y * kWgTokens;
 
-    float acc[1][kWgTokens / 2];
+    float acc[kWgTokens / 2];
 #pragma unroll
     for (int j = 0; j < kWgTokens / 2; ++j) {
-        acc[0][j] = 0.0f;
+        acc[j] = 0.0f;
     }
-    wgmma_fence_operands(acc[0]);
+    wgmma_fence_operands(acc);
 
     // One cp.async group per step: the prologue's steps 0 .. kAhead - 1, then each iteration's step + kAhead.
-    const wgmma_stage_plan<> plan = make_wgmma_stage_plan<GLU>(row0, nrows, row_bytes, tok0, ncols, k, (int) threadIdx.x);
+    const wgmma_stage_plan plan = make_wgmma_stage_plan<GLU>(row0, nrows, row_bytes, tok0, ncols, k, (int) threadIdx.x);
 #pragma unroll
     for (int s = 0; s < kAhead; ++s) {
         load_wgmma_stage(smem + s * kWgStageBytes, w, w_up, x, plan, first + (s < nsteps ? s : nsteps - 1), s < nsteps,
@@ -788,7 +699,7 @@ mul_mat_sparse_wgmma_kernel(const uint8_t * __restrict__ w, const uint8_t * __re
                 asm volatile("" ::"r"(a[buf][0]), "r"(a[buf][1]), "r"(a[buf][2]), "r"(a[buf][3]), "r"(metadata[buf]),
                              "l"(desc));
             } else {
-                wgmma_sp_m64k32(acc[0], a[buf], desc, metadata[buf]);
+                wgmma_sp_m64k32(acc, a[buf], desc, metadata[buf]);
             }
             wgmma_commit();
             wgmma_wait<1>();
@@ -804,9 +715,9 @@ mul_mat_sparse_wgmma_kernel(const uint8_t * __restrict__ w, const uint8_t * __re
     }
     wgmma_wait<0>();
     cp_async_wait<0>(); // the last iterations' zero-filling copies, before the block's shared memory is released
-    wgmma_fence_operands(acc[0]);
-    store_wgmma_tile<GLU, wide_tile>(acc, smem, (int) threadIdx.x, warp_row, t, row0, tok0, nrows, ncols, y,
-                                     y_col_stride, gridDim.z > 1, [] { __syncthreads(); });
+    wgmma_fence_operands(acc);
+    store_wgmma_tile<GLU>(acc, smem, (int) threadIdx.x, warp_row, t, row0, tok0, nrows, ncols, y, y_col_stride,
+                          gridDim.z > 1, [] { __syncthreads(); });
 #else
     (void) w; (void) w_up; (void) nrows; (void) nsteps_all; (void) row_bytes; (void) x; (void) k; (void) ncols; (void) y;
     (void) y_col_stride;
@@ -824,11 +735,12 @@ mul_mat_sparse_wgmma_kernel(const uint8_t * __restrict__ w, const uint8_t * __re
 // waits for its own, makes them visible to the async proxy and arrives), empty[s] when the consumer warps have seen
 // their wgmma on the stage complete. The producer keeps one step landed ahead of the one it is copying.
 // Measured 1.24x faster than the plain kernel on the 8B feed-forward products at 512 tokens (session 22), still ~2.6x
-// the tensor cores' time per step: with three stages a step's copies have about two steps to land. Sharing the
-// activations between two blocks of a cluster (one multicast TMA copy per half step, commit f21e922) halved their L2
-// reads and was slower (125 vs 97 us), so the L2's bandwidth is not the limit; the copies' latency is.
+// the tensor cores' time per step. Two ways to feed it more were correct and slower (session 22): sharing the
+// activations between two blocks of a cluster (one multicast TMA copy per half step, commit f21e922: half the L2
+// reads, 125 vs 97 us) and tall tiles (256 rows x 128 tokens, five stages, commit 97f9856: 1.6x the work in flight
+// per byte of shared memory, 144 vs 97 us). What limits it is not yet profiled.
 constexpr int kWsThreads     = kThreads + 128;
-[[maybe_unused]] constexpr int kConsumerWarps = kThreads / 32;
+constexpr int kConsumerWarps = kThreads / 32;
 
 [[maybe_unused]] __device__ __forceinline__ uint32_t shared_address(const void * p) {
     return (uint32_t) __cvta_generic_to_shared(p);
@@ -862,146 +774,101 @@ constexpr int kWsThreads     = kThreads + 128;
 #endif
 }
 
-// Moves registers between warpgroups (all threads of the warpgroup execute it): the tall tile's consumers need more
-// than the 168 per thread that 384 threads get at launch, its producer fewer. The sum stays within the launch's.
-template <int REGS, bool INCREASE> __device__ __forceinline__ void set_warpgroup_registers() {
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    if constexpr (INCREASE) {
-        asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(REGS));
-    } else {
-        asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(REGS));
-    }
-#endif
-}
-constexpr int kProducerRegisters = 152; // two copy plans and their hoisted addresses (136 spilled)
-constexpr int kConsumerRegisters = 176; // 128 accumulators, two A tiles double-buffered (168 serialized the wgmma)
-static_assert(128 * kProducerRegisters + kThreads * kConsumerRegisters <= (kThreads + 128) * 168,
-              "within the block's registers at launch (168 per thread for 384 threads)");
-
 // A barrier over the consumer warpgroups only (named barrier 1; 0 is __syncthreads').
 [[maybe_unused]] __device__ __forceinline__ void consumers_sync() {
     asm volatile("bar.sync 1, %0;" ::"n"(kThreads) : "memory");
 }
 
-// Shape: wide_tile (128 rows x 256 tokens, as the plain kernel) or tall_tile (256 rows x 128 tokens, five stages;
-// each consumer warp builds two A tiles per sub-block and issues two m64n128 wgmma in one group).
-template <bool GLU, typename Shape>
+template <bool GLU>
 __global__ void __launch_bounds__(kWsThreads, 1)
 mul_mat_sparse_wgmma_ws_kernel(const uint8_t * __restrict__ w, const uint8_t * __restrict__ w_up, int64_t nrows,
                                int nsteps_all, size_t row_bytes, const half * __restrict__ x, int64_t k, int64_t ncols,
                                float * __restrict__ y, int64_t y_col_stride) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    constexpr int kStages = Shape::kStages;
-    constexpr int kMTiles = Shape::kMTiles;
-    const int     share   = (nsteps_all + (int) gridDim.z - 1) / (int) gridDim.z;
-    const int     first   = (int) blockIdx.z * share;
-    const int     nsteps  = min(share, nsteps_all - first);
+    const int share  = (nsteps_all + (int) gridDim.z - 1) / (int) gridDim.z;
+    const int first  = (int) blockIdx.z * share;
+    const int nsteps = min(share, nsteps_all - first);
     extern __shared__ __align__(16) uint8_t smem_raw[];
     uint8_t * smem = smem_raw + ((1024u - ((uint32_t) __cvta_generic_to_shared(smem_raw) & 1023u)) & 1023u);
-    __shared__ uint64_t full[kStages], empty[kStages];
+    __shared__ uint64_t full[kWgStages], empty[kWgStages];
     if (threadIdx.x == 0) {
-        for (int s = 0; s < kStages; ++s) {
+        for (int s = 0; s < kWgStages; ++s) {
             mbarrier_init(&full[s], 128);
             mbarrier_init(&empty[s], kConsumerWarps);
         }
     }
     __syncthreads();
 
-    const int64_t row0 = (int64_t) blockIdx.x * (GLU ? Shape::kRows / 2 : Shape::kRows);
-    const int64_t tok0 = (int64_t) blockIdx.y * Shape::kTokens;
+    const int64_t row0 = (int64_t) blockIdx.x * (GLU ? kWgRows : kWgTileRows);
+    const int64_t tok0 = (int64_t) blockIdx.y * kWgTokens;
     if (threadIdx.x < 128) {
-        // Producer: step i into stage i % kStages once the consumers have released step i - kStages; step i - 1
+        // Producer: step i into stage i % kWgStages once the consumers have released step i - kWgStages; step i - 1
         // announced once step i's copies are issued.
-        if constexpr (kMTiles > 1) {
-            set_warpgroup_registers<kProducerRegisters, false>();
-        }
-        const int  p     = (int) threadIdx.x;
-        const auto plan0 = make_wgmma_stage_plan<GLU, Shape>(row0, nrows, row_bytes, tok0, ncols, k, p);
-        const auto plan1 = make_wgmma_stage_plan<GLU, Shape>(row0, nrows, row_bytes, tok0, ncols, k, p + 128);
+        const int              p     = (int) threadIdx.x;
+        const wgmma_stage_plan plan0 = make_wgmma_stage_plan<GLU>(row0, nrows, row_bytes, tok0, ncols, k, p);
+        const wgmma_stage_plan plan1 = make_wgmma_stage_plan<GLU>(row0, nrows, row_bytes, tok0, ncols, k, p + 128);
         for (int i = 0; i < nsteps; ++i) {
-            const int s = i % kStages;
-            if (i >= kStages) {
-                mbarrier_wait(&empty[s], (uint32_t) (i / kStages - 1) & 1u);
+            const int s = i % kWgStages;
+            if (i >= kWgStages) {
+                mbarrier_wait(&empty[s], (uint32_t) (i / kWgStages - 1) & 1u);
             }
-            uint8_t * stage = smem + s * Shape::kStageBytes;
-            load_wgmma_stage<Shape>(stage, w, w_up, x, plan0, first + i, true, p);
-            load_wgmma_stage<Shape>(stage, w, w_up, x, plan1, first + i, true, p + 128);
+            uint8_t * stage = smem + s * kWgStageBytes;
+            load_wgmma_stage(stage, w, w_up, x, plan0, first + i, true, p);
+            load_wgmma_stage(stage, w, w_up, x, plan1, first + i, true, p + 128);
             cp_async_commit();
             if (i > 0) {
                 cp_async_wait<1>();
                 fence_proxy_async();
-                mbarrier_arrive_if(&full[(i - 1) % kStages], true);
+                mbarrier_arrive_if(&full[(i - 1) % kWgStages], true);
             }
         }
         if (nsteps > 0) {
             cp_async_wait<0>();
             fence_proxy_async();
-            mbarrier_arrive_if(&full[(nsteps - 1) % kStages], true);
+            mbarrier_arrive_if(&full[(nsteps - 1) % kWgStages], true);
         }
     } else {
-        if constexpr (kMTiles > 1) {
-            set_warpgroup_registers<kConsumerRegisters, true>();
-        }
-        const int ct    = (int) threadIdx.x - 128; // consumer thread, 0-255
-        const int lane  = ct % 32;
-        const int cwarp = ct / 32;
-        const int g     = lane / 4;
-        const int t     = lane % 4;
-        // This warp's first row (row g of its 16) in tile 0 of its warpgroup's kMTiles 64-row tiles (tile mt: + 64 mt).
-        const int warp_row = (cwarp / 4) * kMTiles * kWgRows + 16 * (cwarp % 4) + g;
+        const int ct       = (int) threadIdx.x - 128; // consumer thread, 0-255
+        const int lane     = ct % 32;
+        const int cwarp    = ct / 32;
+        const int g        = lane / 4;
+        const int t        = lane % 4;
+        const int warp_row = (cwarp / 4) * kWgRows + 16 * (cwarp % 4) + g;
 
-        float acc[kMTiles][Shape::kAcc];
+        float acc[kWgTokens / 2];
 #pragma unroll
-        for (int mt = 0; mt < kMTiles; ++mt) {
-#pragma unroll
-            for (int j = 0; j < Shape::kAcc; ++j) {
-                acc[mt][j] = 0.0f;
-            }
+        for (int j = 0; j < kWgTokens / 2; ++j) {
+            acc[j] = 0.0f;
         }
-#pragma unroll
-        for (int mt = 0; mt < kMTiles; ++mt) {
-            wgmma_fence_operands(acc[mt]);
-        }
-        uint32_t a[2][kMTiles][4];
-        uint32_t metadata[2][kMTiles];
+        wgmma_fence_operands(acc);
+        uint32_t a[2][4];
+        uint32_t metadata[2];
         for (int step = 0; step < nsteps; ++step) {
-            const int s = step % kStages;
-            mbarrier_wait(&full[s], (uint32_t) (step / kStages) & 1u);
-            const uint8_t * xs = smem + s * Shape::kStageBytes;
-            const uint8_t * ws = xs + Shape::kXStageBytes + warp_row * kStagedBytes;
+            const int s = step % kWgStages;
+            mbarrier_wait(&full[s], (uint32_t) (step / kWgStages) & 1u);
+            const uint8_t * xs = smem + s * kWgStageBytes;
+            const uint8_t * ws = xs + kWgXStageBytes + warp_row * kStagedBytes;
+            const half2     da = staged_scale(ws, (first + step) & 1);
+            const half2     db = staged_scale(ws + 8 * kStagedBytes, (first + step) & 1);
 #pragma unroll
             for (int sub = 0; sub < kStepSubs; ++sub) {
                 const int buf = sub & 1;
-#pragma unroll
-                for (int mt = 0; mt < kMTiles; ++mt) {
-                    // (the rows' scales read again per sub-block: kept across the step they cost the wide tile a
-                    // spilled register)
-                    const uint8_t * wt = ws + kWgRows * mt * kStagedBytes;
-                    weight_operands(wt, wt + 8 * kStagedBytes, sub, t, staged_scale(wt, (first + step) & 1),
-                                    staged_scale(wt + 8 * kStagedBytes, (first + step) & 1), a[buf][mt],
-                                    metadata[buf][mt]);
-                }
-                const uint64_t desc = wgmma_x_descriptor<Shape>((uint32_t) __cvta_generic_to_shared(xs), sub);
+                weight_operands(ws, ws + 8 * kStagedBytes, sub, t, da, db, a[buf], metadata[buf]);
+                const uint64_t desc = wgmma_x_descriptor((uint32_t) __cvta_generic_to_shared(xs), sub);
                 wgmma_fence();
-#pragma unroll
-                for (int mt = 0; mt < kMTiles; ++mt) {
-                    wgmma_sp_tile<Shape>(acc[mt], a[buf][mt], desc, metadata[buf][mt]);
-                }
+                wgmma_sp_m64k32(acc, a[buf], desc, metadata[buf]);
                 wgmma_commit();
                 wgmma_wait<1>();
                 if (sub == 0) {
                     // This warp's wgmma of the previous step have completed: release its stage to the producer.
-                    mbarrier_arrive_if(&empty[(step + kStages - 1) % kStages], step > 0 && lane == 0);
+                    mbarrier_arrive_if(&empty[(step + kWgStages - 1) % kWgStages], step > 0 && lane == 0);
                 }
             }
         }
         wgmma_wait<0>();
-#pragma unroll
-        for (int mt = 0; mt < kMTiles; ++mt) {
-            wgmma_fence_operands(acc[mt]);
-        }
-        store_wgmma_tile<GLU, Shape>(acc, smem, ct, warp_row, t, row0, tok0, nrows, ncols, y, y_col_stride,
-                                     gridDim.z > 1, [] { consumers_sync(); });
+        wgmma_fence_operands(acc);
+        store_wgmma_tile<GLU>(acc, smem, ct, warp_row, t, row0, tok0, nrows, ncols, y, y_col_stride, gridDim.z > 1,
+                              [] { consumers_sync(); });
     }
 #else
     (void) w; (void) w_up; (void) nrows; (void) nsteps_all; (void) row_bytes; (void) x; (void) k; (void) ncols; (void) y;
@@ -1020,32 +887,16 @@ __global__ void wgmma_compiled_probe(int * out) {
 #endif
 }
 
-template <typename Kernel> bool takes_shared_memory(Kernel kernel, int bytes) {
-    return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) == cudaSuccess;
+template <typename Kernel> bool takes_wgmma_shared_memory(Kernel kernel) {
+    return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kWgSharedBytes) == cudaSuccess;
 }
 
 bool wgmma_kernel_fits(int optin) {
     // + the warp-specialized kernels' static mbarriers
-    return optin >= tall_tile::kSharedBytes + 16 * tall_tile::kStages &&
-           takes_shared_memory(mul_mat_sparse_wgmma_kernel<false>, kWgSharedBytes) &&
-           takes_shared_memory(mul_mat_sparse_wgmma_kernel<true>, kWgSharedBytes) &&
-           takes_shared_memory(mul_mat_sparse_wgmma_ws_kernel<false, wide_tile>, wide_tile::kSharedBytes) &&
-           takes_shared_memory(mul_mat_sparse_wgmma_ws_kernel<true, wide_tile>, wide_tile::kSharedBytes) &&
-           takes_shared_memory(mul_mat_sparse_wgmma_ws_kernel<false, tall_tile>, tall_tile::kSharedBytes) &&
-           takes_shared_memory(mul_mat_sparse_wgmma_ws_kernel<true, tall_tile>, tall_tile::kSharedBytes);
-}
-
-// Launches the warp-specialized kernel on Shape's tiles (grid: row tiles of Shape::kRows, or of half that with GLU;
-// token tiles of Shape::kTokens; K splits).
-template <bool GLU, typename Shape>
-void launch_wgmma_ws(int64_t nrows, int64_t ncols, unsigned splits, cudaStream_t stream, const uint8_t * w,
-                     const uint8_t * w_up, int nsteps, size_t row_bytes, const half * x, int64_t k, float * y,
-                     int64_t y_col_stride) {
-    const int64_t tile_rows = GLU ? Shape::kRows / 2 : Shape::kRows;
-    const dim3    grid((unsigned) ((nrows + tile_rows - 1) / tile_rows),
-                       (unsigned) ((ncols + Shape::kTokens - 1) / Shape::kTokens), splits);
-    mul_mat_sparse_wgmma_ws_kernel<GLU, Shape><<<grid, kWsThreads, Shape::kSharedBytes, stream>>>(
-        w, w_up, nrows, nsteps, row_bytes, x, k, ncols, y, y_col_stride);
+    return optin >= kWgSharedBytes + 64 && takes_wgmma_shared_memory(mul_mat_sparse_wgmma_kernel<false>) &&
+           takes_wgmma_shared_memory(mul_mat_sparse_wgmma_kernel<true>) &&
+           takes_wgmma_shared_memory(mul_mat_sparse_wgmma_ws_kernel<false>) &&
+           takes_wgmma_shared_memory(mul_mat_sparse_wgmma_ws_kernel<true>);
 }
 
 bool wgmma_fits(int device) {
@@ -1133,24 +984,19 @@ static int chosen_plain_kernel(int kernel, int64_t nrows, int64_t k, int64_t nco
         case Q4_S24_SPARSE_WGMMA_SPLIT_K:
         case Q4_S24_SPARSE_WGMMA_WS:
         case Q4_S24_SPARSE_WGMMA_WS_SPLIT_K:
-        case Q4_S24_SPARSE_WGMMA_TALL:
-        case Q4_S24_SPARSE_WGMMA_TALL_SPLIT_K:
             return device_has_wgmma() ? kernel : -1;
     }
     return -1;
 }
 
 static int chosen_kernel(q4_s24_sparse_kernel kernel, int64_t nrows, int64_t k, int64_t ncols) {
-    const int  forms  = Q4_S24_SPARSE_WARP_SPECIALIZED | Q4_S24_SPARSE_TALL;
-    const int  chosen = chosen_plain_kernel(kernel & ~forms, nrows, k, ncols);
-    const bool split  = chosen == Q4_S24_SPARSE_WGMMA_SPLIT_K;
-    if ((kernel & forms) == 0 || (chosen != Q4_S24_SPARSE_WGMMA && !split)) {
+    const int chosen = chosen_plain_kernel(kernel & ~Q4_S24_SPARSE_WARP_SPECIALIZED, nrows, k, ncols);
+    if ((kernel & Q4_S24_SPARSE_WARP_SPECIALIZED) == 0) {
         return chosen;
     }
-    if ((kernel & Q4_S24_SPARSE_TALL) != 0) {
-        return split ? Q4_S24_SPARSE_WGMMA_TALL_SPLIT_K : Q4_S24_SPARSE_WGMMA_TALL;
-    }
-    return split ? Q4_S24_SPARSE_WGMMA_WS_SPLIT_K : Q4_S24_SPARSE_WGMMA_WS;
+    return chosen == Q4_S24_SPARSE_WGMMA         ? Q4_S24_SPARSE_WGMMA_WS
+           : chosen == Q4_S24_SPARSE_WGMMA_SPLIT_K ? Q4_S24_SPARSE_WGMMA_WS_SPLIT_K
+                                                    : chosen;
 }
 
 // The arguments within both kernels' limits: cp.async moves 4 bytes of weights at a time; grid.y counts token tiles
@@ -1189,11 +1035,8 @@ bool q4_s24_cuda_mul_mat_sparse_mma(const void * w, int64_t nrows, int64_t k, si
         case Q4_S24_SPARSE_WGMMA:
         case Q4_S24_SPARSE_WGMMA_SPLIT_K:
         case Q4_S24_SPARSE_WGMMA_WS:
-        case Q4_S24_SPARSE_WGMMA_WS_SPLIT_K:
-        case Q4_S24_SPARSE_WGMMA_TALL:
-        case Q4_S24_SPARSE_WGMMA_TALL_SPLIT_K: {
-            const bool     split  = chosen == Q4_S24_SPARSE_WGMMA_SPLIT_K || chosen == Q4_S24_SPARSE_WGMMA_WS_SPLIT_K ||
-                                    chosen == Q4_S24_SPARSE_WGMMA_TALL_SPLIT_K;
+        case Q4_S24_SPARSE_WGMMA_WS_SPLIT_K: {
+            const bool     split  = chosen == Q4_S24_SPARSE_WGMMA_SPLIT_K || chosen == Q4_S24_SPARSE_WGMMA_WS_SPLIT_K;
             const unsigned splits = split ? 2 : 1;
             if (splits > 1 && cudaMemset2DAsync(y, (size_t) y_col_stride * sizeof(float), 0, (size_t) nrows * sizeof(float),
                                                 (size_t) ncols, stream) != cudaSuccess) {
@@ -1204,12 +1047,9 @@ bool q4_s24_cuda_mul_mat_sparse_mma(const void * w, int64_t nrows, int64_t k, si
             if (chosen == Q4_S24_SPARSE_WGMMA || chosen == Q4_S24_SPARSE_WGMMA_SPLIT_K) {
                 mul_mat_sparse_wgmma_kernel<false><<<wg_grid, kThreads, kWgSharedBytes, stream>>>(
                     wb, nullptr, nrows, nsteps, w_row_bytes, xh, k, ncols, y, y_col_stride);
-            } else if (chosen == Q4_S24_SPARSE_WGMMA_TALL || chosen == Q4_S24_SPARSE_WGMMA_TALL_SPLIT_K) {
-                launch_wgmma_ws<false, tall_tile>(nrows, ncols, splits, stream, wb, nullptr, nsteps, w_row_bytes, xh, k,
-                                                  y, y_col_stride);
             } else {
-                launch_wgmma_ws<false, wide_tile>(nrows, ncols, splits, stream, wb, nullptr, nsteps, w_row_bytes, xh, k,
-                                                  y, y_col_stride);
+                mul_mat_sparse_wgmma_ws_kernel<false><<<wg_grid, kWsThreads, kWgSharedBytes, stream>>>(
+                    wb, nullptr, nrows, nsteps, w_row_bytes, xh, k, ncols, y, y_col_stride);
             }
             break;
         }
@@ -1233,7 +1073,7 @@ bool q4_s24_cuda_sparse_swiglu_accepts(const void * w_gate, const void * w_up, i
 
 bool q4_s24_cuda_mul_mat_sparse_swiglu(const void * w_gate, const void * w_up, int64_t nrows, int64_t k,
                                        size_t w_row_bytes, const void * x_f16, int64_t ncols, float * y,
-                                       int64_t y_col_stride, cudaStream_t stream, q4_s24_sparse_kernel form) {
+                                       int64_t y_col_stride, cudaStream_t stream, bool warp_specialized) {
     if (!q4_s24_cuda_sparse_swiglu_accepts(w_gate, w_up, nrows, k, w_row_bytes, ncols) ||
         reinterpret_cast<uintptr_t>(x_f16) % 16 != 0) {
         return false;
@@ -1241,18 +1081,10 @@ bool q4_s24_cuda_mul_mat_sparse_swiglu(const void * w_gate, const void * w_up, i
     if (nrows == 0 || ncols == 0) {
         return true;
     }
-    const auto * wg     = static_cast<const uint8_t *>(w_gate);
-    const auto * wu     = static_cast<const uint8_t *>(w_up);
-    const auto * xh     = static_cast<const half *>(x_f16);
-    const int    nsteps = (int) (k / kStepCols);
-    if (form == Q4_S24_SPARSE_WGMMA) {
-        const dim3 grid((unsigned) ((nrows + kWgRows - 1) / kWgRows), (unsigned) ((ncols + kWgTokens - 1) / kWgTokens));
-        mul_mat_sparse_wgmma_kernel<true><<<grid, kThreads, kWgSharedBytes, stream>>>(wg, wu, nrows, nsteps, w_row_bytes,
-                                                                                      xh, k, ncols, y, y_col_stride);
-    } else if (form == Q4_S24_SPARSE_WGMMA_TALL) {
-        launch_wgmma_ws<true, tall_tile>(nrows, ncols, 1, stream, wg, wu, nsteps, w_row_bytes, xh, k, y, y_col_stride);
-    } else {
-        launch_wgmma_ws<true, wide_tile>(nrows, ncols, 1, stream, wg, wu, nsteps, w_row_bytes, xh, k, y, y_col_stride);
-    }
+    const dim3 grid((unsigned) ((nrows + kWgRows - 1) / kWgRows), (unsigned) ((ncols + kWgTokens - 1) / kWgTokens));
+    const auto kernel = warp_specialized ? mul_mat_sparse_wgmma_ws_kernel<true> : mul_mat_sparse_wgmma_kernel<true>;
+    kernel<<<grid, warp_specialized ? kWsThreads : kThreads, kWgSharedBytes, stream>>>(
+        static_cast<const uint8_t *>(w_gate), static_cast<const uint8_t *>(w_up), nrows, (int) (k / kStepCols),
+        w_row_bytes, static_cast<const half *>(x_f16), k, ncols, y, y_col_stride);
     return true;
 }

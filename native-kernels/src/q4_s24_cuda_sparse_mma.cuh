@@ -17,9 +17,7 @@
 // producer warpgroup issues the copies, the two consumer warpgroups only build operands and issue wgmma, mbarriers
 // between them). WARP_SPECIALIZED, or-ed into any other request: wherever it would run WGMMA or WGMMA_SPLIT_K, the
 // warp-specialized form. WHERE_WS_FASTER: as WHERE_FASTER, by the warp-specialized form's wider rule (see
-// q4_s24_cuda_sparse_prefill_kernel). WGMMA_TALL, WGMMA_TALL_SPLIT_K: warp-specialized on tiles of 256 rows x 128
-// tokens with five stages (the same shared memory holds 1.6x the work in flight); TALL, or-ed into a request: that
-// form wherever it would run WGMMA or WGMMA_SPLIT_K.
+// q4_s24_cuda_sparse_prefill_kernel).
 enum q4_s24_sparse_kernel {
     Q4_S24_SPARSE_AUTO,
     Q4_S24_SPARSE_MMA_SP,
@@ -29,10 +27,7 @@ enum q4_s24_sparse_kernel {
     Q4_S24_SPARSE_WGMMA_WS,
     Q4_S24_SPARSE_WGMMA_WS_SPLIT_K,
     Q4_S24_SPARSE_WHERE_WS_FASTER,
-    Q4_S24_SPARSE_WGMMA_TALL,
-    Q4_S24_SPARSE_WGMMA_TALL_SPLIT_K,
     Q4_S24_SPARSE_WARP_SPECIALIZED = 0x100,
-    Q4_S24_SPARSE_TALL             = 0x200,
 };
 
 // The kernel WHERE_FASTER runs for nrows x k weights and ncols tokens, or -1 (dequantize + cuBLAS): a rule by shape
@@ -73,12 +68,11 @@ bool q4_s24_cuda_sparse_mma_accepts(const void * w, int64_t nrows, int64_t k, si
 
 // The feed-forward's gate / up + SWIGLU on Hopper's sparse tensor cores (the wgmma kernel, sm_90a code on a 9.0
 // device): y[c*y_col_stride + r] = silu(dot(gate row r, x column c)) * dot(up row r, x column c), in one launch, for
-// nrows rows of each (same shape and row bytes). Arguments as q4_s24_cuda_mul_mat_sparse_mma's; form: WGMMA (the plain
-// kernel), WGMMA_WS or WGMMA_TALL. False, launching nothing, where the device or the arguments do not fit.
+// nrows rows of each (same shape and row bytes). Arguments as q4_s24_cuda_mul_mat_sparse_mma's; false, launching
+// nothing, where the device or the arguments do not fit.
 bool q4_s24_cuda_mul_mat_sparse_swiglu(const void * w_gate, const void * w_up, int64_t nrows, int64_t k,
                                        size_t w_row_bytes, const void * x_f16, int64_t ncols, float * y,
-                                       int64_t y_col_stride, cudaStream_t stream,
-                                       q4_s24_sparse_kernel form = Q4_S24_SPARSE_WGMMA_WS);
+                                       int64_t y_col_stride, cudaStream_t stream, bool warp_specialized = false);
 
 // Whether it would run (everything but the activations' alignment), as q4_s24_cuda_sparse_mma_accepts.
 bool q4_s24_cuda_sparse_swiglu_accepts(const void * w_gate, const void * w_up, int64_t nrows, int64_t k,

@@ -755,16 +755,12 @@ int ggml_cuda_q4_s24_try_fuse_rms_norm(ggml_backend_cuda_context & ctx, ggml_cgr
     return launch_group_and_epilogue(ctx, cgraph, i + 2, matrices, grouped, act) - i;
 }
 
-// The form of the wgmma kernels wherever they run (MUL_MAT and the gate / up + SWIGLU launch), as request bits of
-// q4_s24_sparse_kernel. By default warp-specialized: on the H200 1.24x faster than the plain form on the 8B
-// feed-forward products at 512 tokens, pp2048 +5.3% (docs/benchmarks.md, session 22). Q4_S24_CUDA_WGMMA_WS=0: the
-// plain form; 2: warp-specialized on tall tiles (256 rows x 128 tokens, five stages; compile-checked, not yet run).
-static int wgmma_form() {
-    static const int form = [] {
-        const int setting = q4_s24_cuda_env_int("Q4_S24_CUDA_WGMMA_WS", 1);
-        return setting == 0 ? 0 : setting == 2 ? (int) Q4_S24_SPARSE_TALL : (int) Q4_S24_SPARSE_WARP_SPECIALIZED;
-    }();
-    return form;
+// The warp-specialized form of the wgmma kernels wherever they run (MUL_MAT and the gate / up + SWIGLU launch): on the
+// H200 1.24x faster on the 8B feed-forward products at 512 tokens, pp2048 +5.3% (docs/benchmarks.md, session 22).
+// Q4_S24_CUDA_WGMMA_WS=0: the plain form.
+static bool wgmma_warp_specialized() {
+    static const bool on = q4_s24_cuda_env_int("Q4_S24_CUDA_WGMMA_WS", 1) != 0;
+    return on;
 }
 
 // Q4_S24_CUDA_SPARSE_MMA as a q4_s24_sparse_kernel, or -1: off (see ggml_cuda_q4_s24_mul_mat_sparse_mma). Read once.
@@ -776,7 +772,7 @@ static int sparse_mma_setting() {
                               : mode == 2    ? Q4_S24_SPARSE_MMA_SP
                               : mode == 3    ? Q4_S24_SPARSE_WHERE_WS_FASTER
                                              : Q4_S24_SPARSE_AUTO;
-        return mode == 0 ? -1 : kernel | wgmma_form();
+        return mode == 0 ? -1 : kernel | (wgmma_warp_specialized() ? Q4_S24_SPARSE_WARP_SPECIALIZED : 0);
     }();
     return setting;
 }
@@ -821,7 +817,7 @@ bool ggml_cuda_q4_s24_mul_mat_sparse_mma(ggml_backend_cuda_context & ctx, const 
 // Whether a MUL_MAT request for `kernel` runs the unsplit wgmma kernel (either form) on these sizes.
 static bool runs_plain_wgmma(q4_s24_sparse_kernel kernel, int64_t nrows, int64_t k, int64_t ncols) {
     const int chosen = q4_s24_cuda_sparse_chosen_kernel(kernel, nrows, k, ncols);
-    return chosen == Q4_S24_SPARSE_WGMMA || chosen == Q4_S24_SPARSE_WGMMA_WS || chosen == Q4_S24_SPARSE_WGMMA_TALL;
+    return chosen == Q4_S24_SPARSE_WGMMA || chosen == Q4_S24_SPARSE_WGMMA_WS;
 }
 
 static bool launch_sparse_swiglu(ggml_backend_cuda_context & ctx, const ggml_tensor * up, const ggml_tensor * gate,
@@ -846,9 +842,7 @@ static bool launch_sparse_swiglu(ggml_backend_cuda_context & ctx, const ggml_ten
     ggml_get_to_fp16_cuda(GGML_TYPE_F32)(x->data, x16.get(), k * ncols, stream);
     if (!q4_s24_cuda_mul_mat_sparse_swiglu(w_gate->data, w_up->data, nrows, k, w_up->nb[1], x16.get(), ncols,
                                            (float *) glu->data, (int64_t) (glu->nb[1] / sizeof(float)), stream,
-                                           wgmma_form() == Q4_S24_SPARSE_TALL               ? Q4_S24_SPARSE_WGMMA_TALL
-                                           : wgmma_form() == Q4_S24_SPARSE_WARP_SPECIALIZED ? Q4_S24_SPARSE_WGMMA_WS
-                                                                                           : Q4_S24_SPARSE_WGMMA)) {
+                                           wgmma_warp_specialized())) {
         return false; // the pool's f16 copy not 16-byte aligned: ggml's own path (the copy goes unused)
     }
     CUDA_CHECK(cudaGetLastError());
