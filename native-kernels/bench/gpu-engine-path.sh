@@ -125,7 +125,7 @@ if [ "$step" = build ]; then
     # call for both; its compile competes with the build's for the CPU, its run with nothing).
     if [ -n "${HARNESS_SEED:-}" ] && [ "$GPU" = cuda ]; then
         # (bounded, so that a kernel that hangs costs the harness, not the build: rc 124)
-        (timeout "${HARNESS_TIMEOUT:-480}" bash native-kernels/cuda-harness/run.sh "$HARNESS_SEED" ${HARNESS_MODE:-} \
+        (timeout -k 30 "${HARNESS_TIMEOUT:-480}" bash native-kernels/cuda-harness/run.sh "$HARNESS_SEED" ${HARNESS_MODE:-} \
             > "$OUT/harness.log" 2>&1; echo "harness rc=$?" >> "$OUT/harness.log") &
     fi
     t0=$(date +%s)

@@ -2,8 +2,8 @@
 // thread block; 141 KiB for the three-stage pipeline of A100 and H100/H200; 256 rows x 128 tokens per block) and, on
 // Hopper with sm_90a code, wgmma.mma_async.sp (128 rows x 256 tokens per block, 217 KiB). The weights and activations
 // are staged in shared memory. The standalone harness checks and times both; by default ggml calls them only where the
-// wgmma kernel was measured faster than its dequantize to f16 + cuBLAS (WHERE_FASTER), all shapes with
-// Q4_S24_CUDA_SPARSE_MMA set (q4_s24_ggml_cuda.cu).
+// wgmma kernel was measured faster than its dequantize to f16 + cuBLAS (WHERE_FASTER, in the warp-specialized form);
+// Q4_S24_CUDA_SPARSE_MMA chooses otherwise (q4_s24_ggml_cuda.cu).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -38,15 +38,17 @@ enum q4_s24_sparse_kernel {
 // (4096x14336 at 512: 111.6 vs 125.2 us; it loses at 256 and 2048). Other shapes with such dimensions (70B's) follow
 // the same rule unmeasured. Hopper only: -1 where the device has no wgmma.
 // warp_specialized: the rule where the warp-specialized form beat dequantize + cuBLAS in session 22's harness
-// (docs/benchmarks.md): 8192+ rows up to 2048 tokens (14336x4096: 50.7 vs 83.2 us at 100 tokens, 343.6 vs 370.7 at
-// 2048); over k >= 8192 split-K at 256-512 tokens (4096x14336 at 256: 84.4 vs 97.3 us), unsplit past 512 up to 2048
-// (329.9 vs 352.5); 4096+ rows over k >= 4096 split-K at 384-512 tokens (4096x4096 at 512: 36.8 vs 40.3 us; it loses
-// at 256), unsplit past 512 up to 2048 (96.3 vs 104.7). Token counts between 512 and 2048 are interpolated, not
-// measured; whole-model effect not yet measured (opt-in: Q4_S24_CUDA_SPARSE_MMA=3).
+// (docs/benchmarks.md), a superset of the one above: 8192+ rows up to 2048 tokens (14336x4096: 50.7 vs 83.2 us at 100
+// tokens, 343.6 vs 370.7 at 2048); 4096+ rows over k >= 8192 split-K at 256-512 tokens (4096x14336 at 256: 84.4 vs
+// 97.3 us), unsplit past 512 up to 2048 (329.9 vs 352.5); 4096+ rows over k >= 4096 split-K at 384-512 tokens
+// (4096x4096 at 512: 36.8 vs 40.3 us; it loses at 256), unsplit past 512 up to 2048 (96.3 vs 104.7); fewer rows as
+// above. Token counts between 512 and 2048 are interpolated, not measured; whole-model effect not yet measured
+// (opt-in: Q4_S24_CUDA_SPARSE_MMA=3).
 int q4_s24_cuda_sparse_prefill_kernel(int64_t nrows, int64_t k, int64_t ncols, bool warp_specialized = false);
 
-// The kernel (a q4_s24_sparse_kernel other than WHERE_FASTER) a request for `kernel` runs on the current device for
-// these sizes, or -1 (none: dequantize + cuBLAS).
+// The kernel (a q4_s24_sparse_kernel other than AUTO, WHERE_FASTER and WHERE_WS_FASTER, without the request bits) a
+// request for `kernel` (request bits included) runs on the current device for these sizes, or -1 (none: dequantize +
+// cuBLAS).
 int q4_s24_cuda_sparse_chosen_kernel(q4_s24_sparse_kernel kernel, int64_t nrows, int64_t k, int64_t ncols);
 
 // y[c*y_col_stride + r] = dot(weight row r, x column c) for r < nrows, c < ncols. w: nrows rows of k/256 blocks,

@@ -766,12 +766,13 @@ static bool wgmma_warp_specialized() {
 // Q4_S24_CUDA_SPARSE_MMA as a q4_s24_sparse_kernel, or -1: off (see ggml_cuda_q4_s24_mul_mat_sparse_mma). Read once.
 static int sparse_mma_setting() {
     static const int setting = [] {
-        const char * env  = getenv("Q4_S24_CUDA_SPARSE_MMA");
-        const int    mode = env == nullptr ? 1 : atoi(env);
-        const int    kernel = env == nullptr ? Q4_S24_SPARSE_WHERE_FASTER
-                              : mode == 2    ? Q4_S24_SPARSE_MMA_SP
-                              : mode == 3    ? Q4_S24_SPARSE_WHERE_WS_FASTER
-                                             : Q4_S24_SPARSE_AUTO;
+        const char * env   = getenv("Q4_S24_CUDA_SPARSE_MMA");
+        const bool   unset = env == nullptr || *env == '\0';
+        const int    mode  = unset ? 1 : atoi(env);
+        if (mode == 3) {
+            return Q4_S24_SPARSE_WHERE_WS_FASTER | Q4_S24_SPARSE_WARP_SPECIALIZED; // the rule measured for this form
+        }
+        const int kernel = unset ? Q4_S24_SPARSE_WHERE_FASTER : mode == 2 ? Q4_S24_SPARSE_MMA_SP : Q4_S24_SPARSE_AUTO;
         return mode == 0 ? -1 : kernel | (wgmma_warp_specialized() ? Q4_S24_SPARSE_WARP_SPECIALIZED : 0);
     }();
     return setting;
@@ -779,11 +780,12 @@ static int sparse_mma_setting() {
 
 // Prefill on sparse tensor cores. By default only for the shapes q4_s24_cuda_sparse_prefill_kernel picks (Hopper only;
 // 8192+ rows at up to 512 tokens, split-K over k >= 8192 at 384-512 tokens, from the H200 harness on the 8B
-// feed-forward matrices, where the wgmma kernel beat dequantize to f16 + cuBLAS);
-// Q4_S24_CUDA_SPARSE_MMA=0 never (dequantize + cuBLAS everywhere), 2 mma.sp for every shape it takes, 3 the wider rule
-// where the warp-specialized form beat dequantize + cuBLAS in the harness (attention's 4096x4096 matrices at 384-512
-// and up to 2048 tokens, the feed-forward's up to 2048; opt-in until measured on the whole model), any other number
-// the best kernel the GPU has (wgmma.sp on Hopper, else mma.sp) for every shape.
+// feed-forward matrices, where the wgmma kernel beat dequantize to f16 + cuBLAS), in the wgmma kernel's
+// warp-specialized form (Q4_S24_CUDA_WGMMA_WS above); Q4_S24_CUDA_SPARSE_MMA=0 never (dequantize + cuBLAS
+// everywhere), 2 mma.sp for every shape it takes, 3 the rule where the warp-specialized form beat dequantize + cuBLAS
+// in the harness (attention's 4096x4096 matrices at 384-2048 tokens, the feed-forward's up to 2048; always that form;
+// opt-in until measured on the whole model), any other number the best kernel the GPU has (wgmma.sp on Hopper, else
+// mma.sp) for every shape.
 bool ggml_cuda_q4_s24_mul_mat_sparse_mma(ggml_backend_cuda_context & ctx, const ggml_tensor * src0,
                                          const ggml_tensor * src1, ggml_tensor * dst) {
     const int setting = sparse_mma_setting();
@@ -810,16 +812,16 @@ bool ggml_cuda_q4_s24_mul_mat_sparse_mma(ggml_backend_cuda_context & ctx, const 
     return true;
 }
 
-// Prefill's gate / up + SWIGLU in one sparse tensor-core launch (q4_s24_cuda_mul_mat_sparse_swiglu). By default (1)
-// where the MUL_MAT path (as Q4_S24_CUDA_SPARSE_MMA sets it) would run the wgmma kernel on gate and up anyway (the 8B
-// model's at up to 512 tokens): on the H200 pp2048 +6.5% (docs/benchmarks.md, session 22).
-// Q4_S24_CUDA_SPARSE_GLU=0 turns it off, 2 runs it for every batch past the mat-vec kernel's.
 // Whether a MUL_MAT request for `kernel` runs the unsplit wgmma kernel (either form) on these sizes.
 static bool runs_plain_wgmma(q4_s24_sparse_kernel kernel, int64_t nrows, int64_t k, int64_t ncols) {
     const int chosen = q4_s24_cuda_sparse_chosen_kernel(kernel, nrows, k, ncols);
     return chosen == Q4_S24_SPARSE_WGMMA || chosen == Q4_S24_SPARSE_WGMMA_WS;
 }
 
+// Prefill's gate / up + SWIGLU in one sparse tensor-core launch (q4_s24_cuda_mul_mat_sparse_swiglu). By default (1)
+// where the MUL_MAT path (as Q4_S24_CUDA_SPARSE_MMA sets it) would run the wgmma kernel on gate and up anyway (the 8B
+// model's at up to 512 tokens): on the H200 pp2048 +6.5% (docs/benchmarks.md, session 22).
+// Q4_S24_CUDA_SPARSE_GLU=0 turns it off, 2 runs it for every batch past the mat-vec kernel's.
 static bool launch_sparse_swiglu(ggml_backend_cuda_context & ctx, const ggml_tensor * up, const ggml_tensor * gate,
                                  ggml_tensor * glu) {
     static const int setting = q4_s24_cuda_env_int("Q4_S24_CUDA_SPARSE_GLU", 1);
