@@ -24,8 +24,9 @@
 #                                                   # PREFILL_SWITCHES="A=1 B=2" adds Q4_S24's pp512/pp2048 under each
 #                                                   # assignment against the defaults and its fused feed-forward
 #                                                   # checks, into $OUT/prefill-switches.md (micro-batches:
-#                                                   # PREFILL_SWITCH_UB, default 512, e.g. "512,2048"); PREFILL_NCU=1 Nsight
-#                                                   # Compute's sections for the first layer's big products
+#                                                   # PREFILL_SWITCH_UB, default 512, e.g. "512,2048");
+#                                                   # PREFILL_NCU=1 Nsight Compute's sections (stall reasons
+#                                                   # too) for the first layer's big products
 #                                                   # (into $OUT/prefill-ncu-<type>.txt)
 #   native-kernels/bench/gpu-engine-path.sh switches # after build: llama-bench tg128 of Q4_S24 with each setting of
 #                                                   # SWITCHES="A=1 B=2,C=1 Q4_0@D=1 arg:-ot,arg:X=CUDA0" against the
@@ -304,15 +305,15 @@ if [ "$step" = prefill ]; then
             run_checks "$setting: " "MUL_MAT_VEC_FUSION type=q4_s24" | tee -a "$OUT/prefill-switches.md"
         done
     fi
-    # PREFILL_NCU=1: Nsight Compute's speed-of-light, memory and compute sections for the first layer's big products
-    # of a 512-token prompt (our sparse kernel and cuBLAS's on Q4_S24, cuBLAS's on F16): what the sparse kernel waits
-    # for (L2 or DRAM throughput, tensor pipes), into $OUT/prefill-ncu-<type>.txt.
+    # PREFILL_NCU=1: Nsight Compute's speed-of-light, memory, compute, scheduler and warp-state sections (stall reasons;
+    # the L2 and the shared memory in flight were ruled out in session 22) for the first layer's big products of a
+    # 512-token prompt (our sparse kernel and cuBLAS's on Q4_S24, cuBLAS's on F16), into $OUT/prefill-ncu-<type>.txt.
     if [ "${PREFILL_NCU:-0}" = 1 ]; then
         for t in Q4_S24 f16; do
             stamp "Nsight Compute, prefill $t"
             ncu --kernel-name "regex:mul_mat_sparse_wgmma|gemm" --launch-count 8 --clock-control none \
                 --section SpeedOfLight --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis \
-                --section LaunchStats \
+                --section LaunchStats --section SchedulerStats --section WarpStateStats \
                 "$bin/llama-bench" -m "$WORK/model-$t.gguf" -ngl "$ngl" -fa 1 -p 512 -n 0 -r 1 --no-warmup \
                 > "$OUT/prefill-ncu-$t.txt" 2> "$LOGS/prefill-ncu-$t.log" || tail -5 "$LOGS/prefill-ncu-$t.log"
         done
