@@ -247,16 +247,6 @@ static void run_swiglu(std::mt19937 & rng, bool quick, std::vector<std::string> 
     CUDA_OK(cudaMalloc(&d_y, (size_t) 2 * max_cols * sh.rows * sizeof(float)));
     CUDA_OK(cudaMalloc(&d_scratch, q4_s24_cuda_act_bytes(sh.k, max_cols)));
     const q4_s24_cuda_act act = q4_s24_cuda_act_view(d_scratch, sh.k, max_cols);
-    // The result quantized for the down projection in the same launch (quantize_into), against
-    // q4_s24_cuda_quantize_act of the same result; the 32-row group counters start and must end at zero.
-    void *     d_in_launch;
-    void *     d_separate;
-    CUDA_OK(cudaMalloc(&d_in_launch, q4_s24_cuda_act_bytes(sh.rows, max_cols)));
-    CUDA_OK(cudaMalloc(&d_separate, q4_s24_cuda_act_bytes(sh.rows, max_cols)));
-    const q4_s24_cuda_act in_launch = q4_s24_cuda_act_view(d_in_launch, sh.rows, max_cols);
-    const q4_s24_cuda_act separate  = q4_s24_cuda_act_view(d_separate, sh.rows, max_cols);
-    const std::vector<unsigned> zero_counts((size_t) (sh.rows / 32), 0u);
-    unsigned *                  d_group_done = device_copy(zero_counts);
 
     std::vector<std::vector<double>> ref(max_cols);
     for (int c = 0; c < max_cols; ++c) {
@@ -323,38 +313,11 @@ static void run_swiglu(std::mt19937 & rng, bool quick, std::vector<std::string> 
             snprintf(what, sizeof what, "swiglu %lldx%lld batch %d %s: err %.2e", (long long) sh.rows, (long long) sh.k,
                      ncols, swiglu_shape_name(v), e);
             expect(e < 1e-5, what);
-            // Twice: the counters the first launch leaves must serve the second. The outputs are NaN first, so a block
-            // that quantized its group before the others' stores landed would read NaNs, not the last launch's values.
-            for (int pass = 0; pass < 2; ++pass) {
-                CUDA_OK(cudaMemset(d_in_launch, 0xff, q4_s24_cuda_act_bytes(sh.rows, max_cols)));
-                CUDA_OK(cudaMemset(d_y, 0xff, (size_t) max_cols * sh.rows * sizeof(float)));
-                q4_s24_cuda_swiglu_variant(shape, d_up, d_gate, sh.rows, sh.k, row_bytes, act, ncols, d_y, sh.rows, 0,
-                                           &in_launch, d_group_done);
-                q4_s24_cuda_quantize_act(d_y, sh.rows, sh.rows, ncols, separate, 0);
-                LAUNCH_OK();
-                const bool same_q = host_copy(in_launch.q, (size_t) ncols * sh.rows) ==
-                                    host_copy(separate.q, (size_t) ncols * sh.rows);
-                const std::vector<float> d_a = host_copy(in_launch.d, (size_t) ncols * sh.rows / 32);
-                const std::vector<float> d_b = host_copy(separate.d, (size_t) ncols * sh.rows / 32);
-                const bool same_d = memcmp(d_a.data(), d_b.data(), d_a.size() * sizeof(float)) == 0;
-                snprintf(what, sizeof what, "swiglu %lldx%lld batch %d %s, pass %d: quantized in the launch as by "
-                         "q4_s24_cuda_quantize_act (q %s, d %s), counters back to zero",
-                         (long long) sh.rows, (long long) sh.k, ncols, swiglu_shape_name(v), pass,
-                         same_q ? "equal" : "differ", same_d ? "equal" : "differ");
-                expect(same_q && same_d && host_copy(d_group_done, zero_counts.size()) == zero_counts, what);
-            }
             const float us = time_us(
                 [&](int i) {
                     const size_t o = (size_t) (i % copies) * w_bytes;
                     q4_s24_cuda_swiglu_variant(shape, d_up + o, d_gate + o, sh.rows, sh.k, row_bytes, act, ncols, d_y,
                                                sh.rows, 0);
-                },
-                iters);
-            const float us_quantizing = time_us(
-                [&](int i) {
-                    const size_t o = (size_t) (i % copies) * w_bytes;
-                    q4_s24_cuda_swiglu_variant(shape, d_up + o, d_gate + o, sh.rows, sh.k, row_bytes, act, ncols, d_y,
-                                               sh.rows, 0, &in_launch, d_group_done);
                 },
                 iters);
             const float total = time_us(
@@ -365,8 +328,7 @@ static void run_swiglu(std::mt19937 & rng, bool quick, std::vector<std::string> 
                                                sh.rows, 0);
                 },
                 iters);
-            printf("%5d %-8s %9.2f %9.2f %9.2f  err %.1e; quantizing its result too %9.2f us\n", ncols,
-                   swiglu_shape_name(v), us, total, unfused, e, us_quantizing);
+            printf("%5d %-8s %9.2f %9.2f %9.2f  err %.1e\n", ncols, swiglu_shape_name(v), us, total, unfused, e);
             if (best_v < 0 || total < best) {
                 best   = total;
                 best_v = v;
@@ -384,9 +346,6 @@ static void run_swiglu(std::mt19937 & rng, bool quick, std::vector<std::string> 
     CUDA_OK(cudaFree(d_x));
     CUDA_OK(cudaFree(d_y));
     CUDA_OK(cudaFree(d_scratch));
-    CUDA_OK(cudaFree(d_in_launch));
-    CUDA_OK(cudaFree(d_separate));
-    CUDA_OK(cudaFree(d_group_done));
 }
 
 // A producer kernel like ggml's norm or quantize kernels under programmatic dependent launch: it lets the next kernel

@@ -208,11 +208,6 @@ struct mmv_matrices {
     bool            prefetch_addend; // staged kernel: reads add right after its wait (see there)
     mmv_epilogue    epilogue[kMmvMaxGroup];
     q4_s24_cuda_rope rope;
-    // SWIGLU only, where set: the result also quantized (as quantize_act_kernel would) into these, each 32-row group
-    // by the thread block that finishes it last, as counted in group_done (zeros, left zero for the next launch).
-    int8_t *   quantized_q;
-    float *    quantized_d;
-    unsigned * group_done;
 };
 
 // The blocks of a group launch (GROUP) that compute matrix m: group.first_block[m] on. Sets the matrix's index,
@@ -342,38 +337,8 @@ __device__ __forceinline__ float load_addend(const mmv_matrices & group, int64_t
     return 0.0f;
 }
 
-// A SWIGLU launch's result quantized for the next mat-vec (the down projection), so that it needs no quantize launch:
-// every block counts its rows into their 32-row group once its stores are out, and the block that completes a group
-// quantizes it, warp 0 one column at a time, from the L2 (other blocks' stores) with quantize_in_warp, exactly as
-// quantize_act_kernel does. Needs nrows % 32 == 0 and ROWS dividing 32 (every group has 32 / ROWS blocks).
-template <int ROWS, int NCOLS>
-__device__ __forceinline__ void quantize_completed_group(const mmv_matrices & group, int64_t row0, int64_t nrows,
-                                                         const float * y, int64_t y_col_stride) {
-    static_assert(32 % ROWS == 0, "a block's rows lie in one 32-row group");
-    __shared__ bool completes;
-    __threadfence(); // this block's stores before its count
-    __syncthreads();
-    const int64_t g = row0 / 32;
-    if (threadIdx.x == 0) {
-        completes = atomicAdd(&group.group_done[g], 1u) + 1 == 32 / ROWS;
-        if (completes) {
-            group.group_done[g] = 0; // every block of the group has counted: zero for the next launch
-        }
-    }
-    __syncthreads();
-    if (completes && threadIdx.x < 32) {
-        __threadfence(); // the other blocks' stores, which their counts came after
-#pragma unroll
-        for (int c = 0; c < NCOLS; ++c) {
-            const int64_t e = g * 32 + threadIdx.x;
-            quantize_in_warp(__ldcg(&y[c * y_col_stride + e]), c * nrows + e, group.quantized_q, group.quantized_d);
-        }
-    }
-}
-
 // The end of both mat-vec kernels: each thread's partial sums of the block's rows, summed over the block, then (SWIGLU)
-// silu(gate) * up, (single matrix) plus the residual (addend, from load_addend), stored; a SWIGLU result also quantized
-// for the next mat-vec where the launch asks (quantize_completed_group).
+// silu(gate) * up, (single matrix) plus the residual (addend, from load_addend), stored.
 template <int ROWS, int NCOLS, int THREADS, bool SWIGLU, bool GROUP>
 __device__ __forceinline__ void store_rows(const float (&acc)[SWIGLU ? 2 * ROWS : ROWS][NCOLS], int64_t row0,
                                            int64_t nrows, float * y, int64_t y_col_stride,
@@ -440,11 +405,6 @@ __device__ __forceinline__ void store_rows(const float (&acc)[SWIGLU ? 2 * ROWS 
                 }
             }
             y[c * y_col_stride + row] = sum;
-        }
-    }
-    if constexpr (SWIGLU) {
-        if (group.quantized_q != nullptr) {
-            quantize_completed_group<ROWS, NCOLS>(group, row0, nrows, y, y_col_stride);
         }
     }
 }
@@ -1097,28 +1057,19 @@ void q4_s24_cuda_mul_mat_vec_group(const q4_s24_cuda_mmv_matrix * matrices, int 
 
 void q4_s24_cuda_swiglu_variant(q4_s24_cuda_swiglu_shape shape, const void * w_up, const void * w_gate, int64_t nrows,
                                 int64_t k, size_t w_row_bytes, q4_s24_cuda_act act, int ncols, float * y,
-                                int64_t y_col_stride, cudaStream_t stream, const q4_s24_cuda_act * quantize_into,
-                                unsigned * group_done) {
-    mmv_matrices mats = single_matrix(w_up, nrows, y, y_col_stride);
-    if (quantize_into != nullptr) {
-        if (nrows % 32 != 0 || group_done == nullptr) {
-            fprintf(stderr, "q4_s24_cuda_swiglu_variant: quantizing needs whole 32-row groups and their counters\n");
-            abort();
-        }
-        mats.quantized_q = quantize_into->q;
-        mats.quantized_d = quantize_into->d;
-        mats.group_done  = group_done;
-    }
+                                int64_t y_col_stride, cudaStream_t stream) {
     switch (shape) {
 #define Q4_S24_SWIGLU_CASE(R, T, U) \
         case Q4_S24_SWIGLU_R##R##_T##T##_U##U: \
-            launch_for_cols<R, T, U, false, true>(ncols, mats, w_gate, k, w_row_bytes, act, stream); \
+            launch_for_cols<R, T, U, false, true>(ncols, single_matrix(w_up, nrows, y, y_col_stride), w_gate, k, \
+                                                  w_row_bytes, act, stream); \
             break;
         Q4_S24_SWIGLU_SHAPES(Q4_S24_SWIGLU_CASE)
 #undef Q4_S24_SWIGLU_CASE
 #define Q4_S24_SWIGLU_CASE(R, T) \
         case Q4_S24_SWIGLU_STAGED_R##R##_T##T: \
-            launch_for_cols<R, T, kStaged, false, true>(ncols, mats, w_gate, k, w_row_bytes, act, stream); \
+            launch_for_cols<R, T, kStaged, false, true>(ncols, single_matrix(w_up, nrows, y, y_col_stride), w_gate, \
+                                                        k, w_row_bytes, act, stream); \
             break;
         Q4_S24_SWIGLU_STAGED_SHAPES(Q4_S24_SWIGLU_CASE)
 #undef Q4_S24_SWIGLU_CASE
@@ -1151,10 +1102,9 @@ q4_s24_cuda_swiglu_shape q4_s24_cuda_swiglu_default_shape(int64_t nrows, int64_t
 
 void q4_s24_cuda_mul_mat_vec_swiglu(const void * w_up, const void * w_gate, int64_t nrows, int64_t k,
                                     size_t w_row_bytes, q4_s24_cuda_act act, int ncols, float * y,
-                                    int64_t y_col_stride, cudaStream_t stream, const q4_s24_cuda_act * quantize_into,
-                                    unsigned * group_done) {
+                                    int64_t y_col_stride, cudaStream_t stream) {
     q4_s24_cuda_swiglu_variant(q4_s24_cuda_swiglu_default_shape(nrows, k, ncols), w_up, w_gate, nrows, k, w_row_bytes,
-                               act, ncols, y, y_col_stride, stream, quantize_into, group_done);
+                               act, ncols, y, y_col_stride, stream);
 }
 
 void q4_s24_cuda_mul_mat_vec(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, const float * x,

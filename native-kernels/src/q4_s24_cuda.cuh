@@ -92,13 +92,10 @@ void q4_s24_cuda_mul_mat_vec_group(const q4_s24_cuda_mmv_matrix * matrices, int 
 
 // Feed-forward gate and up projections with SWIGLU in one launch: y[c*y_col_stride + r] =
 // silu(dot(gate row r, x_c)) * dot(up row r, x_c). w_up and w_gate have the same shape and row bytes; act holds
-// x quantized by q4_s24_cuda_quantize_act (ncols 1..8). quantize_into (nrows % 32 == 0): y also quantized into it as
-// q4_s24_cuda_quantize_act would (for the down projection), in the same launch; group_done: nrows / 32 counters, zero
-// before, left zero after (the caller allocates and zeroes them once).
+// x quantized by q4_s24_cuda_quantize_act (ncols 1..8).
 void q4_s24_cuda_mul_mat_vec_swiglu(const void * w_up, const void * w_gate, int64_t nrows, int64_t k,
                                     size_t w_row_bytes, q4_s24_cuda_act act, int ncols, float * y,
-                                    int64_t y_col_stride, cudaStream_t stream,
-                                    const q4_s24_cuda_act * quantize_into = nullptr, unsigned * group_done = nullptr);
+                                    int64_t y_col_stride, cudaStream_t stream);
 // Its launch shapes (R rows of each matrix per thread block, T threads, U sub-blocks in flight per thread), for the
 // harness to time; then the staged shapes (R, T: the rows go through shared memory, as Q4_S24_MMV_STAGED_SHAPES).
 #define Q4_S24_SWIGLU_SHAPES(X) X(1, 128, 1) X(2, 64, 1) X(4, 64, 1) X(2, 64, 2) X(4, 64, 2)
@@ -116,8 +113,7 @@ const char * q4_s24_cuda_swiglu_shape_name(q4_s24_cuda_swiglu_shape shape);
 q4_s24_cuda_swiglu_shape q4_s24_cuda_swiglu_default_shape(int64_t nrows, int64_t k, int ncols);
 void q4_s24_cuda_swiglu_variant(q4_s24_cuda_swiglu_shape shape, const void * w_up, const void * w_gate, int64_t nrows,
                                 int64_t k, size_t w_row_bytes, q4_s24_cuda_act act, int ncols, float * y,
-                                int64_t y_col_stride, cudaStream_t stream,
-                                const q4_s24_cuda_act * quantize_into = nullptr, unsigned * group_done = nullptr);
+                                int64_t y_col_stride, cudaStream_t stream);
 
 // Mat-vec launch shapes: R weight rows per thread block, T threads per block, U sub-blocks whose loads a thread
 // issues before computing. The harness times each; q4_s24_cuda_mmv_default_variant picks per shape from those timings.

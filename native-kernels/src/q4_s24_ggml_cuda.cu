@@ -53,8 +53,6 @@ bool ggml_cuda_q4_s24_supports_op(const ggml_tensor * op) {
 struct ggml_cuda_q4_s24_state {
     void * buffer    = nullptr;
     bool   no_buffer = false; // cudaMalloc failed once (device full): scratch from the pool from then on
-    unsigned * group_done    = nullptr; // the SWIGLU launch's 32-row group counters (group_counters)
-    bool       no_group_done = false;
 };
 
 // Covers inputs of up to 32768 values x 8 columns (Llama-3-70B's feed-forward width is 28672).
@@ -71,9 +69,6 @@ void ggml_cuda_q4_s24_free_state(ggml_cuda_q4_s24_state * state) {
     if (state != nullptr) {
         if (state->buffer != nullptr) {
             CUDA_CHECK(cudaFree(state->buffer));
-        }
-        if (state->group_done != nullptr) {
-            CUDA_CHECK(cudaFree(state->group_done));
         }
         delete state;
     }
@@ -98,29 +93,6 @@ static void * activation_buffer(ggml_backend_cuda_context & ctx) {
         }
     }
     return state.buffer;
-}
-
-// Counters for the SWIGLU launch's 32-row groups of up to kActCacheBytes's inputs (32768 values), zeroed once on first
-// use on the context's stream, ahead of every launch that counts (each leaves them zero); null when they cannot be
-// allocated, or not yet and the stream is being captured into a CUDA graph (ggml runs a graph's first evaluations
-// uncaptured, so this is a safeguard).
-static const int64_t kMaxQuantizedGroups = 32768 / 32;
-static unsigned * group_counters(ggml_backend_cuda_context & ctx) {
-    ggml_cuda_q4_s24_state & state = q4_s24_state(ctx);
-    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
-    if (state.group_done == nullptr && !state.no_group_done &&
-        cudaStreamIsCapturing(ctx.stream(), &capture) == cudaSuccess && capture == cudaStreamCaptureStatusNone) {
-        if (cudaMalloc(&state.group_done, kMaxQuantizedGroups * sizeof(unsigned)) != cudaSuccess ||
-            cudaMemsetAsync(state.group_done, 0, kMaxQuantizedGroups * sizeof(unsigned), ctx.stream()) != cudaSuccess) {
-            (void) cudaGetLastError();
-            if (state.group_done != nullptr) {
-                (void) cudaFree(state.group_done);
-            }
-            state.group_done    = nullptr;
-            state.no_group_done = true;
-        }
-    }
-    return state.group_done;
 }
 
 // Whether two tensors' bytes overlap.
@@ -346,13 +318,12 @@ void ggml_cuda_q4_s24_graph_optimize(ggml_cgraph * cgraph) {
 }
 
 static void launch_swiglu(ggml_backend_cuda_context & ctx, const ggml_tensor * up, const ggml_tensor * gate,
-                          ggml_tensor * glu, q4_s24_cuda_act act, const q4_s24_cuda_act * quantize_into = nullptr,
-                          unsigned * group_done = nullptr) {
+                          ggml_tensor * glu, q4_s24_cuda_act act) {
     const ggml_tensor * w_up   = up->src[0];
     const ggml_tensor * w_gate = gate->src[0];
     q4_s24_cuda_mul_mat_vec_swiglu(w_up->data, w_gate->data, w_up->ne[1], w_up->ne[0], w_up->nb[1], act,
                                    (int) up->src[1]->ne[1], (float *) glu->data,
-                                   (int64_t) (glu->nb[1] / sizeof(float)), ctx.stream(), quantize_into, group_done);
+                                   (int64_t) (glu->nb[1] / sizeof(float)), ctx.stream());
     CUDA_CHECK(cudaGetLastError());
 }
 
@@ -664,50 +635,6 @@ static const ggml_tensor * norm_weight_row(const ggml_tensor * rms_norm, const g
     return fits ? weight : nullptr;
 }
 
-// Q4_S24_CUDA_SWIGLU_QUANT=1: the gate/up + SWIGLU launch also quantizes its result for the down projection (each
-// 32-row group by the thread block that finishes it), so that the down projection needs no quantize launch of its own
-// (session 20's timeline: ~44 us of a ~1490 us token). Measured on the H200 correct (identical greedy output, every
-// test-backend-ops case) and 2.4% slower (597.2 vs 611.9 t/s, session 22): opt-in, to be removed with a GPU check of
-// the default decode kernels it threads through.
-static bool swiglu_quantizes_for_down() {
-    static const bool on = q4_s24_cuda_env_flag("Q4_S24_CUDA_SWIGLU_QUANT");
-    return on;
-}
-
-// After the gate/up + SWIGLU launch that writes glu: node j, the down projection (a mat-vec of glu), and node j + 1, its
-// residual ADD, in the next launch, reading glu as the SWIGLU launch quantized it. The nodes taken (2), or 0 (nothing
-// launched; the caller launches the SWIGLU alone).
-static int launch_swiglu_and_down(ggml_backend_cuda_context & ctx, ggml_cgraph * cgraph, int j, ggml_tensor * glu,
-                                  q4_s24_cuda_act act) {
-    static const ggml_op down_ops[] = { GGML_OP_MUL_MAT, GGML_OP_ADD };
-    if (!swiglu_quantizes_for_down() || !ggml_can_fuse(cgraph, j, down_ops, 2)) {
-        return 0;
-    }
-    const ggml_tensor * down   = cgraph->nodes[j];
-    ggml_tensor *       sum    = cgraph->nodes[j + 1];
-    const ggml_tensor * addend = sum->src[0] == down ? sum->src[1] : sum->src[0];
-    const int64_t       k      = glu->ne[0];
-    const int           ncols  = (int) glu->ne[1];
-    // The SWIGLU rows in whole 32-row groups, glu's columns contiguous (as quantize_in_warp indexes them).
-    if (down->src[1] != glu || !mat_vec_add_takes(down, addend, sum) || k % 32 != 0 || k > kMaxQuantizedGroups * 32 ||
-        ctx.curr_stream_no != 0) {
-        return 0;
-    }
-    unsigned * group_done = group_counters(ctx);
-    if (group_done == nullptr) {
-        return 0;
-    }
-    ggml_cuda_pool_alloc<char> scratch(ctx.pool(), q4_s24_cuda_act_bytes(k, ncols)); // not act's buffer: still read
-    const q4_s24_cuda_act      quantized = q4_s24_cuda_act_view(scratch.get(), k, ncols);
-    launch_swiglu(ctx, glu->src[1], glu->src[0], glu, act, &quantized, group_done);
-    const ggml_tensor * w = down->src[0];
-    q4_s24_cuda_mul_mat_vec_q(w->data, w->ne[1], w->ne[0], w->nb[1], quantized, ncols, (float *) sum->data,
-                              (int64_t) (sum->nb[1] / sizeof(float)), ctx.stream(), (const float *) addend->data,
-                              (int64_t) (addend->nb[1] / sizeof(float)));
-    CUDA_CHECK(cudaGetLastError());
-    return 2;
-}
-
 int ggml_cuda_q4_s24_try_fuse_rms_norm(ggml_backend_cuda_context & ctx, ggml_cgraph * cgraph, int i,
                                        bool glu_fusable) {
     if (norm_fusion_disabled() || i + 3 >= cgraph->n_nodes) {
@@ -746,9 +673,6 @@ int ggml_cuda_q4_s24_try_fuse_rms_norm(ggml_backend_cuda_context & ctx, ggml_cgr
     CUDA_CHECK(cudaGetLastError());
     if (to_swiglu) {
         ggml_tensor * glu = cgraph->nodes[i + 4];
-        if (const int down = launch_swiglu_and_down(ctx, cgraph, i + 5, glu, act)) {
-            return 4 + down; // and the down projection with its residual
-        }
         launch_swiglu(ctx, glu->src[1], glu->src[0], glu, act);
         return 4; // rms_norm, mul, the two matmuls and the GLU
     }
