@@ -1063,6 +1063,36 @@ static void run_profile_launches(std::mt19937 & rng) {
     }
 }
 
+// The launches Nsight Compute profiles in run.sh's profile-prefill mode: the sparse prefill kernels on the 8B
+// feed-forward shapes at PROFILE_TOKENS tokens (default 512), one launch each (ncu picks them by name), and the
+// gate / up + SWIGLU form (warp-specialized, then plain). Values are random; nothing is checked here.
+static void run_profile_prefill_launches(std::mt19937 & rng) {
+    const char *  env_tokens = getenv("PROFILE_TOKENS");
+    const int64_t ntok       = env_tokens != nullptr ? atoll(env_tokens) : 512;
+    for (const Shape & sh : {Shape{14336, 4096}, Shape{4096, 14336}}) {
+        const HostWeights hw        = make_weights(sh, rng);
+        const size_t      row_bytes = (size_t) (sh.k / QK_Q4_S24) * sizeof(block_q4_s24);
+        uint8_t *         d_w       = device_copy(hw.blocks);
+        half *            d_x       = device_copy(random_half_activations(rng, sh.k, ntok));
+        float *           d_y       = device_filled<float>((size_t) ntok * sh.rows);
+        for (const auto & kern : kSparseKernels) {
+            if (q4_s24_cuda_mul_mat_sparse_mma(d_w, sh.rows, sh.k, row_bytes, d_x, ntok, d_y, sh.rows, 0, kern.kernel)) {
+                LAUNCH_OK();
+            }
+        }
+        if (sh.rows == 14336) { // gate and up: the same matrix twice is enough for a profile
+            for (const bool ws : { true, false }) {
+                q4_s24_cuda_mul_mat_sparse_swiglu(d_w, d_w, sh.rows, sh.k, row_bytes, d_x, ntok, d_y, sh.rows, 0, ws);
+                LAUNCH_OK();
+            }
+        }
+        CUDA_OK(cudaDeviceSynchronize());
+        CUDA_OK(cudaFree(d_w));
+        CUDA_OK(cudaFree(d_x));
+        CUDA_OK(cudaFree(d_y));
+    }
+}
+
 int main(int argc, char ** argv) {
     const unsigned seed  = argc > 1 ? (unsigned) strtoul(argv[1], nullptr, 10) : (unsigned) std::random_device{}();
     const char *   mode  = argc > 2 ? argv[2] : "";
@@ -1077,6 +1107,11 @@ int main(int argc, char ** argv) {
     if (argc > 2 && strcmp(argv[2], "profile") == 0) {
         std::mt19937 prng(seed);
         run_profile_launches(prng);
+        return 0;
+    }
+    if (argc > 2 && strcmp(argv[2], "profile-prefill") == 0) {
+        std::mt19937 prng(seed);
+        run_profile_prefill_launches(prng);
         return 0;
     }
     printf("seed %u%s\n", seed, quick ? " (quick: checks, one timing iteration)" : "");

@@ -5,7 +5,8 @@
 #   native-kernels/cuda-harness/run.sh SEED profile  Nsight Compute details of the decode kernels (needs ncu)
 #   native-kernels/cuda-harness/run.sh SEED prefill  the prefill checks and timings alone
 #   native-kernels/cuda-harness/run.sh SEED decode   everything but the prefill (decode kernels, norm, get_rows)
-#   native-kernels/cuda-harness/run.sh SEED profile-prefill  Nsight Compute on the sparse tensor-core prefill kernel
+#   native-kernels/cuda-harness/run.sh SEED profile-prefill  Nsight Compute on the sparse tensor-core prefill kernels
+#                                                    (8B feed-forward shapes; per-instruction stall samples)
 #   native-kernels/cuda-harness/run.sh SEED q6k      the batch-1 Q6_K mat-vec alone (q6_k_cuda_harness.cu; the default
 #                                                    and decode modes run it too)
 #   HARNESS_NVCC_FLAGS=-DQ4_S24_MMA_STAGED_PAD=1 HARNESS_OUT=/tmp/hpad native-kernels/cuda-harness/run.sh SEED prefill
@@ -108,13 +109,25 @@ nvcc "${common[@]}" ${HARNESS_NVCC_FLAGS:-} -gencode=arch=compute_${arch#sm_},co
     "$here/q4_s24_cuda_harness.cu" "$src/q4_s24_cuda.cu" "$src/q4_s24_cuda_sparse_mma.cu" "$src/q4_s24_ref.c" -lcublas \
     -o "$out/q4_s24_cuda_harness"
 if [ "$mode" = "profile-prefill" ]; then
-    # Nsight Compute on the sparse tensor-core prefill (a few launches of the prefill checks): stall reasons, pipes.
-    # PROFILE_KERNELS (an ncu kernel-name regex, default both kernels) and PROFILE_LAUNCHES narrow it; NCU_METRICS
-    # (ncu's --metrics list) replaces the full set.
-    what=(--set full)
+    # Nsight Compute on the sparse tensor-core prefill: one launch of each kernel on the 8B feed-forward shapes at
+    # PROFILE_TOKENS tokens (default 512; the harness's profile-prefill launches), full set with the source counters.
+    # Writes $out/prefill-profile.ncu-rep, its details page (prefill-details.txt), raw metrics (prefill-raw.csv) and
+    # the per-instruction SASS page with stall samples (prefill-source-N.csv, one per profiled launch).
+    # PROFILE_KERNELS (an ncu kernel-name regex, default every sparse wgmma kernel) narrows it; NCU_METRICS (ncu's
+    # --metrics list) replaces the full set.
+    what=(--set full --import-source yes)
     if [ -n "${NCU_METRICS:-}" ]; then what=(--metrics "$NCU_METRICS"); fi
-    ncu "${what[@]}" --kernel-name "regex:${PROFILE_KERNELS:-mul_mat_sparse_w?mma_kernel}" \
-        --launch-count "${PROFILE_LAUNCHES:-4}" "$out/q4_s24_cuda_harness" "$seed" prefill-quick
+    ncu "${what[@]}" --kernel-name "regex:${PROFILE_KERNELS:-mul_mat_sparse_wgmma}" -f -o "$out/prefill-profile" \
+        "$out/q4_s24_cuda_harness" "$seed" profile-prefill
+    ncu -i "$out/prefill-profile.ncu-rep" --print-details all > "$out/prefill-details.txt"
+    ncu -i "$out/prefill-profile.ncu-rep" --page raw --csv > "$out/prefill-raw.csv"
+    n=$(ncu -i "$out/prefill-profile.ncu-rep" --page raw --csv | tail -n +3 | wc -l)
+    for ((i = 0; i < n; i++)); do
+        ncu -i "$out/prefill-profile.ncu-rep" --page source --csv --print-source sass --launch-skip "$i" \
+            --launch-count 1 > "$out/prefill-source-$i.csv" || echo "no source page for launch $i"
+    done
+    grep -E "^  [a-z_]+.*\(|Duration|Warp Cycles Per Issued|Issue Slots Busy|No Eligible|Active Warps Per|Stall|L2 Cache Throughput|Compute \(SM\) Throughput" \
+        "$out/prefill-details.txt" | head -n 200
     exit 0
 fi
 if [ "$mode" = "profile" ]; then

@@ -420,8 +420,9 @@ static_assert(kWgXStageBytes % 1024 == 0 && kWgSharedBytes <= 227 * 1024,
 // copies, all of chunk threadIdx % 16 for tokens threadIdx / 16 + 16c. Tokens past the end are zero-filled rather than
 // read again from the last one (every block of a partial tile would hammer those same bytes); rows past the end repeat
 // the last one (zeros would be invalid metadata). Offsets are 32-bit: accepts() bounds the matrix and activation sizes.
-// With GLU (the gate / up + SWIGLU kernel) a tile's staged rows 0 .. kWgRows - 1 are rows row0 .. of the gate matrix
-// and rows kWgRows .. of the up matrix, the same rows: copy c reads the second matrix where bit c of w_second is set.
+// With GLU (the gate / up + SWIGLU kernel) a tile covers kWgRows output rows of both matrices, interleaved so that a
+// thread holds the gate and up sums of the same row and token (glu_staged_row): copy c reads the second (up) matrix
+// where bit c of w_second is set.
 struct wgmma_stage_plan {
     uint32_t w_off[kWgWCopies];
     uint32_t w_half;
@@ -430,6 +431,17 @@ struct wgmma_stage_plan {
     uint32_t x_valid;           // bit c: copy c's token exists
     uint32_t x_dst;             // shared byte offset of copy 0 in a stage (copy c: + kWgXCopyStride c)
 };
+
+// GLU tiles: staged row r (0 .. kWgTileRows - 1; warpgroup r / 64, its warp (r % 64) / 16, that warp's row i = r % 16)
+// holds output row glu_output_row(r) of the gate matrix for i < 8 and of the up matrix for i >= 8. A wgmma accumulator
+// element j is row g + 8 * ((j >> 1) & 1) of its warp's 16 (wgmma_sp_m64k32), so elements j and j | 2 of a thread are
+// the gate and up sums of one row and token: SWIGLU needs no exchange between threads.
+__host__ __device__ constexpr int glu_output_row(int r) {
+    return (r / 64) * (kWgRows / 2) + ((r % 64) / 16) * 8 + r % 8;
+}
+__host__ __device__ constexpr bool glu_staged_row_is_up(int r) {
+    return r % 16 >= 8;
+}
 
 template <bool GLU>
 [[maybe_unused]] __device__ __forceinline__ wgmma_stage_plan make_wgmma_stage_plan(int64_t row0, int64_t nrows,
@@ -446,8 +458,8 @@ template <bool GLU>
             const int     i      = tid + c * kThreads;
             const int     wd     = i % kStagedWords;
             const int     r      = i / kStagedWords;
-            const bool    second = r >= kWgRows;
-            const int64_t want   = row0 + (second ? r - kWgRows : r);
+            const bool    second = glu_staged_row_is_up(r);
+            const int64_t want   = row0 + glu_output_row(r);
             const int64_t row    = want < nrows ? want : nrows - 1;
             p.w_off[c]           = (uint32_t) (row * row_bytes) + (uint32_t) staged_byte_source(0, wd);
             p.w_half |= (staged_half_delta(wd) == 32 ? 2u : staged_half_delta(wd) == 16 ? 1u : 0u) << (2 * c);
@@ -588,50 +600,45 @@ template <int N> __device__ __forceinline__ void wgmma_fence_operands(float (&d)
     }
 }
 
-// Stores a finished tile: the consumer warpgroups' accumulators (consumer thread ct, 0-255: warpgroup ct / 128 owns
-// rows warp_row ..), plain, added atomically (K split) or, with GLU, as silu(gate) * up: warpgroup 1 (the up rows)
-// hands its sums to warpgroup 0 thread for thread through `scratch` (the stages' memory, free once every wgmma and copy
-// is done); the same accumulator element of the same thread of a warpgroup is the same row and token of the tile.
-// consumers_sync: a barrier over the 256 consumer threads.
-template <bool GLU, typename Sync>
-__device__ __forceinline__ void store_wgmma_tile(const float (&acc)[kWgTokens / 2], uint8_t * scratch, int ct,
-                                                 int warp_row, int t, int64_t row0, int64_t tok0, int64_t nrows,
-                                                 int64_t ncols, float * __restrict__ y, int64_t y_col_stride,
-                                                 bool atomic, Sync consumers_sync) {
-    if constexpr (GLU) {
-        static_assert(kWgTokens / 2 * 128 * sizeof(float) <= kWgStages * kWgStageBytes, "the up sums fit the stages");
-        float *   up_sums   = reinterpret_cast<float *>(scratch);
-        const int wg_thread = ct % 128;
-        consumers_sync(); // every warpgroup's wgmma and every copy are done with the stages
-        if (ct >= 128) {
-#pragma unroll
-            for (int j = 0; j < kWgTokens / 2; ++j) {
-                up_sums[j * 128 + wg_thread] = acc[j];
-            }
+// Stores a finished tile from consumer warp cwarp (0-7) lane (g, t)'s accumulators: plain, added atomically (K split),
+// or with GLU as silu(gate) * up (elements j and j | 2 are the gate and up sums of one row and token, glu_output_row).
+// Tiles inside the matrix (all but the last row and token tiles) skip the per-element bounds checks.
+template <bool GLU>
+__device__ __forceinline__ void store_wgmma_tile(const float (&acc)[kWgTokens / 2], int cwarp, int g, int t,
+                                                 int64_t row0, int64_t tok0, int64_t nrows, int64_t ncols,
+                                                 float * __restrict__ y, int64_t y_col_stride, bool atomic) {
+    constexpr int tile_rows = GLU ? kWgRows : kWgTileRows;
+    // This thread's first output row in the tile (element j adds 8 * ((j >> 1) & 1) without GLU) and token.
+    const int     row_in    = GLU ? glu_output_row(16 * cwarp + g) : 16 * cwarp + g;
+    float *       y0        = y + (tok0 + 2 * t) * y_col_stride + row0 + row_in;
+    const bool    interior  = row0 + tile_rows <= nrows && tok0 + kWgTokens <= ncols;
+    const auto    store     = [&](int j, bool check) {
+        const int  row_add = GLU ? 0 : 8 * ((j >> 1) & 1);
+        const int  tok_add = 8 * (j >> 2) + (j & 1);
+        if (check && (row0 + row_in + row_add >= nrows || tok0 + 2 * t + tok_add >= ncols)) {
+            return;
         }
-        consumers_sync();
-        if (ct < 128) {
+        float * dst = y0 + tok_add * y_col_stride + row_add;
+        if constexpr (GLU) {
+            *dst = q4_s24_swiglu(acc[j], acc[j | 2]);
+        } else if (!atomic) {
+            *dst = acc[j];
+        } else {
+            atomicAdd(dst, acc[j]);
+        }
+    };
+    if (interior) {
 #pragma unroll
-            for (int j = 0; j < kWgTokens / 2; ++j) {
-                const int64_t row = row0 + warp_row + 8 * ((j >> 1) & 1);
-                const int64_t tok = tok0 + 8 * (j >> 2) + 2 * t + (j & 1);
-                if (row < nrows && tok < ncols) {
-                    y[tok * y_col_stride + row] = q4_s24_swiglu(acc[j], up_sums[j * 128 + wg_thread]);
-                }
+        for (int j = 0; j < kWgTokens / 2; ++j) {
+            if (!GLU || ((j >> 1) & 1) == 0) {
+                store(j, false);
             }
         }
     } else {
-        (void) scratch; (void) ct; (void) consumers_sync;
 #pragma unroll
         for (int j = 0; j < kWgTokens / 2; ++j) {
-            const int64_t row = row0 + warp_row + 8 * ((j >> 1) & 1);
-            const int64_t tok = tok0 + 8 * (j >> 2) + 2 * t + (j & 1);
-            if (row < nrows && tok < ncols) {
-                if (!atomic) {
-                    y[tok * y_col_stride + row] = acc[j];
-                } else {
-                    atomicAdd(&y[tok * y_col_stride + row], acc[j]);
-                }
+            if (!GLU || ((j >> 1) & 1) == 0) {
+                store(j, true);
             }
         }
     }
@@ -640,7 +647,7 @@ __device__ __forceinline__ void store_wgmma_tile(const float (&acc)[kWgTokens / 
 // gridDim.z > 1 splits K: block z takes its share of the steps and adds its partial sums into y with atomicAdd, onto
 // zeros the caller wrote. Two splits stay deterministic (0 + a + b and 0 + b + a round alike); more would not.
 // GLU (the gate / up + SWIGLU kernel; no split): w is the gate matrix and w_up the up matrix of the same shape; a block
-// takes the same kWgRows rows of both (warpgroup 0 the gate's, 1 the up's) and stores silu(gate) * up, so ggml's
+// takes the same kWgRows rows of both (interleaved, glu_output_row) and stores silu(gate) * up, so ggml's
 // separate SWIGLU launch, the two f32 results it reads and one of the two activation conversions go away.
 template <bool GLU>
 __global__ void __launch_bounds__(kThreads, 1)
@@ -717,8 +724,7 @@ mul_mat_sparse_wgmma_kernel(const uint8_t * __restrict__ w, const uint8_t * __re
     wgmma_wait<0>();
     cp_async_wait<0>(); // the last iterations' zero-filling copies, before the block's shared memory is released
     wgmma_fence_operands(acc);
-    store_wgmma_tile<GLU>(acc, smem, (int) threadIdx.x, warp_row, t, row0, tok0, nrows, ncols, y, y_col_stride,
-                          gridDim.z > 1, [] { __syncthreads(); });
+    store_wgmma_tile<GLU>(acc, warp, g, t, row0, tok0, nrows, ncols, y, y_col_stride, gridDim.z > 1);
 #else
     (void) w; (void) w_up; (void) nrows; (void) nsteps_all; (void) row_bytes; (void) x; (void) k; (void) ncols; (void) y;
     (void) y_col_stride;
@@ -773,11 +779,6 @@ constexpr int kConsumerWarps = kThreads / 32;
                  "r"(parity)
                  : "memory");
 #endif
-}
-
-// A barrier over the consumer warpgroups only (named barrier 1; 0 is __syncthreads').
-[[maybe_unused]] __device__ __forceinline__ void consumers_sync() {
-    asm volatile("bar.sync 1, %0;" ::"n"(kThreads) : "memory");
 }
 
 template <bool GLU>
@@ -868,8 +869,7 @@ mul_mat_sparse_wgmma_ws_kernel(const uint8_t * __restrict__ w, const uint8_t * _
         }
         wgmma_wait<0>();
         wgmma_fence_operands(acc);
-        store_wgmma_tile<GLU>(acc, smem, ct, warp_row, t, row0, tok0, nrows, ncols, y, y_col_stride, gridDim.z > 1,
-                              [] { consumers_sync(); });
+        store_wgmma_tile<GLU>(acc, cwarp, g, t, row0, tok0, nrows, ncols, y, y_col_stride, gridDim.z > 1);
     }
 #else
     (void) w; (void) w_up; (void) nrows; (void) nsteps_all; (void) row_bytes; (void) x; (void) k; (void) ncols; (void) y;
