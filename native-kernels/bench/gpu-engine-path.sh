@@ -21,7 +21,7 @@
 #                                                   # micro-batches of 512, 1024 and 2048 into $OUT/prefill.md, and a
 #                                                   # 2048-token prompt's kernels (PREFILL_PROFILE_MODELS, default
 #                                                   # "f16 Q4_S24") into $OUT/prefill-timeline-<type>.md;
-#                                                   # PREFILL_SWITCHES="A=1 B=2" adds Q4_S24's pp512/pp2048 under each
+#                                                   # PREFILL_SWITCHES="A=1 B=2+C=3" adds Q4_S24's pp512/pp2048 under each
 #                                                   # assignment against the defaults and its fused feed-forward
 #                                                   # checks, into $OUT/prefill-switches.md (micro-batches:
 #                                                   # PREFILL_SWITCH_UB, default 512, e.g. "512,2048");
@@ -293,15 +293,15 @@ if [ "$step" = prefill ]; then
         for round in 1 2 3; do
             for setting in - $PREFILL_SWITCHES; do
                 assignments=()
-                [ "$setting" = - ] || assignments=("$setting")
-                env "${assignments[@]}" "$bin/llama-bench" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" -fa 1 -p 512,2048 \
-                    -n 0 -b 2048 -ub "${PREFILL_SWITCH_UB:-512}" -r 3 -o md 2>&1 | grep -E "pp(512|2048)" \
+                [ "$setting" = - ] || IFS=+ read -ra assignments <<< "$setting" # "A=1+B=2": both at once
+                timeout -k 10 180 env "${assignments[@]}" "$bin/llama-bench" -m "$WORK/model-Q4_S24.gguf" -ngl "$ngl" \
+                    -fa 1 -p 512,2048 -n 0 -b 2048 -ub "${PREFILL_SWITCH_UB:-512}" -r 3 -o md 2>&1 | grep -E "pp(512|2048)" \
                     | sed "s/^/round $round, $setting: /" \
                     | tee -a "$OUT/prefill-switches.md"
             done
         done
         for setting in $PREFILL_SWITCHES; do
-            assignments=("$setting")
+            IFS=+ read -ra assignments <<< "$setting"
             run_checks "$setting: " "MUL_MAT_VEC_FUSION type=q4_s24" | tee -a "$OUT/prefill-switches.md"
         done
     fi

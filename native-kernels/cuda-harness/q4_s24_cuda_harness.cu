@@ -374,6 +374,34 @@ static const SparseKernel kSparseKernels[] = {
     { Q4_S24_SPARSE_WGMMA_SPLIT_K, "wgmma.sp split-k" },
     { Q4_S24_SPARSE_WGMMA_WS, "wgmma.sp warp-specialized" },
     { Q4_S24_SPARSE_WGMMA_WS_SPLIT_K, "wgmma.sp warp-specialized split-k" },
+    { Q4_S24_SPARSE_WGMMA_WS_STREAM_K, "wgmma.sp warp-specialized stream-k" },
+};
+
+// The workspace a sparse prefill launch needs (q4_s24_cuda_sparse_workspace_bytes), from one buffer that grows as
+// needed; filled with 0xff bytes each time it grows, so that the flags start as garbage rather than zeros.
+static void * g_workspace      = nullptr;
+static size_t g_workspace_size = 0;
+static void * sparse_workspace(q4_s24_sparse_kernel kernel, int64_t rows, int64_t k, int64_t ntok, bool glu = false) {
+    const size_t need = q4_s24_cuda_sparse_workspace_bytes(kernel, rows, k, ntok, glu);
+    if (need > g_workspace_size) {
+        CUDA_OK(cudaDeviceSynchronize()); // earlier launches may still use the old buffer
+        CUDA_OK(cudaFree(g_workspace));
+        CUDA_OK(cudaMalloc(&g_workspace, need));
+        CUDA_OK(cudaMemset(g_workspace, 0xff, need));
+        g_workspace_size = need;
+    }
+    return g_workspace;
+}
+
+// The gate / up + SWIGLU kernel's forms (q4_s24_cuda_mul_mat_sparse_swiglu's kernel argument).
+struct SwigluForm {
+    q4_s24_sparse_kernel kernel;
+    const char *         name;
+};
+static const SwigluForm kSwigluForms[] = {
+    { Q4_S24_SPARSE_WGMMA, "" },
+    { Q4_S24_SPARSE_WGMMA_WS, " warp-specialized" },
+    { Q4_S24_SPARSE_WGMMA_WS_STREAM_K, " warp-specialized stream-k" },
 };
 
 // ntok columns of k standard-normal activations in f16, as the prefill kernels read them.
@@ -425,8 +453,9 @@ static void run_sparse_mma_partial_tiles(std::mt19937 & rng) {
         int64_t rows, k, ntok, y_stride;
     };
     for (const auto & kern : kSparseKernels)
+    // The last case splits each tile over up to 16 blocks in the warp-specialized split-K and stream-K forms.
     for (const Case c : {Case{100, 512, 70, 104}, Case{13, 768, 129, 20}, Case{64, 256, 1, 64}, Case{300, 1024, 200, 300},
-                         Case{200, 512, 300, 208}}) {
+                         Case{200, 512, 300, 208}, Case{300, 2048, 300, 300}}) {
         const HostWeights       hw        = make_weights(Shape{c.rows, c.k}, rng);
         const size_t            row_bytes = (size_t) (c.k / QK_Q4_S24) * sizeof(block_q4_s24);
         const std::vector<half> xh        = random_half_activations(rng, c.k, c.ntok);
@@ -434,7 +463,8 @@ static void run_sparse_mma_partial_tiles(std::mt19937 & rng) {
         uint8_t *               d_w       = device_copy(hw.blocks);
         half *                  d_x       = device_copy(xh);
         float *                 d_y       = device_filled<float>(ny); // NaN sentinel
-        if (!q4_s24_cuda_mul_mat_sparse_mma(d_w, c.rows, c.k, row_bytes, d_x, c.ntok, d_y, c.y_stride, 0, kern.kernel)) {
+        if (!q4_s24_cuda_mul_mat_sparse_mma(d_w, c.rows, c.k, row_bytes, d_x, c.ntok, d_y, c.y_stride, 0, kern.kernel,
+                                            sparse_workspace(kern.kernel, c.rows, c.k, c.ntok))) {
             printf("prefill %s partial tiles: not available on this device\n", kern.name);
         } else {
             LAUNCH_OK();
@@ -464,7 +494,8 @@ static void run_sparse_swiglu(std::mt19937 & rng, bool quick) {
         bool    reference; // against the double-precision sums (else against the plain kernel's, and timed)
     };
     for (const Case c : {Case{100, 512, 70, 104, true}, Case{13, 768, 129, 20, true}, Case{300, 1024, 200, 300, true},
-                         Case{100, 512, 300, 104, true}, Case{14336, 4096, 512, 14336, false}}) {
+                         Case{100, 512, 300, 104, true}, Case{300, 2048, 300, 304, true},
+                         Case{14336, 4096, 512, 14336, false}}) {
         if (quick && !c.reference) {
             continue;
         }
@@ -477,19 +508,19 @@ static void run_sparse_swiglu(std::mt19937 & rng, bool quick) {
         uint8_t *    d_up   = device_copy(up.blocks);
         half *       d_x    = device_copy(xh);
         float *      d_y    = device_filled<float>(ny); // NaN sentinel
-        // Both forms of the kernel: the plain one, and the warp-specialized one (ws).
-        const auto fused = [&](bool ws) {
+        // Every form of the kernel (kSwigluForms).
+        const auto fused = [&](const SwigluForm & f) {
             return q4_s24_cuda_mul_mat_sparse_swiglu(d_gate, d_up, c.rows, c.k, row_bytes, d_x, c.ntok, d_y,
-                                                     c.y_stride, 0, ws);
+                                                     c.y_stride, 0, f.kernel,
+                                                     sparse_workspace(f.kernel, c.rows, c.k, c.ntok, true));
         };
-        const char * form[2] = { "", " warp-specialized" };
         char what[200];
-        if (!fused(false)) {
+        if (!fused(kSwigluForms[0])) {
             printf("prefill swiglu %lldx%lld: not available on this device\n", (long long) c.rows, (long long) c.k);
         } else if (c.reference) {
-            for (const bool ws : { false, true }) {
+            for (const SwigluForm & f : kSwigluForms) {
                 CUDA_OK(cudaMemset(d_y, 0xff, ny * sizeof(float))); // NaN sentinel again
-                expect(fused(ws), "prefill swiglu: both forms run");
+                expect(fused(f), "prefill swiglu: every form runs");
                 LAUNCH_OK();
                 int64_t      padding_written;
                 const double e = prefill_output_error(
@@ -502,7 +533,7 @@ static void run_sparse_swiglu(std::mt19937 & rng, bool quick) {
                 snprintf(what, sizeof what,
                          "prefill swiglu%s %lldx%lld x %lld tokens (output stride %lld): err %.2e, %lld padding values "
                          "written",
-                         form[ws], (long long) c.rows, (long long) c.k, (long long) c.ntok, (long long) c.y_stride, e,
+                         f.name, (long long) c.rows, (long long) c.k, (long long) c.ntok, (long long) c.y_stride, e,
                          (long long) padding_written);
                 expect(e < 1e-3 && padding_written == 0, what);
             }
@@ -524,19 +555,19 @@ static void run_sparse_swiglu(std::mt19937 & rng, bool quick) {
                 want[i] = (double) g[i] / (1.0 + std::exp(-(double) g[i])) * (double) u[i];
             }
             const float t_apart = time_us([&](int) { apart(); }, 20);
-            for (const bool ws : { false, true }) {
+            for (const SwigluForm & f : kSwigluForms) {
                 CUDA_OK(cudaMemset(d_y, 0xff, ny * sizeof(float))); // NaN sentinel again
-                expect(fused(ws), "prefill swiglu: both forms run");
+                expect(fused(f), "prefill swiglu: every form runs");
                 LAUNCH_OK();
                 const double e = rel_err(host_copy(d_y, ny), want);
                 snprintf(what, sizeof what,
-                         "prefill swiglu%s %lldx%lld x %lld tokens: err %.2e against the plain kernel's sums", form[ws],
+                         "prefill swiglu%s %lldx%lld x %lld tokens: err %.2e against the plain kernel's sums", f.name,
                          (long long) c.rows, (long long) c.k, (long long) c.ntok, e);
                 expect(e < 1e-5, what);
-                const float t_fused = time_us([&](int) { fused(ws); }, 20);
+                const float t_fused = time_us([&](int) { fused(f); }, 20);
                 printf("prefill swiglu%s %lldx%lld x %lld tok: one launch %8.1f us vs gate and up apart %8.1f us "
                        "(ggml's SWIGLU launch after them not counted)\n",
-                       form[ws], (long long) c.rows, (long long) c.k, (long long) c.ntok, t_fused, t_apart);
+                       f.name, (long long) c.rows, (long long) c.k, (long long) c.ntok, t_fused, t_apart);
             }
             CUDA_OK(cudaFree(d_g));
             CUDA_OK(cudaFree(d_u));
@@ -1076,13 +1107,15 @@ static void run_profile_prefill_launches(std::mt19937 & rng) {
         half *            d_x       = device_copy(random_half_activations(rng, sh.k, ntok));
         float *           d_y       = device_filled<float>((size_t) ntok * sh.rows);
         for (const auto & kern : kSparseKernels) {
-            if (q4_s24_cuda_mul_mat_sparse_mma(d_w, sh.rows, sh.k, row_bytes, d_x, ntok, d_y, sh.rows, 0, kern.kernel)) {
+            if (q4_s24_cuda_mul_mat_sparse_mma(d_w, sh.rows, sh.k, row_bytes, d_x, ntok, d_y, sh.rows, 0, kern.kernel,
+                                               sparse_workspace(kern.kernel, sh.rows, sh.k, ntok))) {
                 LAUNCH_OK();
             }
         }
         if (sh.rows == 14336) { // gate and up: the same matrix twice is enough for a profile
-            for (const bool ws : { true, false }) {
-                q4_s24_cuda_mul_mat_sparse_swiglu(d_w, d_w, sh.rows, sh.k, row_bytes, d_x, ntok, d_y, sh.rows, 0, ws);
+            for (const SwigluForm & f : kSwigluForms) {
+                q4_s24_cuda_mul_mat_sparse_swiglu(d_w, d_w, sh.rows, sh.k, row_bytes, d_x, ntok, d_y, sh.rows, 0,
+                                                  f.kernel, sparse_workspace(f.kernel, sh.rows, sh.k, ntok, true));
                 LAUNCH_OK();
             }
         }
@@ -1112,6 +1145,7 @@ int main(int argc, char ** argv) {
     if (argc > 2 && strcmp(argv[2], "profile-prefill") == 0) {
         std::mt19937 prng(seed);
         run_profile_prefill_launches(prng);
+        CUDA_OK(cudaFree(g_workspace));
         return 0;
     }
     printf("seed %u%s\n", seed, quick ? " (quick: checks, one timing iteration)" : "");
@@ -1425,12 +1459,13 @@ int main(int argc, char ** argv) {
                 // references.
                 const char * only_kernel = getenv("HARNESS_SPARSE_KERNEL");
                 for (const auto & kern : kSparseKernels) {
-                    if (only_kernel != nullptr && strcmp(only_kernel, kern.name) != 0) {
-                        continue;
+                    if (only_kernel != nullptr && strncmp(only_kernel, kern.name, strlen(only_kernel)) != 0) {
+                        continue; // not one of the kernels whose names start with HARNESS_SPARSE_KERNEL
                     }
+                    void * workspace = sparse_workspace(kern.kernel, sh.rows, sh.k, ntok);
                     CUDA_OK(cudaMemset(d_out, 0xff, (size_t) ntok * sh.rows * sizeof(float)));
                     if (!q4_s24_cuda_mul_mat_sparse_mma(d_w, sh.rows, sh.k, row_bytes, d_xh, ntok, d_out, sh.rows, 0,
-                                                        kern.kernel)) {
+                                                        kern.kernel, workspace)) {
                         printf("prefill %s: not available on this device\n", kern.name);
                         continue;
                     }
@@ -1447,7 +1482,7 @@ int main(int argc, char ** argv) {
                     expect(e_sp < 1e-3, what);
                     const float us_sp = time_us([&](int i) {
                         q4_s24_cuda_mul_mat_sparse_mma(d_w + (size_t) (i % copies) * w_bytes, sh.rows, sh.k, row_bytes, d_xh,
-                                                       ntok, d_out, sh.rows, 0, kern.kernel);
+                                                       ntok, d_out, sh.rows, 0, kern.kernel, workspace);
                     }, quick ? 1 : 20);
                     printf("prefill %lldx%lld x %4lld tok: %-22s %8.1f us (%.2fx dense f16 cuBLAS), err %.1e\n",
                            (long long) sh.rows, (long long) sh.k, (long long) ntok, kern.name, us_sp, us_gemm / us_sp, e_sp);
@@ -1507,6 +1542,7 @@ int main(int argc, char ** argv) {
 #ifdef Q4_S24_HARNESS_CUBLAS
     cublasDestroy(blas);
 #endif
+    CUDA_OK(cudaFree(g_workspace));
 
     printf("\nsummary (copy bandwidth %.0f GB/s)\n", copy_gbs);
     for (const auto & l : summary) {

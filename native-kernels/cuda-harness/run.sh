@@ -13,8 +13,9 @@
 #                                                    a kernel variant (extra nvcc flags for the GPU build; also
 #                                                    -DQ4_S24_MMA_MAX_STAGES=2, and -DQ4_S24_WGMMA_EXPERIMENT=1|2|3:
 #                                                    the wgmma kernel without weight reads | activation reads | wgmma,
-#                                                    timings only, its checks then fail; HARNESS_SPARSE_KERNEL=wgmma.sp
-#                                                    runs only that kernel's prefill lines)
+#                                                    timings only, its checks then fail; HARNESS_SPARSE_KERNEL=NAME
+#                                                    runs only the prefill lines of the kernels whose names start
+#                                                    with NAME, e.g. "wgmma.sp warp-specialized": its three forms)
 # Compile-check the architectures ggml builds for, and replay the sparse tensor-core prefill's operand layout on the
 # CPU, without a GPU: native-kernels/cuda-harness/run.sh --compile-only
 set -euo pipefail

@@ -18,8 +18,10 @@
 #include "q4_s24_cuda_layout.cuh"
 #include "q4_s24_cuda_swiglu.cuh"
 
+#include <cuda.h> // CUtensorMap (the warp-specialized kernel's activation copies); the driver call goes through the runtime
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 
@@ -427,7 +429,8 @@ struct wgmma_stage_plan {
     uint32_t w_off[kWgWCopies];
     uint32_t w_half;
     uint32_t w_second;          // bit c: copy c's piece is in the second matrix (GLU only)
-    uint32_t x_off[kWgXCopies]; // in halves, from the activations of step 0
+    uint32_t x_off;             // copy 0's source, in halves from the activations of step 0 (copy c: + c * x_stride)
+    uint32_t x_stride;          // 16 tokens of k halves
     uint32_t x_valid;           // bit c: copy c's token exists
     uint32_t x_dst;             // shared byte offset of copy 0 in a stage (copy c: + kWgXCopyStride c)
 };
@@ -436,10 +439,10 @@ struct wgmma_stage_plan {
 // holds output row glu_output_row(r) of the gate matrix for i < 8 and of the up matrix for i >= 8. A wgmma accumulator
 // element j is row g + 8 * ((j >> 1) & 1) of its warp's 16 (wgmma_sp_m64k32), so elements j and j | 2 of a thread are
 // the gate and up sums of one row and token: SWIGLU needs no exchange between threads.
-__host__ __device__ constexpr int glu_output_row(int r) {
+[[maybe_unused]] __host__ __device__ constexpr int glu_output_row(int r) {
     return (r / 64) * (kWgRows / 2) + ((r % 64) / 16) * 8 + r % 8;
 }
-__host__ __device__ constexpr bool glu_staged_row_is_up(int r) {
+[[maybe_unused]] __host__ __device__ constexpr bool glu_staged_row_is_up(int r) {
     return r % 16 >= 8;
 }
 
@@ -473,17 +476,32 @@ template <bool GLU>
 #pragma unroll
     for (int c = 0; c < kWgXCopies; ++c) {
         const int64_t tok = tok0 + tid / kXChunks + 16 * c;
-        p.x_off[c]        = (uint32_t) ((tok < ncols ? tok : ncols - 1) * k) + 8 * chunk;
         p.x_valid |= (tok < ncols ? 1u : 0u) << c;
     }
-    p.x_dst = wgmma_x_offset(tid / kXChunks, chunk);
+    // Copies past the last token read nothing (x_valid), so their offsets may run past the activations.
+    p.x_off    = (uint32_t) ((tok0 + tid / kXChunks) * k) + 8 * chunk;
+    p.x_stride = (uint32_t) (16 * k);
+    p.x_dst    = wgmma_x_offset(tid / kXChunks, chunk);
     return p;
+}
+
+// v, which the compiler must treat as computed where it is used: keeps a loop from hoisting each copy's source address
+// out of it (16 per plan, 64-bit, in registers across the loop).
+template <typename T> __device__ __forceinline__ T opaque(T v) {
+    if constexpr (sizeof(T) == 8) {
+        asm volatile("mov.b64 %0, %0;" : "+l"(v));
+    } else {
+        asm volatile("mov.b32 %0, %0;" : "+r"(v));
+    }
+    return v;
 }
 
 // Stage step `step` (when `copy`: else the copies write zeros and read nothing) without branches, which would make
 // ptxas serialize the wgmma in flight around them. A partial last round of weight copies writes its zeros into the
 // stage's slack (kWgStageBytes is rounded up past them); so do the tokens past the end (plan.x_valid).
-// w2: the second matrix of a GLU plan (p.w_second), else unused.
+// w2: the second matrix of a GLU plan (p.w_second), else unused. COPY_X false: the weights only (the warp-specialized
+// kernel copies the activations with the tensor memory accelerator).
+template <bool COPY_X = true>
 [[maybe_unused]] __device__ __forceinline__ void load_wgmma_stage(uint8_t * stage, const uint8_t * w, const uint8_t * w2,
                                                                   const half * x, const wgmma_stage_plan & p, int step,
                                                                   bool copy, int tid) {
@@ -501,10 +519,14 @@ template <bool GLU>
         cp_async_if<4>(ws + 4 * (tid + c * kThreads), block + p.w_off[c] + delta,
                        copy && in_tile && Q4_S24_WGMMA_EXPERIMENT != 1);
     }
-    const half * xstep = x + (size_t) step * kStepCols;
+    if constexpr (!COPY_X) {
+        return;
+    }
+    const half *   xstep    = x + (size_t) step * kStepCols;
+    const uint32_t x_stride = opaque(p.x_stride);
 #pragma unroll
     for (int c = 0; c < kWgXCopies; ++c) {
-        cp_async_if<16>(stage + p.x_dst + kWgXCopyStride * c, xstep + p.x_off[c],
+        cp_async_if<16>(stage + p.x_dst + kWgXCopyStride * c, xstep + (p.x_off + c * x_stride),
                         copy && ((p.x_valid >> c) & 1u) && Q4_S24_WGMMA_EXPERIMENT != 2);
     }
 }
@@ -781,15 +803,70 @@ constexpr int kConsumerWarps = kThreads / 32;
 #endif
 }
 
+// The warp-specialized kernel's work split: a block takes a contiguous range of the product's (tile, K step) pairs,
+// tiles in order (row tiles first), a tile's steps in order, so that a range ends inside at most two tiles. With as
+// many blocks as tiles each takes one whole tile; with more, or with as many as the GPU holds at once (stream-K: every
+// SM busy to the end whatever the tile count), ranges split tiles. A tile's pieces then meet in the block that took
+// its first step (its "head"), at the end of that block's range: every other piece is the first (or only) piece of a
+// later block's range, which stores its partial sums in the workspace (one slot per block) and publishes them with the
+// launch's epoch in the block's flag; the head waits for those flags in block order, adds the slots in that order
+// (deterministic), and stores the tile. Blocks only ever wait on later blocks, which the GPU starts no later than
+// them, so the wait cannot deadlock. Flags hold 64-bit epochs, unique per launch, so that the workspace can be any
+// memory (ggml's pool): no reset between launches.
+struct stream_k_split {
+    int      row_tiles; // tiles along the rows (tile t: rows (t % row_tiles) * tile rows, tokens (t / row_tiles) * 256)
+    int      total;     // tiles x steps per tile (below 2^31: plan_ws_launch)
+    int      steps;     // K steps per tile
+    float *  partials;  // gridDim.x slots of kThreads x kWgTokens / 2 floats (null when no tile is split)
+    uint64_t * flags;   // gridDim.x flags
+    uint64_t epoch;
+};
+
+__device__ __forceinline__ int range_begin(const stream_k_split & sk, int block) {
+    return (int) ((int64_t) block * sk.total / gridDim.x);
+}
+
+[[maybe_unused]] __device__ __forceinline__ void store_release(uint64_t * p, uint64_t v) {
+    asm volatile("st.release.gpu.global.u64 [%0], %1;" ::"l"(p), "l"(v) : "memory");
+}
+
+[[maybe_unused]] __device__ __forceinline__ uint64_t load_acquire(const uint64_t * p) {
+    uint64_t v;
+    asm volatile("ld.acquire.gpu.global.u64 %0, [%1];" : "=l"(v) : "l"(p) : "memory");
+    return v;
+}
+
+// The current phase of the barrier also waits for `bytes` more of asynchronous copies (complete_tx).
+[[maybe_unused]] __device__ __forceinline__ void mbarrier_expect_tx(uint64_t * bar, uint32_t bytes) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("mbarrier.expect_tx.relaxed.cta.shared::cta.b64 [%0], %1;" ::"r"(shared_address(bar)), "r"(bytes)
+                 : "memory");
+#endif
+}
+
+// One 64-column x 256-token box of the activations (columns col .., tokens tok ..; past the last token zeros) from the
+// tensor map (encode_x_map) into shared memory at dst (1024-byte aligned) in wgmma_x_offset's layout, its bytes
+// counted on bar.
+[[maybe_unused]] __device__ __forceinline__ void tma_x_box(uint8_t * dst, const CUtensorMap * map, int col, int tok,
+                                                           uint64_t * bar) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];"
+                 ::"r"(shared_address(dst)), "l"(reinterpret_cast<uint64_t>(map)), "r"(col), "r"(tok),
+                 "r"(shared_address(bar))
+                 : "memory");
+#endif
+}
+
 template <bool GLU>
 __global__ void __launch_bounds__(kWsThreads, 1)
 mul_mat_sparse_wgmma_ws_kernel(const uint8_t * __restrict__ w, const uint8_t * __restrict__ w_up, int64_t nrows,
-                               int nsteps_all, size_t row_bytes, const half * __restrict__ x, int64_t k, int64_t ncols,
-                               float * __restrict__ y, int64_t y_col_stride) {
+                               stream_k_split sk, size_t row_bytes, const half * __restrict__ x, int64_t k,
+                               int64_t ncols, float * __restrict__ y, int64_t y_col_stride,
+                               const __grid_constant__ CUtensorMap x_map) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    const int share  = (nsteps_all + (int) gridDim.z - 1) / (int) gridDim.z;
-    const int first  = (int) blockIdx.z * share;
-    const int nsteps = min(share, nsteps_all - first);
+    constexpr int tile_rows = GLU ? kWgRows : kWgTileRows;
+    const int     begin     = range_begin(sk, (int) blockIdx.x);
+    const int     end       = range_begin(sk, (int) blockIdx.x + 1);
     extern __shared__ __align__(16) uint8_t smem_raw[];
     uint8_t * smem = smem_raw + ((1024u - ((uint32_t) __cvta_generic_to_shared(smem_raw) & 1023u)) & 1023u);
     __shared__ uint64_t full[kWgStages], empty[kWgStages];
@@ -801,33 +878,46 @@ mul_mat_sparse_wgmma_ws_kernel(const uint8_t * __restrict__ w, const uint8_t * _
     }
     __syncthreads();
 
-    const int64_t row0 = (int64_t) blockIdx.x * (GLU ? kWgRows : kWgTileRows);
-    const int64_t tok0 = (int64_t) blockIdx.y * kWgTokens;
     if (threadIdx.x < 128) {
-        // Producer: step i into stage i % kWgStages once the consumers have released step i - kWgStages; step i - 1
-        // announced once step i's copies are issued.
-        const int              p     = (int) threadIdx.x;
-        const wgmma_stage_plan plan0 = make_wgmma_stage_plan<GLU>(row0, nrows, row_bytes, tok0, ncols, k, p);
-        const wgmma_stage_plan plan1 = make_wgmma_stage_plan<GLU>(row0, nrows, row_bytes, tok0, ncols, k, p + 128);
-        for (int i = 0; i < nsteps; ++i) {
-            const int s = i % kWgStages;
-            if (i >= kWgStages) {
-                mbarrier_wait(&empty[s], (uint32_t) (i / kWgStages - 1) & 1u);
+        // Producer: the range's i-th step into stage i % kWgStages once the consumers have released step
+        // i - kWgStages; step i - 1 announced once step i's copies are issued.
+        const int p = (int) threadIdx.x;
+        int       i = 0;
+        for (int pos = begin; pos < end;) {
+            const int     tile = pos / sk.steps;
+            const int     ks   = pos - tile * sk.steps;
+            const int     n    = min(end - pos, sk.steps - ks);
+            const int64_t row0 = (int64_t) (tile % sk.row_tiles) * tile_rows;
+            const int64_t tok0 = (int64_t) (tile / sk.row_tiles) * kWgTokens;
+            const wgmma_stage_plan plan0 = make_wgmma_stage_plan<GLU>(row0, nrows, row_bytes, tok0, ncols, k, p);
+            const wgmma_stage_plan plan1 = make_wgmma_stage_plan<GLU>(row0, nrows, row_bytes, tok0, ncols, k, p + 128);
+            for (int step = ks; step < ks + n; ++step, ++i) {
+                const int s = i % kWgStages;
+                if (i >= kWgStages) {
+                    mbarrier_wait(&empty[s], (uint32_t) (i / kWgStages - 1) & 1u);
+                }
+                uint8_t * stage = smem + s * kWgStageBytes;
+                if (p == 0) {
+                    // The step's activations, both 64-column halves of the tile's tokens (zeros past the last).
+                    mbarrier_expect_tx(&full[s], kWgXStageBytes);
+                    tma_x_box(stage, &x_map, step * kStepCols, (int) tok0, &full[s]);
+                    tma_x_box(stage + kWgXHalfBytes, &x_map, step * kStepCols + 64, (int) tok0, &full[s]);
+                }
+                load_wgmma_stage<false>(stage, w, w_up, x, plan0, step, true, p);
+                load_wgmma_stage<false>(stage, w, w_up, x, plan1, step, true, p + 128);
+                cp_async_commit();
+                if (i > 0) {
+                    cp_async_wait<1>();
+                    fence_proxy_async();
+                    mbarrier_arrive_if(&full[(i - 1) % kWgStages], true);
+                }
             }
-            uint8_t * stage = smem + s * kWgStageBytes;
-            load_wgmma_stage(stage, w, w_up, x, plan0, first + i, true, p);
-            load_wgmma_stage(stage, w, w_up, x, plan1, first + i, true, p + 128);
-            cp_async_commit();
-            if (i > 0) {
-                cp_async_wait<1>();
-                fence_proxy_async();
-                mbarrier_arrive_if(&full[(i - 1) % kWgStages], true);
-            }
+            pos += n;
         }
-        if (nsteps > 0) {
+        if (i > 0) {
             cp_async_wait<0>();
             fence_proxy_async();
-            mbarrier_arrive_if(&full[(nsteps - 1) % kWgStages], true);
+            mbarrier_arrive_if(&full[(i - 1) % kWgStages], true);
         }
     } else {
         const int ct       = (int) threadIdx.x - 128; // consumer thread, 0-255
@@ -835,45 +925,81 @@ mul_mat_sparse_wgmma_ws_kernel(const uint8_t * __restrict__ w, const uint8_t * _
         const int cwarp    = ct / 32;
         const int g        = lane / 4;
         const int t        = lane % 4;
-        const int warp_row = (cwarp / 4) * kWgRows + 16 * (cwarp % 4) + g;
-
-        float acc[kWgTokens / 2];
+        const int warp_row = 16 * cwarp + g; // this warp's first row (row g of its 16) in a staged step
+        int       i        = 0;
+        for (int pos = begin; pos < end;) {
+            const int tile = pos / sk.steps;
+            const int ks   = pos - tile * sk.steps;
+            const int n    = min(end - pos, sk.steps - ks);
+            float     acc[kWgTokens / 2];
 #pragma unroll
-        for (int j = 0; j < kWgTokens / 2; ++j) {
-            acc[j] = 0.0f;
-        }
-        wgmma_fence_operands(acc);
-        uint32_t a[2][4];
-        uint32_t metadata[2];
-        for (int step = 0; step < nsteps; ++step) {
-            const int s = step % kWgStages;
-            mbarrier_wait(&full[s], (uint32_t) (step / kWgStages) & 1u);
-            const uint8_t * xs = smem + s * kWgStageBytes;
-            const uint8_t * ws = xs + kWgXStageBytes + warp_row * kStagedBytes;
-            const half2     da = staged_scale(ws, (first + step) & 1);
-            const half2     db = staged_scale(ws + 8 * kStagedBytes, (first + step) & 1);
+            for (int j = 0; j < kWgTokens / 2; ++j) {
+                acc[j] = 0.0f;
+            }
+            wgmma_fence_operands(acc);
+            uint32_t a[2][4];
+            uint32_t metadata[2];
+            for (int step = 0; step < n; ++step, ++i) {
+                const int s = i % kWgStages;
+                mbarrier_wait(&full[s], (uint32_t) (i / kWgStages) & 1u);
+                const uint8_t * xs = smem + s * kWgStageBytes;
+                const uint8_t * ws = xs + kWgXStageBytes + warp_row * kStagedBytes;
+                const half2     da = staged_scale(ws, (ks + step) & 1);
+                const half2     db = staged_scale(ws + 8 * kStagedBytes, (ks + step) & 1);
 #pragma unroll
-            for (int sub = 0; sub < kStepSubs; ++sub) {
-                const int buf = sub & 1;
-                weight_operands(ws, ws + 8 * kStagedBytes, sub, t, da, db, a[buf], metadata[buf]);
-                const uint64_t desc = wgmma_x_descriptor((uint32_t) __cvta_generic_to_shared(xs), sub);
-                wgmma_fence();
-                wgmma_sp_m64k32(acc, a[buf], desc, metadata[buf]);
-                wgmma_commit();
-                wgmma_wait<1>();
-                if (sub == 0) {
-                    // This warp's wgmma of the previous step have completed: release its stage to the producer.
-                    mbarrier_arrive_if(&empty[(step + kWgStages - 1) % kWgStages], step > 0 && lane == 0);
+                for (int sub = 0; sub < kStepSubs; ++sub) {
+                    const int buf = sub & 1;
+                    weight_operands(ws, ws + 8 * kStagedBytes, sub, t, da, db, a[buf], metadata[buf]);
+                    const uint64_t desc = wgmma_x_descriptor((uint32_t) __cvta_generic_to_shared(xs), sub);
+                    wgmma_fence();
+                    wgmma_sp_m64k32(acc, a[buf], desc, metadata[buf]);
+                    wgmma_commit();
+                    wgmma_wait<1>();
+                    if (sub == 0) {
+                        // This warp's wgmma of the segment's previous step have completed: release its stage.
+                        mbarrier_arrive_if(&empty[(i + kWgStages - 1) % kWgStages], step > 0 && lane == 0);
+                    }
                 }
             }
+            wgmma_wait<0>();
+            wgmma_fence_operands(acc);
+            // The segment's last stage, released now rather than at the next segment's first step: the producer
+            // fills it during the store below.
+            mbarrier_arrive_if(&empty[(i + kWgStages - 1) % kWgStages], lane == 0);
+
+            const int tile_end = (tile + 1) * sk.steps;
+            if (ks > 0) {
+                // A later piece of a tile: partial sums to this block's slot, then the flag.
+                float * slot = sk.partials + (size_t) blockIdx.x * (kThreads * kWgTokens / 2);
+#pragma unroll
+                for (int j = 0; j < kWgTokens / 2; ++j) {
+                    slot[j * kThreads + ct] = acc[j];
+                }
+                asm volatile("bar.sync 1, %0;" ::"n"(kThreads) : "memory"); // every consumer's sums written
+                if (ct == 0) {
+                    store_release(&sk.flags[blockIdx.x], sk.epoch);
+                }
+            } else {
+                // The head: add the later pieces (blocks blockIdx.x + 1 .. while they start inside the tile), store.
+                for (int b = (int) blockIdx.x + 1; pos + n < tile_end && range_begin(sk, b) < tile_end; ++b) {
+                    while (load_acquire(&sk.flags[b]) != sk.epoch) {
+                    }
+                    const float * slot = sk.partials + (size_t) b * (kThreads * kWgTokens / 2);
+#pragma unroll
+                    for (int j = 0; j < kWgTokens / 2; ++j) {
+                        acc[j] += slot[j * kThreads + ct];
+                    }
+                }
+                const int64_t row0 = (int64_t) (tile % sk.row_tiles) * tile_rows;
+                const int64_t tok0 = (int64_t) (tile / sk.row_tiles) * kWgTokens;
+                store_wgmma_tile<GLU>(acc, cwarp, g, t, row0, tok0, nrows, ncols, y, y_col_stride, false);
+            }
+            pos += n;
         }
-        wgmma_wait<0>();
-        wgmma_fence_operands(acc);
-        store_wgmma_tile<GLU>(acc, cwarp, g, t, row0, tok0, nrows, ncols, y, y_col_stride, gridDim.z > 1);
     }
 #else
-    (void) w; (void) w_up; (void) nrows; (void) nsteps_all; (void) row_bytes; (void) x; (void) k; (void) ncols; (void) y;
-    (void) y_col_stride;
+    (void) w; (void) w_up; (void) nrows; (void) sk; (void) row_bytes; (void) x; (void) k; (void) ncols; (void) y;
+    (void) y_col_stride; (void) x_map;
     __trap(); // wgmma_fits() refuses binaries without sm_90a code
 #endif
 }
@@ -988,19 +1114,138 @@ static int chosen_plain_kernel(int kernel, int64_t nrows, int64_t k, int64_t nco
         case Q4_S24_SPARSE_WGMMA_SPLIT_K:
         case Q4_S24_SPARSE_WGMMA_WS:
         case Q4_S24_SPARSE_WGMMA_WS_SPLIT_K:
+        case Q4_S24_SPARSE_WGMMA_WS_STREAM_K:
             return device_has_wgmma() ? kernel : -1;
     }
     return -1;
 }
 
 static int chosen_kernel(q4_s24_sparse_kernel kernel, int64_t nrows, int64_t k, int64_t ncols) {
-    const int chosen = chosen_plain_kernel(kernel & ~Q4_S24_SPARSE_WARP_SPECIALIZED, nrows, k, ncols);
-    if ((kernel & Q4_S24_SPARSE_WARP_SPECIALIZED) == 0) {
-        return chosen;
+    constexpr int request_bits = Q4_S24_SPARSE_WARP_SPECIALIZED | Q4_S24_SPARSE_STREAM_K;
+    int           chosen       = chosen_plain_kernel(kernel & ~request_bits, nrows, k, ncols);
+    if (kernel & Q4_S24_SPARSE_WARP_SPECIALIZED) {
+        chosen = chosen == Q4_S24_SPARSE_WGMMA         ? Q4_S24_SPARSE_WGMMA_WS
+                 : chosen == Q4_S24_SPARSE_WGMMA_SPLIT_K ? Q4_S24_SPARSE_WGMMA_WS_SPLIT_K
+                                                          : chosen;
     }
-    return chosen == Q4_S24_SPARSE_WGMMA         ? Q4_S24_SPARSE_WGMMA_WS
-           : chosen == Q4_S24_SPARSE_WGMMA_SPLIT_K ? Q4_S24_SPARSE_WGMMA_WS_SPLIT_K
-                                                    : chosen;
+    if ((kernel & Q4_S24_SPARSE_STREAM_K) &&
+        (chosen == Q4_S24_SPARSE_WGMMA_WS || chosen == Q4_S24_SPARSE_WGMMA_WS_SPLIT_K)) {
+        chosen = Q4_S24_SPARSE_WGMMA_WS_STREAM_K;
+    }
+    return chosen;
+}
+
+static int device_sms() {
+    static std::atomic<int> sms[64];
+    int                     device = 0;
+    if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= 64) {
+        (void) cudaGetLastError();
+        return 1;
+    }
+    int n = sms[device].load(std::memory_order_relaxed);
+    if (n == 0) {
+        if (cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device) != cudaSuccess || n < 1) {
+            (void) cudaGetLastError();
+            n = 1;
+        }
+        sms[device].store(n, std::memory_order_relaxed);
+    }
+    return n;
+}
+
+// The warp-specialized kernel's launch for a chosen kernel (WS, WS_SPLIT_K, WS_STREAM_K): its blocks (stream_k_split),
+// and the workspace they need (0 when every block takes whole tiles).
+struct ws_launch {
+    int64_t tiles;
+    int     steps;
+    int64_t blocks;
+    size_t  workspace_bytes;
+};
+
+static ws_launch plan_ws_launch(int chosen, bool glu, int64_t nrows, int64_t k, int64_t ncols) {
+    ws_launch l;
+    l.tiles          = ((nrows + (glu ? kWgRows : kWgTileRows) - 1) / (glu ? kWgRows : kWgTileRows)) *
+                       ((ncols + kWgTokens - 1) / kWgTokens);
+    l.steps          = (int) (k / kStepCols);
+    const int64_t total = l.tiles * l.steps;
+    l.blocks = chosen == Q4_S24_SPARSE_WGMMA_WS_SPLIT_K   ? l.tiles * std::min(2, l.steps)
+               : chosen == Q4_S24_SPARSE_WGMMA_WS_STREAM_K ? std::min<int64_t>(device_sms(), total)
+                                                            : l.tiles;
+    l.workspace_bytes = l.blocks == l.tiles ? 0
+                                            : (size_t) l.blocks * (kThreads * (kWgTokens / 2) * sizeof(float) +
+                                                                   sizeof(uint64_t));
+    return l;
+}
+
+// cuTensorMapEncodeTiled from the driver, through the runtime (no link to libcuda), or null.
+using encode_tiled_fn = CUresult (*)(CUtensorMap *, CUtensorMapDataType, cuuint32_t, void *, const cuuint64_t *,
+                                     const cuuint64_t *, const cuuint32_t *, const cuuint32_t *, CUtensorMapInterleave,
+                                     CUtensorMapSwizzle, CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
+static encode_tiled_fn tensor_map_encoder() {
+    static const encode_tiled_fn fn = [] {
+        void *                          p = nullptr;
+        cudaDriverEntryPointQueryResult found{};
+#if CUDART_VERSION >= 12050
+        const cudaError_t err = cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault,
+                                                                 &found);
+#else
+        const cudaError_t err = cudaGetDriverEntryPoint("cuTensorMapEncodeTiled", &p, cudaEnableDefault, &found);
+#endif
+        (void) cudaGetLastError();
+        return err == cudaSuccess && found == cudaDriverEntryPointSuccess ? reinterpret_cast<encode_tiled_fn>(p)
+                                                                           : nullptr;
+    }();
+    return fn;
+}
+
+// The activations (ncols columns of k halves) as a tensor of 64-column x 256-token boxes, 128-byte swizzled: the
+// warp-specialized kernel's copies land in wgmma_x_offset's layout; tokens past the end read as zeros.
+static bool encode_x_map(CUtensorMap * map, const half * x, int64_t k, int64_t ncols) {
+    const encode_tiled_fn encode = tensor_map_encoder();
+    if (encode == nullptr) {
+        return false;
+    }
+    const cuuint64_t dims[2]    = { (cuuint64_t) k, (cuuint64_t) ncols };
+    const cuuint64_t strides[1] = { (cuuint64_t) k * sizeof(half) };
+    const cuuint32_t box[2]     = { 64, kWgTokens };
+    const cuuint32_t steps[2]   = { 1, 1 };
+    return encode(map, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, const_cast<half *>(x), dims, strides, box, steps,
+                  CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                  CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+// Launches the warp-specialized kernel as planned; false (nothing launched) where the plan needs a workspace that was
+// not given, or would be captured into a CUDA graph (a replay would reuse the launch's epoch, see stream_k_split).
+template <bool GLU>
+static bool launch_ws(const ws_launch & l, const uint8_t * w, const uint8_t * w_up, int64_t nrows, size_t row_bytes,
+                      const half * x, int64_t k, int64_t ncols, float * y, int64_t y_col_stride, cudaStream_t stream,
+                      void * workspace) {
+    static std::atomic<uint64_t> next_epoch{ 1 };
+    if (l.tiles * l.steps > INT32_MAX) {
+        return false; // stream_k_split counts (tile, step) pairs in 32 bits
+    }
+    stream_k_split sk{};
+    sk.row_tiles = (int) ((nrows + (GLU ? kWgRows : kWgTileRows) - 1) / (GLU ? kWgRows : kWgTileRows));
+    sk.total     = (int) (l.tiles * l.steps);
+    sk.steps     = l.steps;
+    if (l.workspace_bytes > 0) {
+        cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+        if (workspace == nullptr || reinterpret_cast<uintptr_t>(workspace) % 16 != 0 ||
+            cudaStreamIsCapturing(stream, &capture) != cudaSuccess || capture != cudaStreamCaptureStatusNone) {
+            (void) cudaGetLastError();
+            return false;
+        }
+        sk.partials = static_cast<float *>(workspace);
+        sk.flags    = reinterpret_cast<uint64_t *>(sk.partials + (size_t) l.blocks * kThreads * (kWgTokens / 2));
+        sk.epoch    = next_epoch.fetch_add(1, std::memory_order_relaxed);
+    }
+    CUtensorMap x_map;
+    if (!encode_x_map(&x_map, x, k, ncols)) {
+        return false;
+    }
+    mul_mat_sparse_wgmma_ws_kernel<GLU><<<(unsigned) l.blocks, kWsThreads, kWgSharedBytes, stream>>>(
+        w, w_up, nrows, sk, row_bytes, x, k, ncols, y, y_col_stride, x_map);
+    return true;
 }
 
 // The arguments within both kernels' limits: cp.async moves 4 bytes of weights at a time; grid.y counts token tiles
@@ -1020,9 +1265,19 @@ bool q4_s24_cuda_sparse_mma_accepts(const void * w, int64_t nrows, int64_t k, si
     return within_limits(w, nrows, k, w_row_bytes, ncols) && chosen_kernel(kernel, nrows, k, ncols) >= 0;
 }
 
+size_t q4_s24_cuda_sparse_workspace_bytes(q4_s24_sparse_kernel kernel, int64_t nrows, int64_t k, int64_t ncols,
+                                          bool glu) {
+    const int chosen = glu ? (int) kernel : chosen_kernel(kernel, nrows, k, ncols);
+    if (chosen != Q4_S24_SPARSE_WGMMA_WS && chosen != Q4_S24_SPARSE_WGMMA_WS_SPLIT_K &&
+        chosen != Q4_S24_SPARSE_WGMMA_WS_STREAM_K) {
+        return 0;
+    }
+    return plan_ws_launch(chosen, glu, nrows, k, ncols).workspace_bytes;
+}
+
 bool q4_s24_cuda_mul_mat_sparse_mma(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, const void * x_f16,
                                     int64_t ncols, float * y, int64_t y_col_stride, cudaStream_t stream,
-                                    q4_s24_sparse_kernel kernel) {
+                                    q4_s24_sparse_kernel kernel, void * workspace) {
     // cp.async moves 16 bytes of activations at a time.
     const int chosen = chosen_kernel(kernel, nrows, k, ncols);
     if (chosen < 0 || !within_limits(w, nrows, k, w_row_bytes, ncols) || reinterpret_cast<uintptr_t>(x_f16) % 16 != 0) {
@@ -1036,25 +1291,22 @@ bool q4_s24_cuda_mul_mat_sparse_mma(const void * w, int64_t nrows, int64_t k, si
     const auto * xh     = static_cast<const half *>(x_f16);
     const int    nsteps = (int) (k / kStepCols);
     switch (chosen) {
-        case Q4_S24_SPARSE_WGMMA:
-        case Q4_S24_SPARSE_WGMMA_SPLIT_K:
         case Q4_S24_SPARSE_WGMMA_WS:
-        case Q4_S24_SPARSE_WGMMA_WS_SPLIT_K: {
-            const bool     split  = chosen == Q4_S24_SPARSE_WGMMA_SPLIT_K || chosen == Q4_S24_SPARSE_WGMMA_WS_SPLIT_K;
-            const unsigned splits = split ? 2 : 1;
+        case Q4_S24_SPARSE_WGMMA_WS_SPLIT_K:
+        case Q4_S24_SPARSE_WGMMA_WS_STREAM_K:
+            return launch_ws<false>(plan_ws_launch(chosen, false, nrows, k, ncols), wb, nullptr, nrows, w_row_bytes, xh,
+                                    k, ncols, y, y_col_stride, stream, workspace);
+        case Q4_S24_SPARSE_WGMMA:
+        case Q4_S24_SPARSE_WGMMA_SPLIT_K: {
+            const unsigned splits = chosen == Q4_S24_SPARSE_WGMMA_SPLIT_K ? 2 : 1;
             if (splits > 1 && cudaMemset2DAsync(y, (size_t) y_col_stride * sizeof(float), 0, (size_t) nrows * sizeof(float),
                                                 (size_t) ncols, stream) != cudaSuccess) {
                 return false;
             }
             const dim3 wg_grid((unsigned) ((nrows + kWgTileRows - 1) / kWgTileRows),
                                (unsigned) ((ncols + kWgTokens - 1) / kWgTokens), splits);
-            if (chosen == Q4_S24_SPARSE_WGMMA || chosen == Q4_S24_SPARSE_WGMMA_SPLIT_K) {
-                mul_mat_sparse_wgmma_kernel<false><<<wg_grid, kThreads, kWgSharedBytes, stream>>>(
-                    wb, nullptr, nrows, nsteps, w_row_bytes, xh, k, ncols, y, y_col_stride);
-            } else {
-                mul_mat_sparse_wgmma_ws_kernel<false><<<wg_grid, kWsThreads, kWgSharedBytes, stream>>>(
-                    wb, nullptr, nrows, nsteps, w_row_bytes, xh, k, ncols, y, y_col_stride);
-            }
+            mul_mat_sparse_wgmma_kernel<false><<<wg_grid, kThreads, kWgSharedBytes, stream>>>(
+                wb, nullptr, nrows, nsteps, w_row_bytes, xh, k, ncols, y, y_col_stride);
             break;
         }
         default:
@@ -1077,18 +1329,25 @@ bool q4_s24_cuda_sparse_swiglu_accepts(const void * w_gate, const void * w_up, i
 
 bool q4_s24_cuda_mul_mat_sparse_swiglu(const void * w_gate, const void * w_up, int64_t nrows, int64_t k,
                                        size_t w_row_bytes, const void * x_f16, int64_t ncols, float * y,
-                                       int64_t y_col_stride, cudaStream_t stream, bool warp_specialized) {
+                                       int64_t y_col_stride, cudaStream_t stream, q4_s24_sparse_kernel kernel,
+                                       void * workspace) {
     if (!q4_s24_cuda_sparse_swiglu_accepts(w_gate, w_up, nrows, k, w_row_bytes, ncols) ||
-        reinterpret_cast<uintptr_t>(x_f16) % 16 != 0) {
+        reinterpret_cast<uintptr_t>(x_f16) % 16 != 0 ||
+        (kernel != Q4_S24_SPARSE_WGMMA && kernel != Q4_S24_SPARSE_WGMMA_WS && kernel != Q4_S24_SPARSE_WGMMA_WS_STREAM_K)) {
         return false;
     }
     if (nrows == 0 || ncols == 0) {
         return true;
     }
+    const auto * wg = static_cast<const uint8_t *>(w_gate);
+    const auto * wu = static_cast<const uint8_t *>(w_up);
+    const auto * xh = static_cast<const half *>(x_f16);
+    if (kernel != Q4_S24_SPARSE_WGMMA) {
+        return launch_ws<true>(plan_ws_launch(kernel, true, nrows, k, ncols), wg, wu, nrows, w_row_bytes, xh, k, ncols,
+                               y, y_col_stride, stream, workspace);
+    }
     const dim3 grid((unsigned) ((nrows + kWgRows - 1) / kWgRows), (unsigned) ((ncols + kWgTokens - 1) / kWgTokens));
-    const auto kernel = warp_specialized ? mul_mat_sparse_wgmma_ws_kernel<true> : mul_mat_sparse_wgmma_kernel<true>;
-    kernel<<<grid, warp_specialized ? kWsThreads : kThreads, kWgSharedBytes, stream>>>(
-        static_cast<const uint8_t *>(w_gate), static_cast<const uint8_t *>(w_up), nrows, (int) (k / kStepCols),
-        w_row_bytes, static_cast<const half *>(x_f16), k, ncols, y, y_col_stride);
+    mul_mat_sparse_wgmma_kernel<true><<<grid, kThreads, kWgSharedBytes, stream>>>(
+        wg, wu, nrows, (int) (k / kStepCols), w_row_bytes, xh, k, ncols, y, y_col_stride);
     return true;
 }

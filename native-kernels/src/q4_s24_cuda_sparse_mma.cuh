@@ -17,7 +17,11 @@
 // producer warpgroup issues the copies, the two consumer warpgroups only build operands and issue wgmma, mbarriers
 // between them). WARP_SPECIALIZED, or-ed into any other request: wherever it would run WGMMA or WGMMA_SPLIT_K, the
 // warp-specialized form. WHERE_WS_FASTER: as WHERE_FASTER, by the warp-specialized form's wider rule (see
-// q4_s24_cuda_sparse_prefill_kernel).
+// q4_s24_cuda_sparse_prefill_kernel). WGMMA_WS_STREAM_K: the warp-specialized kernel with as many blocks as the GPU
+// has SMs, each taking an equal share of the product's (tile, K step) pairs (stream-K: no partly idle last wave;
+// split tiles are summed through a workspace, deterministically). STREAM_K, or-ed into a request: wherever the
+// warp-specialized form would run (either split), stream-K. Split-K of the warp-specialized form sums its halves
+// through the workspace too (no atomics, y not zeroed first).
 enum q4_s24_sparse_kernel {
     Q4_S24_SPARSE_AUTO,
     Q4_S24_SPARSE_MMA_SP,
@@ -27,7 +31,9 @@ enum q4_s24_sparse_kernel {
     Q4_S24_SPARSE_WGMMA_WS,
     Q4_S24_SPARSE_WGMMA_WS_SPLIT_K,
     Q4_S24_SPARSE_WHERE_WS_FASTER,
+    Q4_S24_SPARSE_WGMMA_WS_STREAM_K,
     Q4_S24_SPARSE_WARP_SPECIALIZED = 0x100,
+    Q4_S24_SPARSE_STREAM_K         = 0x200,
 };
 
 // The kernel WHERE_FASTER runs for nrows x k weights and ncols tokens, or -1 (dequantize + cuBLAS): a rule by shape
@@ -55,10 +61,18 @@ int q4_s24_cuda_sparse_chosen_kernel(q4_s24_sparse_kernel kernel, int64_t nrows,
 // row r at w + r*w_row_bytes (w_row_bytes % 4 == 0). x_f16: ncols columns of k half values, column c at x_f16 + c*k
 // (16-byte aligned). Returns false, launching nothing, when the current device cannot run the requested kernel (no
 // sparse tensor cores, too little shared memory, code compiled below 8.0; for WGMMA, not compute capability 9.0 or no
-// sm_90a code in the binary) or the arguments break its alignment or grid limits.
+// sm_90a code in the binary) or the arguments break its alignment or grid limits, or it needs a workspace
+// (q4_s24_cuda_sparse_workspace_bytes) and none was given, or the stream is being captured into a CUDA graph.
 bool q4_s24_cuda_mul_mat_sparse_mma(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, const void * x_f16,
                                     int64_t ncols, float * y, int64_t y_col_stride, cudaStream_t stream,
-                                    q4_s24_sparse_kernel kernel = Q4_S24_SPARSE_AUTO);
+                                    q4_s24_sparse_kernel kernel = Q4_S24_SPARSE_AUTO, void * workspace = nullptr);
+
+// The workspace (bytes, 16-byte aligned, any contents, used only until the launch completes) a launch of `kernel`
+// needs for these sizes on the current device: 0 for every kernel but the warp-specialized form's split-K and
+// stream-K (one slot of partial sums per thread block, ~128 KiB each). glu: for
+// q4_s24_cuda_mul_mat_sparse_swiglu, whose `kernel` is taken as given.
+size_t q4_s24_cuda_sparse_workspace_bytes(q4_s24_sparse_kernel kernel, int64_t nrows, int64_t k, int64_t ncols,
+                                          bool glu = false);
 
 // Whether it would run for these weights and ncols on the current device, everything but the activations' alignment:
 // sparse tensor cores, enough shared memory, code compiled for 8.0 or newer (for WGMMA: sm_90a code on a 9.0 device),
@@ -70,11 +84,13 @@ bool q4_s24_cuda_sparse_mma_accepts(const void * w, int64_t nrows, int64_t k, si
 
 // The feed-forward's gate / up + SWIGLU on Hopper's sparse tensor cores (the wgmma kernel, sm_90a code on a 9.0
 // device): y[c*y_col_stride + r] = silu(dot(gate row r, x column c)) * dot(up row r, x column c), in one launch, for
-// nrows rows of each (same shape and row bytes). Arguments as q4_s24_cuda_mul_mat_sparse_mma's; false, launching
-// nothing, where the device or the arguments do not fit.
+// nrows rows of each (same shape and row bytes). kernel: WGMMA (the plain form), WGMMA_WS or WGMMA_WS_STREAM_K (which
+// needs q4_s24_cuda_sparse_workspace_bytes(kernel, ..., true) of workspace). Arguments as
+// q4_s24_cuda_mul_mat_sparse_mma's; false, launching nothing, where the device or the arguments do not fit.
 bool q4_s24_cuda_mul_mat_sparse_swiglu(const void * w_gate, const void * w_up, int64_t nrows, int64_t k,
                                        size_t w_row_bytes, const void * x_f16, int64_t ncols, float * y,
-                                       int64_t y_col_stride, cudaStream_t stream, bool warp_specialized = false);
+                                       int64_t y_col_stride, cudaStream_t stream,
+                                       q4_s24_sparse_kernel kernel = Q4_S24_SPARSE_WGMMA, void * workspace = nullptr);
 
 // Whether it would run (everything but the activations' alignment), as q4_s24_cuda_sparse_mma_accepts.
 bool q4_s24_cuda_sparse_swiglu_accepts(const void * w_gate, const void * w_up, int64_t nrows, int64_t k,

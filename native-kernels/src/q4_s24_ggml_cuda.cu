@@ -687,17 +687,25 @@ static bool wgmma_warp_specialized() {
     return on;
 }
 
+// Q4_S24_CUDA_STREAM_K=1: the warp-specialized form as stream-K (one block per SM, each an equal share of the product's
+// tile steps; Q4_S24_SPARSE_WGMMA_WS_STREAM_K) wherever it runs. Opt-in until measured on the whole model.
+static bool wgmma_stream_k() {
+    static const bool on = q4_s24_cuda_env_int("Q4_S24_CUDA_STREAM_K", 0) != 0;
+    return on;
+}
+
 // Q4_S24_CUDA_SPARSE_MMA as a q4_s24_sparse_kernel, or -1: off (see ggml_cuda_q4_s24_mul_mat_sparse_mma). Read once.
 static int sparse_mma_setting() {
     static const int setting = [] {
         const char * env   = getenv("Q4_S24_CUDA_SPARSE_MMA");
         const bool   unset = env == nullptr || *env == '\0';
         const int    mode  = unset ? 1 : atoi(env);
-        if (mode == 3) {
-            return Q4_S24_SPARSE_WHERE_WS_FASTER | Q4_S24_SPARSE_WARP_SPECIALIZED; // the rule measured for this form
+        const int stream_k = wgmma_stream_k() ? Q4_S24_SPARSE_STREAM_K : 0;
+        if (mode == 3) { // the rule measured for the warp-specialized form
+            return Q4_S24_SPARSE_WHERE_WS_FASTER | Q4_S24_SPARSE_WARP_SPECIALIZED | stream_k;
         }
         const int kernel = unset ? Q4_S24_SPARSE_WHERE_FASTER : mode == 2 ? Q4_S24_SPARSE_MMA_SP : Q4_S24_SPARSE_AUTO;
-        return mode == 0 ? -1 : kernel | (wgmma_warp_specialized() ? Q4_S24_SPARSE_WARP_SPECIALIZED : 0);
+        return mode == 0 ? -1 : kernel | (wgmma_warp_specialized() ? Q4_S24_SPARSE_WARP_SPECIALIZED | stream_k : 0);
     }();
     return setting;
 }
@@ -728,8 +736,11 @@ bool ggml_cuda_q4_s24_mul_mat_sparse_mma(ggml_backend_cuda_context & ctx, const 
     cudaStream_t stream = ctx.stream();
     ggml_cuda_pool_alloc<half> x16(ctx.pool(), ne10 * ne11);
     ggml_get_to_fp16_cuda(GGML_TYPE_F32)(src1->data, x16.get(), ne10 * ne11, stream);
+    ggml_cuda_pool_alloc<char> workspace;
+    const size_t               workspace_bytes = q4_s24_cuda_sparse_workspace_bytes(kernel, ne01, ne00, ne11);
     if (!q4_s24_cuda_mul_mat_sparse_mma(src0->data, ne01, ne00, nb01, x16.get(), ne11, (float *) dst->data,
-                                        (int64_t) (nb1 / sizeof(float)), stream, kernel)) {
+                                        (int64_t) (nb1 / sizeof(float)), stream, kernel,
+                                        workspace_bytes > 0 ? workspace.alloc(ctx.pool(), workspace_bytes) : nullptr)) {
         return false; // the pool's f16 copy not 16-byte aligned: cuBLAS (the copy goes unused)
     }
     CUDA_CHECK(cudaGetLastError());
@@ -738,7 +749,9 @@ bool ggml_cuda_q4_s24_mul_mat_sparse_mma(ggml_backend_cuda_context & ctx, const 
 
 // Whether a MUL_MAT request for `kernel` runs the unsplit wgmma kernel (either form) on these sizes.
 static bool runs_plain_wgmma(q4_s24_sparse_kernel kernel, int64_t nrows, int64_t k, int64_t ncols) {
-    const int chosen = q4_s24_cuda_sparse_chosen_kernel(kernel, nrows, k, ncols);
+    // (stream-K aside: it replaces either split)
+    const auto tiles  = (q4_s24_sparse_kernel) (kernel & ~Q4_S24_SPARSE_STREAM_K);
+    const int  chosen = q4_s24_cuda_sparse_chosen_kernel(tiles, nrows, k, ncols);
     return chosen == Q4_S24_SPARSE_WGMMA || chosen == Q4_S24_SPARSE_WGMMA_WS;
 }
 
@@ -766,9 +779,14 @@ static bool launch_sparse_swiglu(ggml_backend_cuda_context & ctx, const ggml_ten
     cudaStream_t stream = ctx.stream();
     ggml_cuda_pool_alloc<half> x16(ctx.pool(), k * ncols);
     ggml_get_to_fp16_cuda(GGML_TYPE_F32)(x->data, x16.get(), k * ncols, stream);
+    const q4_s24_sparse_kernel kernel = !wgmma_warp_specialized() ? Q4_S24_SPARSE_WGMMA
+                                        : wgmma_stream_k()         ? Q4_S24_SPARSE_WGMMA_WS_STREAM_K
+                                                                   : Q4_S24_SPARSE_WGMMA_WS;
+    ggml_cuda_pool_alloc<char> workspace;
+    const size_t               workspace_bytes = q4_s24_cuda_sparse_workspace_bytes(kernel, nrows, k, ncols, true);
     if (!q4_s24_cuda_mul_mat_sparse_swiglu(w_gate->data, w_up->data, nrows, k, w_up->nb[1], x16.get(), ncols,
-                                           (float *) glu->data, (int64_t) (glu->nb[1] / sizeof(float)), stream,
-                                           wgmma_warp_specialized())) {
+                                           (float *) glu->data, (int64_t) (glu->nb[1] / sizeof(float)), stream, kernel,
+                                           workspace_bytes > 0 ? workspace.alloc(ctx.pool(), workspace_bytes) : nullptr)) {
         return false; // the pool's f16 copy not 16-byte aligned: ggml's own path (the copy goes unused)
     }
     CUDA_CHECK(cudaGetLastError());
