@@ -22,9 +22,11 @@
 #                                                   # 2048-token prompt's kernels (PREFILL_PROFILE_MODELS, default
 #                                                   # "f16 Q4_S24") into $OUT/prefill-timeline-<type>.md;
 #                                                   # PREFILL_SWITCHES="A=1 B=2+C=3" adds Q4_S24's pp512/pp2048 under each
-#                                                   # assignment against the defaults and its fused feed-forward
+#                                                   # assignment against the defaults and its feed-forward / MUL_MAT
 #                                                   # checks, into $OUT/prefill-switches.md (micro-batches:
-#                                                   # PREFILL_SWITCH_UB, default 512, e.g. "512,2048");
+#                                                   # PREFILL_SWITCH_UB, default 512, e.g. "512,2048"; rounds:
+#                                                   # PREFILL_ROUNDS, default 3); PREFILL_TABLE_UB narrows the
+#                                                   # table's micro-batches (default "512,1024,2048");
 #                                                   # PREFILL_NCU=1 Nsight Compute's sections (stall reasons
 #                                                   # too) for the first layer's big products
 #                                                   # (into $OUT/prefill-ncu-<type>.txt)
@@ -285,12 +287,14 @@ if [ "$step" = prefill ]; then
     stamp "llama-bench prefill: F16, Q4_0, Q4_S24 by micro-batch"
     models=()
     for t in f16 Q4_0 Q4_S24; do models+=(-m "$WORK/model-$t.gguf"); done
-    "$bin/llama-bench" "${models[@]}" -ngl "$ngl" -fa 1 -p 512,2048 -n 0 -b 2048 -ub 512,1024,2048 -r 3 -o md 2>&1 \
+    "$bin/llama-bench" "${models[@]}" -ngl "$ngl" -fa 1 -p 512,2048 -n 0 -b 2048 -ub "${PREFILL_TABLE_UB:-512,1024,2048}" \
+        -r 3 -o md 2>&1 \
         | grep -v "^ggml_cuda_init\|^  Device" | tee "$OUT/prefill.md"
     # PREFILL_SWITCHES="A=1 B=2": Q4_S24's pp512 / pp2048 under each assignment against the defaults (three rounds,
-    # alternating), then the fused feed-forward's checks under each (test-backend-ops against the CPU backend).
+    # alternating), then the fused feed-forward's and the MUL_MAT checks under each (test-backend-ops against the CPU
+    # backend).
     if [ -n "${PREFILL_SWITCHES:-}" ]; then
-        for round in 1 2 3; do
+        for round in $(seq "${PREFILL_ROUNDS:-3}"); do
             for setting in - $PREFILL_SWITCHES; do
                 assignments=()
                 [ "$setting" = - ] || IFS=+ read -ra assignments <<< "$setting" # "A=1+B=2": both at once
@@ -302,7 +306,7 @@ if [ "$step" = prefill ]; then
         done
         for setting in $PREFILL_SWITCHES; do
             IFS=+ read -ra assignments <<< "$setting"
-            run_checks "$setting: " "MUL_MAT_VEC_FUSION type=q4_s24" | tee -a "$OUT/prefill-switches.md"
+            run_checks "$setting: " "MUL_MAT_VEC_FUSION type=q4_s24" "MUL_MAT type_a=q4_s24" | tee -a "$OUT/prefill-switches.md"
         done
     fi
     # PREFILL_NCU=1: Nsight Compute's speed-of-light, memory, compute, scheduler and warp-state sections (stall reasons;

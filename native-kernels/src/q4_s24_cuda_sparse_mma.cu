@@ -808,18 +808,17 @@ constexpr int kConsumerWarps = kThreads / 32;
 // many blocks as tiles each takes one whole tile; with more, or with as many as the GPU holds at once (stream-K: every
 // SM busy to the end whatever the tile count), ranges split tiles. A tile's pieces then meet in the block that took
 // its first step (its "head"), at the end of that block's range: every other piece is the first (or only) piece of a
-// later block's range, which stores its partial sums in the workspace (one slot per block) and publishes them with the
-// launch's epoch in the block's flag; the head waits for those flags in block order, adds the slots in that order
-// (deterministic), and stores the tile. Blocks only ever wait on later blocks, which the GPU starts no later than
-// them, so the wait cannot deadlock. Flags hold 64-bit epochs, unique per launch, so that the workspace can be any
-// memory (ggml's pool): no reset between launches.
+// later block's range, which stores its partial sums in the workspace (one slot per block) and then sets the block's
+// flag; the head waits for those flags in block order, adds the slots in that order (deterministic), and stores the
+// tile. Blocks only ever wait on later blocks, which the GPU starts no later than them, so the wait cannot deadlock.
+// The flags are zeroed in the stream before each launch (launch_ws), so that the workspace can be any memory (ggml's
+// pool) and a CUDA graph's replays work too (ggml captures prefill graphs as well).
 struct stream_k_split {
     int      row_tiles; // tiles along the rows (tile t: rows (t % row_tiles) * tile rows, tokens (t / row_tiles) * 256)
     int      total;     // tiles x steps per tile (below 2^31: plan_ws_launch)
     int      steps;     // K steps per tile
     float *  partials;  // gridDim.x slots of kThreads x kWgTokens / 2 floats (null when no tile is split)
     uint64_t * flags;   // gridDim.x flags
-    uint64_t epoch;
 };
 
 __device__ __forceinline__ int range_begin(const stream_k_split & sk, int block) {
@@ -977,12 +976,12 @@ mul_mat_sparse_wgmma_ws_kernel(const uint8_t * __restrict__ w, const uint8_t * _
                 }
                 asm volatile("bar.sync 1, %0;" ::"n"(kThreads) : "memory"); // every consumer's sums written
                 if (ct == 0) {
-                    store_release(&sk.flags[blockIdx.x], sk.epoch);
+                    store_release(&sk.flags[blockIdx.x], 1);
                 }
             } else {
                 // The head: add the later pieces (blocks blockIdx.x + 1 .. while they start inside the tile), store.
                 for (int b = (int) blockIdx.x + 1; pos + n < tile_end && range_begin(sk, b) < tile_end; ++b) {
-                    while (load_acquire(&sk.flags[b]) != sk.epoch) {
+                    while (load_acquire(&sk.flags[b]) == 0) {
                     }
                     const float * slot = sk.partials + (size_t) b * (kThreads * kWgTokens / 2);
 #pragma unroll
@@ -1215,12 +1214,11 @@ static bool encode_x_map(CUtensorMap * map, const half * x, int64_t k, int64_t n
 }
 
 // Launches the warp-specialized kernel as planned; false (nothing launched) where the plan needs a workspace that was
-// not given, or would be captured into a CUDA graph (a replay would reuse the launch's epoch, see stream_k_split).
+// not given.
 template <bool GLU>
 static bool launch_ws(const ws_launch & l, const uint8_t * w, const uint8_t * w_up, int64_t nrows, size_t row_bytes,
                       const half * x, int64_t k, int64_t ncols, float * y, int64_t y_col_stride, cudaStream_t stream,
                       void * workspace) {
-    static std::atomic<uint64_t> next_epoch{ 1 };
     if (l.tiles * l.steps > INT32_MAX) {
         return false; // stream_k_split counts (tile, step) pairs in 32 bits
     }
@@ -1228,20 +1226,19 @@ static bool launch_ws(const ws_launch & l, const uint8_t * w, const uint8_t * w_
     sk.row_tiles = (int) ((nrows + (GLU ? kWgRows : kWgTileRows) - 1) / (GLU ? kWgRows : kWgTileRows));
     sk.total     = (int) (l.tiles * l.steps);
     sk.steps     = l.steps;
+    CUtensorMap x_map;
+    if (!encode_x_map(&x_map, x, k, ncols)) {
+        return false;
+    }
     if (l.workspace_bytes > 0) {
-        cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
-        if (workspace == nullptr || reinterpret_cast<uintptr_t>(workspace) % 16 != 0 ||
-            cudaStreamIsCapturing(stream, &capture) != cudaSuccess || capture != cudaStreamCaptureStatusNone) {
-            (void) cudaGetLastError();
+        if (workspace == nullptr || reinterpret_cast<uintptr_t>(workspace) % 16 != 0) {
             return false;
         }
         sk.partials = static_cast<float *>(workspace);
         sk.flags    = reinterpret_cast<uint64_t *>(sk.partials + (size_t) l.blocks * kThreads * (kWgTokens / 2));
-        sk.epoch    = next_epoch.fetch_add(1, std::memory_order_relaxed);
-    }
-    CUtensorMap x_map;
-    if (!encode_x_map(&x_map, x, k, ncols)) {
-        return false;
+        if (cudaMemsetAsync(sk.flags, 0, (size_t) l.blocks * sizeof(uint64_t), stream) != cudaSuccess) {
+            return false;
+        }
     }
     mul_mat_sparse_wgmma_ws_kernel<GLU><<<(unsigned) l.blocks, kWsThreads, kWgSharedBytes, stream>>>(
         w, w_up, nrows, sk, row_bytes, x, k, ncols, y, y_col_stride, x_map);

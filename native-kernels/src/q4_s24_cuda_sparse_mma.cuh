@@ -62,7 +62,7 @@ int q4_s24_cuda_sparse_chosen_kernel(q4_s24_sparse_kernel kernel, int64_t nrows,
 // (16-byte aligned). Returns false, launching nothing, when the current device cannot run the requested kernel (no
 // sparse tensor cores, too little shared memory, code compiled below 8.0; for WGMMA, not compute capability 9.0 or no
 // sm_90a code in the binary) or the arguments break its alignment or grid limits, or it needs a workspace
-// (q4_s24_cuda_sparse_workspace_bytes) and none was given, or the stream is being captured into a CUDA graph.
+// (q4_s24_cuda_sparse_workspace_bytes) and none was given.
 bool q4_s24_cuda_mul_mat_sparse_mma(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, const void * x_f16,
                                     int64_t ncols, float * y, int64_t y_col_stride, cudaStream_t stream,
                                     q4_s24_sparse_kernel kernel = Q4_S24_SPARSE_AUTO, void * workspace = nullptr);
@@ -77,7 +77,7 @@ size_t q4_s24_cuda_sparse_workspace_bytes(q4_s24_sparse_kernel kernel, int64_t n
 // Whether it would run for these weights and ncols on the current device, everything but the activations' alignment:
 // sparse tensor cores, enough shared memory, code compiled for 8.0 or newer (for WGMMA: sm_90a code on a 9.0 device),
 // asked once per device, the first time with a small probe kernel and a synchronous copy, so not from inside a CUDA
-// graph capture (ggml captures batch-1 graphs only, which never come here); the weights' alignment; the grid limit;
+// graph capture (ggml runs a graph uncaptured, a warm-up, before it captures it, prefill graphs too); the weights' alignment; the grid limit;
 // the weights below 4 GiB and the activations below 2^32 halves. Callers ask it before preparing f16 activations.
 bool q4_s24_cuda_sparse_mma_accepts(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, int64_t ncols,
                                     q4_s24_sparse_kernel kernel = Q4_S24_SPARSE_AUTO);
