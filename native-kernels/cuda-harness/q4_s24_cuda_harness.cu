@@ -1096,7 +1096,7 @@ static void run_profile_launches(std::mt19937 & rng) {
 
 // The launches Nsight Compute profiles in run.sh's profile-prefill mode: the sparse prefill kernels on the 8B
 // feed-forward shapes at PROFILE_TOKENS tokens (default 512), one launch each (ncu picks them by name), and the
-// gate / up + SWIGLU form (warp-specialized, then plain). Values are random; nothing is checked here.
+// gate / up + SWIGLU kernel in each of its forms (kSwigluForms). Values are random; nothing is checked here.
 static void run_profile_prefill_launches(std::mt19937 & rng) {
     const char *  env_tokens = getenv("PROFILE_TOKENS");
     const int64_t ntok       = env_tokens != nullptr ? atoll(env_tokens) : 512;

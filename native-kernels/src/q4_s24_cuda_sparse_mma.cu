@@ -758,16 +758,17 @@ mul_mat_sparse_wgmma_kernel(const uint8_t * __restrict__ w, const uint8_t * __re
 //
 // The kernel above spends ~1 us of each ~1.9 us step (H200, 512 tokens) on work its wgmma do not hide: every thread
 // issues the step's copies and waits at two block-wide barriers (docs/benchmarks.md, sessions 11 and 22). Here a third
-// warpgroup, the producer, issues every copy (each of its threads the share of two of the plain kernel's threads) and
-// the two consumer warpgroups only build A operands and issue wgmma, synchronized per stage by mbarriers instead of
-// __syncthreads: full[s] completes when the producer's 128 threads have seen their copies of the step land (each
-// waits for its own, makes them visible to the async proxy and arrives), empty[s] when the consumer warps have seen
-// their wgmma on the stage complete. The producer keeps one step landed ahead of the one it is copying.
-// Measured 1.24x faster than the plain kernel on the 8B feed-forward products at 512 tokens (session 22), still ~2.6x
-// the tensor cores' time per step. Two ways to feed it more were correct and slower (session 22): sharing the
-// activations between two blocks of a cluster (one multicast TMA copy per half step, commit f21e922: half the L2
-// reads, 125 vs 97 us) and tall tiles (256 rows x 128 tokens, five stages, commit 97f9856: 1.6x the work in flight
-// per byte of shared memory, 144 vs 97 us). What limits it is not yet profiled.
+// warpgroup, the producer, issues every copy (the weights' cp.async, each of its threads the share of two of the plain
+// kernel's threads; the activations as two TMA boxes per step from one thread) and the two consumer warpgroups only
+// build A operands and issue wgmma, synchronized per stage by mbarriers instead of __syncthreads: full[s] completes
+// when the producer's 128 threads have seen their weight copies of the step land (each waits for its own, makes them
+// visible to the async proxy and arrives) and the TMA boxes' bytes have arrived, empty[s] when the consumer warps have
+// seen their wgmma on the stage complete. The producer keeps one step landed ahead of the one it is copying.
+// Measured 1.24x faster than the plain kernel on the 8B feed-forward products at 512 tokens (session 22). Nsight
+// Compute then showed the producer setting the pace (session 23: ~300 instructions per step for its 46 copies per
+// thread, consumers waiting on full[s]); TMA for the activations made it 1.26x faster again (92 vs 116 us, harness).
+// Correct and slower (session 22): activations multicast to two blocks of a cluster (commit f21e922) and tall tiles
+// (256 rows x 128 tokens, five stages, commit 97f9856).
 constexpr int kWsThreads     = kThreads + 128;
 constexpr int kConsumerWarps = kThreads / 32;
 
