@@ -387,8 +387,8 @@ template <int STAGES> bool stages_fit(int device) {
 // step are complete, so its stage can be refilled while this step's run).
 // Where the time goes, for the harness only (the results are then wrong): Q4_S24_WGMMA_EXPERIMENT=1 builds the kernel
 // without the weights' global reads (the copies write zeros), 2 without the activations', 3 without the wgmma (the A
-// operands are still built; the plain kernel only, 1 and 2 apply to the warp-specialized one too). docs/benchmarks.md,
-// session 11.
+// operands are still built; the plain kernel only; 1 applies to the warp-specialized one too, whose activations come
+// by TMA whatever the setting). docs/benchmarks.md, session 11.
 #ifndef Q4_S24_WGMMA_EXPERIMENT
 #    define Q4_S24_WGMMA_EXPERIMENT 0
 #endif
@@ -423,7 +423,7 @@ static_assert(kWgXStageBytes % 1024 == 0 && kWgSharedBytes <= 227 * 1024,
 // read again from the last one (every block of a partial tile would hammer those same bytes); rows past the end repeat
 // the last one (zeros would be invalid metadata). Offsets are 32-bit: accepts() bounds the matrix and activation sizes.
 // With GLU (the gate / up + SWIGLU kernel) a tile covers kWgRows output rows of both matrices, interleaved so that a
-// thread holds the gate and up sums of the same row and token (glu_staged_row): copy c reads the second (up) matrix
+// thread holds the gate and up sums of the same row and token (glu_output_row): copy c reads the second (up) matrix
 // where bit c of w_second is set.
 struct wgmma_stage_plan {
     uint32_t w_off[kWgWCopies];
@@ -811,7 +811,9 @@ constexpr int kConsumerWarps = kThreads / 32;
 // its first step (its "head"), at the end of that block's range: every other piece is the first (or only) piece of a
 // later block's range, which stores its partial sums in the workspace (one slot per block) and then sets the block's
 // flag; the head waits for those flags in block order, adds the slots in that order (deterministic), and stores the
-// tile. Blocks only ever wait on later blocks, which the GPU starts no later than them, so the wait cannot deadlock.
+// tile. A block sets its flag right after its first piece, which never waits, and only heads wait, at the end of
+// their ranges, on later blocks: with blocks started in index order (what the GPU does, though CUDA does not promise
+// it; CUTLASS's stream-K assumes the same) the wait cannot deadlock, even when not every block fits at once.
 // The flags are zeroed in the stream before each launch (launch_ws), so that the workspace can be any memory (ggml's
 // pool) and a CUDA graph's replays work too (ggml captures prefill graphs as well).
 struct stream_k_split {
@@ -1100,6 +1102,19 @@ int q4_s24_cuda_sparse_prefill_kernel(int64_t nrows, int64_t k, int64_t ncols, b
     return by_shape >= 0 && device_has_wgmma() ? by_shape : -1;
 }
 
+static bool has_tensor_map_encoder();
+
+// The warp-specialized kernels copy with TMA: where the driver's tensor-map encoder is missing, the plain wgmma kernel
+// of the same split instead (stream-K: unsplit).
+static int runnable_wgmma_form(int chosen) {
+    const bool ws = chosen == Q4_S24_SPARSE_WGMMA_WS || chosen == Q4_S24_SPARSE_WGMMA_WS_SPLIT_K ||
+                    chosen == Q4_S24_SPARSE_WGMMA_WS_STREAM_K;
+    if (!ws || has_tensor_map_encoder()) {
+        return chosen;
+    }
+    return chosen == Q4_S24_SPARSE_WGMMA_WS_SPLIT_K ? Q4_S24_SPARSE_WGMMA_SPLIT_K : Q4_S24_SPARSE_WGMMA;
+}
+
 // The kernel a request (without the WARP_SPECIALIZED bit) runs on the current device, or -1.
 static int chosen_plain_kernel(int kernel, int64_t nrows, int64_t k, int64_t ncols) {
     switch (kernel) {
@@ -1132,7 +1147,7 @@ static int chosen_kernel(q4_s24_sparse_kernel kernel, int64_t nrows, int64_t k, 
         (chosen == Q4_S24_SPARSE_WGMMA_WS || chosen == Q4_S24_SPARSE_WGMMA_WS_SPLIT_K)) {
         chosen = Q4_S24_SPARSE_WGMMA_WS_STREAM_K;
     }
-    return chosen;
+    return runnable_wgmma_form(chosen);
 }
 
 static int device_sms() {
@@ -1196,6 +1211,10 @@ static encode_tiled_fn tensor_map_encoder() {
                                                                            : nullptr;
     }();
     return fn;
+}
+
+static bool has_tensor_map_encoder() {
+    return tensor_map_encoder() != nullptr;
 }
 
 // The activations (ncols columns of k halves) as a tensor of 64-column x 256-token boxes, 128-byte swizzled: the
@@ -1265,7 +1284,7 @@ bool q4_s24_cuda_sparse_mma_accepts(const void * w, int64_t nrows, int64_t k, si
 
 size_t q4_s24_cuda_sparse_workspace_bytes(q4_s24_sparse_kernel kernel, int64_t nrows, int64_t k, int64_t ncols,
                                           bool glu) {
-    const int chosen = glu ? (int) kernel : chosen_kernel(kernel, nrows, k, ncols);
+    const int chosen = glu ? runnable_wgmma_form(kernel) : chosen_kernel(kernel, nrows, k, ncols);
     if (chosen != Q4_S24_SPARSE_WGMMA_WS && chosen != Q4_S24_SPARSE_WGMMA_WS_SPLIT_K &&
         chosen != Q4_S24_SPARSE_WGMMA_WS_STREAM_K) {
         return 0;
@@ -1340,6 +1359,7 @@ bool q4_s24_cuda_mul_mat_sparse_swiglu(const void * w_gate, const void * w_up, i
     const auto * wg = static_cast<const uint8_t *>(w_gate);
     const auto * wu = static_cast<const uint8_t *>(w_up);
     const auto * xh = static_cast<const half *>(x_f16);
+    kernel          = (q4_s24_sparse_kernel) runnable_wgmma_form(kernel);
     if (kernel != Q4_S24_SPARSE_WGMMA) {
         return launch_ws<true>(plan_ws_launch(kernel, true, nrows, k, ncols), wg, wu, nrows, w_row_bytes, xh, k, ncols,
                                y, y_col_stride, stream, workspace);

@@ -21,7 +21,8 @@
 // has SMs, each taking an equal share of the product's (tile, K step) pairs (stream-K: no partly idle last wave;
 // split tiles are summed through a workspace, deterministically). STREAM_K, or-ed into a request: wherever the
 // warp-specialized form would run (either split), stream-K. Split-K of the warp-specialized form sums its halves
-// through the workspace too (no atomics, y not zeroed first).
+// through the workspace too (no atomics, y not zeroed first). The warp-specialized forms copy the activations with
+// TMA: where the driver offers no tensor-map encoder, requests for them run the plain form of the same split.
 enum q4_s24_sparse_kernel {
     Q4_S24_SPARSE_AUTO,
     Q4_S24_SPARSE_MMA_SP,
