@@ -393,12 +393,9 @@ static void * sparse_workspace(q4_s24_sparse_kernel kernel, int64_t rows, int64_
     return g_workspace;
 }
 
-// The gate / up + SWIGLU kernel's forms (q4_s24_cuda_mul_mat_sparse_swiglu's kernel argument).
-struct SwigluForm {
-    q4_s24_sparse_kernel kernel;
-    const char *         name;
-};
-static const SwigluForm kSwigluForms[] = {
+// The gate / up + SWIGLU kernel's forms (q4_s24_cuda_mul_mat_sparse_swiglu's kernel argument; names as printed
+// after "prefill swiglu").
+static const SparseKernel kSwigluForms[] = {
     { Q4_S24_SPARSE_WGMMA, "" },
     { Q4_S24_SPARSE_WGMMA_WS, " warp-specialized" },
     { Q4_S24_SPARSE_WGMMA_WS_STREAM_K, " warp-specialized stream-k" },
@@ -509,7 +506,7 @@ static void run_sparse_swiglu(std::mt19937 & rng, bool quick) {
         half *       d_x    = device_copy(xh);
         float *      d_y    = device_filled<float>(ny); // NaN sentinel
         // Every form of the kernel (kSwigluForms).
-        const auto fused = [&](const SwigluForm & f) {
+        const auto fused = [&](const SparseKernel & f) {
             return q4_s24_cuda_mul_mat_sparse_swiglu(d_gate, d_up, c.rows, c.k, row_bytes, d_x, c.ntok, d_y,
                                                      c.y_stride, 0, f.kernel,
                                                      sparse_workspace(f.kernel, c.rows, c.k, c.ntok, true));
@@ -518,7 +515,7 @@ static void run_sparse_swiglu(std::mt19937 & rng, bool quick) {
         if (!fused(kSwigluForms[0])) {
             printf("prefill swiglu %lldx%lld: not available on this device\n", (long long) c.rows, (long long) c.k);
         } else if (c.reference) {
-            for (const SwigluForm & f : kSwigluForms) {
+            for (const SparseKernel & f : kSwigluForms) {
                 CUDA_OK(cudaMemset(d_y, 0xff, ny * sizeof(float))); // NaN sentinel again
                 expect(fused(f), "prefill swiglu: every form runs");
                 LAUNCH_OK();
@@ -555,7 +552,7 @@ static void run_sparse_swiglu(std::mt19937 & rng, bool quick) {
                 want[i] = (double) g[i] / (1.0 + std::exp(-(double) g[i])) * (double) u[i];
             }
             const float t_apart = time_us([&](int) { apart(); }, 20);
-            for (const SwigluForm & f : kSwigluForms) {
+            for (const SparseKernel & f : kSwigluForms) {
                 CUDA_OK(cudaMemset(d_y, 0xff, ny * sizeof(float))); // NaN sentinel again
                 expect(fused(f), "prefill swiglu: every form runs");
                 LAUNCH_OK();
@@ -1113,7 +1110,7 @@ static void run_profile_prefill_launches(std::mt19937 & rng) {
             }
         }
         if (sh.rows == 14336) { // gate and up: the same matrix twice is enough for a profile
-            for (const SwigluForm & f : kSwigluForms) {
+            for (const SparseKernel & f : kSwigluForms) {
                 q4_s24_cuda_mul_mat_sparse_swiglu(d_w, d_w, sh.rows, sh.k, row_bytes, d_x, ntok, d_y, sh.rows, 0,
                                                   f.kernel, sparse_workspace(f.kernel, sh.rows, sh.k, ntok, true));
                 LAUNCH_OK();

@@ -429,8 +429,7 @@ struct wgmma_stage_plan {
     uint32_t w_off[kWgWCopies];
     uint32_t w_half;
     uint32_t w_second;          // bit c: copy c's piece is in the second matrix (GLU only)
-    uint32_t x_off;             // copy 0's source, in halves from the activations of step 0 (copy c: + c * x_stride)
-    uint32_t x_stride;          // 16 tokens of k halves
+    uint32_t x_off[kWgXCopies]; // in halves, from the activations of step 0
     uint32_t x_valid;           // bit c: copy c's token exists
     uint32_t x_dst;             // shared byte offset of copy 0 in a stage (copy c: + kWgXCopyStride c)
 };
@@ -476,24 +475,11 @@ template <bool GLU>
 #pragma unroll
     for (int c = 0; c < kWgXCopies; ++c) {
         const int64_t tok = tok0 + tid / kXChunks + 16 * c;
+        p.x_off[c]        = (uint32_t) ((tok < ncols ? tok : ncols - 1) * k) + 8 * chunk;
         p.x_valid |= (tok < ncols ? 1u : 0u) << c;
     }
-    // Copies past the last token read nothing (x_valid), so their offsets may run past the activations.
-    p.x_off    = (uint32_t) ((tok0 + tid / kXChunks) * k) + 8 * chunk;
-    p.x_stride = (uint32_t) (16 * k);
-    p.x_dst    = wgmma_x_offset(tid / kXChunks, chunk);
+    p.x_dst = wgmma_x_offset(tid / kXChunks, chunk);
     return p;
-}
-
-// v, which the compiler must treat as computed where it is used: keeps a loop from hoisting each copy's source address
-// out of it (16 per plan, 64-bit, in registers across the loop).
-template <typename T> __device__ __forceinline__ T opaque(T v) {
-    if constexpr (sizeof(T) == 8) {
-        asm volatile("mov.b64 %0, %0;" : "+l"(v));
-    } else {
-        asm volatile("mov.b32 %0, %0;" : "+r"(v));
-    }
-    return v;
 }
 
 // Stage step `step` (when `copy`: else the copies write zeros and read nothing) without branches, which would make
@@ -522,11 +508,10 @@ template <bool COPY_X = true>
     if constexpr (!COPY_X) {
         return;
     }
-    const half *   xstep    = x + (size_t) step * kStepCols;
-    const uint32_t x_stride = opaque(p.x_stride);
+    const half * xstep = x + (size_t) step * kStepCols;
 #pragma unroll
     for (int c = 0; c < kWgXCopies; ++c) {
-        cp_async_if<16>(stage + p.x_dst + kWgXCopyStride * c, xstep + (p.x_off + c * x_stride),
+        cp_async_if<16>(stage + p.x_dst + kWgXCopyStride * c, xstep + p.x_off[c],
                         copy && ((p.x_valid >> c) & 1u) && Q4_S24_WGMMA_EXPERIMENT != 2);
     }
 }
@@ -862,9 +847,8 @@ __device__ __forceinline__ int range_begin(const stream_k_split & sk, int block)
 template <bool GLU>
 __global__ void __launch_bounds__(kWsThreads, 1)
 mul_mat_sparse_wgmma_ws_kernel(const uint8_t * __restrict__ w, const uint8_t * __restrict__ w_up, int64_t nrows,
-                               stream_k_split sk, size_t row_bytes, const half * __restrict__ x, int64_t k,
-                               int64_t ncols, float * __restrict__ y, int64_t y_col_stride,
-                               const __grid_constant__ CUtensorMap x_map) {
+                               stream_k_split sk, size_t row_bytes, int64_t k, int64_t ncols, float * __restrict__ y,
+                               int64_t y_col_stride, const __grid_constant__ CUtensorMap x_map) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
     constexpr int tile_rows = GLU ? kWgRows : kWgTileRows;
     const int     begin     = range_begin(sk, (int) blockIdx.x);
@@ -905,8 +889,8 @@ mul_mat_sparse_wgmma_ws_kernel(const uint8_t * __restrict__ w, const uint8_t * _
                     tma_x_box(stage, &x_map, step * kStepCols, (int) tok0, &full[s]);
                     tma_x_box(stage + kWgXHalfBytes, &x_map, step * kStepCols + 64, (int) tok0, &full[s]);
                 }
-                load_wgmma_stage<false>(stage, w, w_up, x, plan0, step, true, p);
-                load_wgmma_stage<false>(stage, w, w_up, x, plan1, step, true, p + 128);
+                load_wgmma_stage<false>(stage, w, w_up, nullptr, plan0, step, true, p);
+                load_wgmma_stage<false>(stage, w, w_up, nullptr, plan1, step, true, p + 128);
                 cp_async_commit();
                 if (i > 0) {
                     cp_async_wait<1>();
@@ -1000,7 +984,7 @@ mul_mat_sparse_wgmma_ws_kernel(const uint8_t * __restrict__ w, const uint8_t * _
         }
     }
 #else
-    (void) w; (void) w_up; (void) nrows; (void) sk; (void) row_bytes; (void) x; (void) k; (void) ncols; (void) y;
+    (void) w; (void) w_up; (void) nrows; (void) sk; (void) row_bytes; (void) k; (void) ncols; (void) y;
     (void) y_col_stride; (void) x_map;
     __trap(); // wgmma_fits() refuses binaries without sm_90a code
 #endif
@@ -1171,6 +1155,7 @@ static int device_sms() {
 // The warp-specialized kernel's launch for a chosen kernel (WS, WS_SPLIT_K, WS_STREAM_K): its blocks (stream_k_split),
 // and the workspace they need (0 when every block takes whole tiles).
 struct ws_launch {
+    int64_t row_tiles;
     int64_t tiles;
     int     steps;
     int64_t blocks;
@@ -1179,8 +1164,9 @@ struct ws_launch {
 
 static ws_launch plan_ws_launch(int chosen, bool glu, int64_t nrows, int64_t k, int64_t ncols) {
     ws_launch l;
-    l.tiles          = ((nrows + (glu ? kWgRows : kWgTileRows) - 1) / (glu ? kWgRows : kWgTileRows)) *
-                       ((ncols + kWgTokens - 1) / kWgTokens);
+    const int tile_rows = glu ? kWgRows : kWgTileRows;
+    l.row_tiles         = (nrows + tile_rows - 1) / tile_rows;
+    l.tiles             = l.row_tiles * ((ncols + kWgTokens - 1) / kWgTokens);
     l.steps          = (int) (k / kStepCols);
     const int64_t total = l.tiles * l.steps;
     l.blocks = chosen == Q4_S24_SPARSE_WGMMA_WS_SPLIT_K   ? l.tiles * std::min(2, l.steps)
@@ -1243,7 +1229,7 @@ static bool launch_ws(const ws_launch & l, const uint8_t * w, const uint8_t * w_
         return false; // stream_k_split counts (tile, step) pairs in 32 bits
     }
     stream_k_split sk{};
-    sk.row_tiles = (int) ((nrows + (GLU ? kWgRows : kWgTileRows) - 1) / (GLU ? kWgRows : kWgTileRows));
+    sk.row_tiles = (int) l.row_tiles;
     sk.total     = (int) (l.tiles * l.steps);
     sk.steps     = l.steps;
     CUtensorMap x_map;
@@ -1261,7 +1247,7 @@ static bool launch_ws(const ws_launch & l, const uint8_t * w, const uint8_t * w_
         }
     }
     mul_mat_sparse_wgmma_ws_kernel<GLU><<<(unsigned) l.blocks, kWsThreads, kWgSharedBytes, stream>>>(
-        w, w_up, nrows, sk, row_bytes, x, k, ncols, y, y_col_stride, x_map);
+        w, w_up, nrows, sk, row_bytes, k, ncols, y, y_col_stride, x_map);
     return true;
 }
 
