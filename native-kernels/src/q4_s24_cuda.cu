@@ -566,9 +566,6 @@ __device__ __forceinline__ void cp_async_wait_at_most(int newer) {
 // the same slots as mul_mat_vec_kernel with UNROLL 1, so the sums are bitwise the same), it computes from shared
 // memory as the step's copies land: steps 0, 1 and 2 are separate copy groups, the rest one more. (Hopper's bulk
 // copies, one per row and group counted on mbarriers, measured no faster in the harness: commit 2ec088f.)
-// FUSED: read the float activations x (written by the kernel ahead, so after the wait) and quantize each sub-block in
-// the thread that uses it, bitwise as quantize_act_kernel would: no quantization launch between the kernel ahead and
-// this one, 4x the activation bytes per block from the L2.
 // Preconditions (staged_fits): row_bytes % 16 == 0, weights 16-byte aligned, kRows * row_bytes of dynamic shared memory.
 constexpr int kStagedCopyGroups = 4;
 // A staged launch's shared memory: its rows (dynamic) plus the reduction's partial sums (static, at most this much for
@@ -576,7 +573,7 @@ constexpr int kStagedCopyGroups = 4;
 constexpr size_t kStagedStaticBytesMax = 128 / 32 * 2 * 8 * Q4_S24_CUDA_MMV_MAX_COLS * sizeof(float);
 constexpr size_t kStagedRowBytesMax    = 48 * 1024 - kStagedStaticBytesMax;
 
-template <int ROWS, int NCOLS, int THREADS, bool SWIGLU, bool GROUP, bool FUSED = false>
+template <int ROWS, int NCOLS, int THREADS, bool SWIGLU, bool GROUP>
 __global__ void __launch_bounds__(THREADS)
 mul_mat_vec_staged_kernel(const uint8_t * __restrict__ w, const uint8_t * __restrict__ w_gate, int64_t nrows, int nsub,
                           size_t row_bytes, const int8_t * aq, const float * ad, int64_t k,
@@ -584,12 +581,13 @@ mul_mat_vec_staged_kernel(const uint8_t * __restrict__ w, const uint8_t * __rest
                           float * y, int64_t y_col_stride, mmv_matrices group) {
     static_assert(THREADS % 32 == 0, "THREADS must be a multiple of 32");
     static_assert(!(GROUP && SWIGLU), "a group has no gate matrix");
-    static_assert(!(FUSED && (GROUP || SWIGLU)), "a group and the gate/up kernel read pre-quantized activations");
     constexpr int kRows      = SWIGLU ? 2 * ROWS : ROWS;
     constexpr int kStepBytes = THREADS / kSubsPerBlock * kBlockBytes; // of one row; THREADS % 32 == 0 makes it % 16
     static_assert(kStepBytes % 16 == 0, "a step's bytes must be whole 16-byte copies");
     static_assert(THREADS / 32 * kRows * NCOLS * sizeof(float) <= kStagedStaticBytesMax,
                   "the static shared memory staged_fits allows for");
+    (void) x;
+    (void) x_col_stride;
     extern __shared__ uint4 staged_words[];
     uint8_t * staged = reinterpret_cast<uint8_t *>(staged_words); // row r at r * row_bytes
 
@@ -647,23 +645,7 @@ mul_mat_vec_staged_kernel(const uint8_t * __restrict__ w, const uint8_t * __rest
         const bool in_row = s < nsub;
         int        act[NCOLS][8];
         float      da[NCOLS];
-        if constexpr (FUSED) {
-#pragma unroll
-            for (int c = 0; c < NCOLS; ++c) {
-                if (in_row) {
-                    quantize_sub_block(x + c * x_col_stride + (int64_t) s * kSubCols, act[c], da[c]);
-                    da[c] *= 1.0f / 16.0f; // as load_act_sub_block: the weight bytes are 16 q
-                } else {
-#pragma unroll
-                    for (int i = 0; i < 8; ++i) {
-                        act[c][i] = 0;
-                    }
-                    da[c] = 0.0f;
-                }
-            }
-        } else {
-            load_act_sub_block<NCOLS>(aq + (int64_t) s * kSubCols, ad + s, k, k / kSubCols, in_row, act, da);
-        }
+        load_act_sub_block<NCOLS>(aq + (int64_t) s * kSubCols, ad + s, k, k / kSubCols, in_row, act, da);
         cp_async_wait_at_most(groups - 1 - min(step, kStagedCopyGroups - 1)); // this step's group has landed
         __syncthreads();                                                       // and every thread's copies in it
         if (in_row) {
@@ -827,17 +809,13 @@ void launch_mul_mat_vec(mmv_matrices mats, const void * w_gate, int64_t k, size_
                       mats.y_col_stride[0], mats);
     };
     if constexpr (UNROLL == kStaged) {
-        static_assert(!(FUSED && SWIGLU), "the gate/up kernel reads pre-quantized activations");
+        static_assert(!FUSED, "the staged kernel reads pre-quantized activations");
         if (staged_fits(mats, w_gate, w_row_bytes, staged_bytes)) {
             if (mats.trigger == kTriggerAfterReads && staged_trigger_early()) {
                 mats.trigger = kTriggerBeforeWait;
             }
             mats.prefetch_addend = latency_prefetch();
-            if constexpr (FUSED) { // a single matrix (groups take the unfused variant)
-                args(mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, false, false, true>, staged_bytes);
-                return;
-            }
-            if constexpr (!SWIGLU && !FUSED) {
+            if constexpr (!SWIGLU) {
                 if (mats.count > 1 || mats.has_epilogue) {
                     args(mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, false, true>, staged_bytes);
                     return;
@@ -846,7 +824,7 @@ void launch_mul_mat_vec(mmv_matrices mats, const void * w_gate, int64_t k, size_
             args(mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, SWIGLU, false>, staged_bytes);
             return;
         }
-        launch_mul_mat_vec<2, NCOLS, THREADS, 1, FUSED, SWIGLU>(mats, w_gate, k, w_row_bytes, act, stream);
+        launch_mul_mat_vec<2, NCOLS, THREADS, 1, false, SWIGLU>(mats, w_gate, k, w_row_bytes, act, stream);
     } else {
         if constexpr (!FUSED && !SWIGLU) {
             if (mats.count > 1 || mats.has_epilogue) {
@@ -909,9 +887,6 @@ void launch_variant(q4_s24_cuda_mmv_variant variant, const mmv_matrices & mats, 
 #define Q4_S24_MMV_CASE(R, T) \
         case Q4_S24_MMV_STAGED_R##R##_T##T: \
             launch_for_cols<R, T, kStaged, false>(ncols, mats, nullptr, k, w_row_bytes, act, stream); \
-            break; \
-        case Q4_S24_MMV_FUSED_STAGED_R##R##_T##T: \
-            launch_for_cols<R, T, kStaged, true>(ncols, mats, nullptr, k, w_row_bytes, act, stream); \
             break;
         Q4_S24_MMV_STAGED_SHAPES(Q4_S24_MMV_CASE)
 #undef Q4_S24_MMV_CASE
@@ -976,17 +951,12 @@ void q4_s24_cuda_mul_mat_vec_variant(q4_s24_cuda_mmv_variant variant, const void
 }
 
 bool q4_s24_cuda_mmv_variant_is_fused(q4_s24_cuda_mmv_variant variant) {
-    return (variant >= Q4_S24_MMV_SHAPE_COUNT && variant < Q4_S24_MMV_FUSED_END) ||
-           (variant >= Q4_S24_MMV_STAGED_END && variant < Q4_S24_MMV_VARIANT_COUNT);
+    return variant >= Q4_S24_MMV_SHAPE_COUNT && variant < Q4_S24_MMV_FUSED_END;
 }
 
 q4_s24_cuda_mmv_variant q4_s24_cuda_mmv_variant_unfused(q4_s24_cuda_mmv_variant variant) {
-    if (!q4_s24_cuda_mmv_variant_is_fused(variant)) {
-        return variant;
-    }
-    const int shapes = variant < Q4_S24_MMV_FUSED_END ? (int) Q4_S24_MMV_SHAPE_COUNT
-                                                      : (int) (Q4_S24_MMV_STAGED_END - Q4_S24_MMV_FUSED_END);
-    return (q4_s24_cuda_mmv_variant) (variant - shapes);
+    return q4_s24_cuda_mmv_variant_is_fused(variant) ? (q4_s24_cuda_mmv_variant) (variant - Q4_S24_MMV_SHAPE_COUNT)
+                                                     : variant;
 }
 
 const char * q4_s24_cuda_mmv_variant_name(q4_s24_cuda_mmv_variant variant) {
@@ -996,9 +966,6 @@ const char * q4_s24_cuda_mmv_variant_name(q4_s24_cuda_mmv_variant variant) {
         Q4_S24_MMV_SHAPES(Q4_S24_FUSED_SHAPE_NAME)
 #undef Q4_S24_FUSED_SHAPE_NAME
         Q4_S24_MMV_STAGED_SHAPES(Q4_S24_STAGED_SHAPE_NAME)
-#define Q4_S24_FUSED_STAGED_SHAPE_NAME(R, T) "F." Q4_S24_STAGED_SHAPE_NAME(R, T)
-        Q4_S24_MMV_STAGED_SHAPES(Q4_S24_FUSED_STAGED_SHAPE_NAME)
-#undef Q4_S24_FUSED_STAGED_SHAPE_NAME
     };
     static_assert(sizeof(names) / sizeof(names[0]) == Q4_S24_MMV_VARIANT_COUNT, "one name per variant");
     return variant >= 0 && variant < Q4_S24_MMV_VARIANT_COUNT ? names[variant] : "?";
@@ -1023,14 +990,6 @@ static bool staged_rows8(int64_t k) {
     return mode == 1 || (mode == 2 && k >= 8192);
 }
 
-// Whether a staged launch of rows of k columns quantizes its float input itself (saves the quantization launch between
-// the kernel ahead and the mat-vec; each block then reads 4x the activation bytes). Q4_S24_CUDA_STAGED_FUSED_QUANT:
-// 0 never (default, until measured), 1 for rows of at most 4096 columns (the attention output projection), 2 always.
-static bool staged_quantizes_in_kernel(int64_t k) {
-    static const int mode = q4_s24_cuda_env_int("Q4_S24_CUDA_STAGED_FUSED_QUANT", 0);
-    return mode == 2 || (mode == 1 && k <= 4096);
-}
-
 // From the harness on the H200 (docs/benchmarks.md, "GPU (H200)"): small matrices (the 1024-row k/v projections)
 // are launch-bound, so at batch 1-2 in-kernel quantization (one launch) wins; otherwise separate quantization.
 // Larger matrices at batch 1: the staged kernel (+3.8-3.9% for the whole 8B-shaped model, where it overlaps the kernel
@@ -1044,14 +1003,10 @@ q4_s24_cuda_mmv_variant q4_s24_cuda_mmv_default_variant(int64_t nrows, int64_t k
         return ncols <= 2 ? Q4_S24_MMV_FUSED_R4_T128_U1 : Q4_S24_MMV_R4_T128_U1;
     }
     if (ncols == 1) {
-        const bool fused = staged_quantizes_in_kernel(k);
         if ((nrows >= 8192 || staged_rows8(k)) && staged_default(k, 8, 1)) {
-            return fused ? Q4_S24_MMV_FUSED_STAGED_R8_T128 : Q4_S24_MMV_STAGED_R8_T128;
+            return Q4_S24_MMV_STAGED_R8_T128;
         }
-        if (staged_default(k, 4, 1)) {
-            return fused ? Q4_S24_MMV_FUSED_STAGED_R4_T128 : Q4_S24_MMV_STAGED_R4_T128;
-        }
-        return Q4_S24_MMV_R2_T128_U1;
+        return staged_default(k, 4, 1) ? Q4_S24_MMV_STAGED_R4_T128 : Q4_S24_MMV_R2_T128_U1;
     }
     return ncols == 2 ? Q4_S24_MMV_R4_T64_U2 : Q4_S24_MMV_R4_T64_U1;
 }

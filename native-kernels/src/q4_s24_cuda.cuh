@@ -138,12 +138,6 @@ enum q4_s24_cuda_mmv_variant {
 #define Q4_S24_MMV_ENUM(R, T) Q4_S24_MMV_STAGED_R##R##_T##T,
     Q4_S24_MMV_STAGED_SHAPES(Q4_S24_MMV_ENUM)
 #undef Q4_S24_MMV_ENUM
-    Q4_S24_MMV_STAGED_END,
-    // The staged shapes quantizing the float activations in-kernel (act.x), in the same order.
-    Q4_S24_MMV_FUSED_STAGED_BEFORE_FIRST = Q4_S24_MMV_STAGED_END - 1,
-#define Q4_S24_MMV_ENUM(R, T) Q4_S24_MMV_FUSED_STAGED_R##R##_T##T,
-    Q4_S24_MMV_STAGED_SHAPES(Q4_S24_MMV_ENUM)
-#undef Q4_S24_MMV_ENUM
     Q4_S24_MMV_VARIANT_COUNT,
 };
 q4_s24_cuda_mmv_variant q4_s24_cuda_mmv_default_variant(int64_t nrows, int64_t k, int ncols);
