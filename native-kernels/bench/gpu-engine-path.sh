@@ -77,7 +77,7 @@ bin=$build_dir/bin
 # test-backend-ops checks against the CPU backend, one line each: "PREFIX op filter: N/M tests passed; K FAIL lines",
 # each under the environment in the array `assignments` (callers set it; empty for none). CHECK: "op filter".
 q4_s24_checks=("MUL_MAT type_a=q4_s24" "MUL_MAT_VEC_FUSION type=q4_s24" "Q4_S24_MUL_MAT_GROUP k=" "Q4_S24_MUL_MAT_ADD k="
-               "Q4_S24_RMS_NORM_MUL_MAT k=" "Q4_S24_QKV_ROPE k=")
+               "Q4_S24_RMS_NORM_MUL_MAT k=" "Q4_S24_QKV_ROPE k=" "Q4_S24_ATTENTION_O n_head=")
 run_checks() { # PREFIX CHECK...
     local prefix=$1 check op filter log passed
     shift

@@ -6,6 +6,7 @@
 #include "q4_s24_cuda_env_flag.cuh"
 #include "q4_s24_cuda_sparse_mma.cuh"
 #include "../ggml-cuda/convert.cuh"
+#include "../ggml-cuda/fattn.cuh"
 
 bool ggml_cuda_q4_s24_involved(const ggml_tensor * op) {
     if (op->type == GGML_TYPE_Q4_S24) {
@@ -50,9 +51,17 @@ bool ggml_cuda_q4_s24_supports_op(const ggml_tensor * op) {
 // group) quantizes its input into it, or the fused RMS norm writes it, and the next launch reads it. (Earlier,
 // separate q, k and v launches shared one quantization through this buffer; they share one launch now, so that
 // bookkeeping is gone.)
+// The attention result a fused o-projection wants quantized (try_fuse_attention), while ggml's attention runs.
+struct attention_quantization_request {
+    const ggml_tensor * dst = nullptr;
+    q4_s24_cuda_act     act = {};
+    bool                taken = false; // the combine launch writes act
+};
+
 struct ggml_cuda_q4_s24_state {
     void * buffer    = nullptr;
     bool   no_buffer = false; // cudaMalloc failed once (device full): scratch from the pool from then on
+    attention_quantization_request attention_request;
 };
 
 // Covers inputs of up to 32768 values x 8 columns (Llama-3-70B's feed-forward width is 28672).
@@ -822,6 +831,96 @@ bool ggml_cuda_q4_s24_mul_mat_vec_add(ggml_backend_cuda_context & ctx, const ggm
     mul_mat_vec_one(ctx, mul_mat->src[0], x, (float *) sum->data, (int64_t) (sum->nb[1] / sizeof(float)),
                     (const float *) addend->data, (int64_t) (addend->nb[1] / sizeof(float)), !overlap);
     return true;
+}
+
+// Q4_S24_CUDA_ATTENTION_QUANT=1: the attention's combine launch quantizes the o-projection's input (to measure; off
+// by default until it has been); Q4_S24_CUDA_NO_FUSION=1 turns it off with the other fusions.
+static bool attention_quantization_enabled() {
+    static const bool enabled = q4_s24_cuda_env_int("Q4_S24_CUDA_ATTENTION_QUANT", 0) != 0;
+    return enabled && !fusion_disabled();
+}
+
+ggml_cuda_q4_s24_quantized_copy ggml_cuda_q4_s24_take_attention_quantization(ggml_backend_cuda_context & ctx,
+                                                                               const ggml_tensor * dst) {
+    if (ctx.q4_s24_state == nullptr) {
+        return {};
+    }
+    attention_quantization_request & request = ctx.q4_s24_state->attention_request;
+    if (request.dst != dst || request.taken) {
+        return {};
+    }
+    request.taken = true;
+    return { request.act.q, request.act.d };
+}
+
+// The request lives while ggml's attention launches its kernels, and no longer.
+struct scoped_attention_quantization_request {
+    attention_quantization_request & request;
+    scoped_attention_quantization_request(ggml_backend_cuda_context & ctx, const ggml_tensor * dst,
+                                          const q4_s24_cuda_act & act) :
+        request(q4_s24_state(ctx).attention_request) {
+        request = { dst, act, false };
+    }
+    ~scoped_attention_quantization_request() { request = {}; }
+};
+
+int ggml_cuda_q4_s24_try_fuse_attention(ggml_backend_cuda_context & ctx, ggml_cgraph * cgraph, int i) {
+    ggml_tensor * fa = cgraph->nodes[i];
+    if (fa->op != GGML_OP_FLASH_ATTN_EXT || !attention_quantization_enabled() || i + 2 >= cgraph->n_nodes ||
+        ctx.curr_stream_no != 0) {
+        return 0;
+    }
+    // llama.cpp's attention output: the heads reshaped into columns, then the o-projection.
+    const ggml_tensor * columns = cgraph->nodes[i + 1];
+    ggml_tensor *       mm      = cgraph->nodes[i + 2];
+    if (columns->op != GGML_OP_RESHAPE || columns->src[0] != fa || !plain_mat_vec(mm) || mm->src[1] != columns ||
+        (mm->flags & GGML_TENSOR_FLAG_COMPUTE) == 0) {
+        return 0;
+    }
+    // The combine kernel writes value j of head h of token t at ((t * heads) + h) * head_size + j: the columns' layout
+    // when the result is a contiguous F32 [head_size, heads, tokens] with heads of a multiple of 32 values.
+    if (fa->type != GGML_TYPE_F32 || !ggml_is_contiguous(fa) || fa->ne[0] % 32 != 0 || fa->ne[3] != 1 ||
+        columns->ne[0] != fa->ne[0] * fa->ne[1] || columns->ne[1] != fa->ne[2]) {
+        return 0;
+    }
+    const ggml_tensor * w     = mm->src[0];
+    const int           ncols = (int) columns->ne[1];
+    if (q4_s24_cuda_mmv_variant_is_fused(q4_s24_cuda_mmv_default_variant(w->ne[1], w->ne[0], ncols))) {
+        return 0; // that launch quantizes its input itself
+    }
+    // The residual ADD right after, when the mat-vec + residual launch takes it.
+    ggml_tensor *       sum    = i + 3 < cgraph->n_nodes ? cgraph->nodes[i + 3] : nullptr;
+    const ggml_tensor * addend = nullptr;
+    if (sum != nullptr && sum->op == GGML_OP_ADD && (sum->src[0] == mm || sum->src[1] == mm) &&
+        (sum->flags & GGML_TENSOR_FLAG_COMPUTE) != 0 && (mm->flags & GGML_TENSOR_FLAG_OUTPUT) == 0 &&
+        ggml_node_get_use_count(cgraph, i + 2) == 1) {
+        addend = sum->src[0] == mm ? sum->src[1] : sum->src[0];
+        if (!mat_vec_add_takes(mm, addend, sum)) {
+            addend = nullptr;
+        }
+    }
+    const ggml_tensor * out        = addend != nullptr ? sum : mm;
+    float * const       y          = (float *) out->data;
+    const int64_t       y_stride   = (int64_t) (out->nb[1] / sizeof(float));
+    const float * const add        = addend != nullptr ? (const float *) addend->data : nullptr;
+    const int64_t       add_stride = addend != nullptr ? (int64_t) (addend->nb[1] / sizeof(float)) : 0;
+
+    ggml_cuda_pool_alloc<char> scratch;
+    const q4_s24_cuda_act      act = activation_space(ctx, w->ne[0], ncols, scratch);
+    bool                       quantized;
+    {
+        scoped_attention_quantization_request request(ctx, fa, act);
+        ggml_cuda_flash_attn_ext(ctx, fa);
+        quantized = request.request.taken;
+    }
+    if (quantized) {
+        q4_s24_cuda_mul_mat_vec_q(w->data, w->ne[1], w->ne[0], w->nb[1], act, ncols, y, y_stride, ctx.stream(), add,
+                                  add_stride);
+        CUDA_CHECK(cudaGetLastError());
+    } else { // a single part, no combine launch: the projection quantizes as it would unfused
+        mul_mat_vec_one(ctx, w, columns, y, y_stride, add, add_stride, !overlaps(out, columns));
+    }
+    return addend != nullptr ? 3 : 2;
 }
 
 void ggml_cuda_q4_s24_get_rows(ggml_backend_cuda_context & ctx, ggml_tensor * dst) {

@@ -49,6 +49,23 @@ int ggml_cuda_q4_s24_try_fuse_rms_norm(ggml_backend_cuda_context & ctx, ggml_cgr
 bool ggml_cuda_q4_s24_mul_mat_vec_add(ggml_backend_cuda_context & ctx, const ggml_tensor * mul_mat,
                                       const ggml_tensor * addend, ggml_tensor * sum);
 
+// Attention followed by a Q4_S24 o-projection (llama.cpp's FLASH_ATTN_EXT, RESHAPE, MUL_MAT, optionally the residual
+// ADD, at batches of 1-8), with Q4_S24_CUDA_ATTENTION_QUANT=1: ggml's flash attention runs as usual, and where it
+// combines parts in a second launch, that launch also writes its result quantized as the mat-vec reads it (asked for
+// through ggml_cuda_q4_s24_take_attention_quantization), so the projection needs no quantization launch of its own.
+// Returns how many nodes after i it took (0: none, nothing launched).
+int ggml_cuda_q4_s24_try_fuse_attention(ggml_backend_cuda_context & ctx, ggml_cgraph * cgraph, int i);
+
+// Called by ggml's flash attention where it launches the kernel that combines dst's parts (dst contiguous F32, heads of a
+// multiple of 32 values): the int8 copy of dst (one float scale per 32 values, what q4_s24_cuda_quantize_act would
+// write) that try_fuse_attention asked for, which the combine kernel then writes; nulls when none was asked for dst.
+struct ggml_cuda_q4_s24_quantized_copy {
+    int8_t * q = nullptr;
+    float *  d = nullptr;
+};
+ggml_cuda_q4_s24_quantized_copy ggml_cuda_q4_s24_take_attention_quantization(ggml_backend_cuda_context & ctx,
+                                                                               const ggml_tensor * dst);
+
 // Per-context state (the mat-vecs' activation buffer), freed with the context.
 struct ggml_cuda_q4_s24_state;
 void ggml_cuda_q4_s24_free_state(ggml_cuda_q4_s24_state * state);
