@@ -53,7 +53,8 @@ bool ggml_cuda_q4_s24_mul_mat_vec_add(ggml_backend_cuda_context & ctx, const ggm
 // ADD, at batches of 1-8), with Q4_S24_CUDA_ATTENTION_QUANT=1: ggml's flash attention runs as usual, and where it
 // combines parts in a second launch, that launch also writes its result quantized as the mat-vec reads it (asked for
 // through ggml_cuda_q4_s24_take_attention_quantization), so the projection needs no quantization launch of its own.
-// Returns how many nodes after i it took (0: none, nothing launched).
+// On Hopper with an F16 KV cache that is batch 1 (ggml's vector kernel; at 2-8 tokens its mma kernel has no combine
+// launch, and the projection quantizes as before). Returns how many nodes after i it took (0: none, nothing launched).
 int ggml_cuda_q4_s24_try_fuse_attention(ggml_backend_cuda_context & ctx, ggml_cgraph * cgraph, int i);
 
 // Called by ggml's flash attention where it launches the kernel that combines dst's parts (dst contiguous F32, heads of a
