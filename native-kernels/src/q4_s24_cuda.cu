@@ -4,6 +4,7 @@
 #include "q4_s24_cuda_env_flag.cuh"
 #include "q4_s24_cuda_launch.cuh"
 #include "q4_s24_cuda_layout.cuh"
+#include "q4_s24_cuda_quantize_in_warp.cuh"
 #include "q4_s24_cuda_swiglu.cuh"
 #include "q4_s24_cuda_word_ops.cuh"
 
@@ -88,22 +89,6 @@ __device__ __forceinline__ int dot4_s8(int a, int b, int c) {
 #endif
 }
 
-// Activation value v at index i (column * k + element) of the quantized copy: symmetric int8 with one float scale per
-// 32 values, the warp's lanes holding one sub-block's 32 values in order.
-__device__ __forceinline__ void quantize_in_warp(float v, int64_t i, int8_t * q, float * d) {
-    float amax = fabsf(v);
-#pragma unroll
-    for (int off = 16; off > 0; off >>= 1) {
-        amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, off));
-    }
-    const float scale = amax / 127.0f;
-    const float inv   = amax > 0.0f ? 127.0f / amax : 0.0f;
-    q[i] = (int8_t) __float2int_rn(v * inv);
-    if ((threadIdx.x & 31) == 0) {
-        d[i / kSubCols] = scale;
-    }
-}
-
 // One warp per 32 values: symmetric int8 with one float scale per 32 columns.
 __global__ void quantize_act_kernel(const float * x, int64_t k, int64_t x_col_stride,
                                     int64_t total, int8_t * q, float * d) {
@@ -117,7 +102,7 @@ __global__ void quantize_act_kernel(const float * x, int64_t k, int64_t x_col_st
     const int64_t col = i / k;
     const int64_t e   = i - col * k;
     wait_for_previous_kernel();
-    quantize_in_warp(x[col * x_col_stride + e], i, q, d);
+    q4_s24_cuda_quantize_in_warp(x[col * x_col_stride + e], i, q, d);
 }
 
 // RMS norm times a weight row (ggml's RMS_NORM then MUL, as a Llama layer normalizes the input of q/k/v and of
@@ -165,7 +150,7 @@ __global__ void rms_norm_quantize_act_kernel(const float * x, int64_t k, int64_t
     const float scale = rsqrtf(total / (float) k + eps);
     const float v     = scale * own * w; // ggml's rms_norm + mul in the same float operations
     y[col * y_col_stride + e] = v;
-    quantize_in_warp(v, col * k + e, q, d);
+    q4_s24_cuda_quantize_in_warp(v, col * k + e, q, d);
 }
 
 // Whether the norm kernel reads its weight before its wait and the staged mat-vec its residual right after it (both by

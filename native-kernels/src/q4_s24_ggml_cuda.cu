@@ -46,11 +46,6 @@ bool ggml_cuda_q4_s24_supports_op(const ggml_tensor * op) {
     }
 }
 
-// Per CUDA backend context: a buffer for the int8 activations a Q4_S24 mat-vec reads, allocated once at a fixed
-// size and never moved (captured CUDA graphs keep its address), used on the main stream only. Each matmul (or fused
-// group) quantizes its input into it, or the fused RMS norm writes it, and the next launch reads it. (Earlier,
-// separate q, k and v launches shared one quantization through this buffer; they share one launch now, so that
-// bookkeeping is gone.)
 // The attention result a fused o-projection wants quantized (try_fuse_attention), while ggml's attention runs.
 struct attention_quantization_request {
     const ggml_tensor * dst = nullptr;
@@ -58,6 +53,11 @@ struct attention_quantization_request {
     bool                taken = false; // the combine launch writes act
 };
 
+// Per CUDA backend context: a buffer for the int8 activations a Q4_S24 mat-vec reads, allocated once at a fixed
+// size and never moved (captured CUDA graphs keep its address), used on the main stream only. Each matmul (or fused
+// group) quantizes its input into it, or the fused RMS norm writes it, and the next launch reads it. (Earlier,
+// separate q, k and v launches shared one quantization through this buffer; they share one launch now, so that
+// bookkeeping is gone.)
 struct ggml_cuda_q4_s24_state {
     void * buffer    = nullptr;
     bool   no_buffer = false; // cudaMalloc failed once (device full): scratch from the pool from then on
@@ -862,6 +862,7 @@ struct scoped_attention_quantization_request {
         request = { dst, act, false };
     }
     ~scoped_attention_quantization_request() { request = {}; }
+    bool taken() const { return request.taken; }
 };
 
 int ggml_cuda_q4_s24_try_fuse_attention(ggml_backend_cuda_context & ctx, ggml_cgraph * cgraph, int i) {
@@ -909,9 +910,9 @@ int ggml_cuda_q4_s24_try_fuse_attention(ggml_backend_cuda_context & ctx, ggml_cg
     const q4_s24_cuda_act      act = activation_space(ctx, w->ne[0], ncols, scratch);
     bool                       quantized;
     {
-        scoped_attention_quantization_request request(ctx, fa, act);
+        const scoped_attention_quantization_request request(ctx, fa, act);
         ggml_cuda_flash_attn_ext(ctx, fa);
-        quantized = request.request.taken;
+        quantized = request.taken();
     }
     if (quantized) {
         q4_s24_cuda_mul_mat_vec_q(w->data, w->ne[1], w->ne[0], w->nb[1], act, ncols, y, y_stride, ctx.stream(), add,
