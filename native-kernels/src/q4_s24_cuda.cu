@@ -763,6 +763,21 @@ bool staged_trigger_early() {
     return early;
 }
 
+// Q4_S24_CUDA_SMEM_CARVEOUT=N (percent of an SM's unified L1 / shared memory given to shared memory, 0-100; unset: the
+// driver's choice) asks for that split for every staged kernel, once per kernel and device. To measure whether, under
+// programmatic launch, staged blocks wait for an SM whose split suits the kernel ahead (the norms and quantizations
+// use almost no shared memory) to drain and change it.
+template <auto Kernel> void apply_staged_carveout() {
+    static const int percent = q4_s24_cuda_env_int("Q4_S24_CUDA_SMEM_CARVEOUT", -1);
+    if (percent < 0) {
+        return;
+    }
+    static std::atomic<int> applied[64];
+    q4_s24_cuda_ask_once_per_device(applied, [](int) {
+        return cudaFuncSetAttribute(Kernel, cudaFuncAttributePreferredSharedMemoryCarveout, percent) == cudaSuccess;
+    });
+}
+
 // A launch with the rope / KV-cache epilogue lets the next kernel launch only as its blocks exit, never earlier. That
 // kernel is ggml's flash attention, whose vec and tile kernels read q through the non-coherent load path
 // (ld.global.nc), defined only for memory nothing writes while the reading kernel runs: launched early, it ran while
@@ -802,10 +817,12 @@ void launch_mul_mat_vec(mmv_matrices mats, const void * w_gate, int64_t k, size_
             mats.prefetch_addend = latency_prefetch();
             if constexpr (!SWIGLU) {
                 if (mats.count > 1 || mats.has_epilogue) {
+                    apply_staged_carveout<mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, false, true>>();
                     args(mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, false, true>, staged_bytes);
                     return;
                 }
             }
+            apply_staged_carveout<mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, SWIGLU, false>>();
             args(mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, SWIGLU, false>, staged_bytes);
             return;
         }
@@ -975,6 +992,18 @@ static bool staged_rows8(int64_t k) {
     return mode == 1 || (mode == 2 && k >= 8192);
 }
 
+// Which staged batch-1 launches take 256 threads per block instead of 128 (Q4_S24_CUDA_STAGED_T256, a sum of these
+// bits; default none): twice the warps per resident block, to measure whether a launch that fits in one wave (the
+// down projection's 512 blocks) is limited by its warps' issue rate once its weights have landed rather than by the
+// memory. Kept per role so that the whole model's runs can tell them apart.
+constexpr int kStagedWideRows  = 1; // rows of 8192 columns and more (the feed-forward down projection)
+constexpr int kStagedOtherRows = 2; // other single matrices and groups (q/k/v, the attention output)
+constexpr int kStagedSwiglu    = 4; // gate / up + SWIGLU
+static bool staged_threads256(int role) {
+    static const int mask = q4_s24_cuda_env_int("Q4_S24_CUDA_STAGED_T256", 0);
+    return (mask & role) != 0;
+}
+
 // From the harness on the H200 (docs/benchmarks.md, "GPU (H200)"): small matrices (the 1024-row k/v projections)
 // are launch-bound, so at batch 1-2 in-kernel quantization (one launch) wins; otherwise separate quantization.
 // Larger matrices at batch 1: the staged kernel (+3.8-3.9% for the whole 8B-shaped model, where it overlaps the kernel
@@ -988,10 +1017,14 @@ q4_s24_cuda_mmv_variant q4_s24_cuda_mmv_default_variant(int64_t nrows, int64_t k
         return ncols <= 2 ? Q4_S24_MMV_FUSED_R4_T128_U1 : Q4_S24_MMV_R4_T128_U1;
     }
     if (ncols == 1) {
+        const bool wide = staged_threads256(k >= 8192 ? kStagedWideRows : kStagedOtherRows);
         if ((nrows >= 8192 || staged_rows8(k)) && staged_default(k, 8, 1)) {
-            return Q4_S24_MMV_STAGED_R8_T128;
+            return wide ? Q4_S24_MMV_STAGED_R8_T256 : Q4_S24_MMV_STAGED_R8_T128;
         }
-        return staged_default(k, 4, 1) ? Q4_S24_MMV_STAGED_R4_T128 : Q4_S24_MMV_R2_T128_U1;
+        if (staged_default(k, 4, 1)) {
+            return wide ? Q4_S24_MMV_STAGED_R4_T256 : Q4_S24_MMV_STAGED_R4_T128;
+        }
+        return Q4_S24_MMV_R2_T128_U1;
     }
     return ncols == 2 ? Q4_S24_MMV_R4_T64_U2 : Q4_S24_MMV_R4_T64_U1;
 }
@@ -1080,7 +1113,7 @@ const char * q4_s24_cuda_swiglu_shape_name(q4_s24_cuda_swiglu_shape shape) {
 q4_s24_cuda_swiglu_shape q4_s24_cuda_swiglu_default_shape(int64_t nrows, int64_t k, int ncols) {
     (void) nrows;
     if (ncols == 1 && staged_default(k, 4, 2)) {
-        return Q4_S24_SWIGLU_STAGED_R4_T128;
+        return staged_threads256(kStagedSwiglu) ? Q4_S24_SWIGLU_STAGED_R4_T256 : Q4_S24_SWIGLU_STAGED_R4_T128;
     }
     return ncols <= 3 ? Q4_S24_SWIGLU_R2_T64_U2 : Q4_S24_SWIGLU_R2_T64_U1;
 }

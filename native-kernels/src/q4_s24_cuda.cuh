@@ -99,7 +99,7 @@ void q4_s24_cuda_mul_mat_vec_swiglu(const void * w_up, const void * w_gate, int6
 // Its launch shapes (R rows of each matrix per thread block, T threads, U sub-blocks in flight per thread), for the
 // harness to time; then the staged shapes (R, T: the rows go through shared memory, as Q4_S24_MMV_STAGED_SHAPES).
 #define Q4_S24_SWIGLU_SHAPES(X) X(1, 128, 1) X(2, 64, 1) X(4, 64, 1) X(2, 64, 2) X(4, 64, 2)
-#define Q4_S24_SWIGLU_STAGED_SHAPES(X) X(2, 128) X(4, 128) X(4, 64) X(8, 128)
+#define Q4_S24_SWIGLU_STAGED_SHAPES(X) X(2, 128) X(4, 128) X(4, 64) X(8, 128) X(4, 256)
 enum q4_s24_cuda_swiglu_shape {
 #define Q4_S24_SWIGLU_ENUM(R, T, U) Q4_S24_SWIGLU_R##R##_T##T##_U##U,
     Q4_S24_SWIGLU_SHAPES(Q4_S24_SWIGLU_ENUM)
@@ -121,7 +121,7 @@ void q4_s24_cuda_swiglu_variant(q4_s24_cuda_swiglu_shape shape, const void * w_u
 // kernel ahead of it, then computes from there; rows 16-byte aligned, whole 16-byte copies, the block's rows and its
 // reduction within 48 KiB (else the register kernel with 2 rows per block).
 #define Q4_S24_MMV_SHAPES(X) X(2, 128, 1) X(4, 128, 1) X(4, 64, 1) X(4, 64, 2)
-#define Q4_S24_MMV_STAGED_SHAPES(X) X(2, 128) X(4, 128) X(8, 128) X(4, 64) X(8, 64)
+#define Q4_S24_MMV_STAGED_SHAPES(X) X(2, 128) X(4, 128) X(8, 128) X(4, 64) X(8, 64) X(4, 256) X(8, 256)
 enum q4_s24_cuda_mmv_variant {
 #define Q4_S24_MMV_ENUM(R, T, U) Q4_S24_MMV_R##R##_T##T##_U##U,
     Q4_S24_MMV_SHAPES(Q4_S24_MMV_ENUM)
