@@ -448,9 +448,9 @@ if [ "$step" = bench ]; then
         # By default a GLU's gate and up go to the gate/up + SWIGLU kernel; with this the q/k/v grouping takes them.
         assignments=(Q4_S24_CUDA_GROUP_GLU=1)
         run_checks "Q4_S24_CUDA_GROUP_GLU=1: " "MUL_MAT_VEC_FUSION type=q4_s24"
-        # Opt-in: ggml's attention combine launch quantizing the o-projection's input.
-        assignments=(Q4_S24_CUDA_ATTENTION_QUANT=1)
-        run_checks "Q4_S24_CUDA_ATTENTION_QUANT=1: " "Q4_S24_ATTENTION_O n_head="
+        # The default: ggml's attention combine launch quantizing the o-projection's input; checked without it too.
+        assignments=(Q4_S24_CUDA_ATTENTION_QUANT=0)
+        run_checks "Q4_S24_CUDA_ATTENTION_QUANT=0: " "Q4_S24_ATTENTION_O n_head="
         # ggml-cuda's debug line about CUDA graph warm-up splits a result line in two: joined back here.
         unsplit() { perl -0pe 's/ggml_backend_cuda_graph_compute: CUDA graph warmup \w+\n//g'; }
         [[ " ${SKIP:-} " == *" perf "* ]] || "$bin/test-backend-ops" perf -b CUDA0 -o MUL_MAT_VEC_FUSION -p "n=14336" 2>&1 | unsplit \

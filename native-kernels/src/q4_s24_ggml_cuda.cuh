@@ -50,7 +50,7 @@ bool ggml_cuda_q4_s24_mul_mat_vec_add(ggml_backend_cuda_context & ctx, const ggm
                                       const ggml_tensor * addend, ggml_tensor * sum);
 
 // Attention followed by a Q4_S24 o-projection (llama.cpp's FLASH_ATTN_EXT, RESHAPE, MUL_MAT, optionally the residual
-// ADD, at batches of 1-8), with Q4_S24_CUDA_ATTENTION_QUANT=1: ggml's flash attention runs as usual, and where it
+// ADD, at batches of 1-8), unless Q4_S24_CUDA_ATTENTION_QUANT=0: ggml's flash attention runs as usual, and where it
 // combines parts in a second launch, that launch also writes its result quantized as the mat-vec reads it (asked for
 // through ggml_cuda_q4_s24_take_attention_quantization), so the projection needs no quantization launch of its own.
 // On Hopper with an F16 KV cache that is batch 1 (ggml's vector kernel; at 2-8 tokens its mma kernel has no combine
