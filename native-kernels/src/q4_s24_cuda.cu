@@ -793,7 +793,17 @@ template <auto Kernel> void apply_staged_carveout() {
 // kernel with 2 rows per block (session 12's default shape at batch 1).
 template <int ROWS, int NCOLS, int THREADS, int UNROLL, bool FUSED, bool SWIGLU>
 void launch_mul_mat_vec(mmv_matrices mats, const void * w_gate, int64_t k, size_t w_row_bytes, q4_s24_cuda_act act,
-                        cudaStream_t stream) {
+                        cudaStream_t stream);
+
+// Whether a staged shape's reduction fits the static shared memory staged_fits allows for.
+template <int ROWS, int NCOLS, int THREADS, bool SWIGLU> constexpr bool staged_reduction_fits() {
+    return (size_t) THREADS / 32 * (SWIGLU ? 2 * ROWS : ROWS) * NCOLS * sizeof(float) <= kStagedStaticBytesMax;
+}
+
+// launch_mul_mat_vec for a shape whose staged reduction fits.
+template <int ROWS, int NCOLS, int THREADS, int UNROLL, bool FUSED, bool SWIGLU>
+void launch_mul_mat_vec_shape(mmv_matrices mats, const void * w_gate, int64_t k, size_t w_row_bytes,
+                              q4_s24_cuda_act act, cudaStream_t stream) {
     int64_t blocks = 0;
     for (int m = 0; m < mats.count; ++m) {
         mats.first_block[m] = (unsigned) blocks;
@@ -826,7 +836,8 @@ void launch_mul_mat_vec(mmv_matrices mats, const void * w_gate, int64_t k, size_
             args(mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, SWIGLU, false>, staged_bytes);
             return;
         }
-        launch_mul_mat_vec<2, NCOLS, THREADS, 1, false, SWIGLU>(mats, w_gate, k, w_row_bytes, act, stream);
+        launch_mul_mat_vec<2, NCOLS, (THREADS > 256 ? 128 : THREADS), 1, false, SWIGLU>(mats, w_gate, k, w_row_bytes,
+                                                                                      act, stream);
     } else {
         if constexpr (!FUSED && !SWIGLU) {
             if (mats.count > 1 || mats.has_epilogue) {
@@ -835,6 +846,18 @@ void launch_mul_mat_vec(mmv_matrices mats, const void * w_gate, int64_t k, size_
             }
         }
         args(mul_mat_vec_kernel<ROWS, NCOLS, THREADS, UNROLL, FUSED, SWIGLU>, 0);
+    }
+}
+
+template <int ROWS, int NCOLS, int THREADS, int UNROLL, bool FUSED, bool SWIGLU>
+void launch_mul_mat_vec(mmv_matrices mats, const void * w_gate, int64_t k, size_t w_row_bytes, q4_s24_cuda_act act,
+                        cudaStream_t stream) {
+    if constexpr (UNROLL == kStaged && !staged_reduction_fits<ROWS, NCOLS, THREADS, SWIGLU>()) {
+        // The same rows with half the threads (512-thread shapes from 5 columns on).
+        launch_mul_mat_vec<ROWS, NCOLS, THREADS / 2, UNROLL, FUSED, SWIGLU>(mats, w_gate, k, w_row_bytes, act, stream);
+    } else {
+        launch_mul_mat_vec_shape<ROWS, NCOLS, THREADS, UNROLL, FUSED, SWIGLU>(mats, w_gate, k, w_row_bytes, act,
+                                                                            stream);
     }
 }
 
@@ -986,10 +1009,13 @@ static bool staged_default(int64_t k, int rows, int matrices) {
 
 // 8 rows per block for rows of 8192 columns and more (the feed-forward down projection: fewer activation reads per
 // weight byte, 16 KB of them per block at 14336 columns; +1.8% for the 8B-shaped model with the early trigger, session
-// 19). Q4_S24_CUDA_STAGED_R8=1: wherever the staged kernel takes the matrix; =0: only from 8192 rows on, as before.
-static bool staged_rows8(int64_t k) {
+// 19). Q4_S24_CUDA_STAGED_R8=1: wherever the staged kernel takes the matrix; =0: only from 8192 rows on, as before;
+// =3: as 2, and single matrices too (the attention output; not the q/k/v group): half the blocks, so that all of them
+// start, and pass the early trigger that launches the kernels after them, while ggml's attention blocks still hold
+// their slots (to measure).
+static bool staged_rows8(int64_t k, bool group) {
     static const int mode = q4_s24_cuda_env_int("Q4_S24_CUDA_STAGED_R8", 2);
-    return mode == 1 || (mode == 2 && k >= 8192);
+    return mode == 1 || ((mode == 2 || mode == 3) && k >= 8192) || (mode == 3 && !group);
 }
 
 // Which staged batch-1 launches take 256 threads per block instead of 128 (Q4_S24_CUDA_STAGED_T256, a sum of these
@@ -1005,6 +1031,13 @@ static bool staged_threads256(int role) {
     return (mask & role) != 0;
 }
 
+// Q4_S24_CUDA_STAGED_T512=1: the down projection (8 rows per block) with 512 threads instead (to measure: 16 warps per
+// block, the whole row in one copy step).
+static bool staged_threads512_wide_rows() {
+    static const bool wide = q4_s24_cuda_env_flag("Q4_S24_CUDA_STAGED_T512");
+    return wide;
+}
+
 // From the harness on the H200 (docs/benchmarks.md, "GPU (H200)"): small matrices (the 1024-row k/v projections)
 // are launch-bound, so at batch 1-2 in-kernel quantization (one launch) wins; otherwise separate quantization.
 // Larger matrices at batch 1: the staged kernel (+3.8-3.9% for the whole 8B-shaped model, where it overlaps the kernel
@@ -1013,13 +1046,16 @@ static bool staged_threads256(int role) {
 // harness); otherwise 2 rows per 128
 // threads (4 rows need 72 registers, which leaves a second wave of thread blocks). At batch 2: 4 rows per 64 threads
 // with two sub-blocks in flight, and without from batch 3 on.
-q4_s24_cuda_mmv_variant q4_s24_cuda_mmv_default_variant(int64_t nrows, int64_t k, int ncols) {
+q4_s24_cuda_mmv_variant q4_s24_cuda_mmv_default_variant(int64_t nrows, int64_t k, int ncols, bool group) {
     if (nrows <= 2048) {
         return ncols <= 2 ? Q4_S24_MMV_FUSED_R4_T128_U1 : Q4_S24_MMV_R4_T128_U1;
     }
     if (ncols == 1) {
         const bool wide = staged_threads256(k >= 8192 ? kStagedWideRows : kStagedOtherRows);
-        if ((nrows >= 8192 || staged_rows8(k)) && staged_default(k, 8, 1)) {
+        if ((nrows >= 8192 || staged_rows8(k, group)) && staged_default(k, 8, 1)) {
+            if (k >= 8192 && staged_threads512_wide_rows()) {
+                return Q4_S24_MMV_STAGED_R8_T512;
+            }
             return wide ? Q4_S24_MMV_STAGED_R8_T256 : Q4_S24_MMV_STAGED_R8_T128;
         }
         if (staged_default(k, 4, 1)) {
@@ -1069,7 +1105,7 @@ void q4_s24_cuda_mul_mat_vec_group(const q4_s24_cuda_mmv_matrix * matrices, int 
     }
     // The launch shape of one matrix with all the rows, on the int8 activations.
     const q4_s24_cuda_mmv_variant variant =
-        q4_s24_cuda_mmv_variant_unfused(q4_s24_cuda_mmv_default_variant(rows, k, ncols));
+        q4_s24_cuda_mmv_variant_unfused(q4_s24_cuda_mmv_default_variant(rows, k, ncols, true));
     act.x = nullptr;
     launch_variant(variant, mats, k, w_row_bytes, act, ncols, stream);
 }
