@@ -9,6 +9,8 @@
 #                                                    (8B feed-forward shapes; per-instruction stall samples)
 #   native-kernels/cuda-harness/run.sh SEED q6k      the batch-1 Q6_K mat-vec alone (q6_k_cuda_harness.cu; the default
 #                                                    and decode modes run it too)
+#   native-kernels/cuda-harness/run.sh SEED l2probe  Hopper: whether weights prefetched into the L2 survive other
+#                                                    weights streaming through (l2_residency_probe.cu), alone
 #   HARNESS_NVCC_FLAGS=-DQ4_S24_MMA_STAGED_PAD=1 HARNESS_OUT=/tmp/hpad native-kernels/cuda-harness/run.sh SEED prefill
 #                                                    a kernel variant (extra nvcc flags for the GPU build; also
 #                                                    -DQ4_S24_MMA_MAX_STAGES=2, and -DQ4_S24_WGMMA_EXPERIMENT=1|2|3:
@@ -61,6 +63,8 @@ if [ "${1:-}" = "--compile-only" ]; then
     echo "compiled the Q6_K harness"
     nvcc "${common[@]}" -gencode=arch=compute_90a,code=sm_90a "$here/mma_peak.cu" -o "$out/mma_peak"
     echo "compiled mma_peak.cu"
+    nvcc "${common[@]}" -gencode=arch=compute_90a,code=sm_90a "$here/l2_residency_probe.cu" -o "$out/l2_residency_probe"
+    echo "compiled l2_residency_probe.cu"
     # The decode timeline's CUPTI tracer (bench/kernel_timeline.cpp), against this toolkit's CUPTI headers.
     bash "$here/../bench/build-kernel-timeline.sh" --check
     # The sparse tensor-core prefill's operands, replayed on the CPU (runs without a GPU).
@@ -95,6 +99,12 @@ fi
 arch=${ARCH:-sm_90a}
 seed=${1:-$RANDOM}
 mode=${2:-}
+if [ "$mode" = l2probe ]; then
+    nvcc "${common[@]}" -gencode=arch=compute_${arch#sm_},code=$arch "$here/l2_residency_probe.cu" \
+        -o "$out/l2_residency_probe"
+    "$out/l2_residency_probe" "${L2PROBE_REPEATS:-15}"
+    exit 0
+fi
 # The Q6_K mat-vec's harness (small: built and run first, in the default, decode and q6k modes), then its memcheck.
 if [ "$mode" = "" ] || [ "$mode" = decode ] || [ "$mode" = q6k ]; then
     nvcc "${common[@]}" -gencode=arch=compute_${arch#sm_},code=$arch "$here/q6_k_cuda_harness.cu" "$src/q6_k_cuda.cu" \
