@@ -52,10 +52,12 @@ __device__ __forceinline__ uint64_t l2_policy(evict_policy p) {
 }
 
 // Reads every 16 bytes of p once (grid-stride), with the policy's eviction priority; the xor keeps the loads alive.
-__global__ void read_kernel(const uint4 * p, size_t n, evict_policy policy, unsigned * sink) {
+// rotate: block b reads what block (b + rotate) % gridDim.x reads unrotated (another SM, most likely).
+__global__ void read_kernel(const uint4 * p, size_t n, evict_policy policy, unsigned * sink, unsigned rotate = 0) {
     const uint64_t pol = l2_policy(policy);
     uint32_t       acc = 0;
-    for (size_t i = (size_t) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t) gridDim.x * blockDim.x) {
+    const size_t   blk = (blockIdx.x + rotate) % gridDim.x;
+    for (size_t i = blk * blockDim.x + threadIdx.x; i < n; i += (size_t) gridDim.x * blockDim.x) {
         uint32_t a, b, c, d;
         asm volatile("ld.global.L2::cache_hint.v4.u32 {%0, %1, %2, %3}, [%4], %5;"
                      : "=r"(a), "=r"(b), "=r"(c), "=r"(d)
@@ -78,6 +80,14 @@ __global__ void prefetch_kernel(const char * p, size_t bytes, unsigned chunk, ev
     }
 }
 
+// One prefetch.global.L2 per `stride` bytes (the per-thread prefetch instruction, not the bulk one).
+__global__ void line_prefetch_kernel(const char * p, size_t bytes, unsigned stride) {
+    for (size_t off = ((size_t) blockIdx.x * blockDim.x + threadIdx.x) * stride; off < bytes;
+         off += (size_t) gridDim.x * blockDim.x * stride) {
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(p + off) : "memory");
+    }
+}
+
 // Waits about `ns` nanoseconds on the GPU (lets queued prefetches land before the next kernel).
 __global__ void pause_kernel(unsigned ns) {
     for (unsigned waited = 0; waited < ns; waited += 1000) {
@@ -92,8 +102,8 @@ struct probe {
     size_t     flush_n = 0;
     cudaEvent_t start{}, stop{};
 
-    void read(const char * p, size_t bytes, evict_policy policy) {
-        read_kernel<<<sms * 8, 256>>>(reinterpret_cast<const uint4 *>(p), bytes / 16, policy, sink);
+    void read(const char * p, size_t bytes, evict_policy policy, unsigned rotate = 0) {
+        read_kernel<<<sms * 8, 256>>>(reinterpret_cast<const uint4 *>(p), bytes / 16, policy, sink, rotate);
     }
 
     // Evicts everything: evict_last lines back to normal first, then a stream many times the L2's size.
@@ -168,6 +178,16 @@ int main(int argc, char ** argv) {
                 pr.read(region, x, kEvictNormal);
                 return pr.timed_read(region, x);
             }));
+        // Warmed by other thread blocks than the ones that read it timed: the L2 is two partitions, each caching for
+        // the SMs next to it; does warming on other SMs help less (as a prefetch from other blocks would)?
+        for (const unsigned rotate : { 1u, 7u, (unsigned) pr.sms * 4u }) {
+            char name[96];
+            snprintf(name, sizeof(name), "warm, read by blocks rotated by %u", rotate);
+            row(name, median([&] {
+                    pr.read(region, x, kEvictNormal, rotate);
+                    return pr.timed_read(region, x);
+                }));
+        }
         for (const double smb : { 23.0, 46.0 }) {
             const size_t s = (size_t) (smb * 1e6) / 16 * 16;
             for (const evict_policy sp : { kEvictNormal, kEvictFirst }) {
@@ -200,6 +220,32 @@ int main(int argc, char ** argv) {
                 }
             }
         }
+        for (const unsigned c : { 1024u, 4096u, 65536u }) {
+            char name[96];
+            snprintf(name, sizeof(name), "bulk prefetch (normal) in chunks of %u bytes", c);
+            row(name, median([&] {
+                    const size_t chunks = (x + c - 1) / c;
+                    prefetch_kernel<<<(unsigned) ((chunks + 255) / 256), 256>>>(region, x, c, kEvictNormal);
+                    pause_kernel<<<1, 1>>>(pause_ns);
+                    return pr.timed_read(region, x);
+                }));
+        }
+        row("line prefetch (prefetch.global.L2 per 32 bytes)", median([&] {
+                line_prefetch_kernel<<<pr.sms * 8, 256>>>(region, x, 32);
+                pause_kernel<<<1, 1>>>(pause_ns);
+                return pr.timed_read(region, x);
+            }));
+        row("line prefetch (prefetch.global.L2 per 128 bytes)", median([&] {
+                line_prefetch_kernel<<<pr.sms * 8, 256>>>(region, x, 128);
+                pause_kernel<<<1, 1>>>(pause_ns);
+                return pr.timed_read(region, x);
+            }));
+        row("line prefetch per 128 bytes, then 46 MB streamed (evict_first)", median([&] {
+                line_prefetch_kernel<<<pr.sms * 8, 256>>>(region, x, 128);
+                pause_kernel<<<1, 1>>>(pause_ns);
+                pr.read(stream, (size_t) 46000000, kEvictFirst);
+                return pr.timed_read(region, x);
+            }));
         // Do evict_last lines outlive a plain stream of 512 MB (the flush without its reset)?
         row("bulk prefetch (evict_last), 512 MB streamed (normal), no reset", median([&] {
                 prefetch(region, x, kEvictLast);
