@@ -1063,84 +1063,6 @@ static void run_rms_norm_quantize(std::mt19937 & rng, bool quick) {
 
 // For a profiler (ncu): one launch each of the decode kernels on the Llama-3-8B shapes, batch 1, default launch
 // shapes; no checks, no timing loops.
-// The L2 warm-up (Q4_S24_CUDA_L2_WARM): the 8B down projection's batch-1 default launch timed alone (CUDA events around
-// it), its weights cold (the L2 flushed by 256 MB streamed through first) against the same after q4_s24_cuda_warm_l2
-// read them (the flush, then the warm-up, then the launch), and the warm-up itself: what the warm-up can save per layer
-// at most, and what it costs if nothing overlaps it. The weights' values do not matter for the time; the warmed
-// launch's output is checked against the cold one's.
-static void run_l2_warm_timing(std::mt19937 & rng, bool quick) {
-    const int64_t rows = 4096, k = 14336;
-    const size_t  row_bytes = (size_t) (k / QK_Q4_S24) * sizeof(block_q4_s24);
-    const size_t  w_bytes   = row_bytes * rows;
-    const size_t  flush_bytes = 256u << 20;
-    uint8_t *     d_w;
-    uint8_t *     d_flush;
-    float *       d_y;
-    void *        d_scratch;
-    CUDA_OK(cudaMalloc(&d_w, w_bytes));
-    CUDA_OK(cudaMalloc(&d_flush, flush_bytes));
-    CUDA_OK(cudaMalloc(&d_y, 2 * rows * sizeof(float)));
-    CUDA_OK(cudaMalloc(&d_scratch, q4_s24_cuda_act_bytes(k, 1)));
-    std::vector<uint8_t> bytes(w_bytes);
-    for (size_t i = 0; i < w_bytes; i += 4) {
-        const uint32_t v = (uint32_t) rng() & 0x3bff3bffu; // finite f16 scales wherever they fall
-        memcpy(bytes.data() + i, &v, std::min<size_t>(4, w_bytes - i));
-    }
-    CUDA_OK(cudaMemcpy(d_w, bytes.data(), w_bytes, cudaMemcpyHostToDevice));
-    std::vector<float> x;
-    float *            d_x = upload_activations(rng, k, 1, x);
-    const q4_s24_cuda_act act = q4_s24_cuda_act_view(d_scratch, k, 1);
-    q4_s24_cuda_quantize_act(d_x, k, k, 1, act, 0);
-    const auto variant = q4_s24_cuda_mmv_default_variant(rows, k, 1);
-
-    cudaEvent_t a, b;
-    CUDA_OK(cudaEventCreate(&a));
-    CUDA_OK(cudaEventCreate(&b));
-    const int reps = quick ? 1 : 21;
-    // Median microseconds of `timed` after `before` (both on the default stream).
-    const auto median_us = [&](auto && before, auto && timed) {
-        std::vector<float> t;
-        for (int r = 0; r < reps; ++r) {
-            CUDA_OK(cudaMemsetAsync(d_flush, r & 0xff, flush_bytes, 0));
-            before();
-            CUDA_OK(cudaEventRecord(a, 0));
-            timed();
-            CUDA_OK(cudaEventRecord(b, 0));
-            CUDA_OK(cudaEventSynchronize(b));
-            LAUNCH_OK();
-            float ms = 0;
-            CUDA_OK(cudaEventElapsedTime(&ms, a, b));
-            t.push_back(ms * 1000.0f);
-        }
-        std::sort(t.begin(), t.end());
-        return t[t.size() / 2];
-    };
-    const auto launch = [&](float * y) {
-        q4_s24_cuda_mul_mat_vec_variant(variant, d_w, rows, k, row_bytes, act, 1, y, rows, 0);
-    };
-    const auto nothing = [] {};
-    const auto warm    = [&] { q4_s24_cuda_warm_l2(d_w, w_bytes, 0); };
-    const float cold_us   = median_us(nothing, [&] { launch(d_y); });
-    const float warmed_us = median_us(warm, [&] { launch(d_y + rows); });
-    const float warm_us   = median_us(nothing, warm);
-    CUDA_OK(cudaDeviceSynchronize());
-    std::vector<float> y(2 * rows);
-    CUDA_OK(cudaMemcpy(y.data(), d_y, y.size() * sizeof(float), cudaMemcpyDeviceToHost));
-    expect(memcmp(y.data(), y.data() + rows, rows * sizeof(float)) == 0,
-           "down projection after the L2 warm-up: the same output as cold");
-    printf("\nL2 warm-up, %lldx%lld batch 1 (%s, %.1f MB): cold %.2f us, after the warm-up %.2f us (%.2fx); "
-           "the warm-up alone %.2f us\n",
-           (long long) rows, (long long) k, q4_s24_cuda_mmv_variant_name(variant), w_bytes / 1e6, cold_us, warmed_us,
-           cold_us / warmed_us, warm_us);
-    CUDA_OK(cudaEventDestroy(a));
-    CUDA_OK(cudaEventDestroy(b));
-    CUDA_OK(cudaFree(d_w));
-    CUDA_OK(cudaFree(d_flush));
-    CUDA_OK(cudaFree(d_y));
-    CUDA_OK(cudaFree(d_scratch));
-    CUDA_OK(cudaFree(d_x));
-}
-
 static void run_profile_launches(std::mt19937 & rng) {
     for (const Shape & sh : {Shape{4096, 14336}, Shape{14336, 4096}}) {
         HostWeights   hw        = make_weights(sh, rng);
@@ -1609,7 +1531,6 @@ int main(int argc, char ** argv) {
         run_mul_mat_vec_add(rng);
         run_rms_norm_quantize(rng, quick);
         run_launch_chain_checks(rng);
-        run_l2_warm_timing(rng, quick);
     }
     if (!decode_only) {
         run_sparse_mma_partial_tiles(rng);

@@ -11,8 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include <algorithm>
-
 namespace {
 
 __device__ __forceinline__ uint32_t load_word(const uint8_t * p) {
@@ -193,7 +191,6 @@ struct mmv_matrices {
     bool            has_epilogue; // a group with rope (then every matrix's rows go through store_row_pair)
     mmv_trigger     trigger;      // where the next kernel may launch (set by launch_mul_mat_vec)
     bool            prefetch_addend; // staged kernel: reads add right after its wait (see there)
-    bool            evict_first;     // staged kernel: its weight copies mark their L2 lines first to evict
     mmv_epilogue    epilogue[kMmvMaxGroup];
     q4_s24_cuda_rope rope;
 };
@@ -591,19 +588,14 @@ mul_mat_vec_staged_kernel(const uint8_t * __restrict__ w, const uint8_t * __rest
         const int64_t row = row0 + r % ROWS;
         return (r < ROWS ? w : w_gate) + (row < nrows ? row : nrows - 1) * row_bytes;
     };
-    const int      row_units = (int) (row_bytes / 16);
-    const uint64_t policy    = group.evict_first ? l2_evict_first_policy() : 0;
+    const int row_units = (int) (row_bytes / 16);
     for (int step = 0; step < nsteps; ++step) {
         const int u_end = min(row_units, (step + 1) * (kStepBytes / 16));
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
             const uint8_t * src = source(r);
             for (int u = step * (kStepBytes / 16) + threadIdx.x; u < u_end; u += THREADS) {
-                if (group.evict_first) {
-                    cp_async_16_hinted(staged + r * row_bytes + 16 * u, src + 16 * u, policy);
-                } else {
-                    cp_async<16>(staged + r * row_bytes + 16 * u, src + 16 * u);
-                }
+                cp_async<16>(staged + r * row_bytes + 16 * u, src + 16 * u);
             }
         }
         if (step < kStagedCopyGroups - 1 || step == nsteps - 1) {
@@ -747,41 +739,6 @@ __global__ void get_rows_kernel(const uint8_t * __restrict__ src, int64_t ne00, 
     }
 }
 
-// L2 warm-up (Q4_S24_CUDA_L2_WARM=P, 1-100; off by default, to measure): at batch 1 the memory idles while a layer's
-// attention runs (~10 us on the H200), and the down projection's weights (22.9 MB for Llama-3-8B, a third of the L2)
-// read from the L2 took 6.4-6.6 us against 9.5 us from memory in l2_residency_probe. So the glue reads the first P% of
-// the layer's down projection on a side stream during the attention (q4_s24_cuda_warm_l2), and the staged launches of
-// the other weights in between (o-projection, gate/up: 52 MB) copy theirs with evict_first, which the probe found keeps
-// the warmed lines resident where normal loads evict them. Rows of kWarmedRowsMinColumns columns or more (the down
-// projection) keep normal loads.
-constexpr int64_t kWarmedRowsMinColumns = 8192;
-__device__ unsigned l2_warm_sink; // written only when a thread's xor of the bytes it read hits one value in 2^32
-
-int l2_warm_percent() {
-    static const int percent = std::min(std::max(q4_s24_cuda_env_int("Q4_S24_CUDA_L2_WARM", 0), 0), 100);
-    return percent;
-}
-
-// Reads every 16 bytes of p once, four loads in flight per thread; the xor and the rare store keep the loads alive.
-__global__ void __launch_bounds__(256) warm_l2_kernel(const uint4 * p, int64_t n) {
-    uint32_t      acc    = 0;
-    const int64_t stride = (int64_t) gridDim.x * blockDim.x;
-    for (int64_t i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += 4 * stride) {
-        uint4 v[4];
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            v[j] = i + j * stride < n ? p[i + j * stride] : make_uint4(0, 0, 0, 0);
-        }
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            acc ^= v[j].x ^ v[j].y ^ v[j].z ^ v[j].w;
-        }
-    }
-    if (acc == 0x9e3779b9u) {
-        atomicAdd(&l2_warm_sink, 1u);
-    }
-}
-
 // The UNROLL of a launch shape that selects mul_mat_vec_staged_kernel.
 constexpr int kStaged = 0;
 
@@ -868,7 +825,6 @@ void launch_mul_mat_vec_shape(mmv_matrices mats, const void * w_gate, int64_t k,
                 mats.trigger = kTriggerBeforeWait;
             }
             mats.prefetch_addend = latency_prefetch();
-            mats.evict_first     = l2_warm_percent() > 0 && k < kWarmedRowsMinColumns;
             if constexpr (!SWIGLU) {
                 if (mats.count > 1 || mats.has_epilogue) {
                     apply_staged_carveout<mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, false, true>>();
@@ -1056,7 +1012,7 @@ static bool staged_default(int64_t k, int rows, int matrices) {
 // 19). Q4_S24_CUDA_STAGED_R8=1: wherever the staged kernel takes the matrix; =0: only from 8192 rows on, as before;
 // =3: as 2, and single matrices too (the attention output; not the q/k/v group): half the blocks, so that all of them
 // start, and pass the early trigger that launches the kernels after them, while ggml's attention blocks still hold
-// their slots (to measure).
+// their slots (measured 0.984x of the defaults, session 27).
 static bool staged_rows8(int64_t k, bool group) {
     static const int mode = q4_s24_cuda_env_int("Q4_S24_CUDA_STAGED_R8", 2);
     return mode == 1 || ((mode == 2 || mode == 3) && k >= 8192) || (mode == 3 && !group);
@@ -1075,8 +1031,8 @@ static bool staged_threads256(int role) {
     return (mask & role) != 0;
 }
 
-// Q4_S24_CUDA_STAGED_T512=1: the down projection (8 rows per block) with 512 threads instead (to measure: 16 warps per
-// block, the whole row in one copy step).
+// Q4_S24_CUDA_STAGED_T512=1: the down projection (8 rows per block) with 512 threads instead (16 warps per block, the
+// whole row in one copy step; measured ~1.01x of the defaults over nine paired runs, within their spread, session 27).
 static bool staged_threads512_wide_rows() {
     static const bool wide = q4_s24_cuda_env_flag("Q4_S24_CUDA_STAGED_T512");
     return wide;
@@ -1223,26 +1179,6 @@ void q4_s24_cuda_mul_mat_vec(const void * w, int64_t nrows, int64_t k, size_t w_
     }
     q4_s24_cuda_mul_mat_vec_variant(variant, w, nrows, k, w_row_bytes, act, ncols, y, y_col_stride, stream, add,
                                     add_col_stride);
-}
-
-int q4_s24_cuda_l2_warm_percent() {
-    return l2_warm_percent();
-}
-
-void q4_s24_cuda_warm_l2(const void * w, size_t bytes, cudaStream_t stream) {
-    const int64_t n = (int64_t) (bytes / 16);
-    if (n == 0) {
-        return;
-    }
-    int device = 0;
-    int sms    = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess || sms <= 0) {
-        sms = 16;
-    }
-    // Two blocks per SM beside the attention's: enough loads in flight to stream at full bandwidth.
-    const int64_t blocks = std::min<int64_t>(2 * (int64_t) sms, (n + 255) / 256);
-    warm_l2_kernel<<<(unsigned) blocks, 256, 0, stream>>>(static_cast<const uint4 *>(w), n);
 }
 
 void q4_s24_cuda_dequantize_f16(const void * w, half * y, int64_t n, cudaStream_t stream) {

@@ -151,13 +151,6 @@ void q4_s24_cuda_mul_mat_vec_variant(q4_s24_cuda_mmv_variant variant, const void
                                      int64_t y_col_stride, cudaStream_t stream, const float * add = nullptr,
                                      int64_t add_col_stride = 0);
 
-// L2 warm-up at batch 1 (Q4_S24_CUDA_L2_WARM=P, 1-100; 0, the default, is off): the percentage of a layer's down
-// projection the glue reads into the L2 while the attention runs; while it is on, the staged mat-vec launches of rows
-// shorter than 8192 columns (all but the down projection) copy their weights with evict_first so the warmed lines stay.
-int q4_s24_cuda_l2_warm_percent();
-// Reads bytes (a multiple of 16; w 16-byte aligned) of w once, so that a later kernel finds them in the L2.
-void q4_s24_cuda_warm_l2(const void * w, size_t bytes, cudaStream_t stream);
-
 // Contiguous rows of blocks to dense values: n values (a multiple of 256). The signature of
 // ggml-cuda's to_fp16 / to_fp32 converters.
 void q4_s24_cuda_dequantize_f16(const void * w, half * y, int64_t n, cudaStream_t stream);

@@ -29,27 +29,6 @@ template <int BYTES> __device__ __forceinline__ void cp_async(void * dst, const 
 #endif
 }
 
-// An L2 policy that marks the lines a load brings in as the first to evict (createpolicy; 0 where it does not exist).
-__device__ __forceinline__ uint64_t l2_evict_first_policy() {
-    uint64_t policy = 0;
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
-#endif
-    return policy;
-}
-
-// cp_async<16> with an L2 eviction policy (l2_evict_first_policy): weights streamed through once that should not push
-// out lines a later kernel will read.
-__device__ __forceinline__ void cp_async_16_hinted(void * dst, const void * src, uint64_t policy) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    const uint32_t to = (uint32_t) __cvta_generic_to_shared(dst);
-    asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2;" ::"r"(to), "l"(src), "l"(policy));
-#else
-    (void) policy;
-    *static_cast<uint4 *>(dst) = *static_cast<const uint4 *>(src);
-#endif
-}
-
 // The same, copying only when `copy` holds and writing zeros otherwise (the source is not read): no branch, so the
 // wgmma kernel's pipeline stays unbroken around it.
 template <int BYTES> __device__ __forceinline__ void cp_async_if(void * dst, const void * src, bool copy) {

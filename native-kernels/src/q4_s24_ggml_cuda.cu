@@ -62,11 +62,6 @@ struct ggml_cuda_q4_s24_state {
     void * buffer    = nullptr;
     bool   no_buffer = false; // cudaMalloc failed once (device full): scratch from the pool from then on
     attention_quantization_request attention_request;
-    // The L2 warm-up's side stream and its fork / join events (Q4_S24_CUDA_L2_WARM), created on first use.
-    cudaStream_t warm_stream = nullptr;
-    cudaEvent_t  warm_fork   = nullptr;
-    cudaEvent_t  warm_join   = nullptr;
-    bool         no_warm     = false; // creating them failed once: no warm-up from then on
 };
 
 // Covers inputs of up to 32768 values x 8 columns (Llama-3-70B's feed-forward width is 28672).
@@ -83,15 +78,6 @@ void ggml_cuda_q4_s24_free_state(ggml_cuda_q4_s24_state * state) {
     if (state != nullptr) {
         if (state->buffer != nullptr) {
             CUDA_CHECK(cudaFree(state->buffer));
-        }
-        if (state->warm_fork != nullptr) {
-            CUDA_CHECK(cudaEventDestroy(state->warm_fork));
-        }
-        if (state->warm_join != nullptr) {
-            CUDA_CHECK(cudaEventDestroy(state->warm_join));
-        }
-        if (state->warm_stream != nullptr) {
-            CUDA_CHECK(cudaStreamDestroy(state->warm_stream));
         }
         delete state;
     }
@@ -879,74 +865,6 @@ struct scoped_attention_quantization_request {
     bool taken() const { return request.taken; }
 };
 
-// The down projection's weights of the layer whose attention is node i: the first Q4_S24 MUL_MAT on a GLU's output
-// before the next attention, when it lies in this device's CUDA buffer; null otherwise.
-static const ggml_tensor * next_down_projection(const ggml_backend_cuda_context & ctx, const ggml_cgraph * cgraph,
-                                                int i) {
-    for (int j = i + 1; j < cgraph->n_nodes; ++j) {
-        const ggml_tensor * node = cgraph->nodes[j];
-        if (node->op == GGML_OP_FLASH_ATTN_EXT) {
-            break;
-        }
-        if (node->op == GGML_OP_MUL_MAT && node->src[0]->type == GGML_TYPE_Q4_S24 &&
-            node->src[1]->op == GGML_OP_GLU) {
-            const ggml_tensor * w = node->src[0];
-            const bool on_device = w->buffer != nullptr &&
-                                   ggml_backend_buffer_get_type(w->buffer) == ggml_backend_cuda_buffer_type(ctx.device);
-            return on_device && ggml_is_contiguous(w) && (uintptr_t) w->data % 16 == 0 ? w : nullptr;
-        }
-    }
-    return nullptr;
-}
-
-// The warm-up's side stream and events, created on first use (ggml captures graphs in relaxed mode, which allows
-// that); false when they cannot be.
-static bool warm_stream_ready(ggml_backend_cuda_context & ctx) {
-    ggml_cuda_q4_s24_state & state = q4_s24_state(ctx);
-    if (state.warm_stream == nullptr && !state.no_warm) {
-        if (cudaStreamCreateWithFlags(&state.warm_stream, cudaStreamNonBlocking) != cudaSuccess ||
-            cudaEventCreateWithFlags(&state.warm_fork, cudaEventDisableTiming) != cudaSuccess ||
-            cudaEventCreateWithFlags(&state.warm_join, cudaEventDisableTiming) != cudaSuccess) {
-            (void) cudaGetLastError();
-            state.no_warm = true; // freed with the state; the model runs without the warm-up
-        }
-    }
-    return !state.no_warm && state.warm_stream != nullptr;
-}
-
-// Q4_S24_CUDA_L2_WARM (q4_s24_cuda.cuh): for as long as it lives, a side stream forked from the main one reads the
-// layer's down projection into the L2 while ggml's attention runs; going out of scope joins it back into the main
-// stream (the o-projection after it waits for the warm-up, so a captured graph's fork is always joined).
-struct scoped_l2_warm {
-    cudaStream_t             main  = nullptr; // null: no warm-up forked
-    ggml_cuda_q4_s24_state * state = nullptr;
-    scoped_l2_warm(ggml_backend_cuda_context & ctx, const ggml_cgraph * cgraph, int i) {
-        const int percent = q4_s24_cuda_l2_warm_percent();
-        if (percent == 0) {
-            return;
-        }
-        const ggml_tensor * w = next_down_projection(ctx, cgraph, i);
-        if (w == nullptr || !warm_stream_ready(ctx)) {
-            return;
-        }
-        main  = ctx.stream();
-        state = ctx.q4_s24_state;
-        CUDA_CHECK(cudaEventRecord(state->warm_fork, main));
-        CUDA_CHECK(cudaStreamWaitEvent(state->warm_stream, state->warm_fork, 0));
-        const size_t bytes = ggml_nbytes(w) / 100 * (size_t) percent / 16 * 16;
-        q4_s24_cuda_warm_l2(w->data, bytes, state->warm_stream);
-        CUDA_CHECK(cudaGetLastError());
-    }
-    ~scoped_l2_warm() {
-        if (main != nullptr) {
-            CUDA_CHECK(cudaEventRecord(state->warm_join, state->warm_stream));
-            CUDA_CHECK(cudaStreamWaitEvent(main, state->warm_join, 0));
-        }
-    }
-    scoped_l2_warm(const scoped_l2_warm &)             = delete;
-    scoped_l2_warm & operator=(const scoped_l2_warm &) = delete;
-};
-
 int ggml_cuda_q4_s24_try_fuse_attention(ggml_backend_cuda_context & ctx, ggml_cgraph * cgraph, int i) {
     ggml_tensor * fa = cgraph->nodes[i];
     if (fa->op != GGML_OP_FLASH_ATTN_EXT || !attention_quantization_enabled() || i + 2 >= cgraph->n_nodes ||
@@ -992,7 +910,6 @@ int ggml_cuda_q4_s24_try_fuse_attention(ggml_backend_cuda_context & ctx, ggml_cg
     const q4_s24_cuda_act      act = activation_space(ctx, w->ne[0], ncols, scratch);
     bool                       quantized;
     {
-        const scoped_l2_warm                        warm(ctx, cgraph, i);
         const scoped_attention_quantization_request request(ctx, fa, act);
         ggml_cuda_flash_attn_ext(ctx, fa);
         quantized = request.taken();
