@@ -1063,6 +1063,126 @@ static void run_rms_norm_quantize(std::mt19937 & rng, bool quick) {
 
 // For a profiler (ncu): one launch each of the decode kernels on the Llama-3-8B shapes, batch 1, default launch
 // shapes; no checks, no timing loops.
+// The feed-forward half of a decode layer as the model chains it (batch 1), captured into a CUDA graph as ggml does,
+// with programmatic launch between the kernels where it is on: RMS norm + quantization, gate / up + SWIGLU, the SWIGLU
+// output's quantization, down projection + residual, for kChainLayers layers of distinct weights (far more than the L2
+// holds). Timed per layer for every down-projection launch shape (pre-quantized activations) with the default gate / up
+// shape, for every gate / up shape with the default down projection, and without the down projection: the difference
+// is what the down projection adds to a layer in the chain, where the kernel timeline measures ~10 us exposed against
+// ~8 us for the launch alone. Timings only (the shapes' results are checked above); the weights are random bytes.
+static void run_feed_forward_chain_timing(std::mt19937 & rng, bool quick) {
+    constexpr int kChainLayers = 8;
+    const int64_t d_model = 4096, d_ff = 14336;
+    const size_t  rb_model  = (size_t) (d_model / QK_Q4_S24) * sizeof(block_q4_s24); // gate / up rows
+    const size_t  rb_ff     = (size_t) (d_ff / QK_Q4_S24) * sizeof(block_q4_s24);    // down rows
+    const size_t  ffn_bytes = rb_model * d_ff;                                         // gate or up
+    const size_t  down_bytes = rb_ff * d_model;
+    const size_t  layer_bytes = 2 * ffn_bytes + down_bytes;
+    uint8_t *     d_w;
+    CUDA_OK(cudaMalloc(&d_w, layer_bytes * kChainLayers));
+    {
+        std::vector<uint8_t> bytes(layer_bytes);
+        for (size_t i = 0; i + 4 <= layer_bytes; i += 4) {
+            const uint32_t v = (uint32_t) rng() & 0x3bff3bffu; // finite f16 scales wherever they fall
+            memcpy(bytes.data() + i, &v, 4);
+        }
+        for (int l = 0; l < kChainLayers; ++l) {
+            CUDA_OK(cudaMemcpy(d_w + l * layer_bytes, bytes.data(), layer_bytes, cudaMemcpyHostToDevice));
+        }
+    }
+    std::vector<float> x_host;
+    float *            d_x = upload_activations(rng, d_model, 1, x_host);
+    float *            d_norm_w;
+    float *            d_h;
+    float *            d_glu;
+    float *            d_out;
+    void *             d_act_model;
+    void *             d_act_ff;
+    CUDA_OK(cudaMalloc(&d_norm_w, d_model * sizeof(float)));
+    CUDA_OK(cudaMemcpy(d_norm_w, x_host.data(), d_model * sizeof(float), cudaMemcpyHostToDevice));
+    CUDA_OK(cudaMalloc(&d_h, d_model * sizeof(float)));
+    CUDA_OK(cudaMalloc(&d_glu, d_ff * sizeof(float)));
+    CUDA_OK(cudaMalloc(&d_out, d_model * sizeof(float)));
+    CUDA_OK(cudaMalloc(&d_act_model, q4_s24_cuda_act_bytes(d_model, 1)));
+    CUDA_OK(cudaMalloc(&d_act_ff, q4_s24_cuda_act_bytes(d_ff, 1)));
+    const q4_s24_cuda_act act_model = q4_s24_cuda_act_view(d_act_model, d_model, 1);
+    const q4_s24_cuda_act act_ff    = q4_s24_cuda_act_view(d_act_ff, d_ff, 1);
+    cudaStream_t stream;
+    CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    cudaEvent_t a, b;
+    CUDA_OK(cudaEventCreate(&a));
+    CUDA_OK(cudaEventCreate(&b));
+
+    // Per-layer microseconds of the chain with these shapes (down_variant < 0: no down projection); the residual
+    // goes to d_out so that every launch reads the same input.
+    const auto per_layer_us = [&](int swiglu_shape, int down_variant) {
+        CUDA_OK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+        for (int l = 0; l < kChainLayers; ++l) {
+            const uint8_t * up   = d_w + l * layer_bytes;
+            const uint8_t * gate = up + ffn_bytes;
+            const uint8_t * down = gate + ffn_bytes;
+            q4_s24_cuda_rms_norm_quantize_act(d_x, d_model, d_model, 1, d_norm_w, true, 1e-5f, d_h, d_model, act_model,
+                                              stream);
+            q4_s24_cuda_swiglu_variant((q4_s24_cuda_swiglu_shape) swiglu_shape, up, gate, d_ff, d_model, rb_model,
+                                       act_model, 1, d_glu, d_ff, stream);
+            q4_s24_cuda_quantize_act(d_glu, d_ff, d_ff, 1, act_ff, stream);
+            if (down_variant >= 0) {
+                q4_s24_cuda_mul_mat_vec_variant((q4_s24_cuda_mmv_variant) down_variant, down, d_model, d_ff, rb_ff,
+                                                act_ff, 1, d_out, d_model, stream, d_x, d_model);
+            }
+        }
+        cudaGraph_t     graph;
+        cudaGraphExec_t exec;
+        CUDA_OK(cudaStreamEndCapture(stream, &graph));
+        CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
+        const int launches = quick ? 1 : 20;
+        std::vector<float> t;
+        for (int r = 0; r < (quick ? 1 : 7); ++r) {
+            CUDA_OK(cudaGraphLaunch(exec, stream));
+            CUDA_OK(cudaEventRecord(a, stream));
+            for (int i = 0; i < launches; ++i) {
+                CUDA_OK(cudaGraphLaunch(exec, stream));
+            }
+            CUDA_OK(cudaEventRecord(b, stream));
+            CUDA_OK(cudaEventSynchronize(b));
+            float ms = 0;
+            CUDA_OK(cudaEventElapsedTime(&ms, a, b));
+            t.push_back(ms * 1000.0f / (launches * kChainLayers));
+        }
+        CUDA_OK(cudaGraphExecDestroy(exec));
+        CUDA_OK(cudaGraphDestroy(graph));
+        std::sort(t.begin(), t.end());
+        return t[t.size() / 2];
+    };
+
+    const int   swiglu_default = q4_s24_cuda_swiglu_default_shape(d_ff, d_model, 1);
+    const int   down_default   = q4_s24_cuda_mmv_default_variant(d_model, d_ff, 1);
+    const float without_down   = per_layer_us(swiglu_default, -1);
+    printf("\nfeed-forward chain (norm, gate/up + SWIGLU, quantization, down + residual; CUDA graph, %d layers), us per "
+           "layer\n", kChainLayers);
+    printf("  without the down projection (gate/up %s): %.2f\n", swiglu_shape_name(swiglu_default), without_down);
+    for (int v = 0; v < Q4_S24_MMV_VARIANT_COUNT; ++v) {
+        if (q4_s24_cuda_mmv_variant_is_fused((q4_s24_cuda_mmv_variant) v)) {
+            continue; // they read float activations; the chain quantizes once
+        }
+        const float us = per_layer_us(swiglu_default, v);
+        printf("  down %-11s%s %.2f (the down projection adds %.2f)\n", variant_name(v),
+               v == down_default ? " (default)" : "          ", us, us - without_down);
+    }
+    for (int shape = 0; shape < Q4_S24_SWIGLU_SHAPE_COUNT; ++shape) {
+        const float us = per_layer_us(shape, down_default);
+        printf("  gate/up %-11s%s %.2f (down %s)\n", swiglu_shape_name(shape),
+               shape == swiglu_default ? " (default)" : "          ", us, variant_name(down_default));
+    }
+    CUDA_OK(cudaEventDestroy(a));
+    CUDA_OK(cudaEventDestroy(b));
+    CUDA_OK(cudaStreamDestroy(stream));
+    for (void * p : {(void *) d_w, (void *) d_x, (void *) d_norm_w, (void *) d_h, (void *) d_glu, (void *) d_out,
+                     d_act_model, d_act_ff}) {
+        CUDA_OK(cudaFree(p));
+    }
+}
+
 static void run_profile_launches(std::mt19937 & rng) {
     for (const Shape & sh : {Shape{4096, 14336}, Shape{14336, 4096}}) {
         HostWeights   hw        = make_weights(sh, rng);
@@ -1152,6 +1272,10 @@ int main(int argc, char ** argv) {
     CUDA_OK(cudaGetDeviceProperties(&prop, 0));
     printf("device %s, cc %d.%d, %d SMs, L2 %d MB\n", prop.name, prop.major, prop.minor, prop.multiProcessorCount,
            prop.l2CacheSize >> 20);
+    if (strcmp(mode, "ffchain") == 0) { // the feed-forward chain's timings alone
+        run_feed_forward_chain_timing(rng, false);
+        return 0;
+    }
 
     // Copy bandwidth: read + write bytes of a 1 GiB device-to-device copy.
     double copy_gbs = 0;
@@ -1531,6 +1655,9 @@ int main(int argc, char ** argv) {
         run_mul_mat_vec_add(rng);
         run_rms_norm_quantize(rng, quick);
         run_launch_chain_checks(rng);
+        if (!quick) { // timings only: nothing for the sanitizer run
+            run_feed_forward_chain_timing(rng, quick);
+        }
     }
     if (!decode_only) {
         run_sparse_mma_partial_tiles(rng);

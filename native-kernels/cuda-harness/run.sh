@@ -9,6 +9,8 @@
 #                                                    (8B feed-forward shapes; per-instruction stall samples)
 #   native-kernels/cuda-harness/run.sh SEED q6k      the batch-1 Q6_K mat-vec alone (q6_k_cuda_harness.cu; the default
 #                                                    and decode modes run it too)
+#   native-kernels/cuda-harness/run.sh SEED ffchain  a decode layer's feed-forward half as the model chains it (CUDA
+#                                                    graph): per-layer us for every down-projection and gate/up shape
 #   native-kernels/cuda-harness/run.sh SEED l2probe  Hopper: whether weights prefetched into the L2 survive other
 #                                                    weights streaming through (l2_residency_probe.cu), alone
 #   HARNESS_NVCC_FLAGS=-DQ4_S24_MMA_STAGED_PAD=1 HARNESS_OUT=/tmp/hpad native-kernels/cuda-harness/run.sh SEED prefill
@@ -139,6 +141,10 @@ if [ "$mode" = "profile-prefill" ]; then
     done
     grep -E "^  [a-z_]+.*\(|Duration|Warp Cycles Per Issued|Issue Slots Busy|No Eligible|Active Warps Per|Stall|L2 Cache Throughput|Compute \(SM\) Throughput" \
         "$out/prefill-details.txt" | head -n 200
+    exit 0
+fi
+if [ "$mode" = ffchain ]; then
+    "$out/q4_s24_cuda_harness" "$seed" ffchain # the feed-forward chain's timings alone
     exit 0
 fi
 if [ "$mode" = "profile" ]; then
