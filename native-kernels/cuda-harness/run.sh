@@ -11,6 +11,7 @@
 #                                                    and decode modes run it too)
 #   native-kernels/cuda-harness/run.sh SEED ffchain  a decode layer's feed-forward half as the model chains it (CUDA
 #                                                    graph): per-layer us for every down-projection and gate/up shape
+#                                                    (FFCHAIN_SETTINGS="- A=1,B=2": once per environment setting)
 #   native-kernels/cuda-harness/run.sh SEED l2probe  Hopper: whether weights prefetched into the L2 survive other
 #                                                    weights streaming through (l2_residency_probe.cu), alone
 #   HARNESS_NVCC_FLAGS=-DQ4_S24_MMA_STAGED_PAD=1 HARNESS_OUT=/tmp/hpad native-kernels/cuda-harness/run.sh SEED prefill
@@ -144,7 +145,14 @@ if [ "$mode" = "profile-prefill" ]; then
     exit 0
 fi
 if [ "$mode" = ffchain ]; then
-    "$out/q4_s24_cuda_harness" "$seed" ffchain # the feed-forward chain's timings alone
+    # The feed-forward chain's timings alone, once per setting of FFCHAIN_SETTINGS (space-separated; "-" the defaults,
+    # else NAME=VALUE items joined by commas, e.g. "- Q4_S24_CUDA_SWIGLU_SMEM_PAD=16384").
+    for setting in ${FFCHAIN_SETTINGS:--}; do
+        assignments=()
+        [ "$setting" = - ] || IFS=, read -ra assignments <<< "$setting"
+        echo "== ffchain: $setting"
+        env "${assignments[@]}" "$out/q4_s24_cuda_harness" "$seed" ffchain
+    done
     exit 0
 fi
 if [ "$mode" = "profile" ]; then

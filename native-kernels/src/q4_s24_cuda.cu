@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <algorithm>
+
 namespace {
 
 __device__ __forceinline__ uint32_t load_word(const uint8_t * p) {
@@ -778,6 +780,16 @@ template <auto Kernel> void apply_staged_carveout() {
     });
 }
 
+// Q4_S24_CUDA_SWIGLU_SMEM_PAD=B (bytes, unset: 0; to measure): the staged gate / up + SWIGLU launch asks for B more
+// bytes of shared memory per block than its rows use. At batch 1 its blocks (12.8 KB each for Llama-3-8B) fill an SM's
+// shared memory 16 deep, so the down projection's blocks (44.8 KB), launched early by the trigger, find room to stage
+// their weights only as the last gate / up blocks drain; fewer gate / up blocks per SM leave them room sooner, at the
+// cost of fewer gate / up bytes in flight. Ignored where the padded block would not fit staged_fits's limit.
+size_t swiglu_smem_pad(size_t staged_bytes) {
+    static const int pad = std::max(q4_s24_cuda_env_int("Q4_S24_CUDA_SWIGLU_SMEM_PAD", 0), 0);
+    return staged_bytes + (size_t) pad <= kStagedRowBytesMax ? (size_t) pad : 0;
+}
+
 // A launch with the rope / KV-cache epilogue lets the next kernel launch only as its blocks exit, never earlier. That
 // kernel is ggml's flash attention, whose vec and tile kernels read q through the non-coherent load path
 // (ld.global.nc), defined only for memory nothing writes while the reading kernel runs: launched early, it ran while
@@ -833,7 +845,8 @@ void launch_mul_mat_vec_shape(mmv_matrices mats, const void * w_gate, int64_t k,
                 }
             }
             apply_staged_carveout<mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, SWIGLU, false>>();
-            args(mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, SWIGLU, false>, staged_bytes);
+            args(mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, SWIGLU, false>,
+                 staged_bytes + (SWIGLU ? swiglu_smem_pad(staged_bytes) : 0));
             return;
         }
         launch_mul_mat_vec<2, NCOLS, (THREADS > 256 ? 128 : THREADS), 1, false, SWIGLU>(mats, w_gate, k, w_row_bytes,
