@@ -1061,16 +1061,17 @@ static void run_rms_norm_quantize(std::mt19937 & rng, bool quick) {
     printf("rms norm + quantize checks: done\n");
 }
 
-// For a profiler (ncu): one launch each of the decode kernels on the Llama-3-8B shapes, batch 1, default launch
-// shapes; no checks, no timing loops.
 // The feed-forward half of a decode layer as the model chains it (batch 1), captured into a CUDA graph as ggml does,
 // with programmatic launch between the kernels where it is on: RMS norm + quantization, gate / up + SWIGLU, the SWIGLU
-// output's quantization, down projection + residual, for kChainLayers layers of distinct weights (far more than the L2
-// holds). Timed per layer for every down-projection launch shape (pre-quantized activations) with the default gate / up
+// output's quantization, down projection + residual, for kChainLayers layers, each with its own copy of the weights (far
+// more than the L2 holds). Timed per layer for every down-projection launch shape (pre-quantized activations) with the default gate / up
 // shape, for every gate / up shape with the default down projection, and without the down projection: the difference
 // is what the down projection adds to a layer in the chain, where the kernel timeline measures ~10 us exposed against
-// ~8 us for the launch alone. Timings only (the shapes' results are checked above); the weights are random bytes.
-static void run_feed_forward_chain_timing(std::mt19937 & rng, bool quick) {
+// ~8 us for the launch alone. Timings only (the shapes' results are checked by the decode mode's other sections); the
+// weights are random bytes, drawn from a generator of their own so that the sections after this one get the data they
+// got before it existed.
+static void run_feed_forward_chain_timing(std::mt19937 & seed_rng, bool quick) {
+    std::mt19937  rng(seed_rng());
     constexpr int kChainLayers = 8;
     const int64_t d_model = 4096, d_ff = 14336;
     const size_t  rb_model  = (size_t) (d_model / QK_Q4_S24) * sizeof(block_q4_s24); // gate / up rows
@@ -1121,8 +1122,11 @@ static void run_feed_forward_chain_timing(std::mt19937 & rng, bool quick) {
             const uint8_t * up   = d_w + l * layer_bytes;
             const uint8_t * gate = up + ffn_bytes;
             const uint8_t * down = gate + ffn_bytes;
-            q4_s24_cuda_rms_norm_quantize_act(d_x, d_model, d_model, 1, d_norm_w, true, 1e-5f, d_h, d_model, act_model,
-                                              stream);
+            if (!q4_s24_cuda_rms_norm_quantize_act(d_x, d_model, d_model, 1, d_norm_w, true, 1e-5f, d_h, d_model,
+                                                   act_model, stream)) {
+                fprintf(stderr, "feed-forward chain: the norm launch refused its input\n");
+                exit(1);
+            }
             q4_s24_cuda_swiglu_variant((q4_s24_cuda_swiglu_shape) swiglu_shape, up, gate, d_ff, d_model, rb_model,
                                        act_model, 1, d_glu, d_ff, stream);
             q4_s24_cuda_quantize_act(d_glu, d_ff, d_ff, 1, act_ff, stream);
@@ -1183,6 +1187,8 @@ static void run_feed_forward_chain_timing(std::mt19937 & rng, bool quick) {
     }
 }
 
+// For a profiler (ncu): one launch each of the decode kernels on the Llama-3-8B shapes, batch 1, default launch
+// shapes; no checks, no timing loops.
 static void run_profile_launches(std::mt19937 & rng) {
     for (const Shape & sh : {Shape{4096, 14336}, Shape{14336, 4096}}) {
         HostWeights   hw        = make_weights(sh, rng);

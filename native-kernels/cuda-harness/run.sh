@@ -147,9 +147,14 @@ fi
 if [ "$mode" = ffchain ]; then
     # The feed-forward chain's timings alone, once per setting of FFCHAIN_SETTINGS (space-separated; "-" the defaults,
     # else NAME=VALUE items joined by commas, e.g. "- Q4_S24_CUDA_SWIGLU_SMEM_PAD=16384").
-    for setting in ${FFCHAIN_SETTINGS:--}; do
+    read -ra settings <<< "${FFCHAIN_SETTINGS:--}"
+    [ "${#settings[@]}" -gt 0 ] || settings=(-)
+    for setting in "${settings[@]}"; do
         assignments=()
         [ "$setting" = - ] || IFS=, read -ra assignments <<< "$setting"
+        for a in "${assignments[@]}"; do
+            [[ $a == [A-Za-z_]*=* ]] || { echo "ffchain: '$a' in '$setting' is not NAME=VALUE" >&2; exit 2; }
+        done
         echo "== ffchain: $setting"
         env "${assignments[@]}" "$out/q4_s24_cuda_harness" "$seed" ffchain
     done

@@ -784,10 +784,19 @@ template <auto Kernel> void apply_staged_carveout() {
 // bytes of shared memory per block than its rows use. At batch 1 its blocks (12.8 KB each for Llama-3-8B) fill an SM's
 // shared memory 16 deep, so the down projection's blocks (44.8 KB), launched early by the trigger, find room to stage
 // their weights only as the last gate / up blocks drain; fewer gate / up blocks per SM leave them room sooner, at the
-// cost of fewer gate / up bytes in flight. Ignored where the padded block would not fit staged_fits's limit.
+// cost of fewer gate / up bytes in flight. Ignored (with one warning) where the padded block would not fit staged_fits's
+// limit: up to 34304 bytes for S.r4t128 on Llama-3-8B, 21504 for S.r8t128.
 size_t swiglu_smem_pad(size_t staged_bytes) {
     static const int pad = std::max(q4_s24_cuda_env_int("Q4_S24_CUDA_SWIGLU_SMEM_PAD", 0), 0);
-    return staged_bytes + (size_t) pad <= kStagedRowBytesMax ? (size_t) pad : 0;
+    if (staged_bytes + (size_t) pad <= kStagedRowBytesMax) {
+        return (size_t) pad;
+    }
+    static std::atomic<bool> warned{ false };
+    if (!warned.exchange(true)) {
+        fprintf(stderr, "Q4_S24_CUDA_SWIGLU_SMEM_PAD=%d: a block of %zu bytes cannot take it; not padded\n", pad,
+                staged_bytes);
+    }
+    return 0;
 }
 
 // A launch with the rope / KV-cache epilogue lets the next kernel launch only as its blocks exit, never earlier. That
