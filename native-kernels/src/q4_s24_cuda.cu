@@ -814,17 +814,7 @@ size_t swiglu_smem_pad(size_t staged_bytes) {
 // kernel with 2 rows per block (session 12's default shape at batch 1).
 template <int ROWS, int NCOLS, int THREADS, int UNROLL, bool FUSED, bool SWIGLU>
 void launch_mul_mat_vec(mmv_matrices mats, const void * w_gate, int64_t k, size_t w_row_bytes, q4_s24_cuda_act act,
-                        cudaStream_t stream);
-
-// Whether a staged shape's reduction fits the static shared memory staged_fits allows for.
-template <int ROWS, int NCOLS, int THREADS, bool SWIGLU> constexpr bool staged_reduction_fits() {
-    return (size_t) THREADS / 32 * (SWIGLU ? 2 * ROWS : ROWS) * NCOLS * sizeof(float) <= kStagedStaticBytesMax;
-}
-
-// launch_mul_mat_vec for a shape whose staged reduction fits.
-template <int ROWS, int NCOLS, int THREADS, int UNROLL, bool FUSED, bool SWIGLU>
-void launch_mul_mat_vec_shape(mmv_matrices mats, const void * w_gate, int64_t k, size_t w_row_bytes,
-                              q4_s24_cuda_act act, cudaStream_t stream) {
+                        cudaStream_t stream) {
     int64_t blocks = 0;
     for (int m = 0; m < mats.count; ++m) {
         mats.first_block[m] = (unsigned) blocks;
@@ -858,8 +848,7 @@ void launch_mul_mat_vec_shape(mmv_matrices mats, const void * w_gate, int64_t k,
                  staged_bytes + (SWIGLU ? swiglu_smem_pad(staged_bytes) : 0));
             return;
         }
-        launch_mul_mat_vec<2, NCOLS, (THREADS > 256 ? 128 : THREADS), 1, false, SWIGLU>(mats, w_gate, k, w_row_bytes,
-                                                                                      act, stream);
+        launch_mul_mat_vec<2, NCOLS, THREADS, 1, false, SWIGLU>(mats, w_gate, k, w_row_bytes, act, stream);
     } else {
         if constexpr (!FUSED && !SWIGLU) {
             if (mats.count > 1 || mats.has_epilogue) {
@@ -868,18 +857,6 @@ void launch_mul_mat_vec_shape(mmv_matrices mats, const void * w_gate, int64_t k,
             }
         }
         args(mul_mat_vec_kernel<ROWS, NCOLS, THREADS, UNROLL, FUSED, SWIGLU>, 0);
-    }
-}
-
-template <int ROWS, int NCOLS, int THREADS, int UNROLL, bool FUSED, bool SWIGLU>
-void launch_mul_mat_vec(mmv_matrices mats, const void * w_gate, int64_t k, size_t w_row_bytes, q4_s24_cuda_act act,
-                        cudaStream_t stream) {
-    if constexpr (UNROLL == kStaged && !staged_reduction_fits<ROWS, NCOLS, THREADS, SWIGLU>()) {
-        // The same rows with half the threads (512-thread shapes from 5 columns on).
-        launch_mul_mat_vec<ROWS, NCOLS, THREADS / 2, UNROLL, FUSED, SWIGLU>(mats, w_gate, k, w_row_bytes, act, stream);
-    } else {
-        launch_mul_mat_vec_shape<ROWS, NCOLS, THREADS, UNROLL, FUSED, SWIGLU>(mats, w_gate, k, w_row_bytes, act,
-                                                                            stream);
     }
 }
 
@@ -1031,13 +1008,11 @@ static bool staged_default(int64_t k, int rows, int matrices) {
 
 // 8 rows per block for rows of 8192 columns and more (the feed-forward down projection: fewer activation reads per
 // weight byte, 16 KB of them per block at 14336 columns; +1.8% for the 8B-shaped model with the early trigger, session
-// 19). Q4_S24_CUDA_STAGED_R8=1: wherever the staged kernel takes the matrix; =0: only from 8192 rows on, as before;
-// =3: as 2, and single matrices too (the attention output; not the q/k/v group): half the blocks, so that all of them
-// start, and pass the early trigger that launches the kernels after them, while ggml's attention blocks still hold
-// their slots (measured 0.984x of the defaults, session 27).
-static bool staged_rows8(int64_t k, bool group) {
+// 19). Q4_S24_CUDA_STAGED_R8=1: wherever the staged kernel takes the matrix; =0: only from 8192 rows on, as before.
+// (Session 25's =3, the attention output with 8 rows per block too, measured 0.984x in session 27 and was removed.)
+static bool staged_rows8(int64_t k) {
     static const int mode = q4_s24_cuda_env_int("Q4_S24_CUDA_STAGED_R8", 2);
-    return mode == 1 || ((mode == 2 || mode == 3) && k >= 8192) || (mode == 3 && !group);
+    return mode == 1 || (mode == 2 && k >= 8192);
 }
 
 // Which staged batch-1 launches take 256 threads per block instead of 128 (Q4_S24_CUDA_STAGED_T256, a sum of these
@@ -1052,13 +1027,8 @@ static bool staged_threads256(int role) {
     static const int mask = q4_s24_cuda_env_int("Q4_S24_CUDA_STAGED_T256", kStagedWideRows);
     return (mask & role) != 0;
 }
-
-// Q4_S24_CUDA_STAGED_T512=1: the down projection (8 rows per block) with 512 threads instead (16 warps per block, the
-// whole row in one copy step; measured ~1.01x of the defaults over nine paired runs, within their spread, session 27).
-static bool staged_threads512_wide_rows() {
-    static const bool wide = q4_s24_cuda_env_flag("Q4_S24_CUDA_STAGED_T512");
-    return wide;
-}
+// (Session 25's Q4_S24_CUDA_STAGED_T512, the down projection with 512 threads, measured ~1.01x in the model, within
+// the runs' spread, and 0.965x in the harness's feed-forward chain in session 27; removed with its shape.)
 
 // From the harness on the H200 (docs/benchmarks.md, "GPU (H200)"): small matrices (the 1024-row k/v projections)
 // are launch-bound, so at batch 1-2 in-kernel quantization (one launch) wins; otherwise separate quantization.
@@ -1068,16 +1038,13 @@ static bool staged_threads512_wide_rows() {
 // harness); otherwise 2 rows per 128
 // threads (4 rows need 72 registers, which leaves a second wave of thread blocks). At batch 2: 4 rows per 64 threads
 // with two sub-blocks in flight, and without from batch 3 on.
-q4_s24_cuda_mmv_variant q4_s24_cuda_mmv_default_variant(int64_t nrows, int64_t k, int ncols, bool group) {
+q4_s24_cuda_mmv_variant q4_s24_cuda_mmv_default_variant(int64_t nrows, int64_t k, int ncols) {
     if (nrows <= 2048) {
         return ncols <= 2 ? Q4_S24_MMV_FUSED_R4_T128_U1 : Q4_S24_MMV_R4_T128_U1;
     }
     if (ncols == 1) {
         const bool wide = staged_threads256(k >= 8192 ? kStagedWideRows : kStagedOtherRows);
-        if ((nrows >= 8192 || staged_rows8(k, group)) && staged_default(k, 8, 1)) {
-            if (k >= 8192 && staged_threads512_wide_rows()) {
-                return Q4_S24_MMV_STAGED_R8_T512;
-            }
+        if ((nrows >= 8192 || staged_rows8(k)) && staged_default(k, 8, 1)) {
             return wide ? Q4_S24_MMV_STAGED_R8_T256 : Q4_S24_MMV_STAGED_R8_T128;
         }
         if (staged_default(k, 4, 1)) {
@@ -1127,7 +1094,7 @@ void q4_s24_cuda_mul_mat_vec_group(const q4_s24_cuda_mmv_matrix * matrices, int 
     }
     // The launch shape of one matrix with all the rows, on the int8 activations.
     const q4_s24_cuda_mmv_variant variant =
-        q4_s24_cuda_mmv_variant_unfused(q4_s24_cuda_mmv_default_variant(rows, k, ncols, true));
+        q4_s24_cuda_mmv_variant_unfused(q4_s24_cuda_mmv_default_variant(rows, k, ncols));
     act.x = nullptr;
     launch_variant(variant, mats, k, w_row_bytes, act, ncols, stream);
 }

@@ -119,10 +119,9 @@ void q4_s24_cuda_swiglu_variant(q4_s24_cuda_swiglu_shape shape, const void * w_u
 // issues before computing. The harness times each; q4_s24_cuda_mmv_default_variant picks per shape from those timings.
 // Staged shapes (R, T): the thread block copies its R rows whole into shared memory (cp.async) before it waits for the
 // kernel ahead of it, then computes from there; rows 16-byte aligned, whole 16-byte copies, the block's rows and its
-// reduction within 48 KiB (else the register kernel with 2 rows per block; a shape whose reduction alone would not fit
-// at that many columns, 512 threads from 5 columns on, runs with half the threads).
+// reduction within 48 KiB (else the register kernel with 2 rows per block).
 #define Q4_S24_MMV_SHAPES(X) X(2, 128, 1) X(4, 128, 1) X(4, 64, 1) X(4, 64, 2)
-#define Q4_S24_MMV_STAGED_SHAPES(X) X(2, 128) X(4, 128) X(8, 128) X(4, 64) X(8, 64) X(4, 256) X(8, 256) X(8, 512)
+#define Q4_S24_MMV_STAGED_SHAPES(X) X(2, 128) X(4, 128) X(8, 128) X(4, 64) X(8, 64) X(4, 256) X(8, 256)
 enum q4_s24_cuda_mmv_variant {
 #define Q4_S24_MMV_ENUM(R, T, U) Q4_S24_MMV_R##R##_T##T##_U##U,
     Q4_S24_MMV_SHAPES(Q4_S24_MMV_ENUM)
@@ -141,8 +140,7 @@ enum q4_s24_cuda_mmv_variant {
 #undef Q4_S24_MMV_ENUM
     Q4_S24_MMV_VARIANT_COUNT,
 };
-// group: the launch of a q4_s24_cuda_mul_mat_vec_group (the rows of all its matrices in nrows).
-q4_s24_cuda_mmv_variant q4_s24_cuda_mmv_default_variant(int64_t nrows, int64_t k, int ncols, bool group = false);
+q4_s24_cuda_mmv_variant q4_s24_cuda_mmv_default_variant(int64_t nrows, int64_t k, int ncols);
 bool q4_s24_cuda_mmv_variant_is_fused(q4_s24_cuda_mmv_variant variant);
 q4_s24_cuda_mmv_variant q4_s24_cuda_mmv_variant_unfused(q4_s24_cuda_mmv_variant variant); // same shape
 const char * q4_s24_cuda_mmv_variant_name(q4_s24_cuda_mmv_variant variant);
