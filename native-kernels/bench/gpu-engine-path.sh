@@ -29,7 +29,9 @@
 #                                                   # table's micro-batches (default "512,1024,2048");
 #                                                   # PREFILL_NCU=1 Nsight Compute's sections (stall reasons
 #                                                   # too) for the first layer's big products
-#                                                   # (into $OUT/prefill-ncu-<type>.txt)
+#                                                   # (into $OUT/prefill-ncu-<type>.txt); PREFILL_HOST=1 the
+#                                                   # host time between micro-batches by type, Q4_S24 with F16
+#                                                   # token embeddings too (into $OUT/prefill-host.md)
 #   native-kernels/bench/gpu-engine-path.sh switches # after build: llama-bench tg128 of Q4_S24 with each setting of
 #                                                   # SWITCHES="A=1 B=2,C=1 Q4_0@D=1 arg:-ot,arg:X=CUDA0" against the
 #                                                   # defaults (Q4_0@: on Q4_0; arg: a llama-bench argument), rounds (ROUNDS, 3)
@@ -322,8 +324,28 @@ if [ "$step" = prefill ]; then
                 > "$OUT/prefill-ncu-$t.txt" 2> "$LOGS/prefill-ncu-$t.log" || tail -5 "$LOGS/prefill-ncu-$t.log"
         done
     fi
+    # PREFILL_HOST=1: the host's time between a prompt's micro-batches, by type. The token embeddings are read on the
+    # CPU (one row per prompt token); llama-quantize gives Q4_S24 models Q4_S24 embeddings. Q4_S24 with them and with
+    # F16 embeddings, against F16 and Q4_0: pp2048 (micro-batch 512) in three alternating rounds, then each one's phase
+    # times (llama.cpp-host-phase-times.diff: llama_decode's and the scheduler's splits), into $OUT/prefill-host.md.
+    if [ "${PREFILL_HOST:-0}" = 1 ]; then
+        stamp "prefill host time by type"
+        [ -f "$WORK/model-Q4_S24-embd-f16.gguf" ] || "$bin/llama-quantize" --token-embedding-type f16 \
+            "$WORK/model-f16.gguf" "$WORK/model-Q4_S24-embd-f16.gguf" Q4_S24 "$(nproc)" > "$LOGS/quantize-embd-f16.log" 2>&1
+        for round in 1 2 3; do
+            for t in f16 Q4_0 Q4_S24 Q4_S24-embd-f16; do
+                "$bin/llama-bench" -m "$WORK/model-$t.gguf" -ngl "$ngl" -fa 1 -p 2048 -n 0 -r 3 -o md 2>&1 \
+                    | grep pp2048 | sed "s/^/round $round, $t: /" | tee -a "$OUT/prefill-host.md"
+            done
+        done
+        for t in f16 Q4_0 Q4_S24 Q4_S24-embd-f16; do
+            LLAMA_PHASE_TIMES=1 GGML_PHASE_TIMES=1 "$bin/llama-bench" -m "$WORK/model-$t.gguf" -ngl "$ngl" -fa 1 \
+                -p 2048 -n 0 -r 2 -o md 2>&1 | grep -E "phase times|pp2048" | sed "s/^/$t: /" | tee -a "$OUT/prefill-host.md"
+        done
+    fi
+    # The prompt's kernels, per model of PREFILL_PROFILE_MODELS (set but empty: none).
     bash native-kernels/bench/build-kernel-timeline.sh "$WORK/libkernel_timeline.so"
-    for t in ${PREFILL_PROFILE_MODELS:-f16 Q4_S24}; do
+    for t in ${PREFILL_PROFILE_MODELS-f16 Q4_S24}; do
         stamp "prefill timeline $t"
         prompt_us=$(traced_llama_bench "$t" "prefill-timeline-$t" pp2048 2048 -p 2048 -n 0 -r 3)
         # By grid too: cuBLAS runs one kernel name for several matrix shapes.

@@ -12,6 +12,8 @@
 #   native-kernels/cuda-harness/run.sh SEED ffchain  a decode layer's feed-forward half as the model chains it (CUDA
 #                                                    graph): per-layer us for every down-projection and gate/up shape
 #                                                    (FFCHAIN_SETTINGS="- A=1,B=2": once per environment setting)
+#   native-kernels/cuda-harness/run.sh SEED boundprobe  Hopper: what the feed-forward half's kernel boundaries cost in
+#                                                    memory traffic alone (kernel_boundary_probe.cu), alone
 #   native-kernels/cuda-harness/run.sh SEED l2probe  Hopper: whether weights prefetched into the L2 survive other
 #                                                    weights streaming through (l2_residency_probe.cu), alone
 #   HARNESS_NVCC_FLAGS=-DQ4_S24_MMA_STAGED_PAD=1 HARNESS_OUT=/tmp/hpad native-kernels/cuda-harness/run.sh SEED prefill
@@ -20,7 +22,9 @@
 #                                                    the wgmma kernel without weight reads | activation reads | wgmma,
 #                                                    timings only, its checks then fail; HARNESS_SPARSE_KERNEL=NAME
 #                                                    runs only the prefill lines of the kernels whose names start
-#                                                    with NAME, e.g. "wgmma.sp warp-specialized": its three forms)
+#                                                    with NAME, e.g. "wgmma.sp warp-specialized": its three forms;
+#                                                    -DQ4_S24_MMV_EXPERIMENT_NO_MATH: the staged decode mat-vecs
+#                                                    without their dot products, for ffchain's timings only)
 # Compile-check the architectures ggml builds for, and replay the sparse tensor-core prefill's operand layout on the
 # CPU, without a GPU: native-kernels/cuda-harness/run.sh --compile-only
 set -euo pipefail
@@ -68,6 +72,8 @@ if [ "${1:-}" = "--compile-only" ]; then
     echo "compiled mma_peak.cu"
     nvcc "${common[@]}" -gencode=arch=compute_90a,code=sm_90a "$here/l2_residency_probe.cu" -o "$out/l2_residency_probe"
     echo "compiled l2_residency_probe.cu"
+    nvcc "${common[@]}" -gencode=arch=compute_90a,code=sm_90a "$here/kernel_boundary_probe.cu" -o "$out/kernel_boundary_probe"
+    echo "compiled kernel_boundary_probe.cu"
     # The decode timeline's CUPTI tracer (bench/kernel_timeline.cpp), against this toolkit's CUPTI headers.
     bash "$here/../bench/build-kernel-timeline.sh" --check
     # The sparse tensor-core prefill's operands, replayed on the CPU (runs without a GPU).
@@ -102,6 +108,12 @@ fi
 arch=${ARCH:-sm_90a}
 seed=${1:-$RANDOM}
 mode=${2:-}
+if [ "$mode" = boundprobe ]; then
+    nvcc "${common[@]}" -gencode=arch=compute_${arch#sm_},code=$arch "$here/kernel_boundary_probe.cu" \
+        -o "$out/kernel_boundary_probe"
+    "$out/kernel_boundary_probe" "${BOUNDPROBE_REPEATS:-7}"
+    exit 0
+fi
 if [ "$mode" = l2probe ]; then
     nvcc "${common[@]}" -gencode=arch=compute_${arch#sm_},code=$arch "$here/l2_residency_probe.cu" \
         -o "$out/l2_residency_probe"
@@ -146,7 +158,7 @@ if [ "$mode" = "profile-prefill" ]; then
 fi
 if [ "$mode" = ffchain ]; then
     # The feed-forward chain's timings alone, once per setting of FFCHAIN_SETTINGS (space-separated; "-" the defaults,
-    # else NAME=VALUE items joined by commas, e.g. "- Q4_S24_CUDA_SWIGLU_SMEM_PAD=16384").
+    # else NAME=VALUE items joined by commas, e.g. "- Q4_S24_CUDA_STAGED_T256=0").
     read -ra settings <<< "${FFCHAIN_SETTINGS:--}"
     [ "${#settings[@]}" -gt 0 ] || settings=(-)
     for setting in "${settings[@]}"; do

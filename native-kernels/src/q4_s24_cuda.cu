@@ -644,7 +644,11 @@ mul_mat_vec_staged_kernel(const uint8_t * __restrict__ w, const uint8_t * __rest
                 const uint32_t  q1 = *reinterpret_cast<const uint32_t *>(b + kQsOffset + 8 * sub + 4);
                 const uint32_t  ix = *reinterpret_cast<const uint32_t *>(b + kIdxOffset + 4 * sub);
                 const float     dw = __half2float(*reinterpret_cast<const half *>(b + (sub < 4 ? 0 : 2)));
+#ifdef Q4_S24_MMV_EXPERIMENT_NO_MATH // timings only (harness): the staged bytes and activations read, no dot products
+                acc[r][0] += __uint_as_float((q0 ^ q1 ^ ix ^ (uint32_t) act[0][0]) & 0x3fffffffu) * dw * da[0];
+#else
                 accumulate_sub_block<NCOLS>(q0, q1, ix, dw, act, da, acc[r]);
+#endif
             }
         }
     }
@@ -780,25 +784,6 @@ template <auto Kernel> void apply_staged_carveout() {
     });
 }
 
-// Q4_S24_CUDA_SWIGLU_SMEM_PAD=B (bytes, unset: 0; to measure): the staged gate / up + SWIGLU launch asks for B more
-// bytes of shared memory per block than its rows use. At batch 1 its blocks (12.8 KB each for Llama-3-8B) fill an SM's
-// shared memory 16 deep, so the down projection's blocks (44.8 KB), launched early by the trigger, find room to stage
-// their weights only as the last gate / up blocks drain; fewer gate / up blocks per SM leave them room sooner, at the
-// cost of fewer gate / up bytes in flight. Ignored (with one warning) where the padded block would not fit staged_fits's
-// limit: up to 34304 bytes for S.r4t128 on Llama-3-8B, 21504 for S.r8t128.
-size_t swiglu_smem_pad(size_t staged_bytes) {
-    static const int pad = std::max(q4_s24_cuda_env_int("Q4_S24_CUDA_SWIGLU_SMEM_PAD", 0), 0);
-    if (staged_bytes + (size_t) pad <= kStagedRowBytesMax) {
-        return (size_t) pad;
-    }
-    static std::atomic<bool> warned{ false };
-    if (!warned.exchange(true)) {
-        fprintf(stderr, "Q4_S24_CUDA_SWIGLU_SMEM_PAD=%d: a block of %zu bytes cannot take it; not padded\n", pad,
-                staged_bytes);
-    }
-    return 0;
-}
-
 // A launch with the rope / KV-cache epilogue lets the next kernel launch only as its blocks exit, never earlier. That
 // kernel is ggml's flash attention, whose vec and tile kernels read q through the non-coherent load path
 // (ld.global.nc), defined only for memory nothing writes while the reading kernel runs: launched early, it ran while
@@ -844,8 +829,7 @@ void launch_mul_mat_vec(mmv_matrices mats, const void * w_gate, int64_t k, size_
                 }
             }
             apply_staged_carveout<mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, SWIGLU, false>>();
-            args(mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, SWIGLU, false>,
-                 staged_bytes + (SWIGLU ? swiglu_smem_pad(staged_bytes) : 0));
+            args(mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, SWIGLU, false>, staged_bytes);
             return;
         }
         launch_mul_mat_vec<2, NCOLS, THREADS, 1, false, SWIGLU>(mats, w_gate, k, w_row_bytes, act, stream);
