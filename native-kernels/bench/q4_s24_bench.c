@@ -1,5 +1,8 @@
 // CPU matmul benchmark through ggml's CPU backend: Llama-3.1-8B linear shapes, batch 1 and 16,
 // F16 / Q4_0 / Q4_K / Q4_S24 weights, all measured in the same run so ratios are comparable.
+// Then the token embedding lookup of a 512-token micro-batch (GET_ROWS, which ggml's CPU backend runs on one thread
+// with the type's to_float): llama.cpp keeps token_embd on the CPU even when every layer is on a GPU, so a prompt pays
+// it on the host between micro-batches (session 28 found Q4_S24's costing 4.5 ms of an 8B prompt's 512-token step).
 // Q4_0 and Q4_K are also measured from the CPU "repack" buffer, which llama.cpp uses for them
 // when it loads a model on an AVX2 machine (Q4_S24 has no repacked layout).
 //
@@ -24,8 +27,9 @@ typedef struct {
 } bench_type;
 
 typedef struct {
-    int m, k;      // weight rows (outputs) and columns (inputs)
-    int batch;
+    const char * op; // "mul_mat" or "get_rows"
+    int m, k;      // weight rows (outputs, or table rows) and columns (inputs)
+    int batch;     // activation columns, or rows looked up
     const char * label;
     double us;     // median microseconds per matmul
 } bench_result;
@@ -41,9 +45,12 @@ static int cmp_double(const void * a, const void * b) {
 }
 
 static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
-static float rnd_normal(void) {
+static uint64_t rnd_u64(void) { // xorshift64*
     g_rng ^= g_rng >> 12; g_rng ^= g_rng << 25; g_rng ^= g_rng >> 27;
-    const uint64_t r = g_rng * 2685821657736338717ull;
+    return g_rng * 2685821657736338717ull;
+}
+static float rnd_normal(void) {
+    const uint64_t r = rnd_u64();
     const float u1 = ((uint32_t) (r >> 40) + 1) * (1.0f / 16777217.0f), u2 = (uint32_t) ((r >> 16) & 0xffffff) * (1.0f / 16777216.0f);
     return sqrtf(-2.0f * logf(u1)) * cosf(6.2831853f * u2);
 }
@@ -72,7 +79,8 @@ static void * make_weight(enum ggml_type type, const float * src, int m, int k) 
     return data;
 }
 
-// One prepared matmul: weight in its buffer (plain or repacked), activations, graph.
+// One prepared matmul (input: batch float columns) or row lookup (input: batch int32 row indices): weight in its
+// buffer (plain or repacked), input, graph.
 typedef struct {
     struct ggml_context * wctx, * gctx;
     ggml_backend_buffer_t wbuf, gbuf;
@@ -81,7 +89,7 @@ typedef struct {
 } bench_case;
 
 static bool prepare_case(bench_case * c, ggml_backend_t backend, ggml_backend_buffer_type_t weight_buft, enum ggml_type type,
-                         const void * weight, int m, int k, int batch, const float * xs, int reps) {
+                         const void * weight, int m, int k, int batch, bool get_rows, const void * input, int reps) {
     struct ggml_init_params wp = { ggml_tensor_overhead() * 4, NULL, true };
     c->wctx = ggml_init(wp);
     struct ggml_tensor * w = ggml_new_tensor_2d(c->wctx, type, k, m);
@@ -91,12 +99,13 @@ static bool prepare_case(bench_case * c, ggml_backend_t backend, ggml_backend_bu
 
     struct ggml_init_params gp = { ggml_tensor_overhead() * 8 + ggml_graph_overhead(), NULL, true };
     c->gctx = ggml_init(gp);
-    struct ggml_tensor * x = ggml_new_tensor_2d(c->gctx, GGML_TYPE_F32, k, batch);
-    struct ggml_tensor * y = ggml_mul_mat(c->gctx, w, x);
+    struct ggml_tensor * x = get_rows ? ggml_new_tensor_1d(c->gctx, GGML_TYPE_I32, batch)
+                                      : ggml_new_tensor_2d(c->gctx, GGML_TYPE_F32, k, batch);
+    struct ggml_tensor * y = get_rows ? ggml_get_rows(c->gctx, w, x) : ggml_mul_mat(c->gctx, w, x);
     c->gf = ggml_new_graph(c->gctx);
     ggml_build_forward_expand(c->gf, y);
     c->gbuf = ggml_backend_alloc_ctx_tensors(c->gctx, backend);
-    ggml_backend_tensor_set(x, xs, 0, ggml_nbytes(x));
+    ggml_backend_tensor_set(x, input, 0, ggml_nbytes(x));
     c->times = malloc(sizeof(double) * reps);
     return true;
 }
@@ -147,7 +156,7 @@ int main(int argc, char ** argv) {
     ggml_backend_buffer_type_t cpu_buft = ggml_backend_get_default_buffer_type(backend);
     ggml_backend_buffer_type_t repack_buft = find_repack_buft(backend);
 
-    bench_result * results = calloc(n_shapes * 2 * n_types, sizeof(bench_result));
+    bench_result * results = calloc(n_shapes * 2 * n_types + 3, sizeof(bench_result));
     int n_results = 0;
     if (!json) {
         printf("ggml CPU backend, %d threads, repack buffer: %s\n", n_threads, repack_buft ? ggml_backend_buft_name(repack_buft) : "none");
@@ -172,7 +181,7 @@ int main(int argc, char ** argv) {
             bool ok[8] = { false };
             for (int t = 0; t < n_types; t++) {
                 if (types[t].repack && repack_buft == NULL) continue;
-                ok[t] = prepare_case(&cases[t], backend, types[t].repack ? repack_buft : cpu_buft, types[t].type, weights[t], m, k, batch, xs, r);
+                ok[t] = prepare_case(&cases[t], backend, types[t].repack ? repack_buft : cpu_buft, types[t].type, weights[t], m, k, batch, false, xs, r);
                 if (ok[t]) for (int i = 0; i < 2; i++) run_once(backend, &cases[t]); // warm up
             }
             // Round robin over the types, so that load from other processes hits all of them alike.
@@ -190,7 +199,7 @@ int main(int argc, char ** argv) {
             }
             for (int t = 0; t < n_types; t++) {
                 if (!ok[t]) continue;
-                results[n_results++] = (bench_result) { m, k, batch, types[t].label, us[t] };
+                results[n_results++] = (bench_result) { "mul_mat", m, k, batch, types[t].label, us[t] };
                 if (!json) {
                     const double gbs = (double) ggml_row_size(types[t].type, k) * m / (us[t] * 1e3);
                     printf("%5dx%-6d %5d %-14s %10.1f %8.1f %10.2fx\n", m, k, batch, types[t].label, us[t], gbs,
@@ -209,11 +218,54 @@ int main(int argc, char ** argv) {
         free(src);
     }
 
+    // The token embedding lookup: 512 random rows of a (vocab x 4096) table, F16 / Q4_0 / Q4_S24, round robin.
+    {
+        const int vocab = quick ? 8192 : 32768, k = 4096, rows = 512, r = reps > 0 ? reps : 20;
+        const bench_type lookup_types[] = { types[0], types[1], types[3] }; // f16, q4_0, q4_s24
+        float * src = malloc(sizeof(float) * (size_t) vocab * k);
+        for (size_t i = 0; i < (size_t) vocab * k; i++) src[i] = rnd_normal();
+        int32_t * ids = malloc(sizeof(int32_t) * rows);
+        for (int i = 0; i < rows; i++) ids[i] = (int32_t) ((rnd_u64() >> 16) % (uint64_t) vocab);
+        bench_case cases[3];
+        void * tables[3];
+        for (int t = 0; t < 3; t++) {
+            tables[t] = make_weight(lookup_types[t].type, src, vocab, k);
+            if (!prepare_case(&cases[t], backend, cpu_buft, lookup_types[t].type, tables[t], vocab, k, rows, true, ids, r)) {
+                fprintf(stderr, "get_rows: could not allocate the %s table\n", lookup_types[t].label);
+                return 1;
+            }
+            run_once(backend, &cases[t]);
+        }
+        for (int i = 0; i < r; i++) {
+            for (int t = 0; t < 3; t++) cases[t].times[i] = run_once(backend, &cases[t]);
+        }
+        double us[3];
+        for (int t = 0; t < 3; t++) {
+            qsort(cases[t].times, r, sizeof(double), cmp_double);
+            us[t] = cases[t].times[r / 2];
+        }
+        if (!json) {
+            printf("\ntoken embedding lookup (GET_ROWS, one thread as ggml runs it): %d of %d rows x %d columns\n", rows, vocab, k);
+            printf("%-14s %10s %12s %9s\n", "type", "us (median)", "ns per value", "f16/this");
+        }
+        for (int t = 0; t < 3; t++) {
+            results[n_results++] = (bench_result) { "get_rows", vocab, k, rows, lookup_types[t].label, us[t] };
+            if (!json) {
+                printf("%-14s %10.1f %12.2f %8.2fx\n", lookup_types[t].label, us[t], us[t] * 1e3 / ((double) rows * k),
+                       us[0] / us[t]);
+            }
+            free_case(&cases[t]);
+            free(tables[t]);
+        }
+        free(ids);
+        free(src);
+    }
+
     if (json) {
         printf("{\"threads\":%d,\"repackBuffer\":%s,\"results\":[", n_threads, repack_buft ? "true" : "false");
         for (int i = 0; i < n_results; i++) {
-            printf("%s{\"m\":%d,\"k\":%d,\"batch\":%d,\"type\":\"%s\",\"us\":%.1f}", i ? "," : "",
-                   results[i].m, results[i].k, results[i].batch, results[i].label, results[i].us);
+            printf("%s{\"op\":\"%s\",\"m\":%d,\"k\":%d,\"batch\":%d,\"type\":\"%s\",\"us\":%.1f}", i ? "," : "",
+                   results[i].op, results[i].m, results[i].k, results[i].batch, results[i].label, results[i].us);
         }
         printf("]}\n");
     }

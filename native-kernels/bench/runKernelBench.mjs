@@ -34,11 +34,11 @@ if (res.status !== 0) process.exit(res.status ?? 1);
 
 if (json) {
     const report = JSON.parse(res.stdout);
-    const time = (r, type) => report.results.find((x) => x.m === r.m && x.k === r.k && x.batch === r.batch && x.type === type)?.us;
+    const time = (r, type) => report.results.find((x) => x.op === r.op && x.m === r.m && x.k === r.k && x.batch === r.batch && x.type === type)?.us;
     report.ratios = report.results
         .filter((r) => r.type === "q4_s24")
         .map((r) => ({
-            m: r.m, k: r.k, batch: r.batch,
+            op: r.op, m: r.m, k: r.k, batch: r.batch,
             // > 1 means Q4_S24 is faster than the named type
             speedupVs: Object.fromEntries(["f16", "q4_0", "q4_K", "q4_0 repacked", "q4_K repacked"]
                 .filter((type) => time(r, type) != null)

@@ -157,19 +157,45 @@ size_t quantize_q4_s24(const float * src, void * dst, int64_t nrows, int64_t n_p
     return (size_t) nrows * row_size;
 }
 
+// Only stores, no read-modify-write of the output: per group of 4 dense columns, zeros, then each kept value at its
+// position, taken from a table of 0 + d * (u - 8) per nibble u (the reference's "zeros, then add each kept value", with
+// the same float operations, so signed zeros come out the same); equal positions (data that validation refuses) still
+// add the two values up. ggml's CPU get_rows dequantizes a prompt's token embeddings with it, in ggml-base (built
+// without -march), on the host between a prompt's micro-batches: its speed shows in prefill (session 28).
 void dequantize_row_q4_s24(const void * vx, float * y, int64_t k) {
     const block_q4_s24 * x = (const block_q4_s24 *) vx;
     const int64_t nb = k / QK_Q4_S24;
     for (int64_t b = 0; b < nb; b++) {
-        float * out = y + b*QK_Q4_S24;
-        memset(out, 0, QK_Q4_S24 * sizeof(float));
-        for (int s = 0; s < Q4_S24_SUBS; s++) {
-            const float d = q4_s24_fp16_to_fp32(x[b].d[s / 4]);
-            float * o = out + s*Q4_S24_SUB;
-            for (int kk = 0; kk < 16; kk++) {
-                const int u = (x[b].qs[8*s + (kk % 8)] >> (4*(kk / 8))) & 0xf;
-                const int p = (x[b].idx[4*s + (kk % 4)] >> (2*(kk / 4))) & 0x3;
-                o[4*(kk / 2) + p] += d * (float) (u - 8);
+        for (int h = 0; h < 2; h++) {
+            const float d = q4_s24_fp16_to_fp32(x[b].d[h]);
+            float value[16];
+            for (int u = 0; u < 16; u++) {
+                value[u] = 0.0f + d * (float) (u - 8);
+            }
+            for (int s = 4*h; s < 4*h + 4; s++) {
+                uint64_t nibbles;   // byte i: kept values i (low nibble) and 8 + i (high); little-endian hosts
+                                    // (ggml's and this format's byte order)
+                uint32_t positions; // byte i, field j: kept value 4j + i
+                memcpy(&nibbles, x[b].qs + 8*s, sizeof(nibbles));
+                memcpy(&positions, x[b].idx + 4*s, sizeof(positions));
+                float * o = y + b*QK_Q4_S24 + s*Q4_S24_SUB;
+                for (int g = 0; g < 8; g++) {
+                    // kept values 2g and 2g + 1: nibbles in bytes (2g) % 8 and (2g + 1) % 8 (low for g < 4), positions
+                    // in bytes (2g) % 4 and (2g + 1) % 4, field (2g) / 4 (constant shifts once the loop is unrolled)
+                    const int shift = g < 4 ? 0 : 4;
+                    const int u0    = (int) (nibbles >> (8*((2*g) % 8) + shift)) & 0xf;
+                    const int u1    = (int) (nibbles >> (8*((2*g + 1) % 8) + shift)) & 0xf;
+                    const int p0    = (int) (positions >> (8*((2*g) % 4) + 2*((2*g) / 4))) & 0x3;
+                    const int p1    = (int) (positions >> (8*((2*g + 1) % 4) + 2*((2*g) / 4))) & 0x3;
+                    float   * og    = o + 4*g;
+                    og[0] = og[1] = og[2] = og[3] = 0.0f;
+                    if (p0 != p1) {
+                        og[p0] = value[u0];
+                        og[p1] = value[u1];
+                    } else {
+                        og[p0] = value[u0] + d * (float) (u1 - 8);
+                    }
+                }
             }
         }
     }

@@ -1,6 +1,7 @@
 // Standalone checks of the Q4_S24 reference code and CPU dot product, built with a plain C compiler
-// against native-kernels/src only (no llama.cpp): fp16 conversion, quantize/dequantize round trip,
-// row validation, and the dot product against a float64 reference, on fresh random data of odd sizes.
+// against native-kernels/src only (no llama.cpp): fp16 conversion, quantize/dequantize round trip, dequantization
+// against the format's definition, row validation, and the dot product against a float64 reference, on fresh random
+// data of odd sizes.
 // Prints one line per check; exit status 0 when all pass. Usage: q4_s24_test [seed]
 #include "q4_s24.h"
 
@@ -161,6 +162,41 @@ static void test_validation(void) {
     printf("validation: NaN/inf scales, equal or decreasing positions and bad sizes refused\n");
 }
 
+// dequantize_row_q4_s24 against the format's definition (FORMAT.md: zeros, then each kept value d * (u - 8) added at
+// its position), bit for bit, on arbitrary bytes: equal positions (which validation refuses but the dot kernels and
+// dequantize add up), zero and negative scales (signed zeros), subnormal scales; NaN / inf scales left out.
+static void test_dequantize_definition(int nblocks) {
+    block_q4_s24 * q = malloc(sizeof(block_q4_s24) * nblocks);
+    uint8_t * bytes = (uint8_t *) q;
+    for (size_t i = 0; i < sizeof(block_q4_s24) * nblocks; i++) bytes[i] = (uint8_t) rnd_u32();
+    for (int b = 0; b < nblocks; b++) {
+        for (int h = 0; h < 2; h++) {
+            if (((q[b].d[h] >> 10) & 0x1f) == 31) q[b].d[h] &= 0x83ffu;         // no NaN / inf
+            if (b % 5 == h) q[b].d[h] = (uint16_t) ((b & 1) ? 0x8000u : 0x0000u); // signed zero scales
+        }
+    }
+    float * y = malloc(sizeof(float) * QK_Q4_S24 * nblocks), * want = malloc(sizeof(float) * QK_Q4_S24 * nblocks);
+    dequantize_row_q4_s24(q, y, (int64_t) QK_Q4_S24 * nblocks);
+    for (int b = 0; b < nblocks; b++) {
+        float * out = want + b*QK_Q4_S24;
+        for (int i = 0; i < QK_Q4_S24; i++) out[i] = 0.0f;
+        for (int s = 0; s < Q4_S24_SUBS; s++) {
+            const float d = q4_s24_fp16_to_fp32(q[b].d[s / 4]);
+            for (int kk = 0; kk < 16; kk++) { // kept value kk of sub-block s: group kk / 2
+                const int u = (q[b].qs[8*s + kk % 8] >> (4*(kk / 8))) & 0xf;
+                const int p = (q[b].idx[4*s + kk % 4] >> (2*(kk / 4))) & 0x3;
+                out[32*s + 4*(kk / 2) + p] += d * (float) (u - 8);
+            }
+        }
+    }
+    int bad = 0;
+    for (int i = 0; i < QK_Q4_S24 * nblocks; i++) bad += memcmp(&y[i], &want[i], sizeof(float)) != 0;
+    printf("dequantize: %d blocks of arbitrary bytes against the format's definition, %d values differ in bits\n",
+           nblocks, bad);
+    CHECK(bad == 0, "dequantize differs from the definition in %d values", bad);
+    free(q); free(y); free(want);
+}
+
 // Dot products: SIMD and portable kernels against a float64 sum of the dequantized operands.
 static void test_dot(int nrows, int ncols, int corrupt) {
     const int nb = ncols / QK_Q4_S24;
@@ -239,6 +275,7 @@ int main(int argc, char ** argv) {
         test_dot(shapes[i][0], shapes[i][1], 0);
     }
     test_dot(3, 1280, 1);
+    test_dequantize_definition(4099);
 
     if (g_failures) {
         fprintf(stderr, "%d check(s) failed\n", g_failures);

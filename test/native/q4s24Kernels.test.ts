@@ -8,7 +8,7 @@ import {getSparseBuildPaths} from "../../native-kernels/sparseBuildPaths.mjs";
 describe("Q4_S24 CPU kernels (C checks)", function () {
     this.timeout(300_000);
 
-    it("standalone: fp16, round trip, validation and dot product vs float64 (SIMD and portable builds)", function () {
+    it("standalone: fp16, round trip, dequantization vs the format's definition, validation and dot product vs float64 (SIMD and portable builds)", function () {
         if (findCCompiler() == null)
             this.skip();
         for (const result of runStandaloneChecks())
