@@ -28,16 +28,38 @@ function snapshotOf(document: vscode.TextDocument, position: vscode.Position): D
 
 /** The thin adapter from VS Code's inline completion API to the IDE-free pipeline. */
 export class InlineCompletionProvider implements vscode.InlineCompletionItemProvider {
+    /** VS Code asked while the model was not ready (it asks again only on the next edit or cursor move). */
+    private askedBeforeReady = false;
+    private readyBefore = false;
+
     public constructor(
         private readonly pipeline: CompletionPipeline,
         private readonly isModelReady: () => boolean,
         private readonly activity: {started(): void, ended(latencyMs?: number): void}
     ) {}
 
+    /**
+     * The model is ready: if the user typed while it loaded (VS Code asked, or, at the first load, the active document
+     * was edited since it was opened: typing before the extension activated never reaches the provider; its version
+     * counts those edits, saved or not), ask again at the cursor, so the suggestion appears without more typing. A user
+     * who has not typed gets no suggestion out of nowhere.
+     */
+    public modelReady(): void {
+        const editor = vscode.window.activeTextEditor;
+        const typedBeforeActivation = !this.readyBefore && editor != null && editor.document.version > 1;
+        this.readyBefore = true;
+        if (!this.askedBeforeReady && !typedBeforeActivation)
+            return;
+        this.askedBeforeReady = false;
+        void vscode.commands.executeCommand("editor.action.inlineSuggest.trigger");
+    }
+
     public async provideInlineCompletionItems(document: vscode.TextDocument, position: vscode.Position,
         _context: vscode.InlineCompletionContext, token: vscode.CancellationToken): Promise<vscode.InlineCompletionItem[] | undefined> {
-        if (!this.isModelReady())
+        if (!this.isModelReady()) {
+            this.askedBeforeReady = true;
             return undefined;
+        }
         const controller = new AbortController();
         const subscription = token.onCancellationRequested(() => controller.abort());
         let latencyMs: number | undefined;

@@ -86,9 +86,10 @@ export function activate(context: vscode.ExtensionContext): SparseCompleteApi {
     };
     context.subscriptions.push(session.onStatus((status) => {
         statusBar.setModel(status);
-        if (status.kind === "ready")
+        if (status.kind === "ready") {
             log.info(`model ready: ${status.info.name} (${status.choice.variant}, ${status.info.weightTypes.join("/")}, ${status.info.backend}, context ${status.info.contextSize})`);
-        else if (status.kind === "error")
+            provider.modelReady();
+        } else if (status.kind === "error")
             log.error(`model error: ${status.error.message}`);
         notify(status);
     }));

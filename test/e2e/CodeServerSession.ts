@@ -129,6 +129,21 @@ export class CodeServerSession {
         }
     }
 
+    /** The status bar item that shows the model (matching `label`) once it is loaded: not loading ("42%"), no error. */
+    public async waitForModelReady(label: RegExp, timeoutMs = 120_000): Promise<string> {
+        const deadline = Date.now() + timeoutMs;
+        for (;;) {
+            const found = (await this.statusBar()).find((text) => label.test(text) && !/\d+%/.test(text));
+            if (found != null && /error/i.test(found))
+                throw new Error(`the model failed to load: ${found}`);
+            if (found != null)
+                return found;
+            if (Date.now() > deadline)
+                throw new Error(`no loaded model matched ${label}; items: ${JSON.stringify(await this.statusBar())}`);
+            await this.page.waitForTimeout(250);
+        }
+    }
+
     /** The ghost text the inline completion shows, as rendered. */
     public async ghostText(timeoutMs = 30_000): Promise<string> {
         await this.page.waitForSelector(".ghost-text-decoration, .ghost-text", {timeout: timeoutMs});
@@ -145,6 +160,28 @@ export class CodeServerSession {
 
     public async screenshot(file: string): Promise<void> {
         await this.page.screenshot({path: file});
+    }
+
+    /**
+     * The extension's own log (its "Sparse Complete" output channel: every request's outcome, the engine's stderr) and
+     * the extension host's, as VS Code wrote them under the profile's logs folder, newest session first; with the
+     * server's output. What a failed test leaves to look at: the profile is deleted at dispose.
+     */
+    public async logs(): Promise<{name: string, text: string}[]> {
+        const found: {name: string, text: string}[] = [];
+        const walk = async (dir: string): Promise<void> => {
+            for (const entry of await fs.readdir(dir, {withFileTypes: true}).catch(() => [])) {
+                const full = path.join(dir, entry.name);
+                if (entry.isDirectory())
+                    await walk(full);
+                else if (/Sparse Complete|exthost\.log$/.test(entry.name))
+                    found.push({name: path.relative(this.home, full), text: await fs.readFile(full, "utf8")});
+            }
+        };
+        await walk(path.join(this.home, "user-data", "logs"));
+        found.sort((a, b) => b.name.localeCompare(a.name));
+        found.push({name: "code-server output", text: this.serverLog.join("")});
+        return found;
     }
 
     public async dispose(): Promise<void> {

@@ -30,6 +30,21 @@ async function e2eModels(): Promise<E2eModels> {
     return {first: {settings: {"sparseComplete.modelVariant": "custom", "sparseComplete.customModelPath": await tinyModelPath()}, label: /tiny-llama-fim\.gguf/}};
 }
 
+/**
+ * A failed test's screenshot and logs into the fixtures folder, and the logs' ends on stderr, so that a CI run's output
+ * alone says which requests the extension saw and how each ended (a run on another machine keeps no files).
+ */
+async function keepFailureEvidence(session: CodeServerSession, title: string): Promise<void> {
+    const stem = path.join(generatedDir, `e2e-failure-${title.replace(/\W+/g, "-")}`);
+    fs.mkdirSync(stem, {recursive: true});
+    await session.screenshot(`${stem}.png`).catch((error: unknown) => console.error(`no screenshot: ${String(error)}`));
+    for (const log of await session.logs()) {
+        fs.writeFileSync(path.join(stem, log.name.replace(/[\\/]+/g, "__")), log.text);
+        const tail = log.text.trimEnd().split("\n").slice(-60).join("\n");
+        console.error(`--- ${log.name} (last 60 lines; all of it in ${stem}) ---\n${tail}`);
+    }
+}
+
 describe("the extension in a real VS Code (code-server, Chromium, Playwright)", function () {
     this.timeout(300_000);
     let session: CodeServerSession;
@@ -40,18 +55,28 @@ describe("the extension in a real VS Code (code-server, Chromium, Playwright)", 
             throw new Error(`${vsixPath} is missing: \`npm run test:e2e\` packages it first`);
         fs.mkdirSync(mediaDir, {recursive: true});
         models = await e2eModels();
-        session = await CodeServerSession.start(vsixPath, {"math.ts": mathTs}, {"sparseComplete.device": "cpu", ...models.first.settings});
+        session = await CodeServerSession.start(vsixPath, {"math.ts": mathTs, "early.ts": "// typed while the model loads\n"},
+            {"sparseComplete.device": "cpu", ...models.first.settings});
     });
     afterEach(async function () {
-        if (this.currentTest?.state === "failed" && session != null) {
-            fs.mkdirSync(generatedDir, {recursive: true});
-            await session.screenshot(path.join(generatedDir, `e2e-failure-${this.currentTest.title.replace(/\W+/g, "-")}.png`));
-        }
+        if (this.currentTest?.state === "failed" && session != null)
+            await keepFailureEvidence(session, this.currentTest.title);
     });
     after(async () => { await session?.dispose(); });
 
+    it("answers what was typed while the model loaded, once it is ready, without more typing", async () => {
+        await session.openFile("early.ts");
+        await session.page.keyboard.press("Control+End");
+        await session.page.keyboard.type("export function square(x: number): number {\n", {delay: 10});
+        // VS Code asks once per edit; the extension asks again for it when the model is ready.
+        const loadedWhenTyped = (await session.statusBar()).some((text) => models.first.label.test(text) && !/\d+%/.test(text));
+        if (loadedWhenTyped)
+            console.log("      (the model was loaded before the typing ended: this ran as a plain completion)");
+        assert.ok((await session.ghostText(120_000)).trim().length > 0, "ghost text is shown");
+    });
+
     it("loads the model and shows it in the status bar", async () => {
-        await session.waitForStatus(models.first.label, 120_000);
+        await session.waitForModelReady(models.first.label);
     });
 
     it("shows ghost text while typing, and Tab accepts it into the document", async () => {
@@ -111,6 +136,10 @@ describe("the extension in a real VS Code (code-server, Chromium, Playwright)", 
 describe("an untrusted workspace that tries to choose the model (code-server, restricted mode)", function () {
     this.timeout(300_000);
     let session: CodeServerSession | undefined;
+    afterEach(async function () {
+        if (this.currentTest?.state === "failed" && session != null)
+            await keepFailureEvidence(session, this.currentTest.title);
+    });
     after(async () => { await session?.dispose(); });
 
     it("ignores the workspace's model settings and completes with the user's own", async () => {
