@@ -18,6 +18,7 @@
 // Usage: kernel_boundary_probe [repeats]
 // On the H200 (session 28, docs/benchmarks.md): staged 16.23 us per layer (97% of the 15.77 of one long read), + the two
 // one-wave launches 18.30, persistent with the barrier 18.98: the persistent launch loses on bytes alone.
+#include "cuda_check.cuh"
 #include "../src/q4_s24_cuda_async_copy.cuh"
 #include "../src/q4_s24_cuda_launch.cuh"
 
@@ -31,15 +32,6 @@
 #include <vector>
 
 namespace {
-
-#define CHECK(call)                                                                                   \
-    do {                                                                                              \
-        const cudaError_t err_ = (call);                                                              \
-        if (err_ != cudaSuccess) {                                                                    \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(err_)); \
-            exit(1);                                                                                  \
-        }                                                                                             \
-    } while (0)
 
 constexpr size_t kGateUpBytes = 2ull * 14336 * 1600; // Llama-3-8B's gate and up, Q4_S24 (1600 bytes per 4096 columns)
 constexpr size_t kDownBytes   = 4096ull * 5600;      // its down projection (5600 bytes per 14336 columns)
@@ -145,7 +137,7 @@ __global__ void persistent_layer_kernel(const uint8_t * gate_up, size_t gate_up_
 int main(int argc, char ** argv) {
     const int repeats = argc > 1 ? std::max(3, atoi(argv[1])) : 7;
     cudaDeviceProp prop{};
-    CHECK(cudaGetDeviceProperties(&prop, 0));
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
     printf("device %s, %d SMs, L2 %.1f MB\n", prop.name, prop.multiProcessorCount, prop.l2CacheSize / 1e6);
     if (prop.major < 9) {
         printf("needs compute capability 9.0 (programmatic dependent launch)\n");
@@ -154,45 +146,45 @@ int main(int argc, char ** argv) {
     const int sms = prop.multiProcessorCount;
     uint8_t *  weights = nullptr;
     unsigned * sink = nullptr, *arrived = nullptr;
-    CHECK(cudaMalloc(&weights, kLayerBytes * kLayers));
-    CHECK(cudaMemset(weights, 5, kLayerBytes * kLayers));
-    CHECK(cudaMalloc(&sink, sizeof(unsigned)));
-    CHECK(cudaMalloc(&arrived, kLayers * sizeof(unsigned)));
+    CUDA_CHECK(cudaMalloc(&weights, kLayerBytes * kLayers));
+    CUDA_CHECK(cudaMemset(weights, 5, kLayerBytes * kLayers));
+    CUDA_CHECK(cudaMalloc(&sink, sizeof(unsigned)));
+    CUDA_CHECK(cudaMalloc(&arrived, kLayers * sizeof(unsigned)));
     cudaStream_t stream;
-    CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
     cudaEvent_t a, b;
-    CHECK(cudaEventCreate(&a));
-    CHECK(cudaEventCreate(&b));
+    CUDA_CHECK(cudaEventCreate(&a));
+    CUDA_CHECK(cudaEventCreate(&b));
 
     // Median us per layer of a graph of kLayers layers, each enqueued by `layer` (l, its gate / up, its down).
     const auto per_layer_us = [&](const std::function<void(int, const uint8_t *, const uint8_t *)> & layer) {
-        CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
-        CHECK(cudaMemsetAsync(arrived, 0, kLayers * sizeof(unsigned), stream));
+        CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+        CUDA_CHECK(cudaMemsetAsync(arrived, 0, kLayers * sizeof(unsigned), stream));
         for (int l = 0; l < kLayers; ++l) {
             const uint8_t * gate_up = weights + l * kLayerBytes;
             layer(l, gate_up, gate_up + kGateUpBytes);
         }
         cudaGraph_t     graph;
         cudaGraphExec_t exec;
-        CHECK(cudaStreamEndCapture(stream, &graph));
-        CHECK(cudaGraphInstantiate(&exec, graph, 0));
+        CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+        CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
         const int          launches = 20;
         std::vector<float> t;
         for (int r = 0; r < repeats; ++r) {
-            CHECK(cudaGraphLaunch(exec, stream));
-            CHECK(cudaEventRecord(a, stream));
+            CUDA_CHECK(cudaGraphLaunch(exec, stream));
+            CUDA_CHECK(cudaEventRecord(a, stream));
             for (int i = 0; i < launches; ++i) {
-                CHECK(cudaGraphLaunch(exec, stream));
+                CUDA_CHECK(cudaGraphLaunch(exec, stream));
             }
-            CHECK(cudaEventRecord(b, stream));
-            CHECK(cudaEventSynchronize(b));
+            CUDA_CHECK(cudaEventRecord(b, stream));
+            CUDA_CHECK(cudaEventSynchronize(b));
             float ms = 0;
-            CHECK(cudaEventElapsedTime(&ms, a, b));
+            CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
             t.push_back(ms * 1000.0f / (launches * kLayers));
         }
-        CHECK(cudaGetLastError());
-        CHECK(cudaGraphExecDestroy(exec));
-        CHECK(cudaGraphDestroy(graph));
+        CUDA_CHECK(cudaGetLastError());
+        CUDA_CHECK(cudaGraphExecDestroy(exec));
+        CUDA_CHECK(cudaGraphDestroy(graph));
         std::sort(t.begin(), t.end());
         return t[t.size() / 2];
     };
@@ -209,10 +201,10 @@ int main(int argc, char ** argv) {
                       block_bytes, sink);
     };
     const auto tiny = [&](int blocks) { launch_kernel(tiny_kernel, dim3(blocks), dim3(256), 0, stream, sink); };
-    CHECK(cudaFuncSetAttribute(staged_read_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int) down_block));
+    CUDA_CHECK(cudaFuncSetAttribute(staged_read_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int) down_block));
     const unsigned down_share = (unsigned) ((kDownBytes / sms + 15) / 16 * 16); // the last share stops short
     const auto     persistent = [&](auto kernel, int l, const uint8_t * gate_up, const uint8_t * down) {
-        CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int) down_share));
+        CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int) down_share));
         const unsigned blocks = (unsigned) (kDownBytes / down_share); // whole shares only (the rest is not read)
         launch_kernel(kernel, dim3(blocks), dim3(1024), down_share, stream, gate_up, kGateUpBytes, down, down_share,
                       arrived + l, sink);
@@ -252,6 +244,6 @@ int main(int argc, char ** argv) {
                 plain(weights, kLayerBytes * kLayers);
             }
         }));
-    CHECK(cudaDeviceSynchronize());
+    CUDA_CHECK(cudaDeviceSynchronize());
     return 0;
 }

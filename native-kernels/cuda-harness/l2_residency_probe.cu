@@ -26,16 +26,9 @@
 #include <cstdlib>
 #include <vector>
 
-namespace {
+#include "cuda_check.cuh"
 
-#define CHECK(call)                                                                                   \
-    do {                                                                                              \
-        const cudaError_t err_ = (call);                                                              \
-        if (err_ != cudaSuccess) {                                                                    \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(err_)); \
-            exit(1);                                                                                  \
-        }                                                                                             \
-    } while (0)
+namespace {
 
 enum evict_policy { kEvictNormal = 0, kEvictFirst = 1, kEvictLast = 2 };
 
@@ -112,17 +105,17 @@ struct probe {
 
     // Evicts everything: evict_last lines back to normal first, then a stream many times the L2's size.
     void flush_l2() {
-        CHECK(cudaCtxResetPersistingL2Cache());
+        CUDA_CHECK(cudaCtxResetPersistingL2Cache());
         read(flush, flush_n, kEvictNormal);
     }
 
     float timed_read(const char * p, size_t bytes) {
-        CHECK(cudaEventRecord(start));
+        CUDA_CHECK(cudaEventRecord(start));
         read(p, bytes, kEvictNormal);
-        CHECK(cudaEventRecord(stop));
-        CHECK(cudaEventSynchronize(stop));
+        CUDA_CHECK(cudaEventRecord(stop));
+        CUDA_CHECK(cudaEventSynchronize(stop));
         float ms = 0.0f;
-        CHECK(cudaEventElapsedTime(&ms, start, stop));
+        CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
         return ms * 1000.0f;
     }
 };
@@ -132,7 +125,7 @@ struct probe {
 int main(int argc, char ** argv) {
     const int repeats = argc > 1 ? std::max(3, atoi(argv[1])) : 15;
     cudaDeviceProp prop{};
-    CHECK(cudaGetDeviceProperties(&prop, 0));
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
     printf("device %s, %d SMs, L2 %.1f MB, persisting L2 max %.1f MB\n", prop.name, prop.multiProcessorCount,
            prop.l2CacheSize / 1e6, prop.persistingL2CacheMaxSize / 1e6);
     if (prop.major < 9) {
@@ -144,15 +137,15 @@ int main(int argc, char ** argv) {
     pr.flush_n = (size_t) 512 << 20;
     const size_t region_max = (size_t) 64 << 20, stream_max = (size_t) 96 << 20;
     char *       region = nullptr, *stream = nullptr;
-    CHECK(cudaMalloc(&pr.sink, sizeof(unsigned)));
-    CHECK(cudaMalloc(&pr.flush, pr.flush_n));
-    CHECK(cudaMalloc(&region, region_max));
-    CHECK(cudaMalloc(&stream, stream_max));
-    CHECK(cudaMemset(pr.flush, 1, pr.flush_n));
-    CHECK(cudaMemset(region, 2, region_max));
-    CHECK(cudaMemset(stream, 3, stream_max));
-    CHECK(cudaEventCreate(&pr.start));
-    CHECK(cudaEventCreate(&pr.stop));
+    CUDA_CHECK(cudaMalloc(&pr.sink, sizeof(unsigned)));
+    CUDA_CHECK(cudaMalloc(&pr.flush, pr.flush_n));
+    CUDA_CHECK(cudaMalloc(&region, region_max));
+    CUDA_CHECK(cudaMalloc(&stream, stream_max));
+    CUDA_CHECK(cudaMemset(pr.flush, 1, pr.flush_n));
+    CUDA_CHECK(cudaMemset(region, 2, region_max));
+    CUDA_CHECK(cudaMemset(stream, 3, stream_max));
+    CUDA_CHECK(cudaEventCreate(&pr.start));
+    CUDA_CHECK(cudaEventCreate(&pr.stop));
 
     const unsigned chunk     = 16384;
     const unsigned pause_ns  = 40000;
@@ -257,7 +250,7 @@ int main(int argc, char ** argv) {
                 return pr.timed_read(region, x);
             }));
     }
-    CHECK(cudaGetLastError());
-    CHECK(cudaDeviceSynchronize());
+    CUDA_CHECK(cudaGetLastError());
+    CUDA_CHECK(cudaDeviceSynchronize());
     return 0;
 }

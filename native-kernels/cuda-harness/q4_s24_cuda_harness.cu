@@ -21,19 +21,12 @@
 #include <random>
 #include <vector>
 
+#include "cuda_check.cuh"
 #include "../src/q4_s24.h"
 #include "../src/q4_s24_cuda.cuh"
 #include "../src/q4_s24_cuda_sparse_mma.cuh"
 
-#define CUDA_OK(call)                                                                                       \
-    do {                                                                                                    \
-        cudaError_t err_ = (call);                                                                          \
-        if (err_ != cudaSuccess) {                                                                          \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(err_));        \
-            exit(1);                                                                                        \
-        }                                                                                                   \
-    } while (0)
-#define LAUNCH_OK() CUDA_OK(cudaGetLastError())
+#define LAUNCH_OK() CUDA_CHECK(cudaGetLastError())
 
 static int g_failures = 0;
 
@@ -76,19 +69,19 @@ static void expect(bool ok, const char * what) {
 // writes by chance); back to the host.
 template <typename T> static T * device_copy(const std::vector<T> & v) {
     T * d;
-    CUDA_OK(cudaMalloc(&d, v.size() * sizeof(T)));
-    CUDA_OK(cudaMemcpy(d, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMalloc(&d, v.size() * sizeof(T)));
+    CUDA_CHECK(cudaMemcpy(d, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice));
     return d;
 }
 template <typename T> static T * device_filled(size_t n) {
     T * d;
-    CUDA_OK(cudaMalloc(&d, n * sizeof(T)));
-    CUDA_OK(cudaMemset(d, 0xff, n * sizeof(T)));
+    CUDA_CHECK(cudaMalloc(&d, n * sizeof(T)));
+    CUDA_CHECK(cudaMemset(d, 0xff, n * sizeof(T)));
     return d;
 }
 template <typename T> static std::vector<T> host_copy(const T * d, size_t n) {
     std::vector<T> v(n);
-    CUDA_OK(cudaMemcpy(v.data(), d, n * sizeof(T), cudaMemcpyDeviceToHost));
+    CUDA_CHECK(cudaMemcpy(v.data(), d, n * sizeof(T), cudaMemcpyDeviceToHost));
     return v;
 }
 
@@ -129,8 +122,8 @@ static float * upload_activations(std::mt19937 & rng, int64_t k, int ncols, std:
         v = nd(rng);
     }
     float * d_x;
-    CUDA_OK(cudaMalloc(&d_x, x.size() * sizeof(float)));
-    CUDA_OK(cudaMemcpy(d_x, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMalloc(&d_x, x.size() * sizeof(float)));
+    CUDA_CHECK(cudaMemcpy(d_x, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice));
     return d_x;
 }
 
@@ -187,28 +180,28 @@ static double rel_err(const std::vector<float> & got, const std::vector<double> 
 template <typename F>
 static float time_us(F && run_once, int iters, int reps = 7) {
     cudaEvent_t a, b;
-    CUDA_OK(cudaEventCreate(&a));
-    CUDA_OK(cudaEventCreate(&b));
+    CUDA_CHECK(cudaEventCreate(&a));
+    CUDA_CHECK(cudaEventCreate(&b));
     for (int i = 0; i < 3; ++i) {
         run_once(i);
     }
     LAUNCH_OK();
     std::vector<float> t;
     for (int r = 0; r < reps; ++r) {
-        CUDA_OK(cudaEventRecord(a));
+        CUDA_CHECK(cudaEventRecord(a));
         for (int i = 0; i < iters; ++i) {
             run_once(i);
         }
-        CUDA_OK(cudaEventRecord(b));
-        CUDA_OK(cudaEventSynchronize(b));
+        CUDA_CHECK(cudaEventRecord(b));
+        CUDA_CHECK(cudaEventSynchronize(b));
         LAUNCH_OK();
         float ms = 0;
-        CUDA_OK(cudaEventElapsedTime(&ms, a, b));
+        CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
         t.push_back(ms * 1000.0f / iters);
     }
     std::sort(t.begin(), t.end());
-    CUDA_OK(cudaEventDestroy(a));
-    CUDA_OK(cudaEventDestroy(b));
+    CUDA_CHECK(cudaEventDestroy(a));
+    CUDA_CHECK(cudaEventDestroy(b));
     return t[t.size() / 2];
 }
 
@@ -234,18 +227,18 @@ static void run_swiglu(std::mt19937 & rng, bool quick, std::vector<std::string> 
     const int     copies    = quick ? 1 : (int) std::max<size_t>(2, (size_t) (512u << 20) / (2 * w_bytes));
     uint8_t *     d_up;
     uint8_t *     d_gate;
-    CUDA_OK(cudaMalloc(&d_up, w_bytes * copies));
-    CUDA_OK(cudaMalloc(&d_gate, w_bytes * copies));
+    CUDA_CHECK(cudaMalloc(&d_up, w_bytes * copies));
+    CUDA_CHECK(cudaMalloc(&d_gate, w_bytes * copies));
     for (int i = 0; i < copies; ++i) {
-        CUDA_OK(cudaMemcpy(d_up + i * w_bytes, up.blocks.data(), w_bytes, cudaMemcpyHostToDevice));
-        CUDA_OK(cudaMemcpy(d_gate + i * w_bytes, gate.blocks.data(), w_bytes, cudaMemcpyHostToDevice));
+        CUDA_CHECK(cudaMemcpy(d_up + i * w_bytes, up.blocks.data(), w_bytes, cudaMemcpyHostToDevice));
+        CUDA_CHECK(cudaMemcpy(d_gate + i * w_bytes, gate.blocks.data(), w_bytes, cudaMemcpyHostToDevice));
     }
     std::vector<float> x;
     float *            d_x = upload_activations(rng, sh.k, max_cols, x);
     float *            d_y;
     void *             d_scratch;
-    CUDA_OK(cudaMalloc(&d_y, (size_t) 2 * max_cols * sh.rows * sizeof(float)));
-    CUDA_OK(cudaMalloc(&d_scratch, q4_s24_cuda_act_bytes(sh.k, max_cols)));
+    CUDA_CHECK(cudaMalloc(&d_y, (size_t) 2 * max_cols * sh.rows * sizeof(float)));
+    CUDA_CHECK(cudaMalloc(&d_scratch, q4_s24_cuda_act_bytes(sh.k, max_cols)));
     const q4_s24_cuda_act act = q4_s24_cuda_act_view(d_scratch, sh.k, max_cols);
 
     std::vector<std::vector<double>> ref(max_cols);
@@ -297,13 +290,13 @@ static void run_swiglu(std::mt19937 & rng, bool quick, std::vector<std::string> 
         int   best_v = -1;
         for (int v = 0; v < Q4_S24_SWIGLU_SHAPE_COUNT; ++v) {
             const auto shape = (q4_s24_cuda_swiglu_shape) v;
-            CUDA_OK(cudaMemset(d_y, 0xff, (size_t) max_cols * sh.rows * sizeof(float)));
+            CUDA_CHECK(cudaMemset(d_y, 0xff, (size_t) max_cols * sh.rows * sizeof(float)));
             q4_s24_cuda_quantize_act(d_x, sh.k, sh.k, ncols, act, 0);
             q4_s24_cuda_swiglu_variant(shape, d_up, d_gate, sh.rows, sh.k, row_bytes, act, ncols, d_y, sh.rows, 0);
             LAUNCH_OK();
-            CUDA_OK(cudaDeviceSynchronize());
+            CUDA_CHECK(cudaDeviceSynchronize());
             std::vector<float> y((size_t) ncols * sh.rows);
-            CUDA_OK(cudaMemcpy(y.data(), d_y, y.size() * sizeof(float), cudaMemcpyDeviceToHost));
+            CUDA_CHECK(cudaMemcpy(y.data(), d_y, y.size() * sizeof(float), cudaMemcpyDeviceToHost));
             double e = 0;
             for (int c = 0; c < ncols; ++c) {
                 std::vector<float> yc(y.begin() + c * sh.rows, y.begin() + (c + 1) * sh.rows);
@@ -341,11 +334,11 @@ static void run_swiglu(std::mt19937 & rng, bool quick, std::vector<std::string> 
                  unfused, grouped, swiglu_shape_name(q4_s24_cuda_swiglu_default_shape(sh.rows, sh.k, ncols)));
         summary.push_back(line);
     }
-    CUDA_OK(cudaFree(d_up));
-    CUDA_OK(cudaFree(d_gate));
-    CUDA_OK(cudaFree(d_x));
-    CUDA_OK(cudaFree(d_y));
-    CUDA_OK(cudaFree(d_scratch));
+    CUDA_CHECK(cudaFree(d_up));
+    CUDA_CHECK(cudaFree(d_gate));
+    CUDA_CHECK(cudaFree(d_x));
+    CUDA_CHECK(cudaFree(d_y));
+    CUDA_CHECK(cudaFree(d_scratch));
 }
 
 // A producer kernel like ggml's norm or quantize kernels under programmatic dependent launch: it lets the next kernel
@@ -384,10 +377,10 @@ static size_t g_workspace_size = 0;
 static void * sparse_workspace(q4_s24_sparse_kernel kernel, int64_t rows, int64_t k, int64_t ntok, bool glu = false) {
     const size_t need = q4_s24_cuda_sparse_workspace_bytes(kernel, rows, k, ntok, glu);
     if (need > g_workspace_size) {
-        CUDA_OK(cudaDeviceSynchronize()); // earlier launches may still use the old buffer
-        CUDA_OK(cudaFree(g_workspace));
-        CUDA_OK(cudaMalloc(&g_workspace, need));
-        CUDA_OK(cudaMemset(g_workspace, 0xff, need));
+        CUDA_CHECK(cudaDeviceSynchronize()); // earlier launches may still use the old buffer
+        CUDA_CHECK(cudaFree(g_workspace));
+        CUDA_CHECK(cudaMalloc(&g_workspace, need));
+        CUDA_CHECK(cudaMemset(g_workspace, 0xff, need));
         g_workspace_size = need;
     }
     return g_workspace;
@@ -475,9 +468,9 @@ static void run_sparse_mma_partial_tiles(std::mt19937 & rng) {
                      (long long) padding_written);
             expect(e < 1e-3 && padding_written == 0, what);
         }
-        CUDA_OK(cudaFree(d_w));
-        CUDA_OK(cudaFree(d_x));
-        CUDA_OK(cudaFree(d_y));
+        CUDA_CHECK(cudaFree(d_w));
+        CUDA_CHECK(cudaFree(d_x));
+        CUDA_CHECK(cudaFree(d_y));
     }
 }
 
@@ -516,7 +509,7 @@ static void run_sparse_swiglu(std::mt19937 & rng, bool quick) {
             printf("prefill swiglu %lldx%lld: not available on this device\n", (long long) c.rows, (long long) c.k);
         } else if (c.reference) {
             for (const SparseKernel & f : kSwigluForms) {
-                CUDA_OK(cudaMemset(d_y, 0xff, ny * sizeof(float))); // NaN sentinel again
+                CUDA_CHECK(cudaMemset(d_y, 0xff, ny * sizeof(float))); // NaN sentinel again
                 expect(fused(f), "prefill swiglu: every form runs");
                 LAUNCH_OK();
                 int64_t      padding_written;
@@ -553,7 +546,7 @@ static void run_sparse_swiglu(std::mt19937 & rng, bool quick) {
             }
             const float t_apart = time_us([&](int) { apart(); }, 20);
             for (const SparseKernel & f : kSwigluForms) {
-                CUDA_OK(cudaMemset(d_y, 0xff, ny * sizeof(float))); // NaN sentinel again
+                CUDA_CHECK(cudaMemset(d_y, 0xff, ny * sizeof(float))); // NaN sentinel again
                 expect(fused(f), "prefill swiglu: every form runs");
                 LAUNCH_OK();
                 const double e = rel_err(host_copy(d_y, ny), want);
@@ -566,13 +559,13 @@ static void run_sparse_swiglu(std::mt19937 & rng, bool quick) {
                        "(ggml's SWIGLU launch after them not counted)\n",
                        f.name, (long long) c.rows, (long long) c.k, (long long) c.ntok, t_fused, t_apart);
             }
-            CUDA_OK(cudaFree(d_g));
-            CUDA_OK(cudaFree(d_u));
+            CUDA_CHECK(cudaFree(d_g));
+            CUDA_CHECK(cudaFree(d_u));
         }
-        CUDA_OK(cudaFree(d_gate));
-        CUDA_OK(cudaFree(d_up));
-        CUDA_OK(cudaFree(d_x));
-        CUDA_OK(cudaFree(d_y));
+        CUDA_CHECK(cudaFree(d_gate));
+        CUDA_CHECK(cudaFree(d_up));
+        CUDA_CHECK(cudaFree(d_x));
+        CUDA_CHECK(cudaFree(d_y));
     }
 }
 
@@ -590,19 +583,19 @@ static void run_launch_chain_checks(std::mt19937 & rng) {
     uint8_t *     d_wa;
     uint8_t *     d_wb;
     uint8_t *     d_wc;
-    CUDA_OK(cudaMalloc(&d_wa, wa.blocks.size()));
-    CUDA_OK(cudaMalloc(&d_wb, wb.blocks.size()));
-    CUDA_OK(cudaMalloc(&d_wc, wc.blocks.size()));
-    CUDA_OK(cudaMemcpy(d_wa, wa.blocks.data(), wa.blocks.size(), cudaMemcpyHostToDevice));
-    CUDA_OK(cudaMemcpy(d_wb, wb.blocks.data(), wb.blocks.size(), cudaMemcpyHostToDevice));
-    CUDA_OK(cudaMemcpy(d_wc, wc.blocks.data(), wc.blocks.size(), cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMalloc(&d_wa, wa.blocks.size()));
+    CUDA_CHECK(cudaMalloc(&d_wb, wb.blocks.size()));
+    CUDA_CHECK(cudaMalloc(&d_wc, wc.blocks.size()));
+    CUDA_CHECK(cudaMemcpy(d_wa, wa.blocks.data(), wa.blocks.size(), cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(d_wb, wb.blocks.data(), wb.blocks.size(), cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(d_wc, wc.blocks.data(), wc.blocks.size(), cudaMemcpyHostToDevice));
     const auto reference = [&](const HostWeights & w, int64_t rows, const std::vector<float> & x, int ncols) {
         return int8_reference(w, rows, k, x, ncols);
     };
     const auto fetch = [](const float * d_y, size_t n) {
         std::vector<float> y(n);
-        CUDA_OK(cudaDeviceSynchronize());
-        CUDA_OK(cudaMemcpy(y.data(), d_y, n * sizeof(float), cudaMemcpyDeviceToHost));
+        CUDA_CHECK(cudaDeviceSynchronize());
+        CUDA_CHECK(cudaMemcpy(y.data(), d_y, n * sizeof(float), cudaMemcpyDeviceToHost));
         return y;
     };
     for (int ncols : {1, 2, 5}) {
@@ -613,17 +606,17 @@ static void run_launch_chain_checks(std::mt19937 & rng) {
         float *            d_y;
         void *             d_scratch;
         const size_t       n = (size_t) ncols * k;
-        CUDA_OK(cudaMalloc(&d_x, n * sizeof(float)));
-        CUDA_OK(cudaMalloc(&d_y, (size_t) 4 * ncols * big.rows * sizeof(float)));
-        CUDA_OK(cudaMalloc(&d_scratch, q4_s24_cuda_act_bytes(k, ncols)));
+        CUDA_CHECK(cudaMalloc(&d_x, n * sizeof(float)));
+        CUDA_CHECK(cudaMalloc(&d_y, (size_t) 4 * ncols * big.rows * sizeof(float)));
+        CUDA_CHECK(cudaMalloc(&d_scratch, q4_s24_cuda_act_bytes(k, ncols)));
         const q4_s24_cuda_act act = q4_s24_cuda_act_view(d_scratch, k, ncols);
         float * y_a = d_y;
         float * y_b = d_y + ncols * big.rows;
         float * y_c = d_y + 2 * ncols * big.rows;
         float * y_d = d_y + 3 * ncols * big.rows;
-        CUDA_OK(cudaMemset(d_x, 0, n * sizeof(float)));
-        CUDA_OK(cudaMemset(d_y, 0xff, (size_t) 4 * ncols * big.rows * sizeof(float)));
-        CUDA_OK(cudaDeviceSynchronize());
+        CUDA_CHECK(cudaMemset(d_x, 0, n * sizeof(float)));
+        CUDA_CHECK(cudaMemset(d_y, 0xff, (size_t) 4 * ncols * big.rows * sizeof(float)));
+        CUDA_CHECK(cudaDeviceSynchronize());
 
         slow_producer<<<64, 256>>>(d_src1, d_x, (int64_t) n, 50000);
         q4_s24_cuda_quantize_act(d_x, k, k, ncols, act, 0);
@@ -654,15 +647,15 @@ static void run_launch_chain_checks(std::mt19937 & rng) {
             expect(e < 1e-5, what);
         }
         printf("launch chain checks, batch %d: done\n", ncols);
-        CUDA_OK(cudaFree(d_src1));
-        CUDA_OK(cudaFree(d_src2));
-        CUDA_OK(cudaFree(d_x));
-        CUDA_OK(cudaFree(d_y));
-        CUDA_OK(cudaFree(d_scratch));
+        CUDA_CHECK(cudaFree(d_src1));
+        CUDA_CHECK(cudaFree(d_src2));
+        CUDA_CHECK(cudaFree(d_x));
+        CUDA_CHECK(cudaFree(d_y));
+        CUDA_CHECK(cudaFree(d_scratch));
     }
-    CUDA_OK(cudaFree(d_wa));
-    CUDA_OK(cudaFree(d_wb));
-    CUDA_OK(cudaFree(d_wc));
+    CUDA_CHECK(cudaFree(d_wa));
+    CUDA_CHECK(cudaFree(d_wb));
+    CUDA_CHECK(cudaFree(d_wc));
 }
 
 // ggml's ROPE of one pair (normal mode), on the host: the float operations of rope_rotate_pair in q4_s24_cuda.cu.
@@ -752,7 +745,7 @@ static void check_group_epilogue(const q4_s24_cuda_mmv_matrix (&plain_mats)[3], 
         mats[2].cache_row_stride = rows[2] + pad;
         q4_s24_cuda_mul_mat_vec_group(mats, 3, k, row_bytes, act, ncols, 0, &rope);
         LAUNCH_OK();
-        CUDA_OK(cudaDeviceSynchronize());
+        CUDA_CHECK(cudaDeviceSynchronize());
         const std::vector<float> q_roped = host_copy(d_q_roped, q_elems), k_plain = host_copy(d_k_plain, k_elems),
                                  k_roped = host_copy(d_k_roped, k_elems);
         const std::vector<half>  k_cache = host_copy(d_k_cache, kc_elems), v_cache = host_copy(d_v_cache, vc_elems);
@@ -826,15 +819,15 @@ static void check_group_epilogue(const q4_s24_cuda_mmv_matrix (&plain_mats)[3], 
         snprintf(what, sizeof what, "group epilogue (rope %d) batch %d: nothing written outside the cache rows",
                  variant, ncols);
         expect(untouched, what);
-        CUDA_OK(cudaFree(d_q_roped));
-        CUDA_OK(cudaFree(d_k_plain));
-        CUDA_OK(cudaFree(d_k_roped));
-        CUDA_OK(cudaFree(d_k_cache));
-        CUDA_OK(cudaFree(d_v_cache));
+        CUDA_CHECK(cudaFree(d_q_roped));
+        CUDA_CHECK(cudaFree(d_k_plain));
+        CUDA_CHECK(cudaFree(d_k_roped));
+        CUDA_CHECK(cudaFree(d_k_cache));
+        CUDA_CHECK(cudaFree(d_v_cache));
     }
-    CUDA_OK(cudaFree(d_freq));
-    CUDA_OK(cudaFree(d_pos));
-    CUDA_OK(cudaFree(d_rows));
+    CUDA_CHECK(cudaFree(d_freq));
+    CUDA_CHECK(cudaFree(d_pos));
+    CUDA_CHECK(cudaFree(d_rows));
 }
 
 // q, k and v in one launch (q4_s24_cuda_mul_mat_vec_group) against the reference and against three launches of the
@@ -854,8 +847,8 @@ static void run_mul_mat_vec_group(std::mt19937 & rng, bool quick, std::vector<st
         int64_t       total_rows = 0;
         for (int m = 0; m < 3; ++m) {
             hw[m] = make_weights(Shape{g.rows[m], k}, rng);
-            CUDA_OK(cudaMalloc(&d_w[m], hw[m].blocks.size()));
-            CUDA_OK(cudaMemcpy(d_w[m], hw[m].blocks.data(), hw[m].blocks.size(), cudaMemcpyHostToDevice));
+            CUDA_CHECK(cudaMalloc(&d_w[m], hw[m].blocks.size()));
+            CUDA_CHECK(cudaMemcpy(d_w[m], hw[m].blocks.data(), hw[m].blocks.size(), cudaMemcpyHostToDevice));
             total_rows += g.rows[m];
         }
         for (int ncols = 1; ncols <= Q4_S24_CUDA_MMV_MAX_COLS; ++ncols) {
@@ -863,9 +856,9 @@ static void run_mul_mat_vec_group(std::mt19937 & rng, bool quick, std::vector<st
             float *            d_x = upload_activations(rng, k, ncols, x);
             float *            d_y; // group outputs, then the separate launches' outputs
             void *             d_scratch;
-            CUDA_OK(cudaMalloc(&d_y, (size_t) 2 * ncols * total_rows * sizeof(float)));
-            CUDA_OK(cudaMalloc(&d_scratch, q4_s24_cuda_act_bytes(k, ncols)));
-            CUDA_OK(cudaMemset(d_y, 0xff, (size_t) 2 * ncols * total_rows * sizeof(float)));
+            CUDA_CHECK(cudaMalloc(&d_y, (size_t) 2 * ncols * total_rows * sizeof(float)));
+            CUDA_CHECK(cudaMalloc(&d_scratch, q4_s24_cuda_act_bytes(k, ncols)));
+            CUDA_CHECK(cudaMemset(d_y, 0xff, (size_t) 2 * ncols * total_rows * sizeof(float)));
             const q4_s24_cuda_act  act = q4_s24_cuda_act_view(d_scratch, k, ncols);
             q4_s24_cuda_mmv_matrix mats[3];
             int64_t                at = 0;
@@ -886,9 +879,9 @@ static void run_mul_mat_vec_group(std::mt19937 & rng, bool quick, std::vector<st
             grouped(3);
             separate(3);
             LAUNCH_OK();
-            CUDA_OK(cudaDeviceSynchronize());
+            CUDA_CHECK(cudaDeviceSynchronize());
             std::vector<float> y((size_t) 2 * ncols * total_rows);
-            CUDA_OK(cudaMemcpy(y.data(), d_y, y.size() * sizeof(float), cudaMemcpyDeviceToHost));
+            CUDA_CHECK(cudaMemcpy(y.data(), d_y, y.size() * sizeof(float), cudaMemcpyDeviceToHost));
             for (int m = 0; m < 3; ++m) {
                 const int64_t       rows = g.rows[m];
                 const size_t        off  = (size_t) (mats[m].y - d_y);
@@ -923,12 +916,12 @@ static void run_mul_mat_vec_group(std::mt19937 & rng, bool quick, std::vector<st
                      t_sep);
             printf("%s\n", line);
             summary.push_back(line);
-            CUDA_OK(cudaFree(d_x));
-            CUDA_OK(cudaFree(d_y));
-            CUDA_OK(cudaFree(d_scratch));
+            CUDA_CHECK(cudaFree(d_x));
+            CUDA_CHECK(cudaFree(d_y));
+            CUDA_CHECK(cudaFree(d_scratch));
         }
         for (int m = 0; m < 3; ++m) {
-            CUDA_OK(cudaFree(d_w[m]));
+            CUDA_CHECK(cudaFree(d_w[m]));
         }
     }
 }
@@ -942,8 +935,8 @@ static void run_mul_mat_vec_add(std::mt19937 & rng) {
         const size_t  row_bytes = (size_t) (k / QK_Q4_S24) * sizeof(block_q4_s24);
         HostWeights   hw        = make_weights(sh, rng);
         uint8_t *     d_w;
-        CUDA_OK(cudaMalloc(&d_w, hw.blocks.size()));
-        CUDA_OK(cudaMemcpy(d_w, hw.blocks.data(), hw.blocks.size(), cudaMemcpyHostToDevice));
+        CUDA_CHECK(cudaMalloc(&d_w, hw.blocks.size()));
+        CUDA_CHECK(cudaMemcpy(d_w, hw.blocks.data(), hw.blocks.size(), cudaMemcpyHostToDevice));
         for (int ncols : {1, 2, 5, 8}) {
             for (bool in_place : {false, true}) {
                 std::vector<float> x, r;
@@ -951,18 +944,18 @@ static void run_mul_mat_vec_add(std::mt19937 & rng) {
                 float *            d_r = upload_activations(rng, sh.rows, ncols, r);
                 float *            d_y;
                 void *             d_scratch;
-                CUDA_OK(cudaMalloc(&d_y, (size_t) ncols * sh.rows * sizeof(float)));
-                CUDA_OK(cudaMalloc(&d_scratch, q4_s24_cuda_act_bytes(k, ncols)));
+                CUDA_CHECK(cudaMalloc(&d_y, (size_t) ncols * sh.rows * sizeof(float)));
+                CUDA_CHECK(cudaMalloc(&d_scratch, q4_s24_cuda_act_bytes(k, ncols)));
                 if (in_place) {
-                    CUDA_OK(cudaMemcpy(d_y, d_r, (size_t) ncols * sh.rows * sizeof(float), cudaMemcpyDeviceToDevice));
+                    CUDA_CHECK(cudaMemcpy(d_y, d_r, (size_t) ncols * sh.rows * sizeof(float), cudaMemcpyDeviceToDevice));
                 }
                 const float * add = in_place ? d_y : d_r;
                 q4_s24_cuda_mul_mat_vec(d_w, sh.rows, k, row_bytes, d_x, k, ncols, d_y, sh.rows, d_scratch, 0, add,
                                         sh.rows);
                 LAUNCH_OK();
-                CUDA_OK(cudaDeviceSynchronize());
+                CUDA_CHECK(cudaDeviceSynchronize());
                 std::vector<float> y((size_t) ncols * sh.rows);
-                CUDA_OK(cudaMemcpy(y.data(), d_y, y.size() * sizeof(float), cudaMemcpyDeviceToHost));
+                CUDA_CHECK(cudaMemcpy(y.data(), d_y, y.size() * sizeof(float), cudaMemcpyDeviceToHost));
                 std::vector<double> ref = int8_reference(hw, sh.rows, k, x, ncols);
                 for (size_t i = 0; i < ref.size(); ++i) {
                     ref[i] += r[i];
@@ -972,13 +965,13 @@ static void run_mul_mat_vec_add(std::mt19937 & rng) {
                 snprintf(what, sizeof what, "mat-vec + add %lldx%lld batch %d%s: err %.2e", (long long) sh.rows,
                          (long long) k, ncols, in_place ? " (in place)" : "", e);
                 expect(e < 1e-5, what);
-                CUDA_OK(cudaFree(d_x));
-                CUDA_OK(cudaFree(d_r));
-                CUDA_OK(cudaFree(d_y));
-                CUDA_OK(cudaFree(d_scratch));
+                CUDA_CHECK(cudaFree(d_x));
+                CUDA_CHECK(cudaFree(d_r));
+                CUDA_CHECK(cudaFree(d_y));
+                CUDA_CHECK(cudaFree(d_scratch));
             }
         }
-        CUDA_OK(cudaFree(d_w));
+        CUDA_CHECK(cudaFree(d_w));
     }
     printf("mat-vec + add checks: done\n");
 }
@@ -996,22 +989,22 @@ static void run_rms_norm_quantize(std::mt19937 & rng, bool quick) {
             float *            d_w = upload_activations(rng, k, 1, w);
             float *            d_y;
             void *             d_scratch;
-            CUDA_OK(cudaMalloc(&d_y, (size_t) ncols * y_stride * sizeof(float)));
-            CUDA_OK(cudaMalloc(&d_scratch, q4_s24_cuda_act_bytes(k, ncols)));
-            CUDA_OK(cudaMemset(d_y, 0xff, (size_t) ncols * y_stride * sizeof(float)));
-            CUDA_OK(cudaMemset(d_scratch, 0x55, q4_s24_cuda_act_bytes(k, ncols)));
+            CUDA_CHECK(cudaMalloc(&d_y, (size_t) ncols * y_stride * sizeof(float)));
+            CUDA_CHECK(cudaMalloc(&d_scratch, q4_s24_cuda_act_bytes(k, ncols)));
+            CUDA_CHECK(cudaMemset(d_y, 0xff, (size_t) ncols * y_stride * sizeof(float)));
+            CUDA_CHECK(cudaMemset(d_scratch, 0x55, q4_s24_cuda_act_bytes(k, ncols)));
             const q4_s24_cuda_act act = q4_s24_cuda_act_view(d_scratch, k, ncols);
             // The weight read before the wait (a model weight) and, at 3 columns, after it (one some kernel computes).
             expect(q4_s24_cuda_rms_norm_quantize_act(d_x, k, stride, ncols, d_w, ncols != 3, eps, d_y, y_stride, act, 0),
                    "rms norm + quantize: accepts aligned columns");
             LAUNCH_OK();
-            CUDA_OK(cudaDeviceSynchronize());
+            CUDA_CHECK(cudaDeviceSynchronize());
             std::vector<float>  y((size_t) ncols * k), d((size_t) ncols * k / 32);
             std::vector<int8_t> q((size_t) ncols * k);
-            CUDA_OK(cudaMemcpy2D(y.data(), k * sizeof(float), d_y, y_stride * sizeof(float), k * sizeof(float), ncols,
+            CUDA_CHECK(cudaMemcpy2D(y.data(), k * sizeof(float), d_y, y_stride * sizeof(float), k * sizeof(float), ncols,
                                  cudaMemcpyDeviceToHost));
-            CUDA_OK(cudaMemcpy(q.data(), act.q, q.size(), cudaMemcpyDeviceToHost));
-            CUDA_OK(cudaMemcpy(d.data(), act.d, d.size() * sizeof(float), cudaMemcpyDeviceToHost));
+            CUDA_CHECK(cudaMemcpy(q.data(), act.q, q.size(), cudaMemcpyDeviceToHost));
+            CUDA_CHECK(cudaMemcpy(d.data(), act.d, d.size() * sizeof(float), cudaMemcpyDeviceToHost));
             std::vector<double> ref((size_t) ncols * k);
             size_t              quant_mismatches = 0;
             for (int c = 0; c < ncols; ++c) {
@@ -1044,20 +1037,20 @@ static void run_rms_norm_quantize(std::mt19937 & rng, bool quick) {
                 printf("rms norm + quantize k %lld batch %d: %.2f us per launch (the quantization alone: %.2f us)\n",
                        (long long) k, ncols, fused, plain);
             }
-            CUDA_OK(cudaFree(d_x));
-            CUDA_OK(cudaFree(d_w));
-            CUDA_OK(cudaFree(d_y));
-            CUDA_OK(cudaFree(d_scratch));
+            CUDA_CHECK(cudaFree(d_x));
+            CUDA_CHECK(cudaFree(d_w));
+            CUDA_CHECK(cudaFree(d_y));
+            CUDA_CHECK(cudaFree(d_scratch));
         }
     }
     // ggml's views can start anywhere: a column start that is not 16-byte aligned is refused (ggml then runs its own
     // two kernels), not read misaligned.
     float * d_x;
-    CUDA_OK(cudaMalloc(&d_x, 4096 * sizeof(float) + 16));
+    CUDA_CHECK(cudaMalloc(&d_x, 4096 * sizeof(float) + 16));
     const q4_s24_cuda_act none = q4_s24_cuda_act_view(nullptr, 4096, 1);
     expect(!q4_s24_cuda_rms_norm_quantize_act(d_x + 1, 4096, 4096, 1, d_x, true, 1e-5f, d_x, 4096, none, 0),
            "rms norm + quantize: refuses a misaligned column");
-    CUDA_OK(cudaFree(d_x));
+    CUDA_CHECK(cudaFree(d_x));
     printf("rms norm + quantize checks: done\n");
 }
 
@@ -1080,7 +1073,7 @@ static void run_feed_forward_chain_timing(std::mt19937 & seed_rng, bool quick) {
     const size_t  down_bytes = rb_ff * d_model;
     const size_t  layer_bytes = 2 * ffn_bytes + down_bytes;
     uint8_t *     d_w;
-    CUDA_OK(cudaMalloc(&d_w, layer_bytes * kChainLayers));
+    CUDA_CHECK(cudaMalloc(&d_w, layer_bytes * kChainLayers));
     {
         std::vector<uint8_t> bytes(layer_bytes);
         for (size_t i = 0; i + 4 <= layer_bytes; i += 4) {
@@ -1088,7 +1081,7 @@ static void run_feed_forward_chain_timing(std::mt19937 & seed_rng, bool quick) {
             memcpy(bytes.data() + i, &v, 4);
         }
         for (int l = 0; l < kChainLayers; ++l) {
-            CUDA_OK(cudaMemcpy(d_w + l * layer_bytes, bytes.data(), layer_bytes, cudaMemcpyHostToDevice));
+            CUDA_CHECK(cudaMemcpy(d_w + l * layer_bytes, bytes.data(), layer_bytes, cudaMemcpyHostToDevice));
         }
     }
     std::vector<float> x_host;
@@ -1099,25 +1092,25 @@ static void run_feed_forward_chain_timing(std::mt19937 & seed_rng, bool quick) {
     float *            d_out;
     void *             d_act_model;
     void *             d_act_ff;
-    CUDA_OK(cudaMalloc(&d_norm_w, d_model * sizeof(float)));
-    CUDA_OK(cudaMemcpy(d_norm_w, x_host.data(), d_model * sizeof(float), cudaMemcpyHostToDevice));
-    CUDA_OK(cudaMalloc(&d_h, d_model * sizeof(float)));
-    CUDA_OK(cudaMalloc(&d_glu, d_ff * sizeof(float)));
-    CUDA_OK(cudaMalloc(&d_out, d_model * sizeof(float)));
-    CUDA_OK(cudaMalloc(&d_act_model, q4_s24_cuda_act_bytes(d_model, 1)));
-    CUDA_OK(cudaMalloc(&d_act_ff, q4_s24_cuda_act_bytes(d_ff, 1)));
+    CUDA_CHECK(cudaMalloc(&d_norm_w, d_model * sizeof(float)));
+    CUDA_CHECK(cudaMemcpy(d_norm_w, x_host.data(), d_model * sizeof(float), cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMalloc(&d_h, d_model * sizeof(float)));
+    CUDA_CHECK(cudaMalloc(&d_glu, d_ff * sizeof(float)));
+    CUDA_CHECK(cudaMalloc(&d_out, d_model * sizeof(float)));
+    CUDA_CHECK(cudaMalloc(&d_act_model, q4_s24_cuda_act_bytes(d_model, 1)));
+    CUDA_CHECK(cudaMalloc(&d_act_ff, q4_s24_cuda_act_bytes(d_ff, 1)));
     const q4_s24_cuda_act act_model = q4_s24_cuda_act_view(d_act_model, d_model, 1);
     const q4_s24_cuda_act act_ff    = q4_s24_cuda_act_view(d_act_ff, d_ff, 1);
     cudaStream_t stream;
-    CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
     cudaEvent_t a, b;
-    CUDA_OK(cudaEventCreate(&a));
-    CUDA_OK(cudaEventCreate(&b));
+    CUDA_CHECK(cudaEventCreate(&a));
+    CUDA_CHECK(cudaEventCreate(&b));
 
     // Per-layer microseconds of the chain with these shapes (down_variant < 0: no down projection); the residual
     // goes to d_out so that every launch reads the same input.
     const auto per_layer_us = [&](int swiglu_shape, int down_variant) {
-        CUDA_OK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+        CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
         for (int l = 0; l < kChainLayers; ++l) {
             const uint8_t * up   = d_w + l * layer_bytes;
             const uint8_t * gate = up + ffn_bytes;
@@ -1137,24 +1130,24 @@ static void run_feed_forward_chain_timing(std::mt19937 & seed_rng, bool quick) {
         }
         cudaGraph_t     graph;
         cudaGraphExec_t exec;
-        CUDA_OK(cudaStreamEndCapture(stream, &graph));
-        CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
+        CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+        CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
         const int launches = quick ? 1 : 20;
         std::vector<float> t;
         for (int r = 0; r < (quick ? 1 : 7); ++r) {
-            CUDA_OK(cudaGraphLaunch(exec, stream));
-            CUDA_OK(cudaEventRecord(a, stream));
+            CUDA_CHECK(cudaGraphLaunch(exec, stream));
+            CUDA_CHECK(cudaEventRecord(a, stream));
             for (int i = 0; i < launches; ++i) {
-                CUDA_OK(cudaGraphLaunch(exec, stream));
+                CUDA_CHECK(cudaGraphLaunch(exec, stream));
             }
-            CUDA_OK(cudaEventRecord(b, stream));
-            CUDA_OK(cudaEventSynchronize(b));
+            CUDA_CHECK(cudaEventRecord(b, stream));
+            CUDA_CHECK(cudaEventSynchronize(b));
             float ms = 0;
-            CUDA_OK(cudaEventElapsedTime(&ms, a, b));
+            CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
             t.push_back(ms * 1000.0f / (launches * kChainLayers));
         }
-        CUDA_OK(cudaGraphExecDestroy(exec));
-        CUDA_OK(cudaGraphDestroy(graph));
+        CUDA_CHECK(cudaGraphExecDestroy(exec));
+        CUDA_CHECK(cudaGraphDestroy(graph));
         std::sort(t.begin(), t.end());
         return t[t.size() / 2];
     };
@@ -1178,12 +1171,12 @@ static void run_feed_forward_chain_timing(std::mt19937 & seed_rng, bool quick) {
         printf("  gate/up %-11s%s %.2f (down %s)\n", swiglu_shape_name(shape),
                shape == swiglu_default ? " (default)" : "          ", us, variant_name(down_default));
     }
-    CUDA_OK(cudaEventDestroy(a));
-    CUDA_OK(cudaEventDestroy(b));
-    CUDA_OK(cudaStreamDestroy(stream));
+    CUDA_CHECK(cudaEventDestroy(a));
+    CUDA_CHECK(cudaEventDestroy(b));
+    CUDA_CHECK(cudaStreamDestroy(stream));
     for (void * p : {(void *) d_w, (void *) d_x, (void *) d_norm_w, (void *) d_h, (void *) d_glu, (void *) d_out,
                      d_act_model, d_act_ff}) {
-        CUDA_OK(cudaFree(p));
+        CUDA_CHECK(cudaFree(p));
     }
 }
 
@@ -1196,12 +1189,12 @@ static void run_profile_launches(std::mt19937 & rng) {
         uint8_t *     d_w;
         float *       d_y;
         void *        d_scratch;
-        CUDA_OK(cudaMalloc(&d_w, hw.blocks.size()));
-        CUDA_OK(cudaMemcpy(d_w, hw.blocks.data(), hw.blocks.size(), cudaMemcpyHostToDevice));
+        CUDA_CHECK(cudaMalloc(&d_w, hw.blocks.size()));
+        CUDA_CHECK(cudaMemcpy(d_w, hw.blocks.data(), hw.blocks.size(), cudaMemcpyHostToDevice));
         std::vector<float> x;
         float *            d_x = upload_activations(rng, sh.k, 1, x);
-        CUDA_OK(cudaMalloc(&d_y, sh.rows * sizeof(float)));
-        CUDA_OK(cudaMalloc(&d_scratch, q4_s24_cuda_act_bytes(sh.k, 1)));
+        CUDA_CHECK(cudaMalloc(&d_y, sh.rows * sizeof(float)));
+        CUDA_CHECK(cudaMalloc(&d_scratch, q4_s24_cuda_act_bytes(sh.k, 1)));
         const q4_s24_cuda_act act = q4_s24_cuda_act_view(d_scratch, sh.k, 1);
         q4_s24_cuda_quantize_act(d_x, sh.k, sh.k, 1, act, 0);
         q4_s24_cuda_mul_mat_vec_q(d_w, sh.rows, sh.k, row_bytes, act, 1, d_y, sh.rows, 0);
@@ -1209,11 +1202,11 @@ static void run_profile_launches(std::mt19937 & rng) {
             q4_s24_cuda_mul_mat_vec_swiglu(d_w, d_w, sh.rows, sh.k, row_bytes, act, 1, d_y, sh.rows, 0);
         }
         LAUNCH_OK();
-        CUDA_OK(cudaDeviceSynchronize());
-        CUDA_OK(cudaFree(d_w));
-        CUDA_OK(cudaFree(d_x));
-        CUDA_OK(cudaFree(d_y));
-        CUDA_OK(cudaFree(d_scratch));
+        CUDA_CHECK(cudaDeviceSynchronize());
+        CUDA_CHECK(cudaFree(d_w));
+        CUDA_CHECK(cudaFree(d_x));
+        CUDA_CHECK(cudaFree(d_y));
+        CUDA_CHECK(cudaFree(d_scratch));
     }
 }
 
@@ -1242,10 +1235,10 @@ static void run_profile_prefill_launches(std::mt19937 & rng) {
                 LAUNCH_OK();
             }
         }
-        CUDA_OK(cudaDeviceSynchronize());
-        CUDA_OK(cudaFree(d_w));
-        CUDA_OK(cudaFree(d_x));
-        CUDA_OK(cudaFree(d_y));
+        CUDA_CHECK(cudaDeviceSynchronize());
+        CUDA_CHECK(cudaFree(d_w));
+        CUDA_CHECK(cudaFree(d_x));
+        CUDA_CHECK(cudaFree(d_y));
     }
 }
 
@@ -1268,14 +1261,14 @@ int main(int argc, char ** argv) {
     if (argc > 2 && strcmp(argv[2], "profile-prefill") == 0) {
         std::mt19937 prng(seed);
         run_profile_prefill_launches(prng);
-        CUDA_OK(cudaFree(g_workspace));
+        CUDA_CHECK(cudaFree(g_workspace));
         return 0;
     }
     printf("seed %u%s\n", seed, quick ? " (quick: checks, one timing iteration)" : "");
     std::mt19937 rng(seed);
 
     cudaDeviceProp prop;
-    CUDA_OK(cudaGetDeviceProperties(&prop, 0));
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
     printf("device %s, cc %d.%d, %d SMs, L2 %d MB\n", prop.name, prop.major, prop.minor, prop.multiProcessorCount,
            prop.l2CacheSize >> 20);
     if (strcmp(mode, "ffchain") == 0) { // the feed-forward chain's timings alone
@@ -1288,14 +1281,14 @@ int main(int argc, char ** argv) {
     {
         const size_t n = quick ? (64u << 20) : (1u << 30);
         void *       p, *q;
-        CUDA_OK(cudaMalloc(&p, n));
-        CUDA_OK(cudaMalloc(&q, n));
-        CUDA_OK(cudaMemset(p, 1, n));
-        const float us = time_us([&](int) { CUDA_OK(cudaMemcpyAsync(q, p, n, cudaMemcpyDeviceToDevice)); }, quick ? 1 : 10);
+        CUDA_CHECK(cudaMalloc(&p, n));
+        CUDA_CHECK(cudaMalloc(&q, n));
+        CUDA_CHECK(cudaMemset(p, 1, n));
+        const float us = time_us([&](int) { CUDA_CHECK(cudaMemcpyAsync(q, p, n, cudaMemcpyDeviceToDevice)); }, quick ? 1 : 10);
         copy_gbs       = 2.0 * n / (us * 1e3);
         printf("copy bandwidth (read+write, 1 GiB D2D): %.0f GB/s\n", copy_gbs);
-        CUDA_OK(cudaFree(p));
-        CUDA_OK(cudaFree(q));
+        CUDA_CHECK(cudaFree(p));
+        CUDA_CHECK(cudaFree(q));
     }
 
 #ifdef Q4_S24_HARNESS_CUBLAS
@@ -1328,9 +1321,9 @@ int main(int argc, char ** argv) {
         // Enough copies to push the working set well past the L2.
         const int     copies    = quick ? 1 : (int) std::max<size_t>(2, (size_t) (512u << 20) / w_bytes);
         uint8_t *     d_w;
-        CUDA_OK(cudaMalloc(&d_w, w_bytes * copies));
+        CUDA_CHECK(cudaMalloc(&d_w, w_bytes * copies));
         for (int i = 0; i < copies; ++i) {
-            CUDA_OK(cudaMemcpy(d_w + i * w_bytes, hw.blocks.data(), w_bytes, cudaMemcpyHostToDevice));
+            CUDA_CHECK(cudaMemcpy(d_w + i * w_bytes, hw.blocks.data(), w_bytes, cudaMemcpyHostToDevice));
         }
 
         std::normal_distribution<float> nd(0.0f, 1.0f); // prefill activations below
@@ -1338,8 +1331,8 @@ int main(int argc, char ** argv) {
         float *                         d_x = upload_activations(rng, sh.k, max_cols, x);
         float *                         d_y;
         void *                          d_scratch;
-        CUDA_OK(cudaMalloc(&d_y, (size_t) max_cols * sh.rows * sizeof(float)));
-        CUDA_OK(cudaMalloc(&d_scratch, q4_s24_cuda_act_bytes(sh.k, max_cols)));
+        CUDA_CHECK(cudaMalloc(&d_y, (size_t) max_cols * sh.rows * sizeof(float)));
+        CUDA_CHECK(cudaMalloc(&d_scratch, q4_s24_cuda_act_bytes(sh.k, max_cols)));
         const q4_s24_cuda_act act_q = q4_s24_cuda_act_view(d_scratch, sh.k, max_cols);
         q4_s24_cuda_act       act_f = act_q; // fused variants read the float columns
         act_f.x            = d_x;
@@ -1373,17 +1366,17 @@ int main(int argc, char ** argv) {
                 const bool fused   = q4_s24_cuda_mmv_variant_is_fused(variant);
                 const q4_s24_cuda_act act = fused ? act_f : act_q;
                 // Poison the output so unwritten elements fail.
-                CUDA_OK(cudaMemset(d_y, 0xff, (size_t) max_cols * sh.rows * sizeof(float)));
+                CUDA_CHECK(cudaMemset(d_y, 0xff, (size_t) max_cols * sh.rows * sizeof(float)));
                 if (!fused) {
-                    CUDA_OK(cudaMemset(d_scratch, 0x55, q4_s24_cuda_act_bytes(sh.k, max_cols))); // stale copy must not be used
+                    CUDA_CHECK(cudaMemset(d_scratch, 0x55, q4_s24_cuda_act_bytes(sh.k, max_cols))); // stale copy must not be used
                     q4_s24_cuda_quantize_act(d_x, sh.k, sh.k, ncols, act, 0);
                     LAUNCH_OK();
                 }
                 q4_s24_cuda_mul_mat_vec_variant(variant, d_w, sh.rows, sh.k, row_bytes, act, ncols, d_y, sh.rows, 0);
                 LAUNCH_OK();
-                CUDA_OK(cudaDeviceSynchronize());
+                CUDA_CHECK(cudaDeviceSynchronize());
                 std::vector<float> y((size_t) ncols * sh.rows);
-                CUDA_OK(cudaMemcpy(y.data(), d_y, y.size() * sizeof(float), cudaMemcpyDeviceToHost));
+                CUDA_CHECK(cudaMemcpy(y.data(), d_y, y.size() * sizeof(float), cudaMemcpyDeviceToHost));
                 double e_int8 = 0, e_f32 = 0;
                 for (int c = 0; c < ncols; ++c) {
                     std::vector<float> yc(y.begin() + c * sh.rows, y.begin() + (c + 1) * sh.rows);
@@ -1429,7 +1422,7 @@ int main(int argc, char ** argv) {
 
         if (!quick && !prefill_only) {
             unsigned * d_sink;
-            CUDA_OK(cudaMalloc(&d_sink, sizeof(unsigned)));
+            CUDA_CHECK(cudaMalloc(&d_sink, sizeof(unsigned)));
             const float us_fields = time_us([&](int i) {
                 probe_read_fields<<<(unsigned) (sh.rows / 2), 128>>>(d_w + (size_t) (i % copies) * w_bytes, sh.rows,
                                                                    (int) (sh.k / 32), row_bytes, d_sink);
@@ -1442,7 +1435,7 @@ int main(int argc, char ** argv) {
             snprintf(line, sizeof line, "%5lldx%-6lld read-only probes: field pattern %.2f us, coalesced 16-byte %.2f us (%.0f GB/s)",
                      (long long) sh.rows, (long long) sh.k, us_fields, us_flat, w_bytes / (us_flat * 1e3));
             summary.push_back(line);
-            CUDA_OK(cudaFree(d_sink));
+            CUDA_CHECK(cudaFree(d_sink));
         }
 
         // Dequantize (f32 and f16) and get_rows, bit for bit.
@@ -1450,18 +1443,18 @@ int main(int argc, char ** argv) {
             const int64_t n = sh.rows * sh.k;
             float *       d_f32;
             half *        d_f16;
-            CUDA_OK(cudaMalloc(&d_f32, n * sizeof(float)));
-            CUDA_OK(cudaMalloc(&d_f16, n * sizeof(half)));
-            CUDA_OK(cudaMemset(d_f32, 0xff, n * sizeof(float)));
-            CUDA_OK(cudaMemset(d_f16, 0xff, n * sizeof(half)));
+            CUDA_CHECK(cudaMalloc(&d_f32, n * sizeof(float)));
+            CUDA_CHECK(cudaMalloc(&d_f16, n * sizeof(half)));
+            CUDA_CHECK(cudaMemset(d_f32, 0xff, n * sizeof(float)));
+            CUDA_CHECK(cudaMemset(d_f16, 0xff, n * sizeof(half)));
             q4_s24_cuda_dequantize_f32(d_w, d_f32, n, 0);
             LAUNCH_OK();
             q4_s24_cuda_dequantize_f16(d_w, d_f16, n, 0);
             LAUNCH_OK();
             std::vector<float>    f32(n);
             std::vector<uint16_t> f16(n);
-            CUDA_OK(cudaMemcpy(f32.data(), d_f32, n * sizeof(float), cudaMemcpyDeviceToHost));
-            CUDA_OK(cudaMemcpy(f16.data(), d_f16, n * sizeof(half), cudaMemcpyDeviceToHost));
+            CUDA_CHECK(cudaMemcpy(f32.data(), d_f32, n * sizeof(float), cudaMemcpyDeviceToHost));
+            CUDA_CHECK(cudaMemcpy(f16.data(), d_f16, n * sizeof(half), cudaMemcpyDeviceToHost));
             int64_t bad32 = 0, bad16 = 0;
             for (int64_t i = 0; i < n; ++i) {
                 bad32 += memcmp(&f32[i], &hw.dense[i], 4) != 0;
@@ -1484,18 +1477,18 @@ int main(int argc, char ** argv) {
                 id = pick(rng);
             }
             int32_t * d_ids;
-            CUDA_OK(cudaMalloc(&d_ids, nids * sizeof(int32_t)));
-            CUDA_OK(cudaMemcpy(d_ids, ids.data(), nids * sizeof(int32_t), cudaMemcpyHostToDevice));
-            CUDA_OK(cudaMemset(d_f32, 0xff, nids * sh.k * sizeof(float)));
-            CUDA_OK(cudaMemset(d_f16, 0xff, nids * sh.k * sizeof(half)));
+            CUDA_CHECK(cudaMalloc(&d_ids, nids * sizeof(int32_t)));
+            CUDA_CHECK(cudaMemcpy(d_ids, ids.data(), nids * sizeof(int32_t), cudaMemcpyHostToDevice));
+            CUDA_CHECK(cudaMemset(d_f32, 0xff, nids * sh.k * sizeof(float)));
+            CUDA_CHECK(cudaMemset(d_f16, 0xff, nids * sh.k * sizeof(half)));
             q4_s24_cuda_get_rows(d_w, sh.k, row_bytes, row_bytes * sh.rows, row_bytes * sh.rows, d_ids, nids, 1, 1, 4,
                                  4 * nids, 4 * nids, d_f32, false, sh.k * 4, nids * sh.k * 4, nids * sh.k * 4, 0);
             LAUNCH_OK();
             q4_s24_cuda_get_rows(d_w, sh.k, row_bytes, row_bytes * sh.rows, row_bytes * sh.rows, d_ids, nids, 1, 1, 4,
                                  4 * nids, 4 * nids, d_f16, true, sh.k * 2, nids * sh.k * 2, nids * sh.k * 2, 0);
             LAUNCH_OK();
-            CUDA_OK(cudaMemcpy(f32.data(), d_f32, nids * sh.k * sizeof(float), cudaMemcpyDeviceToHost));
-            CUDA_OK(cudaMemcpy(f16.data(), d_f16, nids * sh.k * sizeof(half), cudaMemcpyDeviceToHost));
+            CUDA_CHECK(cudaMemcpy(f32.data(), d_f32, nids * sh.k * sizeof(float), cudaMemcpyDeviceToHost));
+            CUDA_CHECK(cudaMemcpy(f16.data(), d_f16, nids * sh.k * sizeof(half), cudaMemcpyDeviceToHost));
             bad32 = bad16 = 0;
             for (int64_t i = 0; i < nids; ++i) {
                 for (int64_t c = 0; c < sh.k; ++c) {
@@ -1507,7 +1500,7 @@ int main(int argc, char ** argv) {
             snprintf(what, sizeof what, "get_rows %lldx%lld: %lld f32 and %lld f16 values differ", (long long) sh.rows,
                      (long long) sh.k, (long long) bad32, (long long) bad16);
             expect(bad32 == 0 && bad16 == 0, what);
-            CUDA_OK(cudaFree(d_ids));
+            CUDA_CHECK(cudaFree(d_ids));
 
 #ifdef Q4_S24_HARNESS_CUBLAS
             // Prefill: dequantize to f16 + cuBLAS GEMM (what ggml-cuda does for batches past the mat-vec), against
@@ -1524,10 +1517,10 @@ int main(int argc, char ** argv) {
                 }
                 half *  d_xh;
                 float * d_out;
-                CUDA_OK(cudaMalloc(&d_xh, xh.size() * sizeof(half)));
-                CUDA_OK(cudaMalloc(&d_out, (size_t) ntok * sh.rows * sizeof(float)));
-                CUDA_OK(cudaMemcpy(d_xh, xh.data(), xh.size() * sizeof(half), cudaMemcpyHostToDevice));
-                CUDA_OK(cudaMemset(d_out, 0xff, (size_t) ntok * sh.rows * sizeof(float)));
+                CUDA_CHECK(cudaMalloc(&d_xh, xh.size() * sizeof(half)));
+                CUDA_CHECK(cudaMalloc(&d_out, (size_t) ntok * sh.rows * sizeof(float)));
+                CUDA_CHECK(cudaMemcpy(d_xh, xh.data(), xh.size() * sizeof(half), cudaMemcpyHostToDevice));
+                CUDA_CHECK(cudaMemset(d_out, 0xff, (size_t) ntok * sh.rows * sizeof(float)));
                 const float one = 1.0f, zero = 0.0f;
                 auto gemm = [&]() {
                     // out[tok][row] = sum_k W[row][k] * x[tok][k]  (column-major: out = W^T(k x rows)^T * x)
@@ -1542,9 +1535,9 @@ int main(int argc, char ** argv) {
                 };
                 q4_s24_cuda_dequantize_f16(d_w, d_f16, n, 0);
                 gemm();
-                CUDA_OK(cudaDeviceSynchronize());
+                CUDA_CHECK(cudaDeviceSynchronize());
                 std::vector<float> out((size_t) ntok * sh.rows);
-                CUDA_OK(cudaMemcpy(out.data(), d_out, out.size() * sizeof(float), cudaMemcpyDeviceToHost));
+                CUDA_CHECK(cudaMemcpy(out.data(), d_out, out.size() * sizeof(float), cudaMemcpyDeviceToHost));
                 std::vector<float>  got;
                 std::vector<double> want;
                 std::vector<std::pair<int64_t, int64_t>> sampled; // (row, token)
@@ -1590,15 +1583,15 @@ int main(int argc, char ** argv) {
                         continue; // not one of the kernels whose names start with HARNESS_SPARSE_KERNEL
                     }
                     void * workspace = sparse_workspace(kern.kernel, sh.rows, sh.k, ntok);
-                    CUDA_OK(cudaMemset(d_out, 0xff, (size_t) ntok * sh.rows * sizeof(float)));
+                    CUDA_CHECK(cudaMemset(d_out, 0xff, (size_t) ntok * sh.rows * sizeof(float)));
                     if (!q4_s24_cuda_mul_mat_sparse_mma(d_w, sh.rows, sh.k, row_bytes, d_xh, ntok, d_out, sh.rows, 0,
                                                         kern.kernel, workspace)) {
                         printf("prefill %s: not available on this device\n", kern.name);
                         continue;
                     }
                     LAUNCH_OK();
-                    CUDA_OK(cudaDeviceSynchronize());
-                    CUDA_OK(cudaMemcpy(out.data(), d_out, out.size() * sizeof(float), cudaMemcpyDeviceToHost));
+                    CUDA_CHECK(cudaDeviceSynchronize());
+                    CUDA_CHECK(cudaMemcpy(out.data(), d_out, out.size() * sizeof(float), cudaMemcpyDeviceToHost));
                     std::vector<float> got_sp;
                     for (size_t i = 0; i < sampled.size(); ++i) {
                         got_sp.push_back(out[sampled[i].second * sh.rows + sampled[i].first]);
@@ -1614,21 +1607,21 @@ int main(int argc, char ** argv) {
                     printf("prefill %lldx%lld x %4lld tok: %-22s %8.1f us (%.2fx dense f16 cuBLAS), err %.1e\n",
                            (long long) sh.rows, (long long) sh.k, (long long) ntok, kern.name, us_sp, us_gemm / us_sp, e_sp);
                 }
-                CUDA_OK(cudaFree(d_xh));
-                CUDA_OK(cudaFree(d_out));
+                CUDA_CHECK(cudaFree(d_xh));
+                CUDA_CHECK(cudaFree(d_out));
             }
 
             // Dense f16 GEMV baseline (cuBLAS), batch 1, same shape, weights rotated past the L2.
             if (!quick) {
                 const int fcopies = (int) std::max<int64_t>(2, (512ll << 20) / (n * 2));
                 half *    d_wf;
-                CUDA_OK(cudaMalloc(&d_wf, (size_t) n * 2 * fcopies));
+                CUDA_CHECK(cudaMalloc(&d_wf, (size_t) n * 2 * fcopies));
                 for (int i = 0; i < fcopies; ++i) {
-                    CUDA_OK(cudaMemcpy(d_wf + (size_t) i * n, d_f16, n * 2, cudaMemcpyDeviceToDevice));
+                    CUDA_CHECK(cudaMemcpy(d_wf + (size_t) i * n, d_f16, n * 2, cudaMemcpyDeviceToDevice));
                 }
                 half * d_xh;
-                CUDA_OK(cudaMalloc(&d_xh, sh.k * sizeof(half)));
-                CUDA_OK(cudaMemset(d_xh, 0x3c, sh.k * sizeof(half)));
+                CUDA_CHECK(cudaMalloc(&d_xh, sh.k * sizeof(half)));
+                CUDA_CHECK(cudaMemset(d_xh, 0x3c, sh.k * sizeof(half)));
                 const float one = 1.0f, zero = 0.0f;
                 const float us  = time_us([&](int i) {
                     cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, (int) sh.rows, 1, (int) sh.k, &one,
@@ -1642,18 +1635,18 @@ int main(int argc, char ** argv) {
                 snprintf(line, sizeof line, "%5lldx%-6lld dense f16 cuBLAS GEMV batch 1: %.2f us", (long long) sh.rows,
                          (long long) sh.k, us);
                 summary.push_back(line);
-                CUDA_OK(cudaFree(d_wf));
-                CUDA_OK(cudaFree(d_xh));
+                CUDA_CHECK(cudaFree(d_wf));
+                CUDA_CHECK(cudaFree(d_xh));
             }
 #endif
-            CUDA_OK(cudaFree(d_f32));
-            CUDA_OK(cudaFree(d_f16));
+            CUDA_CHECK(cudaFree(d_f32));
+            CUDA_CHECK(cudaFree(d_f16));
         }
 
-        CUDA_OK(cudaFree(d_w));
-        CUDA_OK(cudaFree(d_x));
-        CUDA_OK(cudaFree(d_y));
-        CUDA_OK(cudaFree(d_scratch));
+        CUDA_CHECK(cudaFree(d_w));
+        CUDA_CHECK(cudaFree(d_x));
+        CUDA_CHECK(cudaFree(d_y));
+        CUDA_CHECK(cudaFree(d_scratch));
     }
     if (!prefill_only) {
         run_swiglu(rng, quick, summary);
@@ -1672,7 +1665,7 @@ int main(int argc, char ** argv) {
 #ifdef Q4_S24_HARNESS_CUBLAS
     cublasDestroy(blas);
 #endif
-    CUDA_OK(cudaFree(g_workspace));
+    CUDA_CHECK(cudaFree(g_workspace));
 
     printf("\nsummary (copy bandwidth %.0f GB/s)\n", copy_gbs);
     for (const auto & l : summary) {

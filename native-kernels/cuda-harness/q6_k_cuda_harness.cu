@@ -1,6 +1,7 @@
 // Checks the batch-1 Q6_K mat-vec (src/q6_k_cuda.cu) against a CPU reference on fresh random blocks, then times it on
 // Llama-3-8B's output matrix beside a plain read of the same bytes (measured in the same run). Built and run by
 // run.sh (needs a GPU):  q6_k_cuda_harness SEED [quick]   (quick: the checks alone, small shapes, for memcheck)
+#include "cuda_check.cuh"
 #include "../src/q4_s24_cuda.cuh"
 #include "../src/q4_s24_cuda_launch.cuh"
 #include "../src/q6_k_cuda.cuh"
@@ -13,15 +14,6 @@
 #include <cstring>
 #include <random>
 #include <vector>
-
-#define CHECK(call)                                                                                    \
-    do {                                                                                               \
-        cudaError_t err_ = (call);                                                                     \
-        if (err_ != cudaSuccess) {                                                                     \
-            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, cudaGetErrorString(err_));              \
-            exit(2);                                                                                   \
-        }                                                                                              \
-    } while (0)
 
 namespace {
 
@@ -77,20 +69,20 @@ int check(std::mt19937 & rng, const Case & c, int stages, int warps) {
     }
     void * dw = nullptr, * dscratch = nullptr;
     float * dx = nullptr, * dy = nullptr;
-    CHECK(cudaMalloc(&dw, w.size()));
-    CHECK(cudaMalloc(&dx, c.k * sizeof(float)));
-    CHECK(cudaMalloc(&dy, c.nrows * sizeof(float)));
-    CHECK(cudaMalloc(&dscratch, q4_s24_cuda_act_bytes(c.k, 1)));
-    CHECK(cudaMemcpy(dw, w.data(), w.size(), cudaMemcpyHostToDevice));
-    CHECK(cudaMemcpy(dx, x.data(), c.k * sizeof(float), cudaMemcpyHostToDevice));
-    CHECK(cudaMemset(dy, 0xFF, c.nrows * sizeof(float))); // NaN: a row never written fails
+    CUDA_CHECK(cudaMalloc(&dw, w.size()));
+    CUDA_CHECK(cudaMalloc(&dx, c.k * sizeof(float)));
+    CUDA_CHECK(cudaMalloc(&dy, c.nrows * sizeof(float)));
+    CUDA_CHECK(cudaMalloc(&dscratch, q4_s24_cuda_act_bytes(c.k, 1)));
+    CUDA_CHECK(cudaMemcpy(dw, w.data(), w.size(), cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(dx, x.data(), c.k * sizeof(float), cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemset(dy, 0xFF, c.nrows * sizeof(float))); // NaN: a row never written fails
     const q4_s24_cuda_act act = q4_s24_cuda_act_view(dscratch, c.k, 1);
     q4_s24_cuda_quantize_act(dx, c.k, c.k, 1, act, nullptr);
     const bool taken = stages == 0 ? q6_k_cuda_mul_mat_vec(dw, c.nrows, c.k, row_bytes, act, dy, nullptr)
                                    : q6_k_cuda_mul_mat_vec_shape(stages, warps, dw, c.nrows, c.k, row_bytes, act, dy,
                                                                  nullptr);
-    CHECK(cudaGetLastError());
-    CHECK(cudaDeviceSynchronize());
+    CUDA_CHECK(cudaGetLastError());
+    CUDA_CHECK(cudaDeviceSynchronize());
     int failures = 0;
     if (!taken) {
         printf("  %6lld x %5lld stride+%zu stages %d warps %d: not taken (FAIL)\n", (long long) c.nrows,
@@ -99,9 +91,9 @@ int check(std::mt19937 & rng, const Case & c, int stages, int warps) {
     } else {
         std::vector<int8_t> aq(c.k);
         std::vector<float>  ad(c.k / 32), y(c.nrows);
-        CHECK(cudaMemcpy(aq.data(), act.q, c.k, cudaMemcpyDeviceToHost));
-        CHECK(cudaMemcpy(ad.data(), act.d, ad.size() * sizeof(float), cudaMemcpyDeviceToHost));
-        CHECK(cudaMemcpy(y.data(), dy, c.nrows * sizeof(float), cudaMemcpyDeviceToHost));
+        CUDA_CHECK(cudaMemcpy(aq.data(), act.q, c.k, cudaMemcpyDeviceToHost));
+        CUDA_CHECK(cudaMemcpy(ad.data(), act.d, ad.size() * sizeof(float), cudaMemcpyDeviceToHost));
+        CUDA_CHECK(cudaMemcpy(y.data(), dy, c.nrows * sizeof(float), cudaMemcpyDeviceToHost));
         double worst = 0.0;
         for (int64_t r = 0; r < c.nrows; ++r) {
             double ref = 0.0, magnitude = 0.0;
@@ -123,17 +115,17 @@ int check(std::mt19937 & rng, const Case & c, int stages, int warps) {
                "failed%s\n", (long long) c.nrows, (long long) c.k, c.extra_stride, stages, warps, worst, failures,
                failures ? " (FAIL)" : "");
     }
-    CHECK(cudaFree(dw));
-    CHECK(cudaFree(dx));
-    CHECK(cudaFree(dy));
-    CHECK(cudaFree(dscratch));
+    CUDA_CHECK(cudaFree(dw));
+    CUDA_CHECK(cudaFree(dx));
+    CUDA_CHECK(cudaFree(dy));
+    CUDA_CHECK(cudaFree(dscratch));
     return failures;
 }
 
 // Shapes the kernel must refuse (the caller then keeps ggml's kernel).
 int check_refusals() {
     void * dw = nullptr;
-    CHECK(cudaMalloc(&dw, 1 << 20));
+    CUDA_CHECK(cudaMalloc(&dw, 1 << 20));
     const q4_s24_cuda_act act = {};
     int failures = 0;
     struct Refusal { const char * what; const void * w; int64_t nrows, k; size_t stride; };
@@ -153,8 +145,8 @@ int check_refusals() {
     // The glue asks q6_k_cuda_mul_mat_vec_takes first: on compute capability 9.0 and newer it must take the output
     // matrix (else the kernel would never run in a model), on older devices leave it to ggml.
     int device = 0, major = 0;
-    CHECK(cudaGetDevice(&device));
-    CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+    CUDA_CHECK(cudaGetDevice(&device));
+    CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
     const bool takes_output = q6_k_cuda_mul_mat_vec_takes(dw, 128256, 4096, 16 * kBlockBytes);
     const bool takes_small  = q6_k_cuda_mul_mat_vec_takes(dw, 1024, 4096, 16 * kBlockBytes);
     printf("  leaves a 1024 x 4096 matrix to ggml's kernel: %s\n", takes_small ? "no (FAIL)" : "yes");
@@ -162,8 +154,8 @@ int check_refusals() {
     printf("  takes the 128256 x 4096 output matrix on compute capability %d.x: %s\n", major,
            takes_output == (major >= 9) ? (takes_output ? "yes" : "no, as expected") : "FAIL");
     failures += takes_output != (major >= 9);
-    CHECK(cudaGetLastError());
-    CHECK(cudaFree(dw));
+    CUDA_CHECK(cudaGetLastError());
+    CUDA_CHECK(cudaFree(dw));
     return failures;
 }
 
@@ -184,20 +176,20 @@ __global__ void read_all_kernel(const uint4 * p, int64_t n, uint32_t * out) {
 
 template <typename F> double time_us(F launch, int iterations) {
     cudaEvent_t start, stop;
-    CHECK(cudaEventCreate(&start));
-    CHECK(cudaEventCreate(&stop));
+    CUDA_CHECK(cudaEventCreate(&start));
+    CUDA_CHECK(cudaEventCreate(&stop));
     for (int i = 0; i < 10; ++i) {
         launch();
     }
-    CHECK(cudaEventRecord(start));
+    CUDA_CHECK(cudaEventRecord(start));
     for (int i = 0; i < iterations; ++i) {
         launch();
     }
-    CHECK(cudaEventRecord(stop));
-    CHECK(cudaEventSynchronize(stop));
+    CUDA_CHECK(cudaEventRecord(stop));
+    CUDA_CHECK(cudaEventSynchronize(stop));
     float ms = 0.0f;
-    CHECK(cudaEventElapsedTime(&ms, start, stop));
-    CHECK(cudaGetLastError());
+    CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    CUDA_CHECK(cudaGetLastError());
     return 1000.0 * ms / iterations;
 }
 
@@ -211,17 +203,17 @@ void time_shapes(std::mt19937 & rng, int64_t nrows, int64_t k) {
     void * dw = nullptr, * dscratch = nullptr;
     float * dx = nullptr, * dy = nullptr;
     uint32_t * dout = nullptr;
-    CHECK(cudaMalloc(&dw, bytes));
-    CHECK(cudaMalloc(&dx, k * sizeof(float)));
-    CHECK(cudaMalloc(&dy, nrows * sizeof(float)));
-    CHECK(cudaMalloc(&dout, sizeof(uint32_t)));
-    CHECK(cudaMalloc(&dscratch, q4_s24_cuda_act_bytes(k, 1)));
-    CHECK(cudaMemcpy(dw, w.data(), bytes, cudaMemcpyHostToDevice));
-    CHECK(cudaMemset(dx, 0, k * sizeof(float)));
+    CUDA_CHECK(cudaMalloc(&dw, bytes));
+    CUDA_CHECK(cudaMalloc(&dx, k * sizeof(float)));
+    CUDA_CHECK(cudaMalloc(&dy, nrows * sizeof(float)));
+    CUDA_CHECK(cudaMalloc(&dout, sizeof(uint32_t)));
+    CUDA_CHECK(cudaMalloc(&dscratch, q4_s24_cuda_act_bytes(k, 1)));
+    CUDA_CHECK(cudaMemcpy(dw, w.data(), bytes, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemset(dx, 0, k * sizeof(float)));
     const q4_s24_cuda_act act = q4_s24_cuda_act_view(dscratch, k, 1);
     q4_s24_cuda_quantize_act(dx, k, k, 1, act, nullptr);
     int sm_count = 0;
-    CHECK(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, 0));
+    CUDA_CHECK(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, 0));
     const int    iterations = bytes > (64u << 20) ? 50 : 500;
     const double read_us    = time_us([&] {
         launch_kernel(read_all_kernel, dim3(sm_count * 8), dim3(256), 0, nullptr, static_cast<const uint4 *>(dw),
@@ -244,11 +236,11 @@ void time_shapes(std::mt19937 & rng, int64_t nrows, int64_t k) {
             printf("    %d stages, %d warps: %.2f us (%.0f GB/s)\n", stages, warps, us, bytes / us / 1e3);
         }
     }
-    CHECK(cudaFree(dw));
-    CHECK(cudaFree(dx));
-    CHECK(cudaFree(dy));
-    CHECK(cudaFree(dout));
-    CHECK(cudaFree(dscratch));
+    CUDA_CHECK(cudaFree(dw));
+    CUDA_CHECK(cudaFree(dx));
+    CUDA_CHECK(cudaFree(dy));
+    CUDA_CHECK(cudaFree(dout));
+    CUDA_CHECK(cudaFree(dscratch));
 }
 
 } // namespace
