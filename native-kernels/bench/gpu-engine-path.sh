@@ -330,8 +330,10 @@ if [ "$step" = prefill ]; then
     # times (llama.cpp-host-phase-times.diff: llama_decode's and the scheduler's splits), into $OUT/prefill-host.md.
     if [ "${PREFILL_HOST:-0}" = 1 ]; then
         stamp "prefill host time by type"
-        [ -f "$WORK/model-Q4_S24-embd-f16.gguf" ] || "$bin/llama-quantize" --token-embedding-type f16 \
-            "$WORK/model-f16.gguf" "$WORK/model-Q4_S24-embd-f16.gguf" Q4_S24 "$(nproc)" > "$LOGS/quantize-embd-f16.log" 2>&1
+        embd_f16=$WORK/model-Q4_S24-embd-f16.gguf
+        [ -f "$embd_f16" ] || { "$bin/llama-quantize" --token-embedding-type f16 "$WORK/model-f16.gguf" "$embd_f16.part" \
+            Q4_S24 "$(nproc)" > "$LOGS/quantize-embd-f16.log" 2>&1 && mv "$embd_f16.part" "$embd_f16"; } \
+            || { tail -20 "$LOGS/quantize-embd-f16.log"; exit 1; }
         for round in 1 2 3; do
             for t in f16 Q4_0 Q4_S24 Q4_S24-embd-f16; do
                 "$bin/llama-bench" -m "$WORK/model-$t.gguf" -ngl "$ngl" -fa 1 -p 2048 -n 0 -r 3 -o md 2>&1 \

@@ -218,7 +218,10 @@ int main(int argc, char ** argv) {
         free(src);
     }
 
-    // The token embedding lookup: 512 random rows of a (vocab x 4096) table, F16 / Q4_0 / Q4_S24, round robin.
+    // The token embedding lookup: 512 random rows of a (vocab x 4096) table, F16 / Q4_0 / Q4_S24, round robin. The same
+    // rows every repetition, so what is timed is each type's conversion to floats (what differs by type), not where the
+    // rows come from (DRAM, or page faults on an mmapped file or a VM's reclaimed memory: machine-dependent; fresh rows
+    // per repetition measured F16 at 6-7.7 ms here, 10x its cached time, from memory stalls alone).
     {
         const int vocab = quick ? 8192 : 32768, k = 4096, rows = 512, r = reps > 0 ? reps : 20;
         const bench_type lookup_types[] = { types[0], types[1], types[3] }; // f16, q4_0, q4_s24
@@ -227,15 +230,17 @@ int main(int argc, char ** argv) {
         int32_t * ids = malloc(sizeof(int32_t) * rows);
         for (int i = 0; i < rows; i++) ids[i] = (int32_t) ((rnd_u64() >> 16) % (uint64_t) vocab);
         bench_case cases[3];
-        void * tables[3];
         for (int t = 0; t < 3; t++) {
-            tables[t] = make_weight(lookup_types[t].type, src, vocab, k);
-            if (!prepare_case(&cases[t], backend, cpu_buft, lookup_types[t].type, tables[t], vocab, k, rows, true, ids, r)) {
+            void * table = make_weight(lookup_types[t].type, src, vocab, k);
+            const bool ok = prepare_case(&cases[t], backend, cpu_buft, lookup_types[t].type, table, vocab, k, rows, true, ids, r);
+            free(table); // the backend buffer holds its copy
+            if (!ok) {
                 fprintf(stderr, "get_rows: could not allocate the %s table\n", lookup_types[t].label);
                 return 1;
             }
             run_once(backend, &cases[t]);
         }
+        free(src);
         for (int i = 0; i < r; i++) {
             for (int t = 0; t < 3; t++) cases[t].times[i] = run_once(backend, &cases[t]);
         }
@@ -255,10 +260,8 @@ int main(int argc, char ** argv) {
                        us[0] / us[t]);
             }
             free_case(&cases[t]);
-            free(tables[t]);
         }
         free(ids);
-        free(src);
     }
 
     if (json) {

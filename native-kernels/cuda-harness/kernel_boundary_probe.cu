@@ -202,10 +202,20 @@ int main(int argc, char ** argv) {
     };
     const auto tiny = [&](int blocks) { launch_kernel(tiny_kernel, dim3(blocks), dim3(256), 0, stream, sink); };
     CUDA_CHECK(cudaFuncSetAttribute(staged_read_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int) down_block));
-    const unsigned down_share = (unsigned) ((kDownBytes / sms + 15) / 16 * 16); // the last share stops short
-    const auto     persistent = [&](auto kernel, int l, const uint8_t * gate_up, const uint8_t * down) {
+    // One share per block, whole shares only: the down bytes past the last one (under 0.3% of a layer) are not read,
+    // and the GB/s column still counts them.
+    const unsigned down_share        = (unsigned) ((kDownBytes / sms + 15) / 16 * 16);
+    const unsigned persistent_blocks = (unsigned) (kDownBytes / down_share);
+    const auto     persistent        = [&](auto kernel, int l, const uint8_t * gate_up, const uint8_t * down) {
         CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int) down_share));
-        const unsigned blocks = (unsigned) (kDownBytes / down_share); // whole shares only (the rest is not read)
+        // The grid barrier needs every block resident at once, or it never returns.
+        int per_sm = 0;
+        CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, 1024, down_share));
+        if ((long) per_sm * sms < (long) persistent_blocks) {
+            fprintf(stderr, "persistent layer: %u blocks cannot all be resident (%d per SM)\n", persistent_blocks, per_sm);
+            exit(1);
+        }
+        const unsigned blocks = persistent_blocks;
         launch_kernel(kernel, dim3(blocks), dim3(1024), down_share, stream, gate_up, kGateUpBytes, down, down_share,
                       arrived + l, sink);
     };

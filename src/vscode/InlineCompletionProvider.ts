@@ -1,5 +1,6 @@
 import * as vscode from "vscode";
 import type {CompletionPipeline} from "../core/CompletionPipeline.js";
+import type {ModelStatus} from "../core/ModelSession.js";
 import type {DocumentSnapshot} from "../core/PromptWindow.js";
 
 /** Documents that are real editors; output panes, diff views of git objects and the like get no completions. */
@@ -28,36 +29,38 @@ function snapshotOf(document: vscode.TextDocument, position: vscode.Position): D
 
 /** The thin adapter from VS Code's inline completion API to the IDE-free pipeline. */
 export class InlineCompletionProvider implements vscode.InlineCompletionItemProvider {
-    /** VS Code asked while the model was not ready (it asks again only on the next edit or cursor move). */
-    private askedBeforeReady = false;
-    private readyBefore = false;
+    /** VS Code asked while the model loaded (it asks again only on the next edit or cursor move). */
+    private askedWhileLoading = false;
+    private settledBefore = false;
 
     public constructor(
         private readonly pipeline: CompletionPipeline,
-        private readonly isModelReady: () => boolean,
+        private readonly modelState: () => ModelStatus["kind"],
         private readonly activity: {started(): void, ended(latencyMs?: number): void}
     ) {}
 
     /**
-     * The model is ready: if the user typed while it loaded (VS Code asked, or, at the first load, the active document
-     * was edited since it was opened: typing before the extension activated never reaches the provider; its version
-     * counts those edits, saved or not), ask again at the cursor, so the suggestion appears without more typing. A user
-     * who has not typed gets no suggestion out of nowhere.
+     * A load ended (ready or failed). If it is ready, completions are on, and the user typed while it loaded (VS Code
+     * asked meanwhile, or, after the first load since activation, the active document was edited since it was opened:
+     * typing before the extension activated never reaches the provider; its version counts those edits, saved or not),
+     * ask again at the cursor, so the suggestion appears without more typing. A user who has not typed gets no
+     * suggestion out of nowhere, and a failed load forgets the request (fixing it later triggers nothing).
      */
-    public modelReady(): void {
+    public modelSettled(ready: boolean, completionsEnabled: boolean): void {
         const editor = vscode.window.activeTextEditor;
-        const typedBeforeActivation = !this.readyBefore && editor != null && editor.document.version > 1;
-        this.readyBefore = true;
-        if (!this.askedBeforeReady && !typedBeforeActivation)
-            return;
-        this.askedBeforeReady = false;
-        void vscode.commands.executeCommand("editor.action.inlineSuggest.trigger");
+        const typedBeforeActivation = !this.settledBefore && editor != null && editor.document.version > 1;
+        const asked = this.askedWhileLoading || typedBeforeActivation;
+        this.settledBefore = true;
+        this.askedWhileLoading = false;
+        if (ready && completionsEnabled && asked)
+            void vscode.commands.executeCommand("editor.action.inlineSuggest.trigger");
     }
 
     public async provideInlineCompletionItems(document: vscode.TextDocument, position: vscode.Position,
         _context: vscode.InlineCompletionContext, token: vscode.CancellationToken): Promise<vscode.InlineCompletionItem[] | undefined> {
-        if (!this.isModelReady()) {
-            this.askedBeforeReady = true;
+        const state = this.modelState();
+        if (state !== "ready") {
+            this.askedWhileLoading ||= state === "loading";
             return undefined;
         }
         const controller = new AbortController();

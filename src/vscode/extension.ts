@@ -59,7 +59,7 @@ export function activate(context: vscode.ExtensionContext): SparseCompleteApi {
             log.info(line);
     });
 
-    const provider = new InlineCompletionProvider(pipeline, () => session.status.kind === "ready", {
+    const provider = new InlineCompletionProvider(pipeline, () => session.status.kind, {
         started: () => statusBar.requestStarted(),
         ended: (latencyMs) => statusBar.requestEnded(latencyMs)
     });
@@ -86,11 +86,12 @@ export function activate(context: vscode.ExtensionContext): SparseCompleteApi {
     };
     context.subscriptions.push(session.onStatus((status) => {
         statusBar.setModel(status);
-        if (status.kind === "ready") {
+        if (status.kind === "ready")
             log.info(`model ready: ${status.info.name} (${status.choice.variant}, ${status.info.weightTypes.join("/")}, ${status.info.backend}, context ${status.info.contextSize})`);
-            provider.modelReady();
-        } else if (status.kind === "error")
+        else if (status.kind === "error")
             log.error(`model error: ${status.error.message}`);
+        if (status.kind === "ready" || status.kind === "error")
+            provider.modelSettled(status.kind === "ready", settings.enabled);
         notify(status);
     }));
 

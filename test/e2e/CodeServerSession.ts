@@ -129,17 +129,27 @@ export class CodeServerSession {
         }
     }
 
-    /** The status bar item that shows the model (matching `label`) once it is loaded: not loading ("42%"), no error. */
+    /** Status bar items with their codicons (VS Code draws `$(loading~spin)` as an icon, not as text). */
+    public async statusItems(): Promise<{text: string, icons: string[]}[]> {
+        return this.page.$$eval(".statusbar-item", (items) => items.map((item) => ({
+            text: item.textContent?.trim() ?? "",
+            // (this file is compiled without DOM types: the element's shape as used here)
+            icons: Array.from((item as unknown as {querySelectorAll(selector: string): ArrayLike<{classList: ArrayLike<string>}>})
+                .querySelectorAll(".codicon")).flatMap((icon) => Array.from(icon.classList))
+        })).filter((item) => item.text.length > 0));
+    }
+
+    /** The status bar item that shows the model (matching `label`) once it is loaded: not loading, failed or disabled. */
     public async waitForModelReady(label: RegExp, timeoutMs = 120_000): Promise<string> {
         const deadline = Date.now() + timeoutMs;
         for (;;) {
-            const found = (await this.statusBar()).find((text) => label.test(text) && !/\d+%/.test(text));
-            if (found != null && /error/i.test(found))
-                throw new Error(`the model failed to load: ${found}`);
-            if (found != null)
-                return found;
+            const item = (await this.statusItems()).find((candidate) => label.test(candidate.text));
+            if (item?.icons.includes("codicon-error"))
+                throw new Error(`the model failed to load: ${item.text}`);
+            if (item != null && !item.icons.some((icon) => /codicon-(loading|circle-slash|circle-outline)/.test(icon)))
+                return item.text;
             if (Date.now() > deadline)
-                throw new Error(`no loaded model matched ${label}; items: ${JSON.stringify(await this.statusBar())}`);
+                throw new Error(`no loaded model matched ${label}; items: ${JSON.stringify(await this.statusItems())}`);
             await this.page.waitForTimeout(250);
         }
     }
@@ -175,7 +185,7 @@ export class CodeServerSession {
                 if (entry.isDirectory())
                     await walk(full);
                 else if (/Sparse Complete|exthost\.log$/.test(entry.name))
-                    found.push({name: path.relative(this.home, full), text: await fs.readFile(full, "utf8")});
+                    found.push({name: path.relative(this.home, full), text: await fs.readFile(full, "utf8").catch((error: unknown) => `(unreadable: ${String(error)})`)});
             }
         };
         await walk(path.join(this.home, "user-data", "logs"));
