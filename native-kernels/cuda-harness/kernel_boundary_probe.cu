@@ -19,6 +19,7 @@
 // On the H200 (session 28, docs/benchmarks.md): staged 16.23 us per layer (97% of the 15.77 of one long read), + the two
 // one-wave launches 18.30, persistent with the barrier 18.98: the persistent launch loses on bytes alone.
 #include "cuda_check.cuh"
+#include "graph_timing.cuh"
 #include "../src/q4_s24_cuda_async_copy.cuh"
 #include "../src/q4_s24_cuda_launch.cuh"
 
@@ -29,7 +30,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
-#include <vector>
 
 namespace {
 
@@ -152,9 +152,6 @@ int main(int argc, char ** argv) {
     CUDA_CHECK(cudaMalloc(&arrived, kLayers * sizeof(unsigned)));
     cudaStream_t stream;
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-    cudaEvent_t a, b;
-    CUDA_CHECK(cudaEventCreate(&a));
-    CUDA_CHECK(cudaEventCreate(&b));
 
     // Median us per layer of a graph of kLayers layers, each enqueued by `layer` (l, its gate / up, its down).
     const auto per_layer_us = [&](const std::function<void(int, const uint8_t *, const uint8_t *)> & layer) {
@@ -164,29 +161,9 @@ int main(int argc, char ** argv) {
             const uint8_t * gate_up = weights + l * kLayerBytes;
             layer(l, gate_up, gate_up + kGateUpBytes);
         }
-        cudaGraph_t     graph;
-        cudaGraphExec_t exec;
+        cudaGraph_t graph;
         CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
-        CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
-        const int          launches = 20;
-        std::vector<float> t;
-        for (int r = 0; r < repeats; ++r) {
-            CUDA_CHECK(cudaGraphLaunch(exec, stream));
-            CUDA_CHECK(cudaEventRecord(a, stream));
-            for (int i = 0; i < launches; ++i) {
-                CUDA_CHECK(cudaGraphLaunch(exec, stream));
-            }
-            CUDA_CHECK(cudaEventRecord(b, stream));
-            CUDA_CHECK(cudaEventSynchronize(b));
-            float ms = 0;
-            CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
-            t.push_back(ms * 1000.0f / (launches * kLayers));
-        }
-        CUDA_CHECK(cudaGetLastError());
-        CUDA_CHECK(cudaGraphExecDestroy(exec));
-        CUDA_CHECK(cudaGraphDestroy(graph));
-        std::sort(t.begin(), t.end());
-        return t[t.size() / 2];
+        return median_graph_launch_us(graph, stream, 20, repeats, kLayers);
     };
     const auto row = [&](const char * name, float us) {
         printf("| %s | %.2f | %.0f |\n", name, us, kLayerBytes / (us * 1e3));

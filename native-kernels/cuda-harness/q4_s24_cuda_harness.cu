@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "cuda_check.cuh"
+#include "graph_timing.cuh"
 #include "../src/q4_s24.h"
 #include "../src/q4_s24_cuda.cuh"
 #include "../src/q4_s24_cuda_sparse_mma.cuh"
@@ -1103,10 +1104,6 @@ static void run_feed_forward_chain_timing(std::mt19937 & seed_rng, bool quick) {
     const q4_s24_cuda_act act_ff    = q4_s24_cuda_act_view(d_act_ff, d_ff, 1);
     cudaStream_t stream;
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-    cudaEvent_t a, b;
-    CUDA_CHECK(cudaEventCreate(&a));
-    CUDA_CHECK(cudaEventCreate(&b));
-
     // Per-layer microseconds of the chain with these shapes (down_variant < 0: no down projection); the residual
     // goes to d_out so that every launch reads the same input.
     const auto per_layer_us = [&](int swiglu_shape, int down_variant) {
@@ -1128,28 +1125,9 @@ static void run_feed_forward_chain_timing(std::mt19937 & seed_rng, bool quick) {
                                                 act_ff, 1, d_out, d_model, stream, d_x, d_model);
             }
         }
-        cudaGraph_t     graph;
-        cudaGraphExec_t exec;
+        cudaGraph_t graph;
         CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
-        CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
-        const int launches = quick ? 1 : 20;
-        std::vector<float> t;
-        for (int r = 0; r < (quick ? 1 : 7); ++r) {
-            CUDA_CHECK(cudaGraphLaunch(exec, stream));
-            CUDA_CHECK(cudaEventRecord(a, stream));
-            for (int i = 0; i < launches; ++i) {
-                CUDA_CHECK(cudaGraphLaunch(exec, stream));
-            }
-            CUDA_CHECK(cudaEventRecord(b, stream));
-            CUDA_CHECK(cudaEventSynchronize(b));
-            float ms = 0;
-            CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
-            t.push_back(ms * 1000.0f / (launches * kChainLayers));
-        }
-        CUDA_CHECK(cudaGraphExecDestroy(exec));
-        CUDA_CHECK(cudaGraphDestroy(graph));
-        std::sort(t.begin(), t.end());
-        return t[t.size() / 2];
+        return median_graph_launch_us(graph, stream, quick ? 1 : 20, quick ? 1 : 7, kChainLayers);
     };
 
     const int   swiglu_default = q4_s24_cuda_swiglu_default_shape(d_ff, d_model, 1);
@@ -1171,8 +1149,6 @@ static void run_feed_forward_chain_timing(std::mt19937 & seed_rng, bool quick) {
         printf("  gate/up %-11s%s %.2f (down %s)\n", swiglu_shape_name(shape),
                shape == swiglu_default ? " (default)" : "          ", us, variant_name(down_default));
     }
-    CUDA_CHECK(cudaEventDestroy(a));
-    CUDA_CHECK(cudaEventDestroy(b));
     CUDA_CHECK(cudaStreamDestroy(stream));
     for (void * p : {(void *) d_w, (void *) d_x, (void *) d_norm_w, (void *) d_h, (void *) d_glu, (void *) d_out,
                      d_act_model, d_act_ff}) {

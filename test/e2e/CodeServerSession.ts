@@ -114,7 +114,7 @@ export class CodeServerSession {
 
     /** Texts of the status bar items. */
     public async statusBar(): Promise<string[]> {
-        return this.page.$$eval(".statusbar-item", (items) => items.map((item) => item.textContent?.trim() ?? "").filter((text) => text.length > 0));
+        return (await this.statusItems()).map((item) => item.text);
     }
 
     public async waitForStatus(pattern: RegExp, timeoutMs = 60_000): Promise<string> {
@@ -139,15 +139,23 @@ export class CodeServerSession {
         })).filter((item) => item.text.length > 0));
     }
 
-    /** The status bar item that shows the model (matching `label`) once it is loaded: not loading, failed or disabled. */
+    /**
+     * The text of the status bar item that shows the model (matching `label`) if it is loaded: not loading, failed or
+     * disabled; throws if the load failed.
+     */
+    public async loadedModel(label: RegExp): Promise<string | undefined> {
+        const item = (await this.statusItems()).find((candidate) => label.test(candidate.text));
+        if (item?.icons.includes("codicon-error"))
+            throw new Error(`the model failed to load: ${item.text}`);
+        return item != null && !item.icons.some((icon) => /codicon-(loading|circle-slash|circle-outline)/.test(icon)) ? item.text : undefined;
+    }
+
     public async waitForModelReady(label: RegExp, timeoutMs = 120_000): Promise<string> {
         const deadline = Date.now() + timeoutMs;
         for (;;) {
-            const item = (await this.statusItems()).find((candidate) => label.test(candidate.text));
-            if (item?.icons.includes("codicon-error"))
-                throw new Error(`the model failed to load: ${item.text}`);
-            if (item != null && !item.icons.some((icon) => /codicon-(loading|circle-slash|circle-outline)/.test(icon)))
-                return item.text;
+            const loaded = await this.loadedModel(label);
+            if (loaded != null)
+                return loaded;
             if (Date.now() > deadline)
                 throw new Error(`no loaded model matched ${label}; items: ${JSON.stringify(await this.statusItems())}`);
             await this.page.waitForTimeout(250);
