@@ -36,7 +36,10 @@
 #                                                   # SWITCHES="A=1 B=2,C=1 Q4_0@D=1 arg:-ot,arg:X=CUDA0" against the
 #                                                   # defaults (Q4_0@: on Q4_0; arg: a llama-bench argument), rounds (ROUNDS, 3)
 #                                                   # alternating, and their test-backend-ops checks
-#                                                   # (CHECK_SETTINGS; "" for none), into $OUT/switches.md; GREEDY_RUNS=N
+#                                                   # (CHECK_SETTINGS; "" for none), into $OUT/switches.md (a
+#                                                   # llama-bench past SWITCH_TIMEOUT s, default 240, marks its
+#                                                   # setting hung: not run again, no checks; a check past
+#                                                   # CHECK_TIMEOUT s, default 400, is cut off); GREEDY_RUNS=N
 #                                                   # adds N greedy completions per setting (GREEDY_SETTINGS) and Q4_0,
 #                                                   # each a fresh process: are they all the same; SANITIZE="initcheck"
 #                                                   # runs compute-sanitizer's tools over a short Q4_S24 completion
@@ -86,7 +89,8 @@ run_checks() { # PREFIX CHECK...
     for check in "$@"; do
         read -r op filter <<< "$check"
         log="$LOGS/test-backend-ops-${prefix//[^A-Za-z0-9_]/_}$op-${filter//[^A-Za-z0-9_]/}.log"
-        env "${assignments[@]}" "$bin/test-backend-ops" test -b CUDA0 -o "$op" -p "$filter" > "$log" 2>&1 || true
+        env "${assignments[@]}" timeout -k 10 "${CHECK_TIMEOUT:-400}" "$bin/test-backend-ops" test -b CUDA0 -o "$op" \
+            -p "$filter" > "$log" 2>&1 || true
         passed=$(grep -E "tests passed" "$log" | tr -d '\n' || true)
         echo "$prefix$op $filter: ${passed:-no result (see $(basename "$log"))}; $(grep -c FAIL "$log" || true) FAIL lines"
     done
@@ -386,28 +390,37 @@ if [ "$step" = switches ]; then
     for setting in $settings ${CHECK_SETTINGS:-} ${GREEDY_SETTINGS:-}; do parse_setting "$setting"; done # all valid, first
     results=$LOGS/switches.tsv
     : > "$results"
+    hung=" " # settings whose llama-bench ran out of time: "hung", not run again (session 29 lost a call to one)
     for round in $(seq "${ROUNDS:-3}"); do
         stamp "round $round"
         for setting in Q4_0 $settings; do
             parse_setting "$setting"
-            ts=$(env "${assignments[@]}" "$bin/llama-bench" -m "$WORK/model-$model.gguf" -ngl "$ngl" -fa 1 -p 0 -n 128 \
+            if [[ $hung == *" $setting "* ]]; then continue; fi
+            started=$SECONDS
+            ts=$(env "${assignments[@]}" timeout -k 10 "${SWITCH_TIMEOUT:-240}" "$bin/llama-bench" \
+                -m "$WORK/model-$model.gguf" -ngl "$ngl" -fa 1 -p 0 -n 128 \
                 -r 3 "${extra_args[@]}" -o csv 2> "$LOGS/switch-$round-${setting//[^A-Za-z0-9_]/_}.log" \
                 | python3 -c 'import csv, sys; print(next(csv.DictReader(sys.stdin))["avg_ts"])') || ts=failed
+            if [ "$ts" = failed ] && [ $((SECONDS - started)) -ge "${SWITCH_TIMEOUT:-240}" ]; then
+                ts=hung
+                hung+="$setting "
+            fi
             printf '%s\t%s\t%s\n' "$round" "$setting" "$ts" | tee -a "$results"
         done
     done
-    python3 - "$results" << 'PY' | tee "$OUT/switches.md"
-import statistics, sys
+    HUNG="$hung" python3 - "$results" << 'PY' | tee "$OUT/switches.md"
+import os, statistics, sys
+hung = os.environ["HUNG"]
 rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1]) if line.strip()]
 by_setting = {}
 for rnd, setting, ts in rows:
-    by_setting.setdefault(setting, {})[rnd] = float(ts) if ts != "failed" else None
+    by_setting.setdefault(setting, {})[rnd] = float(ts) if ts not in ("failed", "hung") else None
 print("| setting | tg128 t/s per round | mean | vs defaults, same round (mean) | vs Q4_0 (mean) |")
 print("|---|---|---:|---:|---:|")
 for setting, per_round in by_setting.items():
     ok = {r: v for r, v in per_round.items() if v is not None}
     if not ok:
-        print(f"| {setting} | failed | | | |")
+        print(f"| {setting} | {'hung (SWITCH_TIMEOUT)' if ' ' + setting + ' ' in hung else 'failed'} | | | |")
         continue
     base = by_setting["Q4_0" if setting == "Q4_0" or setting.startswith("Q4_0@") else "-"]  # the same model's defaults
     vs_base = [v / base[r] for r, v in ok.items() if base.get(r)]
@@ -419,6 +432,7 @@ PY
     for setting in ${CHECK_SETTINGS-$settings}; do
         parse_setting "$setting"
         [ "$model" = Q4_S24 ] || continue
+        if [[ $hung == *" $setting "* ]]; then echo "$setting: checks not run (its llama-bench hung)"; continue; fi
         run_checks "$setting: " "${q4_s24_checks[@]}"
     done | tee -a "$OUT/switches.md"
     # GREEDY_RUNS=N: whether the greedy output is the same from run to run, each run a fresh process (a ~300-token
@@ -426,6 +440,7 @@ PY
     # outputs from identical processes mean a race or a read of memory nothing wrote, not rounding.
     for setting in Q4_0 ${GREEDY_SETTINGS-$settings}; do
         [ "${GREEDY_RUNS:-0}" -gt 0 ] || break
+        if [[ $hung == *" $setting "* ]]; then echo "$setting: greedy runs not made (its llama-bench hung)"; continue; fi
         parse_setting "$setting"
         greedy_agreement "$setting" "$GREEDY_RUNS"
     done | tee -a "$OUT/switches.md"
