@@ -1055,6 +1055,17 @@ static void run_rms_norm_quantize(std::mt19937 & rng, bool quick) {
     printf("rms norm + quantize checks: done\n");
 }
 
+// Random Q4_S24 weight bytes for timings and launch-against-launch checks (no CPU reference): every 16-bit word a
+// finite f16, so the scales are finite wherever the blocks fall.
+static std::vector<uint8_t> random_weight_bytes(std::mt19937 & rng, size_t n) {
+    std::vector<uint8_t> bytes(n);
+    for (size_t i = 0; i + 4 <= n; i += 4) {
+        const uint32_t v = (uint32_t) rng() & 0x3bff3bffu;
+        memcpy(bytes.data() + i, &v, 4);
+    }
+    return bytes;
+}
+
 // The batch-1 gate / up + SWIGLU launch that quantizes its own result (thread-block clusters of 32 rows): its float
 // result and its int8 copy against the plain launch followed by q4_s24_cuda_quantize_act, bit for bit, twice (the
 // second launch over the first's output, as in a decode token); then both timed. Bitwise against another launch, so
@@ -1071,11 +1082,7 @@ static void run_swiglu_quantized(std::mt19937 & seed_rng, bool quick, std::vecto
     uint8_t *     d_up;
     uint8_t *     d_gate;
     {
-        std::vector<uint8_t> bytes(w_bytes);
-        for (size_t i = 0; i + 4 <= w_bytes; i += 4) {
-            const uint32_t v = (uint32_t) rng() & 0x3bff3bffu; // finite f16 scales wherever they fall
-            memcpy(bytes.data() + i, &v, 4);
-        }
+        std::vector<uint8_t> bytes = random_weight_bytes(rng, w_bytes);
         CUDA_CHECK(cudaMalloc(&d_up, w_bytes * copies));
         CUDA_CHECK(cudaMalloc(&d_gate, w_bytes * copies));
         for (int i = 0; i < copies; ++i) {
@@ -1191,11 +1198,7 @@ static void run_feed_forward_chain_timing(std::mt19937 & seed_rng, bool quick) {
     uint8_t *     d_w;
     CUDA_CHECK(cudaMalloc(&d_w, layer_bytes * kChainLayers));
     {
-        std::vector<uint8_t> bytes(layer_bytes);
-        for (size_t i = 0; i + 4 <= layer_bytes; i += 4) {
-            const uint32_t v = (uint32_t) rng() & 0x3bff3bffu; // finite f16 scales wherever they fall
-            memcpy(bytes.data() + i, &v, 4);
-        }
+        std::vector<uint8_t> bytes = random_weight_bytes(rng, layer_bytes);
         for (int l = 0; l < kChainLayers; ++l) {
             CUDA_CHECK(cudaMemcpy(d_w + l * layer_bytes, bytes.data(), layer_bytes, cudaMemcpyHostToDevice));
         }

@@ -328,19 +328,22 @@ __device__ __forceinline__ float load_addend(const mmv_matrices & group, int64_t
 // A staged SWIGLU launch's result quantized for the next mat-vec in the same launch, instead of a quantization launch
 // after it: the 32 rows of a sub-block are computed by one thread-block cluster of kSubCols / ROWS blocks (rank b has
 // rows 32 g + b ROWS ..), which share their absolute maxima through distributed shared memory; then each thread
-// quantizes its own value with the same operations as q4_s24_cuda_quantize_in_warp (the maximum does not depend on the
-// order), so the bytes are those quantize_act_kernel would write. Every thread of the block calls it from the same
-// place (its barriers are block- and cluster-wide: a call from two branches of one warp hung on the H200); r < 0: a
-// thread without a value. Rows whole sub-blocks (nrows % 32 == 0, checked by the
-// launch). Before Hopper there are no clusters; the launch never picks it there.
+// quantizes its own value through q4_s24_cuda_quantize_value (the maximum does not depend on the order), so the bytes
+// are those quantize_act_kernel would write. Threads below ROWS * NCOLS hold value v of row row0 + t / NCOLS, column
+// t % NCOLS (store_rows' order). Every thread of the block calls it from the same place (its barriers are block- and
+// cluster-wide: a call from two branches of one warp hung on the H200). Rows whole sub-blocks (nrows % 32 == 0,
+// checked by q4_s24_cuda_mul_mat_vec_swiglu_quantized). Before Hopper there are no clusters; it is never launched there.
 template <int ROWS, int NCOLS>
-__device__ __forceinline__ void quantize_in_cluster(float v, int r, int c, int64_t row, const q4_s24_cuda_act & out,
+__device__ __forceinline__ void quantize_in_cluster(float v, int64_t row0, const q4_s24_cuda_act & out,
                                                     int64_t k_out) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     constexpr int kClusterBlocks = kSubCols / ROWS;
     __shared__ float row_amax[ROWS * NCOLS];
     __shared__ float block_amax[NCOLS];
-    if (r >= 0) {
+    const bool       has_value = threadIdx.x < ROWS * NCOLS;
+    const int        c         = threadIdx.x % NCOLS;
+    const int64_t    row       = row0 + threadIdx.x / NCOLS;
+    if (has_value) {
         row_amax[threadIdx.x] = fabsf(v);
     }
     __syncthreads();
@@ -353,23 +356,18 @@ __device__ __forceinline__ void quantize_in_cluster(float v, int r, int c, int64
         block_amax[threadIdx.x] = m;
     }
     cluster_barrier(); // every block's maxima written (release / acquire across the cluster)
-    if (r >= 0) {
+    if (has_value) {
         const uint32_t local = (uint32_t) __cvta_generic_to_shared(&block_amax[c]);
         float          amax  = load_shared_of_cluster_block(local, 0);
 #pragma unroll
         for (int b = 1; b < kClusterBlocks; ++b) {
             amax = fmaxf(amax, load_shared_of_cluster_block(local, b));
         }
-        const float scale = amax / 127.0f;
-        const float inv   = amax > 0.0f ? 127.0f / amax : 0.0f;
-        out.q[c * k_out + row] = (int8_t) __float2int_rn(v * inv);
-        if (row % kSubCols == 0) {
-            out.d[(c * k_out + row) / kSubCols] = scale;
-        }
+        q4_s24_cuda_quantize_value(v, amax, c * k_out + row, row % kSubCols == 0, out.q, out.d);
     }
     cluster_barrier(); // no block leaves while another still reads its maxima
 #else
-    (void) v, (void) r, (void) c, (void) row, (void) out, (void) k_out;
+    (void) v, (void) row0, (void) out, (void) k_out;
     __trap();
 #endif
 }
@@ -420,10 +418,7 @@ __device__ __forceinline__ void store_rows(const float (&acc)[SWIGLU ? 2 * ROWS 
             return;
         }
     }
-    float   quantized_value = 0.0f; // QUANTIZE: this thread's value, its row within the block (-1: none) and column
-    int     quantized_r     = -1;
-    int     quantized_c     = 0;
-    int64_t quantized_row   = 0;
+    float value = 0.0f; // QUANTIZE: this thread's stored value
     if (threadIdx.x < ROWS * NCOLS) {
         float sum = 0.0f;
 #pragma unroll
@@ -449,14 +444,10 @@ __device__ __forceinline__ void store_rows(const float (&acc)[SWIGLU ? 2 * ROWS 
             }
             y[c * y_col_stride + row] = sum;
         }
-        quantized_value = sum;
-        quantized_r     = r;
-        quantized_c     = c;
-        quantized_row   = row;
+        value = sum;
     }
     if constexpr (QUANTIZE) { // every thread, from one place: its barriers are block- and cluster-wide
-        quantize_in_cluster<ROWS, NCOLS>(quantized_value, quantized_r, quantized_c, quantized_row, group.quantized,
-                                         nrows);
+        quantize_in_cluster<ROWS, NCOLS>(value, row0, group.quantized, nrows);
     }
 }
 
@@ -889,11 +880,6 @@ void launch_mul_mat_vec(mmv_matrices mats, const void * w_gate, int64_t k, size_
             // The result quantized in the launch (q4_s24_cuda_mul_mat_vec_swiglu_quantized checked the shape).
             if constexpr (SWIGLU && NCOLS == 1 && kSubCols % ROWS == 0 && kSubCols / ROWS <= 8) {
                 if (mats.quantized.q != nullptr) {
-                    if (mats.count != 1 || mats.nrows[0] % kSubCols != 0) { // whole clusters of whole sub-blocks
-                        fprintf(stderr, "launch_mul_mat_vec: a quantizing launch of %lld rows\n",
-                                (long long) mats.nrows[0]);
-                        abort();
-                    }
                     constexpr auto kernel = mul_mat_vec_staged_kernel<ROWS, 1, THREADS, true, false, true>;
                     apply_staged_carveout<kernel>();
                     args(kernel, staged_bytes, kSubCols / ROWS);
