@@ -195,7 +195,6 @@ struct mmv_matrices {
     bool            prefetch_addend; // staged kernel: reads add right after its wait (see there)
     mmv_epilogue    epilogue[kMmvMaxGroup];
     q4_s24_cuda_rope rope;
-    q4_s24_cuda_act quantized; // a staged SWIGLU launch in clusters (QUANTIZE): y quantized here, row length nrows[0]
 };
 
 // The blocks of a group launch (GROUP) that compute matrix m: group.first_block[m] on. Sets the matrix's index,
@@ -325,62 +324,13 @@ __device__ __forceinline__ float load_addend(const mmv_matrices & group, int64_t
     return 0.0f;
 }
 
-// A staged SWIGLU launch's result quantized for the next mat-vec in the same launch, instead of a quantization launch
-// after it: the 32 rows of a sub-block are computed by one thread-block cluster of kSubCols / ROWS blocks (rank b has
-// rows 32 g + b ROWS ..), which share their absolute maxima through distributed shared memory; then each thread
-// quantizes its own value through q4_s24_cuda_quantize_value (the maximum does not depend on the order), so the bytes
-// are those quantize_act_kernel would write. Threads below ROWS * NCOLS hold value v of row row0 + t / NCOLS, column
-// t % NCOLS (store_rows' order). Every thread of the block calls it from the same place (its barriers are block- and
-// cluster-wide: a call from two branches of one warp hung on the H200). Rows whole sub-blocks (nrows % 32 == 0,
-// checked by q4_s24_cuda_mul_mat_vec_swiglu_quantized). Before Hopper there are no clusters; it is never launched there.
-template <int ROWS, int NCOLS>
-__device__ __forceinline__ void quantize_in_cluster(float v, int64_t row0, const q4_s24_cuda_act & out,
-                                                    int64_t k_out) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    constexpr int kClusterBlocks = kSubCols / ROWS;
-    __shared__ float row_amax[ROWS * NCOLS];
-    __shared__ float block_amax[NCOLS];
-    const bool       has_value = threadIdx.x < ROWS * NCOLS;
-    const int        c         = threadIdx.x % NCOLS;
-    const int64_t    row       = row0 + threadIdx.x / NCOLS;
-    if (has_value) {
-        row_amax[threadIdx.x] = fabsf(v);
-    }
-    __syncthreads();
-    if (threadIdx.x < NCOLS) { // from the first value, not 0, so that all-NaN gives NaN as in quantize_in_warp
-        float m = row_amax[threadIdx.x];
-#pragma unroll
-        for (int i = 1; i < ROWS; ++i) {
-            m = fmaxf(m, row_amax[i * NCOLS + threadIdx.x]);
-        }
-        block_amax[threadIdx.x] = m;
-    }
-    cluster_barrier(); // every block's maxima written (release / acquire across the cluster)
-    if (has_value) {
-        const uint32_t local = (uint32_t) __cvta_generic_to_shared(&block_amax[c]);
-        float          amax  = load_shared_of_cluster_block(local, 0);
-#pragma unroll
-        for (int b = 1; b < kClusterBlocks; ++b) {
-            amax = fmaxf(amax, load_shared_of_cluster_block(local, b));
-        }
-        q4_s24_cuda_quantize_value(v, amax, c * k_out + row, row % kSubCols == 0, out.q, out.d);
-    }
-    cluster_barrier(); // no block leaves while another still reads its maxima
-#else
-    (void) v, (void) row0, (void) out, (void) k_out;
-    __trap();
-#endif
-}
-
 // The end of both mat-vec kernels: each thread's partial sums of the block's rows, summed over the block, then (SWIGLU)
 // silu(gate) * up, (single matrix) plus the residual (addend, from load_addend), stored.
-template <int ROWS, int NCOLS, int THREADS, bool SWIGLU, bool GROUP, bool QUANTIZE = false>
+template <int ROWS, int NCOLS, int THREADS, bool SWIGLU, bool GROUP>
 __device__ __forceinline__ void store_rows(const float (&acc)[SWIGLU ? 2 * ROWS : ROWS][NCOLS], int64_t row0,
                                            int64_t nrows, float * y, int64_t y_col_stride,
                                            const mmv_matrices & group, int matrix, float addend) {
     static_assert(!GROUP || ROWS % 2 == 0, "a group's epilogue takes rows in pairs");
-    static_assert(!QUANTIZE || (SWIGLU && kSubCols % ROWS == 0 && kSubCols / ROWS <= 8),
-                  "a quantizing launch: SWIGLU, a sub-block's rows over at most 8 blocks (a portable cluster)");
     constexpr int kRows  = SWIGLU ? 2 * ROWS : ROWS;
     constexpr int kWarps = THREADS / 32;
     __shared__ float partial[kWarps][kRows * NCOLS];
@@ -418,7 +368,6 @@ __device__ __forceinline__ void store_rows(const float (&acc)[SWIGLU ? 2 * ROWS 
             return;
         }
     }
-    float value = 0.0f; // QUANTIZE: this thread's stored value
     if (threadIdx.x < ROWS * NCOLS) {
         float sum = 0.0f;
 #pragma unroll
@@ -444,10 +393,6 @@ __device__ __forceinline__ void store_rows(const float (&acc)[SWIGLU ? 2 * ROWS 
             }
             y[c * y_col_stride + row] = sum;
         }
-        value = sum;
-    }
-    if constexpr (QUANTIZE) { // every thread, from one place: its barriers are block- and cluster-wide
-        quantize_in_cluster<ROWS, NCOLS>(value, row0, group.quantized, nrows);
     }
 }
 
@@ -615,7 +560,7 @@ constexpr int kStagedCopyGroups = 4;
 constexpr size_t kStagedStaticBytesMax = 128 / 32 * 2 * 8 * Q4_S24_CUDA_MMV_MAX_COLS * sizeof(float);
 constexpr size_t kStagedRowBytesMax    = 48 * 1024 - kStagedStaticBytesMax;
 
-template <int ROWS, int NCOLS, int THREADS, bool SWIGLU, bool GROUP, bool QUANTIZE = false>
+template <int ROWS, int NCOLS, int THREADS, bool SWIGLU, bool GROUP>
 __global__ void __launch_bounds__(THREADS)
 mul_mat_vec_staged_kernel(const uint8_t * __restrict__ w, const uint8_t * __restrict__ w_gate, int64_t nrows, int nsub,
                           size_t row_bytes, const int8_t * aq, const float * ad, int64_t k,
@@ -714,8 +659,7 @@ mul_mat_vec_staged_kernel(const uint8_t * __restrict__ w, const uint8_t * __rest
     if (!group.prefetch_addend) {
         addend = load_addend<ROWS, NCOLS, SWIGLU, GROUP>(group, row0, nrows);
     }
-    store_rows<ROWS, NCOLS, THREADS, SWIGLU, GROUP, QUANTIZE>(acc, row0, nrows, y, y_col_stride, group, matrix,
-                                                               addend);
+    store_rows<ROWS, NCOLS, THREADS, SWIGLU, GROUP>(acc, row0, nrows, y, y_col_stride, group, matrix, addend);
 }
 
 // Dense values of kept 4j..4j+3 of one sub-block: 8 columns (8j..8j+7). Equal positions add up,
@@ -864,11 +808,11 @@ void launch_mul_mat_vec(mmv_matrices mats, const void * w_gate, int64_t k, size_
     const dim3   grid((unsigned) blocks);
     mats.trigger = mats.has_epilogue ? kTriggerAtExit : kTriggerAfterReads;
     const size_t staged_bytes = (size_t) (SWIGLU ? 2 * ROWS : ROWS) * w_row_bytes;
-    const auto   args = [&](auto kernel, size_t shared_bytes, unsigned cluster_blocks = 1) {
-        launch_kernel_in_clusters(cluster_blocks, kernel, grid, dim3(THREADS), shared_bytes, stream, mats.w[0],
-                                  static_cast<const uint8_t *>(w_gate), mats.nrows[0], (int) (k / kSubCols),
-                                  w_row_bytes, (const int8_t *) act.q, (const float *) act.d, k, act.x,
-                                  act.x_col_stride, mats.y[0], mats.y_col_stride[0], mats);
+    const auto   args = [&](auto kernel, size_t shared_bytes) {
+        launch_kernel(kernel, grid, dim3(THREADS), shared_bytes, stream, mats.w[0],
+                      static_cast<const uint8_t *>(w_gate), mats.nrows[0], (int) (k / kSubCols), w_row_bytes,
+                      (const int8_t *) act.q, (const float *) act.d, k, act.x, act.x_col_stride, mats.y[0],
+                      mats.y_col_stride[0], mats);
     };
     if constexpr (UNROLL == kStaged) {
         static_assert(!FUSED, "the staged kernel reads pre-quantized activations");
@@ -877,15 +821,6 @@ void launch_mul_mat_vec(mmv_matrices mats, const void * w_gate, int64_t k, size_
                 mats.trigger = kTriggerBeforeWait;
             }
             mats.prefetch_addend = latency_prefetch();
-            // The result quantized in the launch (q4_s24_cuda_mul_mat_vec_swiglu_quantized checked the shape).
-            if constexpr (SWIGLU && NCOLS == 1 && kSubCols % ROWS == 0 && kSubCols / ROWS <= 8) {
-                if (mats.quantized.q != nullptr) {
-                    constexpr auto kernel = mul_mat_vec_staged_kernel<ROWS, 1, THREADS, true, false, true>;
-                    apply_staged_carveout<kernel>();
-                    args(kernel, staged_bytes, kSubCols / ROWS);
-                    return;
-                }
-            }
             if constexpr (!SWIGLU) {
                 if (mats.count > 1 || mats.has_epilogue) {
                     apply_staged_carveout<mul_mat_vec_staged_kernel<ROWS, NCOLS, THREADS, false, true>>();
@@ -1198,34 +1133,6 @@ void q4_s24_cuda_mul_mat_vec_swiglu(const void * w_up, const void * w_gate, int6
                                     int64_t y_col_stride, cudaStream_t stream) {
     q4_s24_cuda_swiglu_variant(q4_s24_cuda_swiglu_default_shape(nrows, k, ncols), w_up, w_gate, nrows, k, w_row_bytes,
                                act, ncols, y, y_col_stride, stream);
-}
-
-bool q4_s24_cuda_mul_mat_vec_swiglu_quantized(const void * w_up, const void * w_gate, int64_t nrows, int64_t k,
-                                              size_t w_row_bytes, q4_s24_cuda_act act, int ncols, float * y,
-                                              int64_t y_col_stride, q4_s24_cuda_act out, cudaStream_t stream) {
-#if CUDART_VERSION < 12030
-    (void) w_up, (void) w_gate, (void) nrows, (void) k, (void) w_row_bytes, (void) act, (void) ncols, (void) y,
-        (void) y_col_stride, (void) out, (void) stream;
-    return false; // launch_kernel_in_clusters needs cudaLaunchKernelEx's attributes
-#else
-    const q4_s24_cuda_swiglu_shape shape = q4_s24_cuda_swiglu_default_shape(nrows, k, ncols);
-    constexpr int                  kRows = 4; // the staged default shapes' rows: clusters of 8 blocks
-    if (ncols != 1 || nrows % kSubCols != 0 || nrows / kRows > INT32_MAX ||
-        (shape != Q4_S24_SWIGLU_STAGED_R4_T128 && shape != Q4_S24_SWIGLU_STAGED_R4_T256)) {
-        return false;
-    }
-    mmv_matrices mats = single_matrix(w_up, nrows, y, y_col_stride);
-    mats.quantized    = out;
-    if (!staged_fits(mats, w_gate, w_row_bytes, 2 * kRows * w_row_bytes)) {
-        return false; // launch_mul_mat_vec would take the register kernel, which does not quantize
-    }
-    if (shape == Q4_S24_SWIGLU_STAGED_R4_T256) {
-        launch_mul_mat_vec<kRows, 1, 256, kStaged, false, true>(mats, w_gate, k, w_row_bytes, act, stream);
-    } else {
-        launch_mul_mat_vec<kRows, 1, 128, kStaged, false, true>(mats, w_gate, k, w_row_bytes, act, stream);
-    }
-    return true;
-#endif
 }
 
 void q4_s24_cuda_mul_mat_vec(const void * w, int64_t nrows, int64_t k, size_t w_row_bytes, const float * x,

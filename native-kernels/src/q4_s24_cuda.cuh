@@ -96,13 +96,6 @@ void q4_s24_cuda_mul_mat_vec_group(const q4_s24_cuda_mmv_matrix * matrices, int 
 void q4_s24_cuda_mul_mat_vec_swiglu(const void * w_up, const void * w_gate, int64_t nrows, int64_t k,
                                     size_t w_row_bytes, q4_s24_cuda_act act, int ncols, float * y,
                                     int64_t y_col_stride, cudaStream_t stream);
-// The same at batch 1 that also writes y quantized into out (a q4_s24_cuda_act_view of nrows values), the bytes
-// q4_s24_cuda_quantize_act(y) would write, so that the down projection needs no quantization launch: the blocks of
-// each 32 rows form a thread-block cluster and share their maxima. False (nothing launched) unless the default launch
-// shape is the staged one of 4 rows per block (compute capability 9.0 code) and nrows % 32 == 0.
-bool q4_s24_cuda_mul_mat_vec_swiglu_quantized(const void * w_up, const void * w_gate, int64_t nrows, int64_t k,
-                                              size_t w_row_bytes, q4_s24_cuda_act act, int ncols, float * y,
-                                              int64_t y_col_stride, q4_s24_cuda_act out, cudaStream_t stream);
 // Its launch shapes (R rows of each matrix per thread block, T threads, U sub-blocks in flight per thread), for the
 // harness to time; then the staged shapes (R, T: the rows go through shared memory, as Q4_S24_MMV_STAGED_SHAPES).
 #define Q4_S24_SWIGLU_SHAPES(X) X(1, 128, 1) X(2, 64, 1) X(4, 64, 1) X(2, 64, 2) X(4, 64, 2)

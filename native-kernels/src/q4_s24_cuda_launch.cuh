@@ -9,8 +9,6 @@
 #include <cuda_runtime.h>
 
 #include <atomic>
-#include <cstdio>
-#include <cstdlib>
 
 namespace {
 
@@ -28,28 +26,6 @@ __device__ __forceinline__ void allow_next_kernel() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 #endif
-}
-
-// Hopper's thread-block clusters (a launch with launch_kernel_in_clusters): a barrier over every thread of the
-// cluster's blocks (the non-.aligned form: a warp's threads need not be at the same instruction) that orders their
-// shared-memory writes before it for the reads after it, and a float read from the shared memory of another block of
-// the cluster (local: the address of the same variable in this block, as __cvta_generic_to_shared gives it).
-__device__ __forceinline__ void cluster_barrier() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("barrier.cluster.arrive.release;\n\tbarrier.cluster.wait.acquire;" ::: "memory");
-#endif
-}
-
-__device__ __forceinline__ float load_shared_of_cluster_block(uint32_t local, int block) {
-    float v = 0.0f;
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    uint32_t remote;
-    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(local), "r"(block));
-    asm volatile("ld.shared::cluster.f32 %0, [%1];" : "=f"(v) : "r"(remote) : "memory");
-#else
-    (void) local, (void) block;
-#endif
-    return v;
 }
 
 // Whether the device runs code compiled for compute capability 9.0 or newer (PTX version >= 90) by CUDA 12 or newer:
@@ -81,50 +57,26 @@ bool pdl_enabled(const void * probe) {
 #endif
 }
 
-// cluster_blocks > 1: thread-block clusters of that many consecutive blocks (Hopper; the grid a multiple of it), with or
-// without programmatic launch.
 template <typename... Params, typename... Args>
-void launch_kernel_in_clusters(unsigned cluster_blocks, void (*kernel)(Params...), dim3 grid, dim3 block,
-                               size_t shared_bytes, cudaStream_t stream, Args... args) {
+void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t stream,
+                   Args... args) {
 #if CUDART_VERSION >= 12030
-    const bool pdl = pdl_enabled(reinterpret_cast<const void *>(kernel));
-    if (pdl || cluster_blocks > 1) {
-        cudaLaunchAttribute attrs[2];
-        unsigned            n = 0;
-        if (pdl) {
-            attrs[n].id                                         = cudaLaunchAttributeProgrammaticStreamSerialization;
-            attrs[n].val.programmaticStreamSerializationAllowed = 1;
-            ++n;
-        }
-        if (cluster_blocks > 1) {
-            attrs[n].id               = cudaLaunchAttributeClusterDimension;
-            attrs[n].val.clusterDim.x = cluster_blocks;
-            attrs[n].val.clusterDim.y = 1;
-            attrs[n].val.clusterDim.z = 1;
-            ++n;
-        }
-        cudaLaunchConfig_t config = {};
-        config.gridDim            = grid;
-        config.blockDim           = block;
-        config.dynamicSmemBytes   = shared_bytes;
-        config.stream             = stream;
-        config.attrs              = attrs;
-        config.numAttrs           = n;
+    if (pdl_enabled(reinterpret_cast<const void *>(kernel))) {
+        cudaLaunchAttribute attr;
+        attr.id                                         = cudaLaunchAttributeProgrammaticStreamSerialization;
+        attr.val.programmaticStreamSerializationAllowed = 1;
+        cudaLaunchConfig_t config                       = {};
+        config.gridDim                                  = grid;
+        config.blockDim                                 = block;
+        config.dynamicSmemBytes                         = shared_bytes;
+        config.stream                                   = stream;
+        config.attrs                                    = &attr;
+        config.numAttrs                                 = 1;
         cudaLaunchKernelEx(&config, kernel, args...); // a failure shows in cudaGetLastError, as with <<<>>>
         return;
     }
 #endif
-    if (cluster_blocks > 1) { // callers ask for clusters only where the runtime has cudaLaunchKernelEx's attributes
-        fprintf(stderr, "launch_kernel_in_clusters: clusters need CUDA 12.3 or newer\n");
-        abort();
-    }
     kernel<<<grid, block, shared_bytes, stream>>>(args...);
-}
-
-template <typename... Params, typename... Args>
-void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t stream,
-                   Args... args) {
-    launch_kernel_in_clusters(1, kernel, grid, block, shared_bytes, stream, args...);
 }
 
 } // namespace

@@ -6,25 +6,18 @@
 
 #include <stdint.h>
 
-// Activation value v at index i (column * k + element) of the quantized copy, given its sub-block's largest absolute
-// value: symmetric int8 with one float scale per 32 values, the scale written by the thread of the sub-block's first
-// value (writes_scale). Every quantizer of the mat-vec's input goes through it, so all write the same bytes.
-static __device__ __forceinline__ void q4_s24_cuda_quantize_value(float v, float amax, int64_t i, bool writes_scale,
-                                                                  int8_t * q, float * d) {
-    const float scale = amax / 127.0f;
-    const float inv   = amax > 0.0f ? 127.0f / amax : 0.0f;
-    q[i] = (int8_t) __float2int_rn(v * inv);
-    if (writes_scale) {
-        d[i / kSubCols] = scale;
-    }
-}
-
-// The same with the warp's lanes holding one sub-block's 32 values in order.
+// Activation value v at index i (column * k + element) of the quantized copy: symmetric int8 with one float scale per
+// 32 values, the warp's lanes holding one sub-block's 32 values in order.
 static __device__ __forceinline__ void q4_s24_cuda_quantize_in_warp(float v, int64_t i, int8_t * q, float * d) {
     float amax = fabsf(v);
 #pragma unroll
     for (int off = 16; off > 0; off >>= 1) {
         amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, off));
     }
-    q4_s24_cuda_quantize_value(v, amax, i, (threadIdx.x & 31) == 0, q, d);
+    const float scale = amax / 127.0f;
+    const float inv   = amax > 0.0f ? 127.0f / amax : 0.0f;
+    q[i] = (int8_t) __float2int_rn(v * inv);
+    if ((threadIdx.x & 31) == 0) {
+        d[i / kSubCols] = scale;
+    }
 }

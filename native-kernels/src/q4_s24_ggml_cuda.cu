@@ -644,52 +644,6 @@ static const ggml_tensor * norm_weight_row(const ggml_tensor * rms_norm, const g
     return fits ? weight : nullptr;
 }
 
-// Q4_S24_CUDA_CLUSTER_QUANT=1: at batch 1 on Hopper the gate/up + SWIGLU launch also quantizes its result for the down
-// projection (q4_s24_cuda_mul_mat_vec_swiglu_quantized: the thread blocks of each 32 rows form a cluster and share
-// their maxima in distributed shared memory), so that the down projection needs no quantization launch of its own.
-// Session 22's form of the same idea (a global counter per 32 rows, the last block quantizing) measured 2.4% slower.
-// Taken after the RMS norm fusion only (Q4_S24_CUDA_NO_NORM_FUSION=1 turns it off too).
-static bool swiglu_quantizes_for_down() {
-    static const bool on = q4_s24_cuda_env_int("Q4_S24_CUDA_CLUSTER_QUANT", 0) != 0;
-    return on && !fusion_disabled();
-}
-
-// After the gate/up + SWIGLU launch that writes glu: node j, the down projection (a mat-vec of glu), and node j + 1, its
-// residual ADD, in the next launch, reading glu as the SWIGLU launch quantized it. The nodes taken (2), or 0 (nothing
-// launched; the caller launches the SWIGLU alone).
-static int launch_swiglu_and_down(ggml_backend_cuda_context & ctx, ggml_cgraph * cgraph, int j, ggml_tensor * glu,
-                                  q4_s24_cuda_act act) {
-    static const ggml_op down_ops[] = { GGML_OP_MUL_MAT, GGML_OP_ADD };
-    if (!swiglu_quantizes_for_down() || !ggml_can_fuse(cgraph, j, down_ops, 2)) {
-        return 0;
-    }
-    const ggml_tensor * down   = cgraph->nodes[j];
-    ggml_tensor *       sum    = cgraph->nodes[j + 1];
-    const ggml_tensor * addend = sum->src[0] == down ? sum->src[1] : sum->src[0];
-    const int64_t       k      = glu->ne[0];
-    const int           ncols  = (int) glu->ne[1];
-    const ggml_tensor * up     = glu->src[1];
-    const ggml_tensor * gate   = glu->src[0];
-    if (down->src[1] != glu || !mat_vec_add_takes(down, addend, sum) || ncols != 1) {
-        return 0;
-    }
-    ggml_cuda_pool_alloc<char> scratch(ctx.pool(), q4_s24_cuda_act_bytes(k, ncols)); // not act's buffer: still read
-    const q4_s24_cuda_act      quantized = q4_s24_cuda_act_view(scratch.get(), k, ncols);
-    const ggml_tensor *        w_up      = up->src[0];
-    if (!q4_s24_cuda_mul_mat_vec_swiglu_quantized(w_up->data, gate->src[0]->data, w_up->ne[1], w_up->ne[0],
-                                                  w_up->nb[1], act, ncols, (float *) glu->data,
-                                                  (int64_t) (glu->nb[1] / sizeof(float)), quantized, ctx.stream())) {
-        return 0; // not the staged shape (nothing launched)
-    }
-    CUDA_CHECK(cudaGetLastError());
-    const ggml_tensor * w = down->src[0];
-    q4_s24_cuda_mul_mat_vec_q(w->data, w->ne[1], w->ne[0], w->nb[1], quantized, ncols, (float *) sum->data,
-                              (int64_t) (sum->nb[1] / sizeof(float)), ctx.stream(), (const float *) addend->data,
-                              (int64_t) (addend->nb[1] / sizeof(float)));
-    CUDA_CHECK(cudaGetLastError());
-    return 2;
-}
-
 int ggml_cuda_q4_s24_try_fuse_rms_norm(ggml_backend_cuda_context & ctx, ggml_cgraph * cgraph, int i,
                                        bool glu_fusable) {
     if (norm_fusion_disabled() || i + 3 >= cgraph->n_nodes) {
@@ -728,9 +682,6 @@ int ggml_cuda_q4_s24_try_fuse_rms_norm(ggml_backend_cuda_context & ctx, ggml_cgr
     CUDA_CHECK(cudaGetLastError());
     if (to_swiglu) {
         ggml_tensor * glu = cgraph->nodes[i + 4];
-        if (const int down = launch_swiglu_and_down(ctx, cgraph, i + 5, glu, act)) {
-            return 4 + down; // and the down projection with its residual
-        }
         launch_swiglu(ctx, glu->src[1], glu->src[0], glu, act);
         return 4; // rms_norm, mul, the two matmuls and the GLU
     }
