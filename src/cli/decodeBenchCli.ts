@@ -18,6 +18,7 @@ import {describeOutputDifferences, renderDecodeBenchMarkdown, runInterleaved, su
 import {decodeResultOf, findLlamaBench, llamaBenchDecodeArgs, runLlamaBench} from "../bench/llamaBench.js";
 import {distributionOf} from "../bench/statistics.js";
 import {EngineClient} from "../core/EngineClient.js";
+import type {DecodeAheadCounts} from "../core/engineProtocol.js";
 import {chooseModel, projectPaths} from "../core/modelCatalog.js";
 import {parseSettings} from "../core/settings.js";
 import {INLINE_DECODE_MODE, PIPELINED_DECODE_MODE, SAMPLED_IN_DECODE_MODE, STOCK_DECODE_MODE, type InlineDecodeMode} from "../engine/inlineDecode.js";
@@ -102,6 +103,9 @@ async function main(): Promise<number> {
             const engineTexts: PathOutput[] = [];
             // Per engine path: its own work between tokens, ms per token, one value per completion (warm-up included).
             const engineOwnWork = new Map<string, number[]>();
+            // Per engine path: ms from the last token to the completion's end, and decode-ahead counts over all its requests.
+            const engineTails = new Map<string, number[]>();
+            const engineDecodedAhead = new Map<string, DecodeAheadCounts>();
             if (!flags.has("no-engine")) {
                 const openEngine = async (id: string, label: string, decodeAhead: boolean, greedyInDecode?: boolean) => {
                     const client = new EngineClient({enginePath: projectPaths(root).engineEntry, log});
@@ -115,10 +119,16 @@ async function main(): Promise<number> {
                         const completion = await client.complete({prefix: loop.promptText, suffix: "", cacheKey: "decode-bench"},
                             {maxTokens: tokens + 1, stop: [], singleLine: false, temperature: 0, ignoreEndOfText: true, reuseCachedPrefix: false});
                         engineTexts.push({pathId: id, output: [...completion.text]});
-                        const {generatedTokens, totalMs, timeToFirstTokenMs, tokenWaitMs} = completion.stats;
-                        const msPerToken = (totalMs - timeToFirstTokenMs) / Math.max(1, generatedTokens - 1);
+                        const {generatedTokens, totalMs, timeToFirstTokenMs, tokenWaitMs, lastTokenMs, decodedAhead} = completion.stats;
+                        // First to last token, as the bare loop times it; what the request does after its last token
+                        // (final text, ending the evaluation) is once per completion, reported apart.
+                        const decodeEndMs = lastTokenMs ?? totalMs;
+                        const msPerToken = (decodeEndMs - timeToFirstTokenMs) / Math.max(1, generatedTokens - 1);
                         if (tokenWaitMs != null)
                             engineOwnWork.set(id, [...engineOwnWork.get(id) ?? [], msPerToken - tokenWaitMs / Math.max(1, generatedTokens - 1)]);
+                        engineTails.set(id, [...engineTails.get(id) ?? [], totalMs - decodeEndMs]);
+                        if (decodedAhead != null)
+                            engineDecodedAhead.set(id, addCounts(engineDecodedAhead.get(id), decodedAhead));
                         return msPerToken;
                     }});
                     return info;
@@ -142,6 +152,11 @@ async function main(): Promise<number> {
             for (const [id, values] of engineOwnWork)
                 notes.push(`${id}: the engine's own work between tokens (detokenizing, stop rules, sending text) ` +
                     `${distributionOf(values).median.toFixed(3)} ms per token, median of ${values.length} completions; the rest of each token is waiting for it`);
+            for (const [id, values] of engineTails)
+                notes.push(`${id}: after its last token a completion took ${distributionOf(values).median.toFixed(3)} ms more (median of ` +
+                    `${values.length}; not in its ms/token, which runs from the first token to the last as the bare loop's does)`);
+            for (const [id, counts] of engineDecodedAhead)
+                notes.push(`${id}: decode ahead over all its completions: ${counts.queued} queued, ${counts.adopted} adopted, ${counts.rolledBack} rolled back`);
             const tokenDifferences = describeOutputDifferences(outputs);
             if (tokenDifferences != null)
                 notes.push(`node-llama-cpp's greedy tokens DIFFER by path: ${tokenDifferences}`);
@@ -185,3 +200,8 @@ async function main(): Promise<number> {
 }
 
 runCliMain(main);
+
+function addCounts(sum: DecodeAheadCounts | undefined, counts: DecodeAheadCounts): DecodeAheadCounts {
+    return {queued: (sum?.queued ?? 0) + counts.queued, adopted: (sum?.adopted ?? 0) + counts.adopted,
+        rolledBack: (sum?.rolledBack ?? 0) + counts.rolledBack};
+}

@@ -100,6 +100,9 @@ export interface CompletionStats {
     /** Of the time after the first token, what the loop spent waiting for the next token (decode and sampling); the rest
      *  is the engine's own work between tokens (detokenizing, stop rules, sending text). Engine completions only. */
     readonly tokenWaitMs?: number;
+    /** From the start to the last generated token's arrival; totalMs minus this is what the request spent after it (the
+     *  final text, ending the evaluation). Engine completions only. */
+    readonly lastTokenMs?: number;
     /** Prompt-lookup drafts during this generation: validated (accepted by the model) and refuted. */
     readonly draftTokens?: {readonly validated: number, readonly refuted: number};
     /** Decode ahead during this request (when on). */

@@ -237,6 +237,7 @@ export class CompletionEngine {
         let released = "";
         let stopReason: StopReason = "max-tokens";
         let firstTokenAt: number | undefined;
+        let lastTokenAt: number | undefined;
         const draftsBefore = sequence.tokenPredictions;
         // The lookup predictor drafts from the tokens it is given; the whole prompt, not only its uncached tail.
         sequence.tokenPredictor?.updateInputTokens?.(tokens as Token[]);
@@ -248,6 +249,7 @@ export class CompletionEngine {
         try {
             for await (const token of iterator) {
                 const receivedAt = performance.now();
+                lastTokenAt = receivedAt;
                 if (workDoneAt != null)
                     tokenWaitMs += receivedAt - workDoneAt;
                 if (firstTokenAt == null) {
@@ -310,6 +312,7 @@ export class CompletionEngine {
                 timeToFirstTokenMs: (firstTokenAt ?? finished) - started,
                 totalMs: finished - started,
                 tokenWaitMs,
+                lastTokenMs: (lastTokenAt ?? finished) - started,
                 ...(sequence.tokenPredictor == null ? {} : {draftTokens: {
                     validated: draftsAfter.validated - draftsBefore.validated,
                     refuted: draftsAfter.refuted - draftsBefore.refuted
