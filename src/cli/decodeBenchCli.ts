@@ -101,11 +101,9 @@ async function main(): Promise<number> {
                 notes.push("the loaded addon lacks the inline-decode patch (node-llama-cpp's prebuilt binary, or built before it): " +
                     "run npm run build:native");
             const engineTexts: PathOutput[] = [];
-            // Per engine path: its own work between tokens, ms per token, one value per completion (warm-up included).
-            const engineOwnWork = new Map<string, number[]>();
-            // Per engine path: ms from the last token to the completion's end, and decode-ahead counts over all its requests.
-            const engineTails = new Map<string, number[]>();
-            const engineDecodedAhead = new Map<string, DecodeAheadCounts>();
+            // Per engine path, one value per completion (warm-up included): its own work between tokens (ms per token)
+            // and the ms from its last token to the completion's end; decode-ahead counts summed over its completions.
+            const engineStats: {id: string, ownWorkMs: number[], tailMs: number[], decodedAhead?: DecodeAheadCounts}[] = [];
             if (!flags.has("no-engine")) {
                 const openEngine = async (id: string, label: string, decodeAhead: boolean, greedyInDecode?: boolean) => {
                     const client = new EngineClient({enginePath: projectPaths(root).engineEntry, log});
@@ -115,6 +113,8 @@ async function main(): Promise<number> {
                         ...(greedyInDecode != null ? {greedyInDecode} : {}), ...(threadsFlag != null ? {threads: threadsFlag} : {})});
                     if (info.backend !== loop.backend)
                         notes.push(`the engine runs on ${info.backend}, the bare loop on ${loop.backend}`);
+                    const stats: (typeof engineStats)[number] = {id, ownWorkMs: [], tailMs: []};
+                    engineStats.push(stats);
                     paths.push({id, label, measure: async () => {
                         const completion = await client.complete({prefix: loop.promptText, suffix: "", cacheKey: "decode-bench"},
                             {maxTokens: tokens + 1, stop: [], singleLine: false, temperature: 0, ignoreEndOfText: true, reuseCachedPrefix: false});
@@ -125,10 +125,10 @@ async function main(): Promise<number> {
                         const decodeEndMs = lastTokenMs ?? totalMs;
                         const msPerToken = (decodeEndMs - timeToFirstTokenMs) / Math.max(1, generatedTokens - 1);
                         if (tokenWaitMs != null)
-                            engineOwnWork.set(id, [...engineOwnWork.get(id) ?? [], msPerToken - tokenWaitMs / Math.max(1, generatedTokens - 1)]);
-                        engineTails.set(id, [...engineTails.get(id) ?? [], totalMs - decodeEndMs]);
+                            stats.ownWorkMs.push(msPerToken - tokenWaitMs / Math.max(1, generatedTokens - 1));
+                        stats.tailMs.push(totalMs - decodeEndMs);
                         if (decodedAhead != null)
-                            engineDecodedAhead.set(id, addCounts(engineDecodedAhead.get(id), decodedAhead));
+                            stats.decodedAhead = addCounts(stats.decodedAhead, decodedAhead);
                         return msPerToken;
                     }});
                     return info;
@@ -149,14 +149,16 @@ async function main(): Promise<number> {
             progress(`${choice.path}: ${rounds} rounds (+${warmup} warm-up) of ${paths.map((p) => p.id).join(", ")}`);
             const samples = await runInterleaved(paths, rounds, warmup, (round, decodePath, ms) =>
                 progress(`  ${round < 0 ? "warm-up" : `round ${round + 1}`}: ${decodePath.id} ${ms.toFixed(3)} ms/token`));
-            for (const [id, values] of engineOwnWork)
-                notes.push(`${id}: the engine's own work between tokens (detokenizing, stop rules, sending text) ` +
-                    `${distributionOf(values).median.toFixed(3)} ms per token, median of ${values.length} completions; the rest of each token is waiting for it`);
-            for (const [id, values] of engineTails)
-                notes.push(`${id}: after its last token a completion took ${distributionOf(values).median.toFixed(3)} ms more (median of ` +
-                    `${values.length}; not in its ms/token, which runs from the first token to the last as the bare loop's does)`);
-            for (const [id, counts] of engineDecodedAhead)
-                notes.push(`${id}: decode ahead over all its completions: ${counts.queued} queued, ${counts.adopted} adopted, ${counts.rolledBack} rolled back`);
+            for (const {id, ownWorkMs, tailMs, decodedAhead} of engineStats) {
+                if (ownWorkMs.length > 0)
+                    notes.push(`${id}: the engine's own work between tokens (detokenizing, stop rules, sending text) ` +
+                        `${distributionOf(ownWorkMs).median.toFixed(3)} ms per token, median of ${ownWorkMs.length} completions; the rest of each token is waiting for it`);
+                if (tailMs.length > 0)
+                    notes.push(`${id}: after its last token a completion took ${distributionOf(tailMs).median.toFixed(3)} ms more (median of ` +
+                        `${tailMs.length}; not in its ms/token, which runs from the first token to the last as the bare loop's does)`);
+                if (decodedAhead != null)
+                    notes.push(`${id}: decode ahead over all its completions: ${decodedAhead.queued} queued, ${decodedAhead.adopted} adopted, ${decodedAhead.rolledBack} rolled back`);
+            }
             const tokenDifferences = describeOutputDifferences(outputs);
             if (tokenDifferences != null)
                 notes.push(`node-llama-cpp's greedy tokens DIFFER by path: ${tokenDifferences}`);
